@@ -1,0 +1,248 @@
+/**
+ * One authenticated connection from a client to a god: the handshake, request
+ * ids with many requests in flight (pipelining), acks gathered per turn of the
+ * event loop, and pushes routed to their subscription. The {@link Client}
+ * replaces a Link when the connection drops.
+ */
+import {
+  AuthError,
+  ConnectionLostError,
+  ErrorCode,
+  ProtocolError,
+  RemoteError,
+} from "../protocol/errors.ts";
+import { HANDSHAKE_MAX_FRAME } from "../protocol/frame.ts";
+import { ClientHandshake, type PeerInfo, type ServerInfo } from "../protocol/handshake.ts";
+import { decodeMessage, encodeMessage, type Message, MessageType } from "../protocol/messages.ts";
+import { FramedConnection } from "../transport/framed.ts";
+import type { Transport } from "../transport/transport.ts";
+import { deferred } from "../util/deferred.ts";
+
+interface Pending {
+  resolve(message: Message): void;
+  reject(error: Error): void;
+}
+
+const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
+
+/** Turns an Error message from the god into a {@link RemoteError}. */
+export function remoteError(message: Message): RemoteError {
+  const code = String(message.header.code);
+  return new RemoteError(
+    (KNOWN_CODES.has(code) ? code : ErrorCode.Internal) as ErrorCode,
+    String(message.header.message ?? code),
+  );
+}
+
+export class Link {
+  readonly server: ServerInfo;
+  readonly #connection: FramedConnection;
+  readonly #pending = new Map<number, Pending>();
+  readonly #pushes = new Map<number, (message: Message) => void>();
+  #nextId = 1;
+  #nextSubscription = 1;
+  #acks: number[] = [];
+  #ackWaiters: { tag: number; resolve(): void; reject(e: Error): void }[] = [];
+  #closedError: Error | null = null;
+  readonly #closed = deferred<Error>();
+
+  private constructor(connection: FramedConnection, server: ServerInfo) {
+    this.#connection = connection;
+    this.server = server;
+  }
+
+  /**
+   * Runs the handshake over `transport`. Rejects with {@link AuthError} when
+   * the key is wrong on either side, {@link ConnectionLostError} when the god
+   * hangs up or stays silent past `timeoutMs`.
+   */
+  static open(
+    transport: Transport,
+    key: CryptoKey,
+    peer: PeerInfo,
+    options: { timeoutMs: number },
+  ): Promise<Link> {
+    const connection = new FramedConnection(transport, { maxFrameSize: HANDSHAKE_MAX_FRAME });
+    const handshake = new ClientHandshake(key, peer);
+    const result = deferred<Link>();
+    let link: Link | null = null;
+    let busy = Promise.resolve();
+    const fail = (error: Error) => {
+      if (link) link.#shutdown(error);
+      else {
+        connection.close();
+        result.reject(error);
+      }
+    };
+    const timer = setTimeout(
+      () =>
+        fail(
+          new ConnectionLostError(
+            `Cannot connect: the god at ${transport.remote} did not finish the handshake within ${options.timeoutMs} ms`,
+          ),
+        ),
+      options.timeoutMs,
+    );
+    connection.start({
+      frame: (body) => {
+        if (link) {
+          link.#onMessage(decodeMessage(body));
+          return;
+        }
+        // Handshake frames are handled in order, one at a time (crypto is async).
+        busy = busy.then(async () => {
+          if (link) return link.#onMessage(decodeMessage(body));
+          const step = await handshake.receive(body);
+          if ("send" in step) {
+            connection.send(step.send);
+            return;
+          }
+          clearTimeout(timer);
+          connection.decoder.maxFrameSize = step.done.maxFrameSize ||
+            connection.decoder.maxFrameSize;
+          link = new Link(connection, step.done);
+          result.resolve(link);
+        }).catch(fail);
+      },
+      error: (error) => fail(error),
+      closed: (error) => {
+        clearTimeout(timer);
+        const lost = new ConnectionLostError(
+          `Connection to the god at ${transport.remote} closed${error ? `: ${error.message}` : ""}`,
+          { cause: error },
+        );
+        if (link) link.#shutdown(lost);
+        // Let handshake frames already received (an auth error, say) speak first.
+        else busy.then(() => result.reject(lost));
+      },
+    });
+    return result.promise;
+  }
+
+  /** Resolves with why the link closed. */
+  get closed(): Promise<Error> {
+    return this.#closed.promise;
+  }
+
+  get isClosed(): boolean {
+    return this.#closedError !== null;
+  }
+
+  /** Sends a request; resolves with the Ok reply, rejects with a {@link RemoteError}. */
+  request(type: MessageType, header: object, payload?: Uint8Array[]): Promise<Message> {
+    if (this.#closedError) return Promise.reject(this.#closedError);
+    const id = this.#nextId;
+    this.#nextId = this.#nextId >= 0xffff_fffe ? 1 : this.#nextId + 1;
+    const reply = deferred<Message>();
+    this.#pending.set(id, reply);
+    this.#connection.send(encodeMessage(type, id, header, payload));
+    return reply.promise;
+  }
+
+  /** A fresh subscription id for this link. */
+  nextSubscriptionId(): number {
+    return this.#nextSubscription++;
+  }
+
+  /** Routes Deliver pushes for subscription `id` to `handler`. */
+  onPush(id: number, handler: ((message: Message) => void) | null): void {
+    if (handler) this.#pushes.set(id, handler);
+    else this.#pushes.delete(id);
+  }
+
+  /** Acks a lease; acks made in the same turn travel in one request. */
+  ack(tag: number): Promise<void> {
+    if (this.#closedError) return Promise.reject(this.#leaseLost());
+    const done = deferred<void>();
+    if (this.#acks.length === 0) queueMicrotask(() => this.#flushAcks());
+    this.#acks.push(tag);
+    this.#ackWaiters.push({ tag, resolve: done.resolve, reject: done.reject });
+    return done.promise;
+  }
+
+  /** Says goodbye and closes. */
+  close(): void {
+    if (this.#closedError) return;
+    this.#flushAcks();
+    this.#connection.send(encodeMessage(MessageType.Bye, 0, {}));
+    this.#shutdown(new ConnectionLostError("Connection closed by the client"));
+  }
+
+  #flushAcks(): void {
+    if (this.#acks.length === 0) return;
+    const tags = this.#acks;
+    const waiters = this.#ackWaiters;
+    this.#acks = [];
+    this.#ackWaiters = [];
+    this.request(MessageType.Ack, { tags }).then((reply) => {
+      const failed = new Map<number, string>();
+      for (const f of reply.header.failed ?? []) failed.set(f.tag, f.message);
+      for (const w of waiters) {
+        const why = failed.get(w.tag);
+        if (why === undefined) w.resolve();
+        else w.reject(new RemoteError(ErrorCode.NotLeased, `Cannot ack: ${why}`));
+      }
+    }, (error) => {
+      for (const w of waiters) {
+        w.reject(error instanceof ConnectionLostError ? this.#leaseLost() : error);
+      }
+    });
+  }
+
+  #leaseLost(): ConnectionLostError {
+    return new ConnectionLostError(
+      "Cannot ack: the connection that leased this job was lost; the god will deliver the job again",
+    );
+  }
+
+  #onMessage(message: Message): void {
+    switch (message.type) {
+      case MessageType.Ok:
+      case MessageType.Error: {
+        if (message.id === 0) {
+          // A connection-level error: the god is about to close.
+          this.#shutdown(
+            message.header.code === ErrorCode.AuthFailed
+              ? new AuthError(ErrorCode.AuthFailed, String(message.header.message))
+              : remoteError(message),
+          );
+          return;
+        }
+        const pending = this.#pending.get(message.id);
+        if (!pending) return;
+        this.#pending.delete(message.id);
+        if (message.type === MessageType.Ok) pending.resolve(message);
+        else pending.reject(remoteError(message));
+        return;
+      }
+      case MessageType.Deliver:
+        this.#pushes.get(message.id)?.(message);
+        return;
+      case MessageType.Bye:
+        this.#shutdown(
+          new ConnectionLostError(`The god said goodbye: ${String(message.header.reason ?? "")}`),
+        );
+        return;
+      default:
+        throw new ProtocolError(
+          ErrorCode.UnknownType,
+          `the god sent message type ${message.type}, which a client does not expect`,
+        );
+    }
+  }
+
+  #shutdown(error: Error): void {
+    if (this.#closedError) return;
+    this.#closedError = error;
+    this.#connection.close();
+    const lost = error instanceof ConnectionLostError
+      ? error
+      : new ConnectionLostError(error.message, { cause: error });
+    for (const pending of this.#pending.values()) pending.reject(lost);
+    this.#pending.clear();
+    for (const w of this.#ackWaiters) w.reject(this.#leaseLost());
+    this.#acks = [];
+    this.#ackWaiters = [];
+    this.#closed.resolve(error);
+  }
+}

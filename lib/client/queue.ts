@@ -1,0 +1,439 @@
+/**
+ * A named queue as a client sees it: put, get, consume, and the jobs those
+ * hand out. Puts made in the same turn of the event loop travel in one frame.
+ */
+import { ConnectionLostError, ErrorCode, RemoteError } from "../protocol/errors.ts";
+import { decodeValue, encodeValue } from "../protocol/codec.ts";
+import { type Message, MessageType, splitPayload } from "../protocol/messages.ts";
+import { Deque } from "../queue/deque.ts";
+import { deferred } from "../util/deferred.ts";
+import type { Client } from "./client.ts";
+import type { Link } from "./link.ts";
+
+/** Options of a put. */
+export interface PutOptions {
+  /** Milliseconds before the job becomes ready. */
+  delay?: number;
+  /** Higher first; FIFO within a priority (default 0). */
+  priority?: number;
+  /** The job's id; a repeat within the god's dedupe window is ignored. Default: a fresh unique id. */
+  id?: string;
+  /** How long to wait for room in a full queue before failing with `queue_full` (default 30 s). */
+  timeout?: number;
+}
+
+/** The longest a single get waits on the god; longer waits are made of several. */
+const MAX_GET_WAIT_MS = 24 * 3600_000;
+/** Puts per frame; more are split over several frames. */
+const MAX_BATCH = 1000;
+const MAX_BATCH_BYTES = 1 << 20;
+
+let idPrefix = "";
+let idCounter = 0;
+/** Cheap unique ids: a random per-process prefix and a counter. */
+function nextId(): string {
+  if (idPrefix === "" || idCounter >= 0xffff_ffff) {
+    idPrefix = Array.from(
+      crypto.getRandomValues(new Uint8Array(8)),
+      (b) => b.toString(16).padStart(2, "0"),
+    )
+      .join("");
+    idCounter = 0;
+  }
+  return `${idPrefix}-${(++idCounter).toString(36)}`;
+}
+
+interface Batch {
+  items: { id: string; priority?: number; delay?: number }[];
+  payloads: Uint8Array[];
+  bytes: number;
+  timeout: number | undefined;
+  done: { resolve(): void; reject(error: unknown): void }[];
+}
+
+/**
+ * A job handed out under a lease. Finish it with {@link Job.ack}, hand it back
+ * with {@link Job.nack}, or keep it longer with {@link Job.touch}.
+ */
+export class Job<T = unknown> {
+  readonly queue: string;
+  readonly id: string;
+  readonly value: T;
+  /** Deliveries so far, this one included. */
+  readonly attempts: number;
+  readonly priority: number;
+  readonly #tag: number;
+  readonly #link: Link;
+  readonly #client: Client;
+  #settled = false;
+
+  /** @internal */
+  constructor(
+    client: Client,
+    link: Link,
+    fields: {
+      queue: string;
+      id: string;
+      value: T;
+      attempts: number;
+      priority: number;
+      tag: number;
+    },
+  ) {
+    this.#client = client;
+    this.#link = link;
+    this.queue = fields.queue;
+    this.id = fields.id;
+    this.value = fields.value;
+    this.attempts = fields.attempts;
+    this.priority = fields.priority;
+    this.#tag = fields.tag;
+  }
+
+  /** The lease number the god gave this delivery. */
+  get tag(): number {
+    return this.#tag;
+  }
+
+  /** Whether ack, nack or fail was already called. */
+  get settled(): boolean {
+    return this.#settled;
+  }
+
+  /** Finishes the job: it will not be delivered again. */
+  ack(): Promise<void> {
+    this.#settle("ack");
+    return this.#link.ack(this.#tag);
+  }
+
+  /** Hands the job back, ready again after `delay` ms (default now). Counts as an attempt. */
+  async nack(options: { delay?: number } = {}): Promise<void> {
+    this.#settle("nack");
+    await this.#request(MessageType.Nack, { tag: this.#tag, delay: options.delay ?? 0 });
+  }
+
+  /** Sends the job straight to the dead-letter queue, with the reason. */
+  async fail(reason: string): Promise<void> {
+    this.#settle("fail");
+    await this.#request(MessageType.Nack, { tag: this.#tag, dead: reason });
+  }
+
+  /** Extends the lease by the queue's lease time; resolves to the new deadline (epoch ms). */
+  async touch(): Promise<number> {
+    const reply = await this.#request(MessageType.Touch, { tag: this.#tag });
+    return reply.header.deadline;
+  }
+
+  #settle(what: string): void {
+    if (this.#settled) {
+      throw new RemoteError(
+        ErrorCode.NotLeased,
+        `Cannot ${what} job ${this.id}: it was already settled`,
+      );
+    }
+    this.#settled = true;
+  }
+
+  #request(type: MessageType, header: object): Promise<Message> {
+    if (this.#client.link !== this.#link) {
+      return Promise.reject(
+        new ConnectionLostError(
+          `Cannot settle job ${this.id}: the connection that leased it was lost; the god will deliver it again`,
+        ),
+      );
+    }
+    return this.#link.request(type, header);
+  }
+}
+
+/**
+ * Jobs pushed by the god as an async iterator, at most `prefetch` unacked at once.
+ * Leaving the loop (break, return, throw) cancels the subscription and hands
+ * back jobs that were delivered but not yet taken.
+ */
+export class Consumer<T = unknown> implements AsyncIterableIterator<Job<T>> {
+  readonly #client: Client;
+  readonly #queue: string;
+  readonly #prefetch: number;
+  readonly #buffer = new Deque<Job<T>>();
+  #wake: ((value: void) => void) | null = null;
+  #error: unknown = null;
+  #done = false;
+  #sub: { link: Link; id: number } | null = null;
+  readonly #unwatch: () => void;
+  readonly #started: Promise<void>;
+
+  /** @internal */
+  constructor(client: Client, queue: string, prefetch: number) {
+    this.#client = client;
+    this.#queue = queue;
+    this.#prefetch = prefetch;
+    this.#unwatch = client.onLink((link) => this.#subscribe(link));
+    const link = client.link;
+    this.#started = link ? this.#subscribe(link) : Promise.resolve();
+  }
+
+  /** Resolves once the first subscription is in place (rejects if the god refused it). */
+  ready(): Promise<void> {
+    return this.#started;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<Job<T>>> {
+    for (;;) {
+      const job = this.#buffer.shift();
+      if (job !== undefined) return { value: job, done: false };
+      if (this.#error !== null) {
+        const error = this.#error;
+        this.#error = null;
+        await this.return();
+        throw error;
+      }
+      if (this.#done) return { value: undefined, done: true };
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+  }
+
+  /** Stops the subscription; undelivered jobs go back to the queue. */
+  async return(): Promise<IteratorResult<Job<T>>> {
+    if (!this.#done) {
+      this.#done = true;
+      this.#unwatch();
+      const sub = this.#sub;
+      this.#sub = null;
+      if (sub && !sub.link.isClosed) {
+        sub.link.onPush(sub.id, null);
+        const unclaimed = [...this.#buffer];
+        this.#buffer.clear();
+        await Promise.allSettled([
+          sub.link.request(MessageType.Cancel, { sub: sub.id }),
+          ...unclaimed.map((job) => job.nack()),
+        ]);
+      }
+      this.#wakeUp();
+    }
+    return { value: undefined, done: true };
+  }
+
+  /** Same as {@link Consumer.return}. */
+  cancel(): Promise<void> {
+    return this.return().then(() => {});
+  }
+
+  async #subscribe(link: Link): Promise<void> {
+    // Jobs buffered from a lost connection are leased no more: the god redelivers them.
+    if (this.#sub && this.#sub.link !== link) this.#buffer.clear();
+    const id = link.nextSubscriptionId();
+    link.onPush(id, (message) => this.#onDeliver(link, message));
+    this.#sub = { link, id };
+    try {
+      await link.request(MessageType.Consume, {
+        q: this.#queue,
+        prefetch: this.#prefetch,
+        sub: id,
+      });
+    } catch (error) {
+      link.onPush(id, null);
+      if (this.#sub?.id === id) this.#sub = null;
+      if (error instanceof ConnectionLostError) return; // the next link subscribes again
+      this.#error = error;
+      this.#wakeUp();
+      throw error;
+    }
+  }
+
+  #onDeliver(link: Link, message: Message): void {
+    const parts = splitPayload(message.payload, message.header.sizes);
+    const jobs = message.header.jobs as [number, string, number, number][];
+    for (let i = 0; i < jobs.length; i++) {
+      const [tag, id, attempts, priority] = jobs[i];
+      let value: T;
+      try {
+        value = decodeValue<T>(parts[i]);
+      } catch (error) {
+        // Undecodable bytes can never succeed: dead-letter them instead of looping.
+        link.request(MessageType.Nack, {
+          tag,
+          dead: `undecodable payload: ${(error as Error).message}`,
+        })
+          .catch(() => {});
+        continue;
+      }
+      this.#buffer.push(
+        new Job<T>(this.#client, link, { queue: this.#queue, id, value, attempts, priority, tag }),
+      );
+    }
+    this.#wakeUp();
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+}
+
+/**
+ * A named queue on the god. Get one with `client.queue<T>(name)`.
+ *
+ * @example
+ * ```ts
+ * const tasks = client.queue<number>("tasks");
+ * await tasks.put(12);
+ * for await (const job of tasks.consume({ prefetch: 16 })) {
+ *   console.log(job.value * job.value);
+ *   await job.ack();
+ * }
+ * ```
+ */
+export class Queue<T = unknown> {
+  readonly name: string;
+  readonly #client: Client;
+  #batch: Batch | null = null;
+  #inFlight = new Set<Promise<unknown>>();
+
+  /** @internal */
+  constructor(client: Client, name: string) {
+    this.#client = client;
+    this.name = name;
+  }
+
+  /**
+   * Adds a job; resolves to its id once the god has stored it (durably, with
+   * the journal). Waits while the queue is full, up to `timeout`.
+   */
+  put(value: T, options: PutOptions = {}): Promise<string> {
+    try {
+      const id = this.#add(value, options);
+      const done = deferred<void>();
+      this.#batch!.done.push(done);
+      return done.promise.then(() => id);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Adds many jobs in as few frames as possible; resolves to their ids. */
+  putMany(values: Iterable<T>, options: Omit<PutOptions, "id"> = {}): Promise<string[]> {
+    const ids: string[] = [];
+    const waits: Promise<void>[] = [];
+    try {
+      for (const value of values) {
+        ids.push(this.#add(value, options));
+        const done = deferred<void>();
+        this.#batch!.done.push(done);
+        waits.push(done.promise);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return Promise.all(waits).then(() => ids);
+  }
+
+  /**
+   * Takes the next job, waiting on the god up to `timeout` ms (default: until
+   * one arrives). Resolves to null when the time passes first.
+   */
+  async get(options: { timeout?: number } = {}): Promise<Job<T> | null> {
+    let remaining = options.timeout ?? Infinity;
+    if (typeof remaining !== "number" || Number.isNaN(remaining) || remaining < 0) {
+      throw new RemoteError(ErrorCode.BadArgument, `Invalid timeout: ${String(options.timeout)}`);
+    }
+    for (;;) {
+      const wait = Math.min(remaining, MAX_GET_WAIT_MS);
+      const link = this.#client.link;
+      const reply = await this.#client.request(MessageType.Get, { q: this.name, timeout: wait }, {
+        retry: false,
+      });
+      const meta = reply.header.job;
+      if (meta) {
+        return new Job<T>(this.#client, link!, {
+          queue: this.name,
+          id: meta.id,
+          value: decodeValue<T>(reply.payload),
+          attempts: meta.attempts,
+          priority: meta.priority,
+          tag: meta.tag,
+        });
+      }
+      remaining -= wait;
+      if (remaining <= 0) return null;
+    }
+  }
+
+  /**
+   * Streams jobs as the god pushes them, at most `prefetch` unacked at a time.
+   * Acks open the window again.
+   */
+  consume(options: { prefetch?: number } = {}): Consumer<T> {
+    return new Consumer<T>(this.#client, this.name, options.prefetch ?? 64);
+  }
+
+  /** Resolves once every put made so far has been answered. */
+  async flush(): Promise<void> {
+    this.#send();
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  #add(value: T, options: PutOptions): string {
+    const payload = encodeValue(value);
+    const id = options.id ?? nextId();
+    if (typeof id !== "string" || id.length === 0 || id.length > 256) {
+      throw new RemoteError(ErrorCode.BadArgument, `Invalid job id: ${JSON.stringify(id)}`);
+    }
+    let batch = this.#batch;
+    if (
+      batch !== null &&
+      (batch.items.length >= MAX_BATCH || batch.bytes + payload.length > MAX_BATCH_BYTES ||
+        batch.timeout !== options.timeout)
+    ) {
+      this.#send();
+      batch = null;
+    }
+    if (batch === null) {
+      batch = this.#batch = {
+        items: [],
+        payloads: [],
+        bytes: 0,
+        timeout: options.timeout,
+        done: [],
+      };
+      queueMicrotask(() => this.#send());
+    }
+    const item: Batch["items"][number] = { id };
+    if (options.priority) item.priority = options.priority;
+    if (options.delay) item.delay = options.delay;
+    batch.items.push(item);
+    batch.payloads.push(payload);
+    batch.bytes += payload.length;
+    return id;
+  }
+
+  #send(): void {
+    const batch = this.#batch;
+    if (batch === null) return;
+    this.#batch = null;
+    const header: Record<string, unknown> = {
+      q: this.name,
+      items: batch.items,
+      sizes: batch.payloads.map((p) => p.length),
+    };
+    if (batch.timeout !== undefined) header.timeout = batch.timeout;
+    const sent = this.#client.request(MessageType.Put, header, {
+      retry: true,
+      payload: batch.payloads,
+    }).then(
+      () => {
+        for (const d of batch.done) d.resolve();
+      },
+      (error) => {
+        for (const d of batch.done) d.reject(error);
+      },
+    );
+    this.#inFlight.add(sent);
+    sent.finally(() => this.#inFlight.delete(sent));
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * Message layout inside a frame body (see docs/PROTOCOL.md):
+ *
+ * ```
+ * offset 0  u8     type       (MessageType)
+ * offset 1  u32be  id         request id; 0 when the message answers nothing
+ * offset 5  u32be  headerLen  bytes of the JSON header
+ * offset 9  ...    header     UTF-8 JSON object
+ * then      ...    payload    opaque bytes (superjson values, lengths in the header)
+ * ```
+ *
+ * The god never decodes payloads: it stores and forwards the bytes as given.
+ * Pure functions, no I/O.
+ */
+import { ErrorCode, ProtocolError } from "./errors.ts";
+
+/** Every message type on the wire. */
+export const MessageType = {
+  // handshake
+  Hello: 1,
+  Auth: 2,
+  Welcome: 3,
+  // either direction
+  Error: 4,
+  Bye: 5,
+  // replies
+  Ok: 6,
+  // requests (client → god)
+  Put: 16,
+  Get: 17,
+  Consume: 18,
+  Cancel: 19,
+  Ack: 20,
+  Nack: 21,
+  Touch: 22,
+  Stats: 23,
+  Peek: 24,
+  Purge: 25,
+  DeadList: 26,
+  DeadRequeue: 27,
+  Declare: 28,
+  // pushes (god → client)
+  Deliver: 40,
+} as const;
+export type MessageType = typeof MessageType[keyof typeof MessageType];
+
+const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(MessageType));
+/** Name of each type, for error messages. */
+export const MESSAGE_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(MessageType).map(([name, code]) => [code, name]),
+);
+
+/** Bytes before the header. */
+export const PREFIX_BYTES = 9;
+
+/** A decoded message: `payload` is whatever followed the header (possibly empty). */
+export interface Message {
+  type: MessageType;
+  id: number;
+  // deno-lint-ignore no-explicit-any -- headers are validated field by field by their handler
+  header: Record<string, any>;
+  payload: Uint8Array;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Builds a message body. `payload` parts are appended after the header, in order.
+ *
+ * @example
+ * ```ts
+ * encodeMessage(MessageType.Get, 7, { q: "tasks", timeout: 1000 });
+ * ```
+ */
+export function encodeMessage(
+  type: MessageType,
+  id: number,
+  header: object,
+  payload: readonly Uint8Array[] = [],
+): Uint8Array {
+  const headerBytes = encoder.encode(JSON.stringify(header));
+  let size = PREFIX_BYTES + headerBytes.length;
+  for (const part of payload) size += part.length;
+  const body = new Uint8Array(size);
+  const view = new DataView(body.buffer);
+  body[0] = type;
+  view.setUint32(1, id);
+  view.setUint32(5, headerBytes.length);
+  body.set(headerBytes, PREFIX_BYTES);
+  let offset = PREFIX_BYTES + headerBytes.length;
+  for (const part of payload) {
+    body.set(part, offset);
+    offset += part.length;
+  }
+  return body;
+}
+
+/** Parses a frame body; throws {@link ProtocolError} naming what was wrong. */
+export function decodeMessage(body: Uint8Array): Message {
+  if (body.length < PREFIX_BYTES) {
+    throw new ProtocolError(
+      ErrorCode.BadMessage,
+      `Cannot decode message: body of ${body.length} bytes is shorter than the ${PREFIX_BYTES}-byte prefix`,
+    );
+  }
+  const type = body[0];
+  if (!KNOWN_TYPES.has(type)) {
+    throw new ProtocolError(ErrorCode.UnknownType, `Cannot decode message: unknown type ${type}`);
+  }
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const id = view.getUint32(1);
+  const headerLen = view.getUint32(5);
+  if (headerLen > body.length - PREFIX_BYTES) {
+    throw new ProtocolError(
+      ErrorCode.BadMessage,
+      `Cannot decode message: header length ${headerLen} exceeds body length ${body.length}`,
+    );
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(decoder.decode(body.subarray(PREFIX_BYTES, PREFIX_BYTES + headerLen)));
+  } catch (cause) {
+    throw new ProtocolError(
+      ErrorCode.BadMessage,
+      `Cannot decode message: header of ${MESSAGE_NAMES[type]} is not UTF-8 JSON`,
+      { cause },
+    );
+  }
+  if (typeof header !== "object" || header === null || Array.isArray(header)) {
+    throw new ProtocolError(
+      ErrorCode.BadMessage,
+      `Cannot decode message: header of ${MESSAGE_NAMES[type]} is not a JSON object`,
+    );
+  }
+  const payloadStart = PREFIX_BYTES + headerLen;
+  const payload = payloadStart === body.length ? EMPTY : body.subarray(payloadStart);
+  return { type: type as MessageType, id, header: header as Record<string, unknown>, payload };
+}
+
+/** Splits `payload` into parts of the given sizes; throws if they do not add up. */
+export function splitPayload(payload: Uint8Array, sizes: unknown): Uint8Array[] {
+  if (!Array.isArray(sizes)) {
+    throw new ProtocolError(ErrorCode.BadMessage, "Cannot split payload: sizes is not an array");
+  }
+  const parts: Uint8Array[] = new Array(sizes.length);
+  let offset = 0;
+  for (let i = 0; i < sizes.length; i++) {
+    const size = sizes[i];
+    if (!Number.isInteger(size) || size < 0 || offset + size > payload.length) {
+      throw new ProtocolError(
+        ErrorCode.BadMessage,
+        `Cannot split payload: size ${
+          JSON.stringify(size)
+        } at index ${i} does not fit ${payload.length} bytes`,
+      );
+    }
+    parts[i] = payload.subarray(offset, offset + size);
+    offset += size;
+  }
+  if (offset !== payload.length) {
+    throw new ProtocolError(
+      ErrorCode.BadMessage,
+      `Cannot split payload: sizes add up to ${offset} but payload has ${payload.length} bytes`,
+    );
+  }
+  return parts;
+}

@@ -1,0 +1,865 @@
+/**
+ * The god's queue rules, with no I/O: named queues, leases, parked gets, push
+ * subscriptions, delays, priorities, dead letters, dedupe and backpressure.
+ *
+ * Time comes in as `now` arguments; the driver asks {@link Broker.nextDeadline}
+ * when to call {@link Broker.tick} next. Results that may wait (a get on an
+ * empty queue, a put to a full one) come back through callbacks, and pushes to
+ * subscribers through the `deliver` function each subscription was made with.
+ * Every durable change is reported to `journal`, in order.
+ */
+import { ErrorCode, RemoteError } from "../protocol/errors.ts";
+import { Heap } from "./heap.ts";
+import { Deque } from "./deque.ts";
+import { RateMeter } from "./rate.ts";
+import { ReadyQueue } from "./ready_queue.ts";
+import {
+  defaultQueueOptions,
+  type Delivery,
+  type Job,
+  type JournalRecord,
+  type PutItem,
+  type QueueOptions,
+  type QueueStats,
+} from "./types.ts";
+
+/** One connection (or in-process user) that can hold leases. */
+export class Owner {
+  static #next = 1;
+  readonly id: number = Owner.#next++;
+  /** Tags of the leases this owner holds. */
+  readonly leases = new Set<number>();
+  readonly subscriptions = new Set<Subscription>();
+  readonly waiters = new Set<Waiter>();
+  readonly puts = new Set<PendingPut>();
+}
+
+/** A push consumer: up to `prefetch` unacked jobs at a time. */
+export interface Subscription {
+  readonly id: number;
+  readonly owner: Owner;
+  readonly queue: string;
+  prefetch: number;
+  inFlight: number;
+  readonly deliver: (deliveries: Delivery[]) => void;
+  cancelled: boolean;
+}
+
+interface Waiter {
+  owner: Owner;
+  queue: string;
+  deadline: number;
+  done: ((delivery: Delivery | null) => void) | null;
+}
+
+interface PendingPut {
+  owner: Owner | null;
+  queue: string;
+  items: PutItem[];
+  next: number;
+  accepted: number;
+  duplicates: number;
+  deadline: number;
+  done: ((result: PutResult | RemoteError) => void) | null;
+}
+
+interface Lease {
+  tag: number;
+  queue: NamedQueue;
+  job: Job;
+  owner: Owner;
+  subscription: Subscription | null;
+  deadline: number;
+}
+
+/** The outcome of a put: how many jobs were stored and how many were repeats. */
+export interface PutResult {
+  accepted: number;
+  duplicates: number;
+}
+
+/** Settings of the whole broker. */
+export interface BrokerOptions {
+  /** Queues that exist from the start, with their options. */
+  queues?: Record<string, Partial<QueueOptions>>;
+  /** Whether clients may create queues by using a new name (default true). */
+  allowCreate?: boolean;
+  /** A put id seen within this window is ignored (default 10 minutes). */
+  dedupeWindowMs?: number;
+  /** At most this many remembered put ids per queue; the oldest are forgotten first. */
+  dedupeMaxIds?: number;
+  /** Most queues (default 10,000). */
+  maxQueues?: number;
+  /** Receives every durable change, in order. */
+  journal?: (record: JournalRecord) => void;
+}
+
+const MAX_TIMEOUT_MS = 24 * 3600_000;
+
+/** Checks a duration argument: a finite number of milliseconds within a day. */
+export function checkDuration(value: unknown, what: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > MAX_TIMEOUT_MS) {
+    throw new RemoteError(
+      ErrorCode.BadArgument,
+      `Invalid ${what}: ${
+        JSON.stringify(value)
+      } (expected milliseconds from 0 to ${MAX_TIMEOUT_MS})`,
+    );
+  }
+  return value;
+}
+
+class NamedQueue {
+  readonly name: string;
+  options: QueueOptions;
+  readonly ready = new ReadyQueue();
+  readonly delayed = new Heap<Job>((a, b) =>
+    a.readyAt < b.readyAt || (a.readyAt === b.readyAt && a.seq < b.seq)
+  );
+  readonly waiters = new Deque<Waiter>();
+  readonly puts = new Deque<PendingPut>();
+  subscriptions: Subscription[] = [];
+  roundRobin = 0;
+  inFlight = 0;
+  delayedCount = 0;
+  readonly dedupe = new Map<string, number>();
+  readonly totals = {
+    put: 0,
+    acked: 0,
+    nacked: 0,
+    redelivered: 0,
+    expired: 0,
+    deadLettered: 0,
+    duplicates: 0,
+  };
+  readonly putRate = new RateMeter();
+  readonly ackRate = new RateMeter();
+
+  constructor(name: string, options: QueueOptions) {
+    this.name = name;
+    this.options = options;
+  }
+
+  get waiting(): number {
+    return this.ready.length + this.delayedCount;
+  }
+
+  hasRoom(): boolean {
+    return this.options.maxsize === 0 || this.waiting < this.options.maxsize;
+  }
+}
+
+const QUEUE_NAME = /^[A-Za-z0-9_.:-]{1,200}$/;
+
+/**
+ * The queue rules. One per god.
+ *
+ * @example
+ * ```ts
+ * const broker = new Broker({ queues: { tasks: {}, results: {} } });
+ * const owner = new Owner();
+ * broker.put(owner, "tasks", [{ id: "a", payload, priority: 0, delayMs: 0 }], { now: Date.now() }, console.log);
+ * broker.get(owner, "tasks", { timeoutMs: 0, now: Date.now() }, (delivery) => console.log(delivery));
+ * ```
+ */
+export class Broker {
+  readonly #queues = new Map<string, NamedQueue>();
+  readonly #leases = new Map<number, Lease>();
+  readonly #leaseDeadlines = new Heap<Lease>((a, b) => a.deadline < b.deadline);
+  readonly #waitDeadlines = new Heap<Waiter | PendingPut>((a, b) => a.deadline < b.deadline);
+  readonly #allowCreate: boolean;
+  readonly #dedupeWindowMs: number;
+  readonly #dedupeMaxIds: number;
+  readonly #maxQueues: number;
+  readonly #journal: ((record: JournalRecord) => void) | null;
+  #seq = 1;
+  #tag = 1;
+  #subscriptionId = 1;
+  /** Queues with delayed jobs, so tick need not visit every queue. */
+  readonly #delayedQueues = new Set<NamedQueue>();
+
+  constructor(options: BrokerOptions = {}) {
+    this.#allowCreate = options.allowCreate ?? true;
+    this.#dedupeWindowMs = options.dedupeWindowMs ?? 600_000;
+    this.#dedupeMaxIds = options.dedupeMaxIds ?? 1_000_000;
+    this.#maxQueues = options.maxQueues ?? 10_000;
+    this.#journal = options.journal ?? null;
+    for (const [name, queueOptions] of Object.entries(options.queues ?? {})) {
+      this.declare(name, queueOptions);
+    }
+  }
+
+  /** Names of all queues. */
+  get queueNames(): string[] {
+    return [...this.#queues.keys()];
+  }
+
+  /** The next sequence number; the store uses it to resume numbering after recovery. */
+  get nextSeq(): number {
+    return this.#seq;
+  }
+
+  /** Creates a queue, or changes an existing queue's options. */
+  declare(name: string, options: Partial<QueueOptions> = {}): QueueOptions {
+    if (!QUEUE_NAME.test(name)) {
+      throw new RemoteError(
+        ErrorCode.BadArgument,
+        `Invalid queue name ${JSON.stringify(name)}: use 1-200 of A-Z a-z 0-9 _ . : -`,
+      );
+    }
+    const merged = { ...defaultQueueOptions(name), ...this.#queues.get(name)?.options, ...options };
+    checkOptions(name, merged);
+    let queue = this.#queues.get(name);
+    if (queue === undefined) {
+      if (this.#queues.size >= this.#maxQueues) {
+        throw new RemoteError(
+          ErrorCode.Limit,
+          `Cannot create queue "${name}": the god already has ${this.#maxQueues} queues (maxQueues)`,
+        );
+      }
+      queue = new NamedQueue(name, merged);
+      this.#queues.set(name, queue);
+    } else {
+      queue.options = merged;
+    }
+    this.#journal?.({ t: "declare", q: name, options: merged });
+    return merged;
+  }
+
+  /**
+   * Adds jobs. Resolves once all are stored (repeats of an id seen within the
+   * dedupe window count as duplicates, not jobs). If the queue is full the put
+   * waits up to `timeoutMs` for room, storing jobs as room appears; when the
+   * time runs out it fails with `queue_full`, saying how many were stored.
+   */
+  put(
+    owner: Owner | null,
+    queueName: string,
+    items: PutItem[],
+    options: { now: number; timeoutMs?: number },
+    done: (result: PutResult | RemoteError) => void,
+  ): void {
+    let queue: NamedQueue;
+    try {
+      queue = this.#queue(queueName);
+      for (const item of items) {
+        if (!Number.isSafeInteger(item.priority)) {
+          throw new RemoteError(ErrorCode.BadArgument, `Invalid priority: ${item.priority}`);
+        }
+        checkDuration(item.delayMs, "delay");
+      }
+    } catch (error) {
+      done(error as RemoteError);
+      return;
+    }
+    const pending: PendingPut = {
+      owner,
+      queue: queueName,
+      items,
+      next: 0,
+      accepted: 0,
+      duplicates: 0,
+      deadline: options.now + (options.timeoutMs ?? 30_000),
+      done,
+    };
+    if (queue.puts.length === 0) this.#admit(queue, pending, options.now);
+    if (pending.next < items.length) {
+      queue.puts.push(pending);
+      owner?.puts.add(pending);
+      this.#waitDeadlines.push(pending);
+    } else {
+      pending.done = null;
+      done({ accepted: pending.accepted, duplicates: pending.duplicates });
+    }
+    this.#dispatch(queue, options.now);
+  }
+
+  /** Leases the next ready job to `owner`, waiting up to `timeoutMs`; null when none came. */
+  get(
+    owner: Owner,
+    queueName: string,
+    options: { now: number; timeoutMs: number },
+    done: (delivery: Delivery | null) => void,
+  ): void {
+    const queue = this.#queue(queueName);
+    checkDuration(options.timeoutMs, "timeout");
+    const job = queue.ready.shift();
+    if (job !== undefined) {
+      done(this.#lease(queue, job, owner, null, options.now));
+      this.#admitWaitingPuts(queue, options.now);
+      return;
+    }
+    if (options.timeoutMs === 0) {
+      done(null);
+      return;
+    }
+    const waiter: Waiter = {
+      owner,
+      queue: queueName,
+      deadline: options.now + options.timeoutMs,
+      done,
+    };
+    queue.waiters.push(waiter);
+    owner.waiters.add(waiter);
+    this.#waitDeadlines.push(waiter);
+  }
+
+  /** Starts pushing jobs of `queueName` to `deliver`, at most `prefetch` unacked at a time. */
+  subscribe(
+    owner: Owner,
+    queueName: string,
+    options: { prefetch: number; now: number },
+    deliver: (deliveries: Delivery[]) => void,
+  ): Subscription {
+    const queue = this.#queue(queueName);
+    const { prefetch } = options;
+    if (!Number.isSafeInteger(prefetch) || prefetch < 1 || prefetch > 100_000) {
+      throw new RemoteError(
+        ErrorCode.BadArgument,
+        `Invalid prefetch: ${JSON.stringify(prefetch)} (expected an integer from 1 to 100000)`,
+      );
+    }
+    const subscription: Subscription = {
+      id: this.#subscriptionId++,
+      owner,
+      queue: queueName,
+      prefetch,
+      inFlight: 0,
+      deliver,
+      cancelled: false,
+    };
+    queue.subscriptions.push(subscription);
+    owner.subscriptions.add(subscription);
+    this.#dispatch(queue, options.now);
+    return subscription;
+  }
+
+  /** Stops pushing to a subscription; its unacked jobs stay leased until acked or expired. */
+  unsubscribe(subscription: Subscription): void {
+    if (subscription.cancelled) return;
+    subscription.cancelled = true;
+    subscription.owner.subscriptions.delete(subscription);
+    const queue = this.#queues.get(subscription.queue);
+    if (queue) queue.subscriptions = queue.subscriptions.filter((s) => s !== subscription);
+  }
+
+  /** Finishes leased jobs. Returns the tags that could not be acked, with why. */
+  ack(owner: Owner, tags: readonly number[], now: number): { tag: number; message: string }[] {
+    const failures: { tag: number; message: string }[] = [];
+    const touched = new Set<NamedQueue>();
+    for (const tag of tags) {
+      const lease = this.#ownLease(owner, tag);
+      if (typeof lease === "string") {
+        failures.push({ tag, message: lease });
+        continue;
+      }
+      this.#endLease(lease);
+      const { queue, job } = lease;
+      queue.totals.acked++;
+      this.#journal?.({ t: "ack", q: queue.name, seq: job.seq });
+      touched.add(queue);
+    }
+    for (const queue of touched) this.#dispatch(queue, now);
+    return failures;
+  }
+
+  /**
+   * Hands a leased job back: ready again after `delayMs`, or straight to the
+   * dead-letter queue when `dead` gives a reason (or attempts are used up).
+   */
+  nack(
+    owner: Owner,
+    tag: number,
+    options: { now: number; delayMs?: number; dead?: string },
+  ): void {
+    const lease = this.#ownLease(owner, tag);
+    if (typeof lease === "string") throw new RemoteError(ErrorCode.NotLeased, lease);
+    const delayMs = checkDuration(options.delayMs ?? 0, "delay");
+    this.#endLease(lease);
+    lease.queue.totals.nacked++;
+    if (options.dead !== undefined) {
+      this.#deadLetter(lease.queue, lease.job, String(options.dead).slice(0, 1000), options.now);
+    } else {
+      this.#return(lease.queue, lease.job, options.now, delayMs, "nacked");
+    }
+    this.#dispatch(lease.queue, options.now);
+  }
+
+  /** Extends a lease by the queue's `leaseMs` from now. */
+  touch(owner: Owner, tag: number, now: number): number {
+    const lease = this.#ownLease(owner, tag);
+    if (typeof lease === "string") throw new RemoteError(ErrorCode.NotLeased, lease);
+    lease.deadline = now + lease.queue.options.leaseMs;
+    // The old heap entry is found stale when popped (its deadline moved).
+    this.#leaseDeadlines.push(lease);
+    return lease.deadline;
+  }
+
+  /** An owner went away: its leased jobs return to their queues, its waits end. */
+  release(owner: Owner, now: number): void {
+    for (const subscription of owner.subscriptions) this.unsubscribe(subscription);
+    for (const waiter of owner.waiters) {
+      waiter.done = null;
+    }
+    owner.waiters.clear();
+    for (const pending of owner.puts) pending.done = null;
+    owner.puts.clear();
+    const touched = new Set<NamedQueue>();
+    for (const tag of [...owner.leases]) {
+      const lease = this.#leases.get(tag);
+      if (lease === undefined) continue;
+      this.#endLease(lease);
+      this.#return(lease.queue, lease.job, now, 0, "connection lost");
+      touched.add(lease.queue);
+    }
+    for (const queue of touched) this.#dispatch(queue, now);
+  }
+
+  /** Earliest time at which {@link Broker.tick} has work, or Infinity. */
+  nextDeadline(): number {
+    let next = Infinity;
+    const lease = this.#leaseDeadlines.peek();
+    if (lease) next = lease.deadline;
+    const wait = this.#waitDeadlines.peek();
+    if (wait && wait.deadline < next) next = wait.deadline;
+    for (const queue of this.#delayedQueues) {
+      const job = queue.delayed.peek();
+      if (job && job.readyAt < next) next = job.readyAt;
+    }
+    return next;
+  }
+
+  /** Does what is due at `now`: delayed jobs become ready, leases expire, waits time out. */
+  tick(now: number): void {
+    for (const queue of this.#delayedQueues) {
+      let moved = false;
+      while (queue.delayed.length > 0 && queue.delayed.peek()!.readyAt <= now) {
+        queue.ready.push(queue.delayed.pop()!);
+        queue.delayedCount--;
+        moved = true;
+      }
+      if (queue.delayed.length === 0) this.#delayedQueues.delete(queue);
+      if (moved) this.#dispatch(queue, now);
+    }
+    while (this.#leaseDeadlines.length > 0 && this.#leaseDeadlines.peek()!.deadline <= now) {
+      const lease = this.#leaseDeadlines.pop()!;
+      if (this.#leases.get(lease.tag) !== lease || lease.deadline > now) continue;
+      this.#endLease(lease);
+      lease.queue.totals.expired++;
+      this.#return(lease.queue, lease.job, now, 0, "lease expired");
+      this.#dispatch(lease.queue, now);
+    }
+    while (this.#waitDeadlines.length > 0 && this.#waitDeadlines.peek()!.deadline <= now) {
+      const wait = this.#waitDeadlines.pop()!;
+      const done = wait.done;
+      if (done === null) continue;
+      wait.done = null;
+      if ("items" in wait) {
+        wait.owner?.puts.delete(wait);
+        const queue = this.#queues.get(wait.queue);
+        const maxsize = queue?.options.maxsize ?? 0;
+        (done as PendingPut["done"] & object)(
+          new RemoteError(
+            ErrorCode.QueueFull,
+            `Cannot put to queue "${wait.queue}": still full (maxsize ${maxsize}) after waiting; ${wait.accepted} of ${wait.items.length} jobs were stored`,
+          ),
+        );
+      } else {
+        wait.owner.waiters.delete(wait);
+        (done as (delivery: Delivery | null) => void)(null);
+      }
+    }
+  }
+
+  /** Samples put/ack rates; call about once a second. */
+  sampleRates(now: number): void {
+    for (const queue of this.#queues.values()) {
+      queue.putRate.sample(now, queue.totals.put);
+      queue.ackRate.sample(now, queue.totals.acked);
+    }
+  }
+
+  /** Counters and gauges of every queue (or one). */
+  stats(now: number, queueName?: string): QueueStats[] {
+    const queues = queueName === undefined ? [...this.#queues.values()] : [this.#queue(queueName)];
+    return queues.map((queue) => {
+      const dlq = queue.options.deadLetter === null
+        ? undefined
+        : this.#queues.get(queue.options.deadLetter);
+      return {
+        name: queue.name,
+        ready: queue.ready.length,
+        delayed: queue.delayedCount,
+        inFlight: queue.inFlight,
+        dead: dlq ? dlq.waiting + dlq.inFlight : 0,
+        consumers: queue.subscriptions.length,
+        waitingGets: queue.waiters.length,
+        waitingPuts: queue.puts.length,
+        maxsize: queue.options.maxsize,
+        totals: { ...queue.totals },
+        rates: {
+          put: queue.putRate.rate(now, queue.totals.put),
+          acked: queue.ackRate.rate(now, queue.totals.acked),
+        },
+      };
+    });
+  }
+
+  /** The next `limit` ready jobs in delivery order, left in place. */
+  peek(queueName: string, limit: number): Job[] {
+    const queue = this.#queue(queueName, false);
+    const jobs: Job[] = [];
+    for (const job of queue.ready) {
+      if (jobs.length >= limit) break;
+      jobs.push(job);
+    }
+    return jobs;
+  }
+
+  /** Removes every ready and delayed job (in-flight jobs finish normally). Returns the count. */
+  purge(queueName: string, now: number): number {
+    const queue = this.#queue(queueName, false);
+    const removed = queue.ready.drain().length + queue.delayedCount;
+    queue.delayed.clear();
+    queue.delayedCount = 0;
+    this.#journal?.({ t: "purge", q: queue.name });
+    this.#admitWaitingPuts(queue, now);
+    return removed;
+  }
+
+  /** The dead-letter queue of `queueName`, or throws if it has none. */
+  deadLetterQueue(queueName: string): string {
+    const queue = this.#queue(queueName, false);
+    if (queue.options.deadLetter === null) {
+      throw new RemoteError(
+        ErrorCode.BadArgument,
+        `Queue "${queueName}" has no dead-letter queue`,
+      );
+    }
+    return queue.options.deadLetter;
+  }
+
+  /** Dead jobs of `queueName` (ready ones in its dead-letter queue), oldest first. */
+  deadList(queueName: string, limit: number): Job[] {
+    const dlq = this.#queues.get(this.deadLetterQueue(queueName));
+    if (dlq === undefined) return [];
+    const jobs: Job[] = [];
+    for (const job of dlq.ready) {
+      if (jobs.length >= limit) break;
+      if (job.origin === queueName) jobs.push(job);
+    }
+    return jobs;
+  }
+
+  /** Moves dead jobs of `queueName` (all, or those with the given ids) back, attempts reset. */
+  deadRequeue(queueName: string, ids: readonly string[] | null, now: number): number {
+    const queue = this.#queue(queueName, false);
+    const dlq = this.#queues.get(this.deadLetterQueue(queueName));
+    if (dlq === undefined) return 0;
+    const wanted = ids === null ? null : new Set(ids);
+    const moved = dlq.ready.filter((job) =>
+      !(job.origin === queueName && (wanted === null || wanted.has(job.id)))
+    );
+    for (const job of moved) {
+      this.#journal?.({ t: "requeue", q: dlq.name, seq: job.seq, to: queue.name });
+      job.attempts = 0;
+      job.reason = undefined;
+      job.origin = undefined;
+      queue.ready.push(job);
+    }
+    this.#admitWaitingPuts(dlq, now);
+    this.#dispatch(queue, now);
+    return moved.length;
+  }
+
+  // -- recovery --
+
+  /**
+   * Loads state read back from the store (before serving). Jobs come in
+   * delivery order per queue; `ids` are recent put ids to keep deduplicating.
+   */
+  restore(
+    state: {
+      queues: Record<string, QueueOptions>;
+      jobs: Iterable<{ queue: string; job: Job }>;
+      ids?: Iterable<{ queue: string; id: string }>;
+    },
+    now: number,
+  ): void {
+    for (const [name, options] of Object.entries(state.queues)) {
+      const queue = this.#queues.get(name);
+      if (queue) queue.options = options;
+      else this.#queues.set(name, new NamedQueue(name, options));
+    }
+    for (const { queue: name, id } of state.ids ?? []) {
+      const queue = this.#queues.get(name);
+      if (queue) this.#remember(queue, id, now);
+    }
+    for (const { queue: name, job } of state.jobs) {
+      const queue = this.#queues.get(name) ??
+        this.#queues.set(name, new NamedQueue(name, defaultQueueOptions(name))).get(name)!;
+      job.lease = 0;
+      if (job.seq >= this.#seq) this.#seq = job.seq + 1;
+      this.#remember(queue, job.id, now);
+      if (job.readyAt > now) {
+        queue.delayed.push(job);
+        queue.delayedCount++;
+        this.#delayedQueues.add(queue);
+      } else {
+        queue.ready.push(job);
+      }
+    }
+  }
+
+  /** Every live job with its queue (ready, delayed, in flight), for writing a snapshot. */
+  *liveJobs(): IterableIterator<{ queue: string; job: Job }> {
+    for (const queue of this.#queues.values()) {
+      for (const job of queue.ready) yield { queue: queue.name, job };
+      for (const job of queue.delayed.values()) yield { queue: queue.name, job };
+    }
+    for (const lease of this.#leases.values()) yield { queue: lease.queue.name, job: lease.job };
+  }
+
+  /** Options of every queue, for writing a snapshot. */
+  queueOptions(): Record<string, QueueOptions> {
+    return Object.fromEntries([...this.#queues].map(([name, q]) => [name, q.options]));
+  }
+
+  // -- internals --
+
+  #queue(name: string, create = this.#allowCreate): NamedQueue {
+    const queue = this.#queues.get(name);
+    if (queue) return queue;
+    if (!create) {
+      throw new RemoteError(ErrorCode.UnknownQueue, `Unknown queue "${name}"`);
+    }
+    return this.#create(name);
+  }
+
+  #create(name: string): NamedQueue {
+    this.declare(name);
+    return this.#queues.get(name)!;
+  }
+
+  /** Stores as many items of `pending` as the queue has room for. */
+  #admit(queue: NamedQueue, pending: PendingPut, now: number): void {
+    while (pending.next < pending.items.length) {
+      const item = pending.items[pending.next];
+      if (this.#isDuplicate(queue, item.id, now)) {
+        pending.next++;
+        pending.duplicates++;
+        queue.totals.duplicates++;
+        continue;
+      }
+      if (!queue.hasRoom()) return;
+      pending.next++;
+      pending.accepted++;
+      const job: Job = {
+        seq: this.#seq++,
+        id: item.id,
+        payload: item.payload,
+        priority: item.priority,
+        attempts: 0,
+        readyAt: now + item.delayMs,
+        lease: 0,
+      };
+      this.#remember(queue, item.id, now);
+      queue.totals.put++;
+      this.#journal?.({ t: "put", q: queue.name, job });
+      if (item.delayMs > 0) {
+        queue.delayed.push(job);
+        queue.delayedCount++;
+        this.#delayedQueues.add(queue);
+      } else {
+        queue.ready.push(job);
+      }
+    }
+  }
+
+  #admitWaitingPuts(queue: NamedQueue, now: number): void {
+    while (queue.puts.length > 0 && queue.hasRoom()) {
+      const pending = queue.puts.peek()!;
+      if (pending.done === null) {
+        queue.puts.shift();
+        continue;
+      }
+      this.#admit(queue, pending, now);
+      if (pending.next < pending.items.length) break;
+      queue.puts.shift();
+      pending.owner?.puts.delete(pending);
+      const done = pending.done;
+      pending.done = null;
+      done({ accepted: pending.accepted, duplicates: pending.duplicates });
+    }
+  }
+
+  #isDuplicate(queue: NamedQueue, id: string, now: number): boolean {
+    const seenAt = queue.dedupe.get(id);
+    return seenAt !== undefined && now - seenAt < this.#dedupeWindowMs;
+  }
+
+  #remember(queue: NamedQueue, id: string, now: number): void {
+    const dedupe = queue.dedupe;
+    dedupe.delete(id);
+    dedupe.set(id, now);
+    // Map iteration is insertion order, so the first entries are the oldest.
+    if (dedupe.size > this.#dedupeMaxIds || (dedupe.size & 1023) === 0) {
+      for (const [oldId, at] of dedupe) {
+        if (dedupe.size <= this.#dedupeMaxIds && now - at < this.#dedupeWindowMs) break;
+        dedupe.delete(oldId);
+      }
+    }
+  }
+
+  /** Gives ready jobs to parked gets and subscriptions with room, fairly. */
+  #dispatch(queue: NamedQueue, now: number): void {
+    while (queue.ready.length > 0 && queue.waiters.length > 0) {
+      const waiter = queue.waiters.shift()!;
+      if (waiter.done === null) continue;
+      const done = waiter.done;
+      waiter.done = null;
+      waiter.owner.waiters.delete(waiter);
+      done(this.#lease(queue, queue.ready.shift()!, waiter.owner, null, now));
+    }
+    const subs = queue.subscriptions;
+    if (queue.ready.length > 0 && subs.length > 0) {
+      const batches = new Map<Subscription, Delivery[]>();
+      let idle = 0;
+      // Round-robin one job at a time over subscriptions with room.
+      while (queue.ready.length > 0 && idle < subs.length) {
+        const sub = subs[queue.roundRobin % subs.length];
+        queue.roundRobin = (queue.roundRobin + 1) % subs.length;
+        if (sub.inFlight >= sub.prefetch) {
+          idle++;
+          continue;
+        }
+        idle = 0;
+        const delivery = this.#lease(queue, queue.ready.shift()!, sub.owner, sub, now);
+        let batch = batches.get(sub);
+        if (batch === undefined) batches.set(sub, batch = []);
+        batch.push(delivery);
+      }
+      for (const [sub, batch] of batches) sub.deliver(batch);
+    }
+    this.#admitWaitingPuts(queue, now);
+  }
+
+  #lease(
+    queue: NamedQueue,
+    job: Job,
+    owner: Owner,
+    subscription: Subscription | null,
+    now: number,
+  ): Delivery {
+    const tag = this.#tag++;
+    if (job.attempts > 0) queue.totals.redelivered++;
+    job.attempts++;
+    job.lease = tag;
+    const lease: Lease = {
+      tag,
+      queue,
+      job,
+      owner,
+      subscription,
+      deadline: now + queue.options.leaseMs,
+    };
+    this.#leases.set(tag, lease);
+    this.#leaseDeadlines.push(lease);
+    owner.leases.add(tag);
+    queue.inFlight++;
+    if (subscription) subscription.inFlight++;
+    return { tag, queue: queue.name, job };
+  }
+
+  #ownLease(owner: Owner, tag: number): Lease | string {
+    const lease = this.#leases.get(tag);
+    if (lease === undefined) {
+      return `No lease ${tag}: it was already acked or nacked, or it expired and the job went back to the queue`;
+    }
+    if (lease.owner !== owner) {
+      return `Lease ${tag} belongs to another connection`;
+    }
+    return lease;
+  }
+
+  #endLease(lease: Lease): void {
+    this.#leases.delete(lease.tag);
+    lease.owner.leases.delete(lease.tag);
+    lease.queue.inFlight--;
+    lease.job.lease = 0;
+    if (lease.subscription) lease.subscription.inFlight--;
+  }
+
+  /** A job comes back from a consumer: ready again (at the front), delayed, or dead. */
+  #return(queue: NamedQueue, job: Job, now: number, delayMs: number, why: string): void {
+    if (queue.options.deadLetter !== null && job.attempts >= queue.options.maxAttempts) {
+      this.#deadLetter(queue, job, `${why} after ${job.attempts} attempts`, now);
+      return;
+    }
+    job.readyAt = now + delayMs;
+    this.#journal?.({
+      t: "return",
+      q: queue.name,
+      seq: job.seq,
+      attempts: job.attempts,
+      readyAt: job.readyAt,
+    });
+    if (delayMs > 0) {
+      queue.delayed.push(job);
+      queue.delayedCount++;
+      this.#delayedQueues.add(queue);
+    } else {
+      queue.ready.unshift(job);
+    }
+  }
+
+  #deadLetter(queue: NamedQueue, job: Job, reason: string, now: number): void {
+    const target = queue.options.deadLetter;
+    if (target === null) {
+      // No dead-letter queue: the job goes back and is tried again.
+      this.#return(queue, job, now, 0, reason);
+      return;
+    }
+    const dlq = this.#queues.get(target) ?? this.#create(target);
+    queue.totals.deadLettered++;
+    this.#journal?.({
+      t: "dead",
+      q: queue.name,
+      seq: job.seq,
+      to: target,
+      reason,
+      attempts: job.attempts,
+    });
+    job.reason = reason;
+    job.origin = queue.name;
+    job.readyAt = now;
+    dlq.ready.push(job);
+    this.#dispatch(dlq, now);
+  }
+}
+
+function checkOptions(name: string, options: QueueOptions): void {
+  const bad = (what: string, value: unknown, expected: string) =>
+    new RemoteError(
+      ErrorCode.BadArgument,
+      `Invalid ${what} for queue "${name}": ${JSON.stringify(value)} (expected ${expected})`,
+    );
+  if (!Number.isSafeInteger(options.maxsize) || options.maxsize < 0) {
+    throw bad("maxsize", options.maxsize, "an integer ≥ 0");
+  }
+  if (
+    !Number.isSafeInteger(options.leaseMs) || options.leaseMs < 1 ||
+    options.leaseMs > MAX_TIMEOUT_MS
+  ) {
+    throw bad("leaseMs", options.leaseMs, `an integer from 1 to ${MAX_TIMEOUT_MS}`);
+  }
+  if (!Number.isSafeInteger(options.maxAttempts) || options.maxAttempts < 1) {
+    throw bad("maxAttempts", options.maxAttempts, "an integer ≥ 1");
+  }
+  if (options.deadLetter !== null) {
+    if (typeof options.deadLetter !== "string" || !QUEUE_NAME.test(options.deadLetter)) {
+      throw bad("deadLetter", options.deadLetter, "a queue name or null");
+    }
+    if (options.deadLetter === name) throw bad("deadLetter", options.deadLetter, "another queue");
+  }
+}

@@ -1,0 +1,95 @@
+/** Data shapes shared by the queue rules, the store and the server. */
+
+/** How a named queue behaves. */
+export interface QueueOptions {
+  /** Most jobs waiting (ready + delayed) before `put` waits; 0 for no bound. */
+  maxsize: number;
+  /** How long a consumer holds a job before it goes back to the queue. */
+  leaseMs: number;
+  /** Deliveries before a job moves to the dead-letter queue. */
+  maxAttempts: number;
+  /** Where dead jobs go; `null` means jobs here are never dead-lettered. */
+  deadLetter: string | null;
+}
+
+/**
+ * Defaults for a queue named `name`: unbounded, 30 s leases, 5 attempts, dead
+ * letters to `<name>.dead` (a queue whose name ends in `.dead` has none).
+ */
+export function defaultQueueOptions(name: string): QueueOptions {
+  return {
+    maxsize: 0,
+    leaseMs: 30_000,
+    maxAttempts: 5,
+    deadLetter: name.endsWith(".dead") ? null : `${name}.dead`,
+  };
+}
+
+/** One job as the god holds it. The payload stays encoded: the god never parses it. */
+export interface Job {
+  /** Broker-wide order; the journal's key for the job. */
+  readonly seq: number;
+  /** The put id (client-made unless given), used for dedupe. */
+  readonly id: string;
+  readonly payload: Uint8Array;
+  priority: number;
+  /** Deliveries so far. */
+  attempts: number;
+  /** When the job becomes ready (epoch ms); in the past for ready jobs. */
+  readyAt: number;
+  /** Current lease tag while in flight, else 0. */
+  lease: number;
+  /** Why the job was dead-lettered, and the queue it died in. */
+  reason?: string;
+  origin?: string;
+}
+
+/** A job to add. */
+export interface PutItem {
+  id: string;
+  payload: Uint8Array;
+  priority: number;
+  delayMs: number;
+}
+
+/** A job handed to a consumer under a lease. */
+export interface Delivery {
+  tag: number;
+  queue: string;
+  job: Job;
+}
+
+/** Counters and gauges of one queue. */
+export interface QueueStats {
+  name: string;
+  ready: number;
+  delayed: number;
+  inFlight: number;
+  /** Jobs in this queue's dead-letter queue. */
+  dead: number;
+  consumers: number;
+  waitingGets: number;
+  waitingPuts: number;
+  maxsize: number;
+  totals: {
+    put: number;
+    acked: number;
+    nacked: number;
+    redelivered: number;
+    expired: number;
+    deadLettered: number;
+    duplicates: number;
+  };
+  /** Per second over the last ten seconds. */
+  rates: { put: number; acked: number };
+}
+
+/** What changes the god's durable state; the store writes these, recovery replays them. */
+export type JournalRecord =
+  | { t: "declare"; q: string; options: QueueOptions }
+  | { t: "put"; q: string; job: Job }
+  | { t: "ack"; q: string; seq: number }
+  | { t: "return"; q: string; seq: number; attempts: number; readyAt: number }
+  | { t: "dead"; q: string; seq: number; to: string; reason: string; attempts: number }
+  | { t: "requeue"; q: string; seq: number; to: string }
+  | { t: "purge"; q: string };

@@ -1,0 +1,205 @@
+/**
+ * The god: a broker, a store, and a listener whose connections become
+ * {@link Session}s. Drives the broker's clock with one timer.
+ */
+import { Broker, type BrokerOptions } from "../queue/broker.ts";
+import type { QueueOptions } from "../queue/types.ts";
+import { MemoryStore, type Store } from "../store/store.ts";
+import { DEFAULT_MAX_FRAME } from "../protocol/frame.ts";
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS, importAuthKey } from "../protocol/handshake.ts";
+import { listenTcp } from "../transport/tcp.ts";
+import { memoryPair } from "../transport/memory.ts";
+import type { Address, Listener, Transport } from "../transport/transport.ts";
+import { parseAddress } from "../util/address.ts";
+import { runtimeName } from "../util/runtime.ts";
+import { Session, type SessionContext } from "./session.ts";
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  /** "host:port" or an address; default 127.0.0.1:5678. Port 0 picks a free port. */
+  listen?: string | Address;
+  /** The shared key every client must prove it knows. */
+  authkey: string | Uint8Array;
+  /** Queues that exist from the start (default `tasks` and `results`). */
+  queues?: Record<string, Partial<QueueOptions>>;
+  /** Whether clients may create queues by naming them (default true). */
+  allowCreate?: boolean;
+  /** Largest frame after the handshake (default 16 MiB). */
+  maxFrameSize?: number;
+  /** A client that has not finished the handshake by then is dropped (default 5 s). */
+  handshakeTimeoutMs?: number;
+  /** Durability; default in memory. See `openJournal` for the durable store. */
+  store?: Store;
+  /** State recovered by the store, loaded before serving. */
+  restore?: Parameters<Broker["restore"]>[0];
+  /** Broker settings beyond queues (dedupe window, limits). */
+  broker?: Omit<BrokerOptions, "queues" | "allowCreate" | "journal">;
+  /** A name for this god, shown to clients and in stats. */
+  name?: string;
+  /** Receives one object per notable event (connections, rejections). */
+  log?: (event: Record<string, unknown>) => void;
+  /** Replaces TCP (tests): listen and hand over each new connection. */
+  listener?: (address: Address, onConnection: (t: Transport) => void) => Promise<Listener>;
+}
+
+/** One connected client, as stats show it. */
+export interface ConnectionInfo {
+  remote: string;
+  role: string;
+  runtime: string;
+  name: string;
+  connectedAt: string;
+  leases: number;
+}
+
+/** Everything the god can tell about itself. */
+export interface GodStats {
+  server: {
+    name: string;
+    runtime: string;
+    uptimeMs: number;
+    address: string;
+    store: ReturnType<Store["stats"]>;
+  };
+  queues: ReturnType<Broker["stats"]>;
+  connections: ConnectionInfo[];
+}
+
+/** A running god. */
+export interface God {
+  readonly host: string;
+  readonly port: number;
+  readonly broker: Broker;
+  stats(queue?: string): GodStats;
+  /** Hands a transport to the god as if it had just connected (the HTTP face and tests use this). */
+  accept(transport: Transport): void;
+  /** An in-process connection (a transport already handed to the god). */
+  connectLocal(): Transport;
+  /** Stops accepting, says goodbye to every client, makes the store durable and closes it. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a god.
+ *
+ * @example
+ * ```ts
+ * const god = await serve({ listen: "127.0.0.1:5678", authkey: "secret" });
+ * // ... later
+ * await god.close();
+ * ```
+ */
+export async function serve(options: ServeOptions): Promise<God> {
+  const address = typeof options.listen === "string"
+    ? parseAddress(options.listen)
+    : options.listen ?? { host: "127.0.0.1", port: 5678 };
+  const key = await importAuthKey(options.authkey);
+  const store = options.store ?? new MemoryStore();
+  const broker = new Broker({
+    ...options.broker,
+    queues: options.restore ? {} : options.queues ?? { tasks: {}, results: {} },
+    allowCreate: options.allowCreate,
+    journal: (record) => store.append(record),
+  });
+  if (options.restore) {
+    broker.restore(options.restore, Date.now());
+    for (
+      const [name, queueOptions] of Object.entries(options.queues ?? { tasks: {}, results: {} })
+    ) {
+      if (!broker.queueNames.includes(name)) broker.declare(name, queueOptions);
+    }
+  }
+  const log = options.log ?? (() => {});
+  const sessions = new Set<Session>();
+  const startedAt = Date.now();
+  const name = options.name ?? "god";
+
+  let armedAt = Infinity;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const fire = () => {
+    armedAt = Infinity;
+    timer = undefined;
+    broker.tick(Date.now());
+    schedule();
+  };
+  const schedule = () => {
+    const next = broker.nextDeadline();
+    if (next >= armedAt) return;
+    clearTimeout(timer);
+    armedAt = next;
+    timer = setTimeout(fire, Math.max(0, next - Date.now()));
+  };
+  const rates = setInterval(() => broker.sampleRates(Date.now()), 1000);
+  broker.sampleRates(startedAt);
+
+  let listener: Listener | null = null;
+  const stats = (queue?: string): GodStats => ({
+    server: {
+      name,
+      runtime: runtimeName(),
+      uptimeMs: Date.now() - startedAt,
+      address: listener ? `${listener.host}:${listener.port}` : "",
+      store: store.stats(),
+    },
+    queues: broker.stats(Date.now(), queue),
+    connections: [...sessions].filter((s) => s.peer !== null).map((s) => ({
+      remote: s.remote,
+      role: s.peer!.role,
+      runtime: s.peer!.runtime,
+      name: s.peer!.name,
+      connectedAt: new Date(s.connectedAt).toISOString(),
+      leases: s.owner.leases.size,
+    })),
+  });
+
+  const ctx: SessionContext = {
+    broker,
+    store,
+    key,
+    info: {
+      maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME,
+      runtime: runtimeName(),
+      name,
+    },
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    stats: (queue) => stats(queue) as unknown as Record<string, unknown>,
+    log,
+    ended: (session) => {
+      sessions.delete(session);
+      schedule();
+    },
+    schedule,
+  };
+  let closing = false;
+  const accept = (transport: Transport) => {
+    if (closing) {
+      transport.close();
+      return;
+    }
+    sessions.add(new Session(transport, ctx));
+  };
+  listener = await (options.listener ?? listenTcp)(address, accept);
+  schedule();
+
+  return {
+    host: listener.host,
+    port: listener.port,
+    broker,
+    stats,
+    accept,
+    connectLocal() {
+      const [client, server] = memoryPair();
+      accept(server);
+      return client;
+    },
+    async close() {
+      if (closing) return;
+      closing = true;
+      for (const session of sessions) session.goodbye("the god is shutting down");
+      await listener!.close();
+      clearInterval(rates);
+      clearTimeout(timer);
+      await store.close();
+    },
+  };
+}
