@@ -70,6 +70,7 @@ interface Lease {
   owner: Owner;
   subscription: Subscription | null;
   deadline: number;
+  ended: boolean;
 }
 
 /** The outcome of a put: how many jobs were stored and how many were repeats. */
@@ -116,12 +117,21 @@ class NamedQueue {
   readonly delayed = new Heap<Job>((a, b) =>
     a.readyAt < b.readyAt || (a.readyAt === b.readyAt && a.seq < b.seq)
   );
-  readonly waiters = new Deque<Waiter>();
-  readonly puts = new Deque<PendingPut>();
+  /** Parked gets and waiting puts; entries whose `done` is null ended early and are skipped. */
+  waiters = new Deque<Waiter>();
+  puts = new Deque<PendingPut>();
+  /** Live entries in `waiters` and `puts`. */
+  parkedGets = 0;
+  parkedPuts = 0;
   subscriptions: Subscription[] = [];
   roundRobin = 0;
   inFlight = 0;
   delayedCount = 0;
+  /**
+   * Leases in deadline order. A queue's lease time is fixed, so deadlines only
+   * grow and a FIFO is enough; ended leases are dropped from the front as they end.
+   */
+  leaseOrder = new Deque<Lease>();
   readonly dedupe = new Map<string, number>();
   readonly totals = {
     put: 0,
@@ -165,7 +175,6 @@ const QUEUE_NAME = /^[A-Za-z0-9_.:-]{1,200}$/;
 export class Broker {
   readonly #queues = new Map<string, NamedQueue>();
   readonly #leases = new Map<number, Lease>();
-  readonly #leaseDeadlines = new Heap<Lease>((a, b) => a.deadline < b.deadline);
   readonly #waitDeadlines = new Heap<Waiter | PendingPut>((a, b) => a.deadline < b.deadline);
   readonly #allowCreate: boolean;
   readonly #dedupeWindowMs: number;
@@ -177,6 +186,10 @@ export class Broker {
   #subscriptionId = 1;
   /** Queues with delayed jobs, so tick need not visit every queue. */
   readonly #delayedQueues = new Set<NamedQueue>();
+  /** Queues with leases in flight, so tick need not visit every queue. */
+  readonly #leasedQueues = new Set<NamedQueue>();
+  /** Parked gets and puts, across queues (to know when the deadline heap is mostly stale). */
+  #parked = 0;
 
   constructor(options: BrokerOptions = {}) {
     this.#allowCreate = options.allowCreate ?? true;
@@ -262,11 +275,12 @@ export class Broker {
       deadline: options.now + (options.timeoutMs ?? 30_000),
       done,
     };
-    if (queue.puts.length === 0) this.#admit(queue, pending, options.now);
+    if (queue.parkedPuts === 0) this.#admit(queue, pending, options.now);
     if (pending.next < items.length) {
       queue.puts.push(pending);
+      queue.parkedPuts++;
       owner?.puts.add(pending);
-      this.#waitDeadlines.push(pending);
+      this.#park(pending);
     } else {
       pending.done = null;
       done({ accepted: pending.accepted, duplicates: pending.duplicates });
@@ -300,8 +314,9 @@ export class Broker {
       done,
     };
     queue.waiters.push(waiter);
+    queue.parkedGets++;
     owner.waiters.add(waiter);
-    this.#waitDeadlines.push(waiter);
+    this.#park(waiter);
   }
 
   /** Starts pushing jobs of `queueName` to `deliver`, at most `prefetch` unacked at a time. */
@@ -390,19 +405,17 @@ export class Broker {
     const lease = this.#ownLease(owner, tag);
     if (typeof lease === "string") throw new RemoteError(ErrorCode.NotLeased, lease);
     lease.deadline = now + lease.queue.options.leaseMs;
-    // The old heap entry is found stale when popped (its deadline moved).
-    this.#leaseDeadlines.push(lease);
+    // The earlier entry is found stale when reached (its deadline moved).
+    lease.queue.leaseOrder.push(lease);
     return lease.deadline;
   }
 
   /** An owner went away: its leased jobs return to their queues, its waits end. */
   release(owner: Owner, now: number): void {
     for (const subscription of owner.subscriptions) this.unsubscribe(subscription);
-    for (const waiter of owner.waiters) {
-      waiter.done = null;
-    }
+    for (const waiter of owner.waiters) this.#unpark(waiter);
     owner.waiters.clear();
-    for (const pending of owner.puts) pending.done = null;
+    for (const pending of owner.puts) this.#unpark(pending);
     owner.puts.clear();
     const touched = new Set<NamedQueue>();
     for (const tag of [...owner.leases]) {
@@ -418,8 +431,10 @@ export class Broker {
   /** Earliest time at which {@link Broker.tick} has work, or Infinity. */
   nextDeadline(): number {
     let next = Infinity;
-    const lease = this.#leaseDeadlines.peek();
-    if (lease) next = lease.deadline;
+    for (const queue of this.#leasedQueues) {
+      const lease = queue.leaseOrder.peek();
+      if (lease && lease.deadline < next) next = lease.deadline;
+    }
     const wait = this.#waitDeadlines.peek();
     if (wait && wait.deadline < next) next = wait.deadline;
     for (const queue of this.#delayedQueues) {
@@ -441,19 +456,25 @@ export class Broker {
       if (queue.delayed.length === 0) this.#delayedQueues.delete(queue);
       if (moved) this.#dispatch(queue, now);
     }
-    while (this.#leaseDeadlines.length > 0 && this.#leaseDeadlines.peek()!.deadline <= now) {
-      const lease = this.#leaseDeadlines.pop()!;
-      if (this.#leases.get(lease.tag) !== lease || lease.deadline > now) continue;
-      this.#endLease(lease);
-      lease.queue.totals.expired++;
-      this.#return(lease.queue, lease.job, now, 0, "lease expired");
-      this.#dispatch(lease.queue, now);
+    for (const queue of this.#leasedQueues) {
+      let expired = false;
+      const order = queue.leaseOrder;
+      while (order.length > 0 && order.peek()!.deadline <= now) {
+        const lease = order.shift()!;
+        if (lease.ended || lease.deadline > now) continue;
+        this.#endLease(lease);
+        queue.totals.expired++;
+        this.#return(queue, lease.job, now, 0, "lease expired");
+        expired = true;
+      }
+      if (order.length === 0) this.#leasedQueues.delete(queue);
+      if (expired) this.#dispatch(queue, now);
     }
     while (this.#waitDeadlines.length > 0 && this.#waitDeadlines.peek()!.deadline <= now) {
       const wait = this.#waitDeadlines.pop()!;
       const done = wait.done;
       if (done === null) continue;
-      wait.done = null;
+      this.#unpark(wait);
       if ("items" in wait) {
         wait.owner?.puts.delete(wait);
         const queue = this.#queues.get(wait.queue);
@@ -493,8 +514,8 @@ export class Broker {
         inFlight: queue.inFlight,
         dead: dlq ? dlq.waiting + dlq.inFlight : 0,
         consumers: queue.subscriptions.length,
-        waitingGets: queue.waiters.length,
-        waitingPuts: queue.puts.length,
+        waitingGets: queue.parkedGets,
+        waitingPuts: queue.parkedPuts,
         maxsize: queue.options.maxsize,
         totals: { ...queue.totals },
         rates: {
@@ -686,10 +707,40 @@ export class Broker {
       this.#admit(queue, pending, now);
       if (pending.next < pending.items.length) break;
       queue.puts.shift();
+      queue.parkedPuts--;
+      this.#parked--;
       pending.owner?.puts.delete(pending);
       const done = pending.done;
       pending.done = null;
       done({ accepted: pending.accepted, duplicates: pending.duplicates });
+    }
+  }
+
+  /** Ends a parked get or put early; compacts the queue's list once dead entries pile up. */
+  #park(wait: Waiter | PendingPut): void {
+    this.#parked++;
+    this.#waitDeadlines.push(wait);
+    // Entries of waits that ended early stay in the heap until their deadline;
+    // rebuild it when they outnumber the live ones.
+    if (this.#waitDeadlines.length > 2 * this.#parked + 1024) {
+      const live = this.#waitDeadlines.values().filter((w) => w.done !== null);
+      this.#waitDeadlines.clear();
+      for (const w of live) this.#waitDeadlines.push(w);
+    }
+  }
+
+  #unpark(wait: Waiter | PendingPut): void {
+    if (wait.done === null) return;
+    wait.done = null;
+    this.#parked--;
+    const queue = this.#queues.get(wait.queue);
+    if (!queue) return;
+    if ("items" in wait) {
+      queue.parkedPuts--;
+      if (queue.puts.length > 2 * queue.parkedPuts + 64) queue.puts = liveOnly(queue.puts);
+    } else {
+      queue.parkedGets--;
+      if (queue.waiters.length > 2 * queue.parkedGets + 64) queue.waiters = liveOnly(queue.waiters);
     }
   }
 
@@ -718,6 +769,8 @@ export class Broker {
       if (waiter.done === null) continue;
       const done = waiter.done;
       waiter.done = null;
+      queue.parkedGets--;
+      this.#parked--;
       waiter.owner.waiters.delete(waiter);
       done(this.#lease(queue, queue.ready.shift()!, waiter.owner, null, now));
     }
@@ -762,9 +815,11 @@ export class Broker {
       owner,
       subscription,
       deadline: now + queue.options.leaseMs,
+      ended: false,
     };
     this.#leases.set(tag, lease);
-    this.#leaseDeadlines.push(lease);
+    queue.leaseOrder.push(lease);
+    this.#leasedQueues.add(queue);
     owner.leases.add(tag);
     queue.inFlight++;
     if (subscription) subscription.inFlight++;
@@ -783,6 +838,9 @@ export class Broker {
   }
 
   #endLease(lease: Lease): void {
+    lease.ended = true;
+    const order = lease.queue.leaseOrder;
+    while (order.length > 0 && order.peek()!.ended) order.shift();
     this.#leases.delete(lease.tag);
     lease.owner.leases.delete(lease.tag);
     lease.queue.inFlight--;
@@ -836,6 +894,12 @@ export class Broker {
     dlq.ready.push(job);
     this.#dispatch(dlq, now);
   }
+}
+
+function liveOnly<T extends { done: unknown }>(items: Deque<T>): Deque<T> {
+  const live = new Deque<T>();
+  for (const item of items) if (item.done !== null) live.push(item);
+  return live;
 }
 
 function checkOptions(name: string, options: QueueOptions): void {
