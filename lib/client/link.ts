@@ -17,6 +17,7 @@ import { decodeMessage, encodeMessage, type Message, MessageType } from "../prot
 import { FramedConnection } from "../transport/framed.ts";
 import type { Transport } from "../transport/transport.ts";
 import { deferred } from "../util/deferred.ts";
+import { nextTurn } from "../util/next_turn.ts";
 
 interface Pending {
   resolve(message: Message): void;
@@ -154,7 +155,7 @@ export class Link {
   ack(tag: number): Promise<void> {
     if (this.#closedError) return Promise.reject(this.#leaseLost());
     const done = deferred<void>();
-    if (this.#acks.length === 0) queueMicrotask(() => this.#flushAcks());
+    if (this.#acks.length === 0) nextTurn(() => this.#flushAcks());
     this.#acks.push(tag);
     this.#ackWaiters.push({ tag, resolve: done.resolve, reject: done.reject });
     return done.promise;

@@ -7,6 +7,7 @@ import { decodeValue, encodeValue } from "../protocol/codec.ts";
 import { type Message, MessageType, splitPayload } from "../protocol/messages.ts";
 import { Deque } from "../queue/deque.ts";
 import { deferred } from "../util/deferred.ts";
+import { nextTurn } from "../util/next_turn.ts";
 import type { Client } from "./client.ts";
 import type { Link } from "./link.ts";
 
@@ -401,7 +402,7 @@ export class Queue<T = unknown> {
         timeout: options.timeout,
         done: [],
       };
-      queueMicrotask(() => this.#send());
+      nextTurn(() => this.#send());
     }
     const item: Batch["items"][number] = { id };
     if (options.priority) item.priority = options.priority;
