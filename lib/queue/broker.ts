@@ -183,6 +183,7 @@ export class Broker {
   readonly #journal: ((record: JournalRecord) => void) | null;
   #seq = 1;
   #tag = 1;
+  readonly #epoch = Date.now();
   #subscriptionId = 1;
   /** Queues with delayed jobs, so tick need not visit every queue. */
   readonly #delayedQueues = new Set<NamedQueue>();
@@ -681,7 +682,8 @@ export class Broker {
         payload: item.payload,
         priority: item.priority,
         attempts: 0,
-        readyAt: now + item.delayMs,
+        // 0 for ready now: a small integer costs no heap number per job.
+        readyAt: item.delayMs > 0 ? now + item.delayMs : 0,
         lease: 0,
       };
       this.#remember(queue, item.id, now);
@@ -744,19 +746,25 @@ export class Broker {
     }
   }
 
+  /** Tenths of a second since this broker started: small integers, stored without a heap number each. */
+  #ticks(now: number): number {
+    return Math.floor((now - this.#epoch) / 100);
+  }
+
   #isDuplicate(queue: NamedQueue, id: string, now: number): boolean {
     const seenAt = queue.dedupe.get(id);
-    return seenAt !== undefined && now - seenAt < this.#dedupeWindowMs;
+    return seenAt !== undefined && (this.#ticks(now) - seenAt) * 100 < this.#dedupeWindowMs;
   }
 
   #remember(queue: NamedQueue, id: string, now: number): void {
     const dedupe = queue.dedupe;
+    const at = this.#ticks(now);
     dedupe.delete(id);
-    dedupe.set(id, now);
+    dedupe.set(id, at);
     // Map iteration is insertion order, so the first entries are the oldest.
     if (dedupe.size > this.#dedupeMaxIds || (dedupe.size & 1023) === 0) {
-      for (const [oldId, at] of dedupe) {
-        if (dedupe.size <= this.#dedupeMaxIds && now - at < this.#dedupeWindowMs) break;
+      for (const [oldId, seenAt] of dedupe) {
+        if (dedupe.size <= this.#dedupeMaxIds && (at - seenAt) * 100 < this.#dedupeWindowMs) break;
         dedupe.delete(oldId);
       }
     }
@@ -854,7 +862,7 @@ export class Broker {
       this.#deadLetter(queue, job, `${why} after ${job.attempts} attempts`, now);
       return;
     }
-    job.readyAt = now + delayMs;
+    job.readyAt = delayMs > 0 ? now + delayMs : 0;
     this.#journal?.({
       t: "return",
       q: queue.name,
@@ -890,7 +898,7 @@ export class Broker {
     });
     job.reason = reason;
     job.origin = queue.name;
-    job.readyAt = now;
+    job.readyAt = 0;
     dlq.ready.push(job);
     this.#dispatch(dlq, now);
   }
