@@ -35,6 +35,8 @@ export { generateAuthKey } from "./lib/protocol/handshake.ts";
 export { decodeValue, encodeValue } from "./lib/protocol/codec.ts";
 export { formatAddress, parseAddress } from "./lib/util/address.ts";
 export { MemoryStore } from "./lib/store/store.ts";
+export { connectHttp, HttpClient, HttpConsumer, HttpJob, HttpQueue } from "./lib/http/client.ts";
+export { serveHttp } from "./lib/http/serve.ts";
 
 export type { ClientEvent, ConnectOptions, ListedJob } from "./lib/client/client.ts";
 export type { PutOptions } from "./lib/client/queue.ts";
@@ -42,3 +44,10 @@ export type { ConnectionInfo, God, GodStats, ServeOptions } from "./lib/server/s
 export type { QueueOptions, QueueStats } from "./lib/queue/types.ts";
 export type { Store, StoreStats } from "./lib/store/store.ts";
 export type { Address, Dialer, Listener, Transport } from "./lib/transport/transport.ts";
+export type {
+  HttpConnectOptions,
+  WorkerClient,
+  WorkerJob,
+  WorkerQueue,
+} from "./lib/http/client.ts";
+export type { HttpFace, ServeHttpOptions } from "./lib/http/serve.ts";

@@ -75,6 +75,10 @@ export interface God {
   accept(transport: Transport): void;
   /** An in-process connection (a transport already handed to the god). */
   connectLocal(): Transport;
+  /** Runs `fn` once every change made so far is durable (the HTTP face answers puts with it). */
+  afterCommit(fn: () => void): void;
+  /** Asks the god to run broker deadlines soon, after a direct broker call added one. */
+  schedule(): void;
   /** Stops accepting, says goodbye to every client, makes the store durable and closes it. */
   close(): Promise<void>;
 }
@@ -94,7 +98,7 @@ export async function serve(options: ServeOptions): Promise<God> {
     ? parseAddress(options.listen)
     : options.listen ?? { host: "127.0.0.1", port: 5678 };
   const key = await importAuthKey(options.authkey);
-  const store = options.store ?? new MemoryStore();
+  const store: Store = options.store ?? new MemoryStore();
   const broker = new Broker({
     ...options.broker,
     queues: options.restore ? {} : options.queues ?? { tasks: {}, results: {} },
@@ -109,6 +113,7 @@ export async function serve(options: ServeOptions): Promise<God> {
       if (!broker.queueNames.includes(name)) broker.declare(name, queueOptions);
     }
   }
+  store.attach?.(broker);
   const log = options.log ?? (() => {});
   const sessions = new Set<Session>();
   const startedAt = Date.now();
@@ -187,6 +192,8 @@ export async function serve(options: ServeOptions): Promise<God> {
     broker,
     stats,
     accept,
+    afterCommit: (fn) => store.afterCommit(fn),
+    schedule,
     connectLocal() {
       const [client, server] = memoryPair();
       accept(server);

@@ -1,0 +1,227 @@
+/**
+ * Request signing for the HTTP face, shared by the server ({@link verifyRequest})
+ * and the fetch client ({@link signRequest}). Web standards only (WebCrypto).
+ *
+ * A signed request carries three headers: the client id, a timestamp (epoch ms)
+ * and an HMAC-SHA256 over
+ *
+ * ```
+ * taskwire-http-1 \n METHOD \n /path \n sorted query \n timestamp \n client id \n peer \n sha256(body) hex
+ * ```
+ *
+ * keyed with the shared key. The key itself never crosses the wire. The
+ * read-only viewer token is `HMAC(key, "taskwire viewer")`, base64url.
+ */
+import { toBase64 } from "../protocol/handshake.ts";
+
+/** Header names of a signed request. */
+export const SignHeader = {
+  Client: "x-taskwire-client",
+  Peer: "x-taskwire-peer",
+  Timestamp: "x-taskwire-timestamp",
+  Signature: "x-taskwire-signature",
+} as const;
+
+/** How far a request's timestamp may be from the server's clock (default ±60 s). */
+export const DEFAULT_SKEW_MS = 60_000;
+
+const encoder = new TextEncoder();
+const CLIENT_ID = /^[A-Za-z0-9_.-]{8,64}$/;
+
+/** Lower-case hex of bytes. */
+function hex(bytes: ArrayBuffer): string {
+  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function base64url(bytes: ArrayBuffer): string {
+  return toBase64(new Uint8Array(bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(
+    /=+$/,
+    "",
+  );
+}
+
+function fromBase64url(text: string): Uint8Array | null {
+  if (text.length > 200 || !/^[A-Za-z0-9_-]*$/.test(text)) return null;
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  try {
+    const s = atob(b64 + "=".repeat((4 - b64.length % 4) % 4));
+    const out = new Uint8Array(s.length);
+    for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+/** The query string in a canonical order (sorted by name, then value), percent-encoded. */
+export function canonicalQuery(url: URL): string {
+  return [...url.searchParams]
+    .sort(([a, av], [b, bv]) => a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+    .join("&");
+}
+
+/** What is signed for one request. */
+export interface SignedParts {
+  method: string;
+  url: URL;
+  timestamp: string;
+  clientId: string;
+  peer: string;
+  body: Uint8Array;
+}
+
+async function canonical(parts: SignedParts): Promise<Uint8Array<ArrayBuffer>> {
+  const bodyHash = hex(
+    await crypto.subtle.digest("SHA-256", parts.body as Uint8Array<ArrayBuffer>),
+  );
+  return encoder.encode(
+    [
+      "taskwire-http-1",
+      parts.method.toUpperCase(),
+      parts.url.pathname,
+      canonicalQuery(parts.url),
+      parts.timestamp,
+      parts.clientId,
+      parts.peer,
+      bodyHash,
+    ].join("\n"),
+  );
+}
+
+/**
+ * Signs a request: returns the headers to send with it.
+ *
+ * @example
+ * ```ts
+ * const key = await importAuthKey("secret");
+ * const headers = await signRequest(key, {
+ *   method: "POST", url: new URL("http://127.0.0.1:8080/api/queues/tasks/put"),
+ *   clientId: "node-abcdef12", peer: "role=producer", body,
+ * });
+ * ```
+ */
+export async function signRequest(
+  key: CryptoKey,
+  request: Omit<SignedParts, "timestamp"> & { now?: number },
+): Promise<Record<string, string>> {
+  const timestamp = String(Math.round(request.now ?? Date.now()));
+  const signature = await crypto.subtle.sign(
+    "HMAC",
+    key,
+    await canonical({ ...request, timestamp }),
+  );
+  return {
+    [SignHeader.Client]: request.clientId,
+    [SignHeader.Peer]: request.peer,
+    [SignHeader.Timestamp]: timestamp,
+    [SignHeader.Signature]: base64url(signature),
+  };
+}
+
+/** The outcome of {@link checkSignedHeaders} / {@link verifyRequest}. */
+export type Verdict =
+  | { ok: true; clientId: string; peer: string }
+  | { ok: false; reason: string };
+
+/**
+ * Checks what can be checked before the body is read: the headers are present,
+ * the client id is well formed, and the timestamp is within `skewMs` of `now`.
+ */
+export function checkSignedHeaders(
+  headers: Headers,
+  now: number,
+  skewMs: number = DEFAULT_SKEW_MS,
+): Verdict {
+  const clientId = headers.get(SignHeader.Client);
+  const timestamp = headers.get(SignHeader.Timestamp);
+  const signature = headers.get(SignHeader.Signature);
+  if (clientId === null || timestamp === null || signature === null) {
+    return {
+      ok: false,
+      reason:
+        `Missing authentication: sign the request (headers ${SignHeader.Client}, ${SignHeader.Timestamp}, ${SignHeader.Signature}) or send the viewer token for read-only pages`,
+    };
+  }
+  if (!CLIENT_ID.test(clientId)) {
+    return {
+      ok: false,
+      reason: `Invalid ${SignHeader.Client} ${
+        JSON.stringify(clientId.slice(0, 80))
+      }: use 8-64 of A-Z a-z 0-9 _ . -`,
+    };
+  }
+  const at = /^\d{1,15}$/.test(timestamp) ? Number(timestamp) : NaN;
+  if (!Number.isFinite(at) || Math.abs(now - at) > skewMs) {
+    return {
+      ok: false,
+      reason: `Stale or invalid timestamp ${
+        JSON.stringify(timestamp.slice(0, 40))
+      }: it must be epoch milliseconds within ${skewMs} ms of the server's clock (server time ${now}); check the clocks`,
+    };
+  }
+  return { ok: true, clientId, peer: headers.get(SignHeader.Peer) ?? "" };
+}
+
+/**
+ * Verifies a signed request in constant time (WebCrypto `verify`).
+ *
+ * @example
+ * ```ts
+ * const verdict = await verifyRequest(key, { method: req.method, url: new URL(req.url), headers: req.headers, body }, Date.now());
+ * if (!verdict.ok) return new Response(verdict.reason, { status: 401 });
+ * ```
+ */
+export async function verifyRequest(
+  key: CryptoKey,
+  request: { method: string; url: URL; headers: Headers; body: Uint8Array },
+  now: number,
+  skewMs: number = DEFAULT_SKEW_MS,
+): Promise<Verdict> {
+  const verdict = checkSignedHeaders(request.headers, now, skewMs);
+  if (!verdict.ok) return verdict;
+  const signature = fromBase64url(request.headers.get(SignHeader.Signature)!);
+  const data = await canonical({
+    method: request.method,
+    url: request.url,
+    timestamp: request.headers.get(SignHeader.Timestamp)!,
+    clientId: verdict.clientId,
+    peer: verdict.peer,
+    body: request.body,
+  });
+  if (
+    signature === null ||
+    !(await crypto.subtle.verify("HMAC", key, signature as Uint8Array<ArrayBuffer>, data))
+  ) {
+    return {
+      ok: false,
+      reason:
+        "Bad signature: the request was not signed with the god's key (check TASKWIRE_AUTHKEY), or it was changed on the way",
+    };
+  }
+  return verdict;
+}
+
+const VIEWER_INPUT = encoder.encode("taskwire viewer");
+
+/**
+ * The read-only viewer token derived from the key: it opens the dashboard,
+ * its live stream, stats and metrics, and nothing that changes state.
+ */
+export async function viewerToken(key: CryptoKey): Promise<string> {
+  return base64url(await crypto.subtle.sign("HMAC", key, VIEWER_INPUT));
+}
+
+/** Checks a viewer token in constant time. */
+export async function verifyViewerToken(key: CryptoKey, token: string): Promise<boolean> {
+  const bytes = fromBase64url(token);
+  if (bytes === null || bytes.length !== 32) return false;
+  return await crypto.subtle.verify("HMAC", key, bytes as Uint8Array<ArrayBuffer>, VIEWER_INPUT);
+}
+
+/** A fresh random client id (base64url, 16 characters) with a readable prefix. */
+export function newClientId(prefix: string): string {
+  const clean = prefix.replace(/[^A-Za-z0-9_.-]/g, "").slice(0, 24) || "client";
+  const random = base64url(crypto.getRandomValues(new Uint8Array(12)).buffer);
+  return `${clean}.${random}`;
+}
