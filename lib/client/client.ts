@@ -55,6 +55,8 @@ export interface ListedJob<T = unknown> {
   priority: number;
   reason?: string;
   origin?: string;
+  /** Set when the job's bytes could not be decoded (then `value` is undefined). */
+  error?: string;
 }
 
 /**
@@ -172,6 +174,8 @@ export class Client {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Not connected: puts waiting for a reconnect fail now instead of waiting forever.
+    if (this.#link === null) this.#waiting.reject(new ConnectionLostError("Client closed"));
     for (const queue of this.#queues.values()) await queue.flush();
     const link = this.#link;
     this.#link = null;
@@ -300,10 +304,17 @@ export class Client {
 
 function listed<T>(reply: Message): ListedJob<T>[] {
   const parts = splitPayload(reply.payload, reply.header.sizes);
-  return (reply.header.jobs as Record<string, unknown>[]).map((meta, i) => ({
-    ...(meta as Omit<ListedJob<T>, "value">),
-    value: decodeValue<T>(parts[i]),
-  }));
+  return (reply.header.jobs as Record<string, unknown>[]).map((meta, i) => {
+    const job = { ...(meta as Omit<ListedJob<T>, "value">) } as ListedJob<T>;
+    try {
+      job.value = decodeValue<T>(parts[i]);
+    } catch (error) {
+      // A listing must still show a job whose bytes cannot be decoded (a poison job).
+      job.value = undefined as T;
+      job.error = (error as Error).message;
+    }
+    return job;
+  });
 }
 
 /** True for errors worth retrying later (connection trouble), false for refusals. */

@@ -1,0 +1,83 @@
+/** Connecting a role to the god, with the role's messages for each way it can fail. */
+import { AuthError } from "../protocol/errors.ts";
+import { isHttpAddress, type OpenClient, openClient } from "../client/open.ts";
+import { CliFailure } from "./args.ts";
+import type { Output } from "./output.ts";
+import { keyRejected, reportClientEvent } from "./role.ts";
+
+/**
+ * Connects as `role` to the god at `addr`. With `wait`, keeps trying (and says
+ * so) while the god cannot be reached. A refused key or an unreachable god
+ * (without `wait`) is a {@link CliFailure} with what to do. Connection changes are
+ * printed until `stopping` aborts.
+ */
+export async function connectRole(
+  out: Output,
+  options: {
+    addr: string;
+    authkey: string;
+    role: string;
+    name?: string;
+    wait: boolean;
+    /** Once aborted (the role is stopping), connection changes are no longer reported. */
+    stopping?: AbortSignal;
+  },
+): Promise<OpenClient> {
+  try {
+    return await openClient({
+      addr: options.addr,
+      authkey: options.authkey,
+      role: options.role,
+      name: options.name,
+      waitForGod: options.wait,
+      reconnect: options.wait,
+      onEvent: (event) => {
+        if (!options.stopping?.aborted) reportClientEvent(out, event);
+      },
+    });
+  } catch (error) {
+    if (
+      error instanceof AuthError ||
+      /auth|signature|401|403/i.test(String((error as Error)?.message))
+    ) {
+      throw keyRejected(options.addr, error as Error);
+    }
+    const hint = isHttpAddress(options.addr)
+      ? "Is the god running with --http there?"
+      : "Is the god running? Check --connect or TASKWIRE_ADDR";
+    throw new CliFailure(
+      `Cannot reach the god at ${options.addr}: ${(error as Error).message}. ${hint}`,
+      { cause: error },
+    );
+  }
+}
+
+/** A short random name for this process: "node-ab12cd" or "deno-ab12cd". */
+export function processName(runtime: string): string {
+  return `${runtime}-${Math.random().toString(36).slice(2, 8).padEnd(6, "0")}`;
+}
+
+/** Waits for `promise` at most `ms`; resolves to false when time ran out. */
+export async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), ms));
+  try {
+    return await Promise.race([promise.then(() => true, () => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Sleeps `ms`, or less if `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}

@@ -1,0 +1,289 @@
+/**
+ * The god: hosts the `tasks` and `results` queues behind the shared key and
+ * prints each result as it arrives, as in the seed.
+ *
+ *   deno run --allow-net --allow-env --allow-read --allow-write roles/god.ts [options]
+ *   npx tsx roles/god.ts [options]
+ */
+import { connect, formatAddress, generateAuthKey, serve } from "../mod.ts";
+import type { Job } from "../mod.ts";
+import type { God, ServeOptions } from "../lib/server/server.ts";
+import { CliFailure, formatHelp, type OptionSpec, parseArgs } from "../lib/cli/args.ts";
+import { count, duration, Output, rate } from "../lib/cli/output.ts";
+import { KEY_ENV, loadKey, resolveAddress, runRole, watchSignals } from "../lib/cli/role.ts";
+import { describeResult, type SquareResult } from "../lib/cli/squares.ts";
+import { openJournal } from "../lib/store/journal.ts";
+import type { Address } from "../lib/transport/transport.ts";
+
+const OPTIONS = {
+  listen: {
+    kind: "address",
+    arg: "HOST:PORT",
+    help: "where to accept producers and consumers",
+    default: "$TASKWIRE_ADDR or 127.0.0.1:5678",
+  },
+  "authkey-file": {
+    kind: "string",
+    arg: "PATH",
+    help: `file holding the shared key (else $${KEY_ENV}; else a new key is made and printed)`,
+  },
+  data: {
+    kind: "string",
+    arg: "DIR",
+    help: "data directory for the journal",
+    default: "./taskwire-data",
+  },
+  "in-memory": { kind: "flag", help: "keep queues in memory only (lost when the god stops)" },
+  fsync: {
+    kind: "choice",
+    arg: "always|batch|off",
+    choices: ["always", "batch", "off"],
+    help: "when the journal syncs to disk",
+    default: "always",
+  },
+  http: {
+    kind: "address",
+    arg: "HOST:PORT",
+    help: "also serve the HTTP API, /metrics and the live dashboard there",
+  },
+  quiet: { kind: "flag", help: "do not print each result, only summaries" },
+  json: { kind: "flag", help: "print one JSON object per line per event" },
+  help: { kind: "flag", help: "show this help" },
+} as const satisfies Record<string, OptionSpec>;
+
+const HELP = formatHelp(
+  "god.ts [options]",
+  "taskwire god: hosts the queues `tasks` and `results` and prints each result as it arrives.",
+  OPTIONS,
+  `Environment:
+  ${KEY_ENV}   the shared key (producers, consumers and admin need the same one)
+  TASKWIRE_ADDR      default for --listen
+
+Exits 0 after a graceful stop on SIGINT/SIGTERM, 2 on usage errors, 1 on failures.`,
+);
+
+/** How often the god prints a throughput summary while results flow. */
+const SUMMARY_EVERY_MS = 10_000;
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs(argv, OPTIONS);
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const out = new Output({ json: values.json === true });
+  const stopper = watchSignals(out, "god");
+  const listen = resolveAddress(values.listen as Address | undefined);
+
+  let authkey = await loadKey(values["authkey-file"] as string | undefined);
+  if (authkey === undefined) {
+    authkey = generateAuthKey();
+    out.event(
+      "key",
+      { authkey, generated: true },
+      `No key given, so this god made one. Give it to every producer, consumer and admin:\n` +
+        `  export ${KEY_ENV}=${authkey}\n` +
+        `or save it in a file (readable only by you) and pass --authkey-file PATH.\n` +
+        `To keep the same key across restarts, start the god with that variable or file too.`,
+    );
+  }
+
+  const options: ServeOptions = {
+    listen,
+    authkey,
+    name: `god@${formatAddress(listen)}`,
+    log: (event) => logServerEvent(out, event),
+  };
+  if (values["in-memory"]) {
+    out.event("store", { kind: "memory" }, "store: in memory (nothing survives a restart)");
+  } else {
+    const dir = (values.data as string | undefined) ?? "./taskwire-data";
+    const fsync = (values.fsync as "always" | "batch" | "off" | undefined) ?? "always";
+    let journal;
+    try {
+      journal = await openJournal(dir, {
+        fsync,
+        log: (event) =>
+          out.event(
+            "journal",
+            event,
+            // The recovery is told by the summary below; other journal events get a line.
+            event.event === "recovered"
+              ? null
+              : `journal: ${String(event.note ?? event.event)} ${
+                describeFields({ ...event, note: undefined, event: undefined })
+              }`,
+          ),
+      });
+    } catch (error) {
+      throw new CliFailure(
+        `Cannot open the data directory "${dir}": ${(error as Error).message}. ` +
+          `Pick another with --data DIR, or run with --in-memory`,
+        { cause: error },
+      );
+    }
+    options.store = journal.store;
+    options.restore = journal.restore;
+    out.event(
+      "store",
+      { kind: "journal", dir, fsync, summary: journal.summary },
+      `store: ${journal.summary}`,
+    );
+  }
+
+  let god: God;
+  try {
+    god = await serve(options);
+  } catch (error) {
+    await options.store?.close();
+    const code = (error as { code?: string }).code;
+    const why = code === "EADDRINUSE" ? "the address is already in use" : (error as Error).message;
+    throw new CliFailure(
+      `Cannot listen on ${
+        formatAddress(listen)
+      }: ${why}. Pick another address with --listen HOST:PORT`,
+      { cause: error },
+    );
+  }
+  const addr = `${god.host}:${god.port}`;
+  out.event(
+    "listening",
+    {
+      addr,
+      runtime: god.stats().server.runtime,
+      pid: (globalThis as { process?: { pid: number } }).process?.pid,
+    },
+    `god listening on ${addr} (${god.stats().server.runtime}); queues: tasks, results`,
+  );
+
+  let http: { url: string; viewerToken: string; close(): Promise<void> } | null = null;
+  if (values.http) {
+    try {
+      // Loaded only when asked for, so a god without --http never loads Hono.
+      const { serveHttp } = await import("../lib/http/serve.ts");
+      http = await serveHttp(god, {
+        listen: formatAddress(values.http as Address),
+        authkey,
+        log: (event: Record<string, unknown>) => logServerEvent(out, event),
+      });
+    } catch (error) {
+      await god.close();
+      throw new CliFailure(
+        `Cannot serve HTTP on ${formatAddress(values.http as Address)}: ${
+          (error as Error).message
+        }. ` +
+          `Pick another address with --http HOST:PORT`,
+        { cause: error },
+      );
+    }
+    const dashboard = `${http.url}/?token=${http.viewerToken}`;
+    out.event(
+      "http",
+      { url: http.url, dashboard, viewerToken: http.viewerToken },
+      `HTTP API on ${http.url}; live dashboard: ${dashboard}`,
+    );
+  }
+
+  // The god's own consumer of `results`, over an in-process connection.
+  const local = await connect({
+    dial: () => Promise.resolve(god.connectLocal()),
+    authkey,
+    role: "god",
+    name: "god",
+    reconnect: false,
+  });
+  const results = local.queue<SquareResult>("results").consume({ prefetch: 256 });
+  let received = 0;
+  let lastCount = 0;
+  let lastAt = Date.now();
+  const quiet = values.quiet === true;
+  const summary = setInterval(() => {
+    const now = Date.now();
+    const fresh = received - lastCount;
+    if (fresh === 0) return;
+    const stats = god.stats();
+    const tasks = stats.queues.find((q) => q.name === "tasks");
+    const perSecond = fresh / ((now - lastAt) / 1000);
+    out.event(
+      "summary",
+      {
+        results: received,
+        perSecond,
+        tasksReady: tasks?.ready ?? 0,
+        tasksInFlight: tasks?.inFlight ?? 0,
+        tasksDead: tasks?.dead ?? 0,
+        connections: stats.connections.length - 1,
+      },
+      `-- ${count(received)} results so far, ${rate(perSecond)}/s over the last ${
+        duration(now - lastAt)
+      }; ` +
+        `tasks ready ${count(tasks?.ready ?? 0)}, in flight ${count(tasks?.inFlight ?? 0)}, ` +
+        `dead ${count(tasks?.dead ?? 0)}; ${stats.connections.length - 1} clients connected`,
+    );
+    lastCount = received;
+    lastAt = now;
+  }, SUMMARY_EVERY_MS);
+
+  const printing = (async () => {
+    for await (const job of results) {
+      received++;
+      report(out, job, quiet);
+      job.ack().catch(() => {});
+      if (stopper.signal.aborted) break;
+    }
+  })();
+  out.say("waiting for results... (Ctrl-C to stop)");
+
+  await Promise.race([stopper.stopped, printing]);
+  clearInterval(summary);
+  await results.return();
+  await printing.catch(() => {});
+  await local.close();
+  await http?.close();
+  await god.close();
+  out.event("stopped", { results: received }, `god stopped after ${count(received)} results`);
+  return 0;
+}
+
+function report(out: Output, job: Job<SquareResult>, quiet: boolean): void {
+  const text = describeResult(job.value);
+  const v = job.value as Partial<SquareResult>;
+  out.event(
+    "result",
+    typeof v === "object" && v !== null && "square" in v
+      ? { n: v.n, square: v.square, by: v.by, task: v.task, id: job.id }
+      : { value: job.value, id: job.id },
+    quiet ? null : text,
+  );
+}
+
+function logServerEvent(out: Output, event: Record<string, unknown>): void {
+  const { event: name, ...fields } = event;
+  let human: string | null;
+  switch (name) {
+    case "connected":
+      human = `+ ${fields.role} ${fields.name} (${fields.runtime}) connected from ${fields.remote}`;
+      break;
+    case "disconnected":
+      human = `- ${fields.role} ${fields.name} disconnected`;
+      break;
+    case "http-listening":
+      human = null; // told by the "HTTP API on ..." line
+      break;
+    case "rejected":
+      human = `! refused a connection from ${fields.remote}: ${fields.message}`;
+      break;
+    default:
+      human = `${String(name)}: ${describeFields(fields)}`;
+  }
+  if (fields.role === "god") return; // the god's own in-process consumer
+  out.event(String(name), fields, human);
+}
+
+function describeFields(fields: Record<string, unknown>): string {
+  return Object.entries(fields).filter(([k, v]) => k !== "event" && v !== undefined).map(([k, v]) =>
+    `${k}=${typeof v === "object" ? JSON.stringify(v) : String(v)}`
+  ).join(" ");
+}
+
+await runRole("god", main);
