@@ -351,10 +351,21 @@ export class Queue<T = unknown> {
       });
       const meta = reply.header.job;
       if (meta) {
+        let value: T;
+        try {
+          value = decodeValue<T>(reply.payload);
+        } catch (error) {
+          // Undecodable bytes can never succeed: dead-letter them (as consume does), then report.
+          link?.request(MessageType.Nack, {
+            tag: meta.tag,
+            dead: `undecodable payload: ${(error as Error).message}`,
+          }).catch(() => {});
+          throw error;
+        }
         return new Job<T>(this.#client, link!, {
           queue: this.name,
           id: meta.id,
-          value: decodeValue<T>(reply.payload),
+          value,
           attempts: meta.attempts,
           priority: meta.priority,
           tag: meta.tag,

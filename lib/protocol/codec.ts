@@ -22,7 +22,17 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  */
 export function encodeValue(value: unknown): Uint8Array {
   assertSerialisable(value, "value", 0);
-  return encoder.encode(JSON.stringify(superjson.serialize(value)));
+  let serialized: unknown;
+  try {
+    serialized = superjson.serialize(value);
+  } catch (cause) {
+    throw new TaskwireError(
+      ErrorCode.BadArgument,
+      `Cannot encode value: ${(cause as Error)?.message ?? String(cause)}`,
+      { cause },
+    );
+  }
+  return encoder.encode(JSON.stringify(serialized));
 }
 
 /** Decodes bytes made by {@link encodeValue}; throws {@link ProtocolError} on anything else. */
@@ -52,6 +62,7 @@ export function decodeValue<T = unknown>(bytes: Uint8Array): T {
 }
 
 const MAX_DEPTH = 200;
+const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
 
 function assertSerialisable(value: unknown, path: string, depth: number): void {
   switch (typeof value) {
@@ -98,6 +109,13 @@ function assertSerialisable(value: unknown, path: string, depth: number): void {
     );
   }
   for (const key of Object.keys(value as object)) {
+    if (FORBIDDEN_KEYS.has(key)) {
+      // superjson refuses these keys (they are how prototypes get polluted).
+      throw new TaskwireError(
+        ErrorCode.BadArgument,
+        `Cannot encode ${path}: property "${key}" is not allowed (__proto__, constructor and prototype keys are refused)`,
+      );
+    }
     assertSerialisable((value as Record<string, unknown>)[key], `${path}.${key}`, depth + 1);
   }
 }

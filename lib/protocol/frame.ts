@@ -55,7 +55,8 @@ export class FrameDecoder {
 
   /**
    * Feeds bytes; returns every body completed by them, in order. Bodies are
-   * views into a buffer the decoder no longer touches, so they stay valid.
+   * views into `chunk` or into a buffer the decoder no longer touches, so they
+   * stay valid as long as the caller does not change `chunk` afterwards.
    * Throws {@link ProtocolError} as soon as a header announces a body over
    * {@link FrameDecoder.maxFrameSize}, before allocating for it.
    */
@@ -109,15 +110,21 @@ export class FrameDecoder {
   #append(chunk: Uint8Array): void {
     const pending = this.#end - this.#start;
     const needed = pending + chunk.length;
-    if (this.#end + chunk.length <= this.#buffer.length && this.#start === 0) {
+    if (this.#end + chunk.length <= this.#buffer.length) {
+      // Writing past #end never touches bodies already handed out (they lie before #start).
       this.#buffer.set(chunk, this.#end);
       this.#end += chunk.length;
       return;
     }
-    // Grow geometrically, but never past what the largest possible frame needs.
-    const next = new Uint8Array(
-      Math.max(needed, Math.min(this.#buffer.length * 2, this.maxFrameSize + HEADER_BYTES)),
-    );
+    // While one frame is being assembled (#start is 0: nothing handed out from
+    // this buffer), grow geometrically so a large frame costs amortised O(n),
+    // but never past what the largest possible frame needs. After frames were
+    // handed out, start a buffer just big enough: doubling a buffer that keeps
+    // being replaced would allocate up to maxFrameSize for every chunk.
+    const size = this.#start === 0
+      ? Math.max(needed, Math.min(this.#buffer.length * 2, this.maxFrameSize + HEADER_BYTES))
+      : needed;
+    const next = new Uint8Array(size);
     next.set(this.#buffer.subarray(this.#start, this.#end));
     next.set(chunk, pending);
     this.#buffer = next;

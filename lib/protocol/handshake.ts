@@ -181,7 +181,9 @@ export class ServerHandshake {
     const h = message.header;
     checkVersion(h, "client");
     const cNonce = nonceOf(h, "client");
-    const role = typeof h.role === "string" ? h.role.slice(0, 64) : "";
+    // The proof covers the role exactly as sent (the frame limit bounds it);
+    // it is shortened only for display.
+    const role = typeof h.role === "string" ? h.role : "";
     if (!(await verify(this.#key, h.proof, proofInput("client", this.#nonce, cNonce, role)))) {
       throw new AuthError(
         ErrorCode.AuthFailed,
@@ -190,7 +192,7 @@ export class ServerHandshake {
     }
     const proof = await sign(this.#key, proofInput("server", this.#nonce, cNonce, role));
     const peer: PeerInfo = {
-      role,
+      role: role.slice(0, 64),
       runtime: typeof h.runtime === "string" ? h.runtime.slice(0, 64) : "unknown",
       name: typeof h.name === "string" ? h.name.slice(0, 128) : "",
     };

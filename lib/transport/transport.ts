@@ -6,7 +6,10 @@
 
 /** Callbacks a transport calls; set once with {@link Transport.start}. */
 export interface TransportHandlers {
-  /** Bytes arrived. The chunk may be reused after the call returns unless copied. */
+  /**
+   * Bytes arrived. The chunk must not be reused or changed by the transport afterwards:
+   * frame bodies handed on are views into it and may be read later.
+   */
   data(chunk: Uint8Array): void;
   /** The connection is gone (either side closed it, or it broke). Called once. */
   closed(error?: Error): void;
