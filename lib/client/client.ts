@@ -180,7 +180,7 @@ export class Client {
     const link = this.#link;
     this.#link = null;
     this.#waiting.reject(new ConnectionLostError("Client closed"));
-    link?.close();
+    await link?.close();
   }
 
   /**
@@ -262,7 +262,7 @@ export class Client {
       try {
         const next = await this.#open();
         if (this.#closed) {
-          next.close();
+          await next.close();
           return;
         }
         this.#adopt(next);

@@ -42,6 +42,7 @@ export class Link {
   readonly #pushes = new Map<number, (message: Message) => void>();
   #nextId = 1;
   #nextSubscription = 1;
+  readonly #ackRequests = new Set<Promise<void>>();
   #acks: number[] = [];
   #ackWaiters: { tag: number; resolve(): void; reject(e: Error): void }[] = [];
   #closedError: Error | null = null;
@@ -161,10 +162,22 @@ export class Link {
     return done.promise;
   }
 
-  /** Says goodbye and closes. */
-  close(): void {
+  /**
+   * Says goodbye and closes, after the acks made so far have been answered
+   * (for at most `graceMs`), so an ack that was not awaited still settles.
+   */
+  async close(graceMs = 2000): Promise<void> {
     if (this.#closedError) return;
     this.#flushAcks();
+    if (this.#ackRequests.size > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.#ackRequests]),
+        new Promise((resolve) => timer = setTimeout(resolve, graceMs)),
+      ]);
+      clearTimeout(timer);
+    }
+    if (this.#closedError) return;
     this.#connection.send(encodeMessage(MessageType.Bye, 0, {}));
     this.#shutdown(new ConnectionLostError("Connection closed by the client"));
   }
@@ -175,7 +188,7 @@ export class Link {
     const waiters = this.#ackWaiters;
     this.#acks = [];
     this.#ackWaiters = [];
-    this.request(MessageType.Ack, { tags }).then((reply) => {
+    const sent = this.request(MessageType.Ack, { tags }).then((reply) => {
       const failed = new Map<number, string>();
       for (const f of reply.header.failed ?? []) failed.set(f.tag, f.message);
       for (const w of waiters) {
@@ -188,6 +201,8 @@ export class Link {
         w.reject(error instanceof ConnectionLostError ? this.#leaseLost() : error);
       }
     });
+    this.#ackRequests.add(sent);
+    sent.finally(() => this.#ackRequests.delete(sent));
   }
 
   #leaseLost(): ConnectionLostError {
