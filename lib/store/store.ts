@@ -3,7 +3,7 @@
  * `append`; the server answers a producer only once `afterCommit` says the
  * put is as durable as the store promises.
  */
-import type { JournalRecord } from "../queue/types.ts";
+import type { Job, JournalRecord, QueueOptions } from "../queue/types.ts";
 
 /** What a store tells stats and metrics about itself. */
 export interface StoreStats {
@@ -16,12 +16,20 @@ export interface StoreStats {
   fsyncMs?: number[];
 }
 
+/** Where a store reads the live state for a snapshot (the broker). */
+export interface StoreSource {
+  liveJobs(): Iterable<{ queue: string; job: Job }>;
+  queueOptions(): Record<string, QueueOptions>;
+}
+
 /** The seam between the broker and durability. */
 export interface Store {
   append(record: JournalRecord): void;
   /** Calls `fn` once every record appended so far is durable. */
   afterCommit(fn: () => void): void;
   stats(): StoreStats;
+  /** Gives the store the live state to snapshot when it compacts (the server passes its broker). */
+  attach?(source: StoreSource): void;
   /** Makes everything durable and releases files and locks. */
   close(): Promise<void>;
 }

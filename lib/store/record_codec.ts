@@ -1,0 +1,597 @@
+/**
+ * The journal's binary format, with no I/O: a file header, and records framed
+ * by a length and a CRC-32 so a torn or corrupt record is detected.
+ *
+ * ```
+ * file   = header record*
+ * header = "TASKWIRE" (8 bytes) | version u16 | kind u8 | 0 u8 | generation u32   (16 bytes, little-endian)
+ * record = bodyLength u32 | crc32(body) u32 | body
+ * body   = type u8 | fields...
+ * ```
+ *
+ * Fields are strings (u32 byte length + UTF-8), byte strings (u32 length +
+ * bytes) and numbers (f64, so every safe integer and epoch ms fits). The
+ * types are the broker's {@link JournalRecord}s plus the snapshot records
+ * (`job`, `id`, `meta`, `end`).
+ */
+import { ErrorCode, TaskwireError } from "../protocol/errors.ts";
+import type { Job, JournalRecord, QueueOptions } from "../queue/types.ts";
+
+/** A problem with the data directory: unreadable, locked, corrupt, newer format, full disk. */
+export class StoreError extends TaskwireError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.Internal, message, options);
+  }
+}
+
+/** The format version this build writes; it reads this and older ones. */
+export const FORMAT_VERSION = 1;
+/** Bytes of a file header. */
+export const HEADER_SIZE = 16;
+/** Bytes before a record's body: length and CRC-32. */
+export const RECORD_OVERHEAD = 8;
+/** Largest record body accepted when reading (a put of a 16 MiB frame fits). */
+export const MAX_RECORD = 64 * 1024 * 1024;
+
+const MAGIC = [0x54, 0x41, 0x53, 0x4b, 0x57, 0x49, 0x52, 0x45]; // "TASKWIRE"
+
+/** What a file holds. */
+export const FileKind = { journal: 1, snapshot: 2 } as const;
+export type FileKind = typeof FileKind[keyof typeof FileKind];
+
+/** Record type bytes. */
+export const RecordType = {
+  declare: 1,
+  put: 2,
+  ack: 3,
+  return: 4,
+  dead: 5,
+  requeue: 6,
+  purge: 7,
+  // snapshot records
+  meta: 16,
+  job: 17,
+  id: 18,
+  end: 19,
+} as const;
+
+/** A record as stored: a broker change, or a snapshot part. */
+export type StoredRecord =
+  | Exclude<JournalRecord, { t: "put" | "purge" }>
+  /** `at`: when the put was journaled (epoch ms), for the dedupe window after a restart. */
+  | { t: "put"; q: string; job: Job; at?: number }
+  /** `keep`: seqs of the queue's jobs in flight at the purge, which the broker keeps. */
+  | { t: "purge"; q: string; keep?: number[] }
+  | { t: "meta"; queues: Record<string, QueueOptions>; createdAt: number }
+  | { t: "job"; q: string; job: Job }
+  | { t: "id"; q: string; id: string; at: number }
+  | { t: "end"; jobs: number; ids: number };
+
+// -- CRC-32 (IEEE 802.3, as zlib), slicing-by-4 --
+
+const CRC_TABLE = (() => {
+  const table = new Int32Array(1024);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c;
+  }
+  for (let n = 0; n < 256; n++) {
+    let c = table[n];
+    for (let k = 1; k < 4; k++) {
+      c = table[c & 0xff] ^ (c >>> 8);
+      table[k * 256 + n] = c;
+    }
+  }
+  return table;
+})();
+
+/**
+ * CRC-32 of `bytes[start, end)`.
+ *
+ * @example
+ * ```ts
+ * crc32(new TextEncoder().encode("123456789")); // 0xcbf43926
+ * ```
+ */
+export function crc32(bytes: Uint8Array, start = 0, end: number = bytes.length): number {
+  const t = CRC_TABLE;
+  let c = -1;
+  let i = start;
+  for (; i + 4 <= end; i += 4) {
+    c ^= bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
+    c = t[768 + (c & 0xff)] ^ t[512 + ((c >>> 8) & 0xff)] ^ t[256 + ((c >>> 16) & 0xff)] ^
+      t[c >>> 24];
+  }
+  for (; i < end; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ -1) >>> 0;
+}
+
+// -- header --
+
+/** The 16-byte header of a journal or snapshot file. */
+export function encodeHeader(kind: FileKind, generation: number): Uint8Array {
+  const bytes = new Uint8Array(HEADER_SIZE);
+  bytes.set(MAGIC, 0);
+  const view = new DataView(bytes.buffer);
+  view.setUint16(8, FORMAT_VERSION, true);
+  bytes[10] = kind;
+  view.setUint32(12, generation, true);
+  return bytes;
+}
+
+/** A parsed header, or why it is not one. */
+export type HeaderResult =
+  | { ok: true; version: number; kind: FileKind; generation: number }
+  | { ok: false; reason: "short" | "magic" | "kind" | "newer"; version?: number };
+
+/** Reads a header from the first 16 bytes of a file. */
+export function decodeHeader(bytes: Uint8Array): HeaderResult {
+  if (bytes.length < HEADER_SIZE) return { ok: false, reason: "short" };
+  for (let i = 0; i < MAGIC.length; i++) {
+    if (bytes[i] !== MAGIC[i]) return { ok: false, reason: "magic" };
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER_SIZE);
+  const version = view.getUint16(8, true);
+  if (version > FORMAT_VERSION) return { ok: false, reason: "newer", version };
+  const kind = bytes[10];
+  if (kind !== FileKind.journal && kind !== FileKind.snapshot) return { ok: false, reason: "kind" };
+  return { ok: true, version, kind: kind as FileKind, generation: view.getUint32(12, true) };
+}
+
+// -- writing --
+
+const encoder = new TextEncoder();
+
+/**
+ * A growable byte buffer that records are framed into. `take()` hands over
+ * what was written and starts afresh.
+ */
+export class RecordWriter {
+  #bytes: Uint8Array;
+  #view: DataView;
+  #length = 0;
+  /** Encoded queue names, reused: a god has few queues and names repeat in every record. */
+  readonly #names = new Map<string, Uint8Array>();
+
+  constructor(initialSize = 64 * 1024) {
+    this.#bytes = new Uint8Array(initialSize);
+    this.#view = new DataView(this.#bytes.buffer);
+  }
+
+  /** Bytes written and not yet taken. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** Hands over the bytes written so far (a fresh buffer is used from now on). */
+  take(): Uint8Array {
+    const out = this.#bytes.subarray(0, this.#length);
+    const size = Math.max(64 * 1024, Math.min(this.#bytes.length, 4 * 1024 * 1024));
+    this.#bytes = new Uint8Array(size);
+    this.#view = new DataView(this.#bytes.buffer);
+    this.#length = 0;
+    return out;
+  }
+
+  /**
+   * Appends one framed record; returns its size in bytes including the frame.
+   * `now` is stored with puts (the time their id counts from for dedupe).
+   */
+  write(record: StoredRecord, now = 0): number {
+    const start = this.#length;
+    this.#reserve(RECORD_OVERHEAD + 64);
+    this.#length += RECORD_OVERHEAD;
+    this.#body(record, now);
+    const bodyLength = this.#length - start - RECORD_OVERHEAD;
+    this.#view.setUint32(start, bodyLength, true);
+    this.#view.setUint32(
+      start + 4,
+      crc32(this.#bytes, start + RECORD_OVERHEAD, this.#length),
+      true,
+    );
+    return this.#length - start;
+  }
+
+  #body(r: StoredRecord, now: number): void {
+    switch (r.t) {
+      case "declare":
+        this.#u8(RecordType.declare);
+        this.#name(r.q);
+        this.#str(JSON.stringify(r.options));
+        return;
+      case "put":
+        this.#u8(RecordType.put);
+        this.#name(r.q);
+        this.#job(r.job);
+        this.#f64(r.at ?? now);
+        return;
+      case "ack":
+        this.#u8(RecordType.ack);
+        this.#name(r.q);
+        this.#f64(r.seq);
+        return;
+      case "return":
+        this.#u8(RecordType.return);
+        this.#name(r.q);
+        this.#f64(r.seq);
+        this.#f64(r.attempts);
+        this.#f64(r.readyAt);
+        return;
+      case "dead":
+        this.#u8(RecordType.dead);
+        this.#name(r.q);
+        this.#f64(r.seq);
+        this.#name(r.to);
+        this.#str(r.reason);
+        this.#f64(r.attempts);
+        return;
+      case "requeue":
+        this.#u8(RecordType.requeue);
+        this.#name(r.q);
+        this.#f64(r.seq);
+        this.#name(r.to);
+        return;
+      case "purge": {
+        this.#u8(RecordType.purge);
+        this.#name(r.q);
+        const keep = r.keep ?? [];
+        this.#f64(keep.length);
+        for (const seq of keep) this.#f64(seq);
+        return;
+      }
+      case "meta":
+        this.#u8(RecordType.meta);
+        this.#str(JSON.stringify({ queues: r.queues, createdAt: r.createdAt }));
+        return;
+      case "job":
+        this.#u8(RecordType.job);
+        this.#name(r.q);
+        this.#job(r.job);
+        this.#str(r.job.reason ?? "");
+        this.#str(r.job.origin ?? "");
+        return;
+      case "id":
+        this.#u8(RecordType.id);
+        this.#name(r.q);
+        this.#str(r.id);
+        this.#f64(r.at);
+        return;
+      case "end":
+        this.#u8(RecordType.end);
+        this.#f64(r.jobs);
+        this.#f64(r.ids);
+        return;
+    }
+  }
+
+  #job(job: Job): void {
+    this.#f64(job.seq);
+    this.#str(job.id);
+    this.#bytesField(job.payload);
+    this.#f64(job.priority);
+    this.#f64(job.attempts);
+    this.#f64(job.readyAt);
+  }
+
+  #reserve(extra: number): void {
+    const need = this.#length + extra;
+    if (need <= this.#bytes.length) return;
+    let size = this.#bytes.length * 2;
+    while (size < need) size *= 2;
+    const bytes = new Uint8Array(size);
+    bytes.set(this.#bytes.subarray(0, this.#length));
+    this.#bytes = bytes;
+    this.#view = new DataView(bytes.buffer);
+  }
+
+  #u8(value: number): void {
+    this.#reserve(1);
+    this.#bytes[this.#length++] = value;
+  }
+
+  #f64(value: number): void {
+    this.#reserve(8);
+    this.#view.setFloat64(this.#length, value, true);
+    this.#length += 8;
+  }
+
+  #bytesField(value: Uint8Array): void {
+    this.#reserve(4 + value.length);
+    this.#view.setUint32(this.#length, value.length, true);
+    this.#bytes.set(value, this.#length + 4);
+    this.#length += 4 + value.length;
+  }
+
+  #name(value: string): void {
+    let bytes = this.#names.get(value);
+    if (bytes === undefined) {
+      bytes = encoder.encode(value);
+      if (this.#names.size < 10_000) this.#names.set(value, bytes);
+    }
+    this.#bytesField(bytes);
+  }
+
+  #str(value: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    this.#reserve(4 + value.length * 3);
+    const { written } = encoder.encodeInto(value, this.#bytes.subarray(this.#length + 4));
+    this.#view.setUint32(this.#length, written, true);
+    this.#length += 4 + written;
+  }
+}
+
+/**
+ * Frames one record on its own (tests and one-off writes).
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeRecord({ t: "ack", q: "tasks", seq: 7 });
+ * ```
+ */
+export function encodeRecord(record: StoredRecord): Uint8Array {
+  const writer = new RecordWriter(256);
+  writer.write(record);
+  return writer.take();
+}
+
+// -- reading --
+
+/** What {@link readRecord} found at an offset. */
+export type ReadResult =
+  | { ok: true; record: StoredRecord; size: number }
+  /** Not enough bytes for the record the length announces (a torn tail, or read more). */
+  | { ok: false; reason: "short"; need: number }
+  /** Bad length, bad checksum or a body that does not decode. */
+  | { ok: false; reason: "corrupt"; detail: string };
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Reads the record at `offset` of `bytes`. Payloads are copied out, so the
+ * buffer can be reused.
+ */
+export function readRecord(bytes: Uint8Array, offset: number): ReadResult {
+  const available = bytes.length - offset;
+  if (available < RECORD_OVERHEAD) return { ok: false, reason: "short", need: RECORD_OVERHEAD };
+  const length = u32(bytes, offset);
+  if (length === 0 || length > MAX_RECORD) {
+    return { ok: false, reason: "corrupt", detail: `record length ${length} is out of range` };
+  }
+  if (available < RECORD_OVERHEAD + length) {
+    return { ok: false, reason: "short", need: RECORD_OVERHEAD + length };
+  }
+  const start = offset + RECORD_OVERHEAD;
+  const expected = u32(bytes, offset + 4);
+  const actual = crc32(bytes, start, start + length);
+  if (actual !== expected) {
+    return {
+      ok: false,
+      reason: "corrupt",
+      detail: `checksum mismatch (stored ${hex(expected)}, computed ${hex(actual)})`,
+    };
+  }
+  try {
+    const record = reader.read(bytes, start, start + length);
+    return { ok: true, record, size: RECORD_OVERHEAD + length };
+  } catch (error) {
+    return { ok: false, reason: "corrupt", detail: (error as Error).message };
+  }
+}
+
+function u32(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+}
+
+function hex(n: number): string {
+  return `0x${n.toString(16).padStart(8, "0")}`;
+}
+
+/**
+ * Decodes record bodies. One instance is reused: it keeps a DataView of the
+ * last buffer and the names it decoded last (queue names repeat in nearly
+ * every record), so replaying a long journal allocates little besides the jobs.
+ */
+/** UTF-8 to string, with a fast path for short ASCII (ids, names). */
+function decodeText(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start <= 64) {
+    let ascii = true;
+    for (let i = start; i < end; i++) {
+      if (bytes[i] >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) {
+      return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
+    }
+  }
+  return decoder.decode(bytes.subarray(start, end));
+}
+
+class BodyReader {
+  #bytes: Uint8Array = new Uint8Array(0);
+  #view: DataView = new DataView(new ArrayBuffer(0));
+  #viewOf: ArrayBufferLike | null = null;
+  #at = 0;
+  #end = 0;
+  readonly #names: { bytes: Uint8Array; text: string }[] = [];
+  #slab = new Uint8Array(0);
+  #slabUsed = 0;
+
+  read(bytes: Uint8Array, start: number, end: number): StoredRecord {
+    if (this.#viewOf !== bytes.buffer) {
+      this.#view = new DataView(bytes.buffer);
+      this.#viewOf = bytes.buffer;
+    }
+    this.#bytes = bytes;
+    this.#at = start;
+    this.#end = end;
+    return this.#record();
+  }
+
+  #record(): StoredRecord {
+    const type = this.#u8();
+    let record: StoredRecord;
+    switch (type) {
+      case RecordType.declare:
+        record = { t: "declare", q: this.#name(), options: this.#json() as QueueOptions };
+        break;
+      case RecordType.put:
+        record = { t: "put", q: this.#name(), job: this.#job(), at: this.#f64() };
+        break;
+      case RecordType.ack:
+        record = { t: "ack", q: this.#name(), seq: this.#f64() };
+        break;
+      case RecordType.return:
+        record = {
+          t: "return",
+          q: this.#name(),
+          seq: this.#f64(),
+          attempts: this.#f64(),
+          readyAt: this.#f64(),
+        };
+        break;
+      case RecordType.dead:
+        record = {
+          t: "dead",
+          q: this.#name(),
+          seq: this.#f64(),
+          to: this.#name(),
+          reason: this.#str(),
+          attempts: this.#f64(),
+        };
+        break;
+      case RecordType.requeue:
+        record = { t: "requeue", q: this.#name(), seq: this.#f64(), to: this.#name() };
+        break;
+      case RecordType.purge: {
+        const q = this.#name();
+        const count = this.#f64();
+        if (!Number.isSafeInteger(count) || count < 0 || count * 8 > this.#end - this.#at) {
+          throw new Error(`purge record with a bad count ${count}`);
+        }
+        const keep: number[] = [];
+        for (let i = 0; i < count; i++) keep.push(this.#f64());
+        record = { t: "purge", q, keep };
+        break;
+      }
+      case RecordType.meta: {
+        const meta = this.#json() as { queues: Record<string, QueueOptions>; createdAt: number };
+        record = { t: "meta", queues: meta.queues, createdAt: meta.createdAt };
+        break;
+      }
+      case RecordType.job: {
+        const q = this.#name();
+        const job = this.#job();
+        const reason = this.#str();
+        const origin = this.#str();
+        if (reason !== "") job.reason = reason;
+        if (origin !== "") job.origin = origin;
+        record = { t: "job", q, job };
+        break;
+      }
+      case RecordType.id:
+        record = { t: "id", q: this.#name(), id: this.#str(), at: this.#f64() };
+        break;
+      case RecordType.end:
+        record = { t: "end", jobs: this.#f64(), ids: this.#f64() };
+        break;
+      default:
+        throw new Error(`unknown record type ${type}`);
+    }
+    if (this.#at !== this.#end) {
+      throw new Error(`record type ${type} has ${this.#end - this.#at} extra bytes`);
+    }
+    return record;
+  }
+
+  #job(): Job {
+    return {
+      seq: this.#f64(),
+      id: this.#str(),
+      payload: this.#bytesField(),
+      priority: this.#f64(),
+      attempts: this.#f64(),
+      readyAt: this.#f64(),
+      lease: 0,
+    };
+  }
+
+  #need(n: number): void {
+    if (this.#at + n > this.#end) throw new Error("record body is cut short");
+  }
+
+  #u8(): number {
+    this.#need(1);
+    return this.#bytes[this.#at++];
+  }
+
+  #f64(): number {
+    this.#need(8);
+    const value = this.#view.getFloat64(this.#bytes.byteOffset + this.#at, true);
+    this.#at += 8;
+    return value;
+  }
+
+  /** Moves past a length-prefixed field; returns where its bytes start. */
+  #span(): number {
+    this.#need(4);
+    const length = u32(this.#bytes, this.#at);
+    this.#at += 4;
+    this.#need(length);
+    const start = this.#at;
+    this.#at += length;
+    return start;
+  }
+
+  /**
+   * Payloads are copied out (the read buffer is reused) into shared slabs:
+   * one ArrayBuffer per small payload would cost the garbage collector dearly
+   * when a million jobs are replayed. A slab lives while any of its jobs does,
+   * as a network frame does for the jobs put with it.
+   */
+  #bytesField(): Uint8Array {
+    const start = this.#span();
+    const length = this.#at - start;
+    if (length > SLAB_SIZE / 8) return this.#bytes.slice(start, this.#at);
+    if (this.#slabUsed + length > this.#slab.length) {
+      this.#slab = new Uint8Array(SLAB_SIZE);
+      this.#slabUsed = 0;
+    }
+    const out = this.#slab.subarray(this.#slabUsed, this.#slabUsed + length);
+    out.set(this.#bytes.subarray(start, this.#at));
+    this.#slabUsed += length;
+    return out;
+  }
+
+  #str(): string {
+    const start = this.#span();
+    return decodeText(this.#bytes, start, this.#at);
+  }
+
+  /** A queue name: the same few repeat, so reuse the strings. */
+  #name(): string {
+    const start = this.#span();
+    const end = this.#at;
+    const bytes = this.#bytes;
+    const names = this.#names;
+    search: for (let n = 0; n < names.length; n++) {
+      const known = names[n].bytes;
+      if (known.length !== end - start) continue;
+      for (let i = 0; i < known.length; i++) if (known[i] !== bytes[start + i]) continue search;
+      return names[n].text;
+    }
+    const text = decodeText(bytes, start, end);
+    if (names.length >= 16) names.pop();
+    names.unshift({ bytes: bytes.slice(start, end), text });
+    return text;
+  }
+
+  #json(): unknown {
+    return JSON.parse(this.#str());
+  }
+}
+
+const SLAB_SIZE = 16 * 1024;
+const reader = new BodyReader();

@@ -1,0 +1,444 @@
+/**
+ * Reading the data directory back: scanning journal and snapshot files record
+ * by record (detecting torn tails and corruption), and folding the records
+ * into the state the broker restores.
+ *
+ * Folding is O(records): every record touches one entry of a per-queue Map
+ * keyed by job seq; nothing scans a queue per record (a purge replaces the
+ * queue's Map).
+ */
+import type { Job, QueueOptions } from "../queue/types.ts";
+import type { DataFile } from "./file.ts";
+import {
+  decodeHeader,
+  FileKind,
+  FORMAT_VERSION,
+  HEADER_SIZE,
+  MAX_RECORD,
+  readRecord,
+  RECORD_OVERHEAD,
+  type StoredRecord,
+  StoreError,
+} from "./record_codec.ts";
+
+/** State read back from the data directory, in the shape `Broker.restore` takes. */
+export interface Recovered {
+  queues: Record<string, QueueOptions>;
+  /** Live jobs, in delivery order within each queue. */
+  jobs: { queue: string; job: Job }[];
+  /** Put ids still inside the dedupe window, of jobs no longer live (live jobs carry their own). */
+  ids: { queue: string; id: string }[];
+  /** One more than the highest job seq in the journal (for a broker to number on from). */
+  nextSeq: number;
+  /** jobs, ready, delayed, dead, queues, ids (recent put ids, of all jobs), records, bytes, ms, truncatedBytes, skippedBytes, orphans. */
+  counts: Record<string, number>;
+}
+
+/**
+ * Folds records into live state: jobs per queue (Map by seq, in journal
+ * order), queue options, recent put ids with the time they were put.
+ *
+ * @example
+ * ```ts
+ * const folder = new StateFolder();
+ * folder.apply({ t: "ack", q: "tasks", seq: 3 });
+ * const { jobs } = folder.result(Date.now(), 600_000);
+ * ```
+ */
+export class StateFolder {
+  readonly #queues = new Map<string, QueueOptions>();
+  readonly #jobs = new Map<string, Map<number, Job>>();
+  /** Put ids in journal order: queue, id, time, and the job (to skip ids of live jobs). */
+  readonly #idQ: string[] = [];
+  readonly #idV: string[] = [];
+  readonly #idAt: number[] = [];
+  readonly #idJob: (Job | null)[] = [];
+  #maxSeq = 0;
+  /** Records applied. */
+  records = 0;
+  /** Records about jobs that were not live (e.g. an ack of a job purged while in flight). */
+  orphans = 0;
+  /** Snapshot end marker seen: counts it announced. */
+  end: { jobs: number; ids: number } | null = null;
+
+  /** Applies one record. */
+  apply(record: StoredRecord): void {
+    this.records++;
+    switch (record.t) {
+      case "declare":
+        this.#queues.set(record.q, record.options);
+        return;
+      case "put":
+      case "job":
+        this.#queue(record.q).set(record.job.seq, record.job);
+        if (record.job.seq > this.#maxSeq) this.#maxSeq = record.job.seq;
+        if (record.t === "put") this.#remember(record.q, record.job.id, record.at ?? 0, record.job);
+        return;
+      case "ack":
+        if (!this.#jobs.get(record.q)?.delete(record.seq)) this.orphans++;
+        return;
+      case "return": {
+        const job = this.#jobs.get(record.q)?.get(record.seq);
+        if (job === undefined) {
+          this.orphans++;
+          return;
+        }
+        job.attempts = record.attempts;
+        job.readyAt = record.readyAt;
+        return;
+      }
+      case "dead": {
+        const from = this.#jobs.get(record.q);
+        const job = from?.get(record.seq);
+        if (job === undefined) {
+          this.orphans++;
+          return;
+        }
+        from!.delete(record.seq);
+        job.attempts = record.attempts;
+        job.reason = record.reason;
+        job.origin = record.q;
+        job.readyAt = 0;
+        this.#queue(record.to).set(job.seq, job);
+        return;
+      }
+      case "requeue": {
+        const from = this.#jobs.get(record.q);
+        const job = from?.get(record.seq);
+        if (job === undefined) {
+          this.orphans++;
+          return;
+        }
+        from!.delete(record.seq);
+        job.attempts = 0;
+        job.reason = undefined;
+        job.origin = undefined;
+        this.#queue(record.to).set(job.seq, job);
+        return;
+      }
+      case "purge": {
+        // The broker keeps the jobs in flight at a purge; the record lists them.
+        const old = this.#jobs.get(record.q);
+        const kept = new Map<number, Job>();
+        for (const seq of record.keep ?? []) {
+          const job = old?.get(seq);
+          if (job !== undefined) kept.set(seq, job);
+        }
+        this.#jobs.set(record.q, kept);
+        return;
+      }
+      case "meta":
+        for (const [name, options] of Object.entries(record.queues)) {
+          this.#queues.set(name, options);
+        }
+        return;
+      case "id":
+        this.#remember(record.q, record.id, record.at, null);
+        return;
+      case "end":
+        this.end = { jobs: record.jobs, ids: record.ids };
+        return;
+    }
+  }
+
+  /** Jobs now live. */
+  get jobCount(): number {
+    let n = 0;
+    for (const jobs of this.#jobs.values()) n += jobs.size;
+    return n;
+  }
+
+  /** The recovered state; ids older than `windowMs` before `now` are dropped. */
+  result(now: number, windowMs: number): Recovered {
+    const jobs: { queue: string; job: Job }[] = [];
+    let ready = 0;
+    let delayed = 0;
+    let dead = 0;
+    const queues = Object.fromEntries(this.#queues);
+    for (const [queue, map] of this.#jobs) {
+      for (const job of map.values()) {
+        job.lease = 0;
+        jobs.push({ queue, job });
+        if (job.origin !== undefined) dead++;
+        else if (job.readyAt > now) delayed++;
+        else ready++;
+      }
+    }
+    // Ids of live jobs are remembered with the jobs; the rest still dedupe.
+    const ids: { queue: string; id: string }[] = [];
+    const since = now - windowMs;
+    let recent = 0;
+    for (let i = 0; i < this.#idQ.length; i++) {
+      if (this.#idAt[i] < since) continue;
+      recent++;
+      const job = this.#idJob[i];
+      if (job !== null && this.#jobs.get(this.#idQ[i])?.get(job.seq) === job) continue;
+      ids.push({ queue: this.#idQ[i], id: this.#idV[i] });
+    }
+    return {
+      queues,
+      jobs,
+      ids,
+      nextSeq: this.#maxSeq + 1,
+      counts: {
+        jobs: jobs.length,
+        ready,
+        delayed,
+        dead,
+        queues: Object.keys(queues).length,
+        ids: recent,
+        records: this.records,
+        orphans: this.orphans,
+      },
+    };
+  }
+
+  /** Put ids with their times, oldest first (for seeding the store's record of recent ids). */
+  *recentIds(since: number): IterableIterator<{ q: string; id: string; at: number }> {
+    for (let i = 0; i < this.#idQ.length; i++) {
+      if (this.#idAt[i] >= since) yield { q: this.#idQ[i], id: this.#idV[i], at: this.#idAt[i] };
+    }
+  }
+
+  #queue(name: string): Map<number, Job> {
+    let map = this.#jobs.get(name);
+    if (map === undefined) this.#jobs.set(name, map = new Map());
+    return map;
+  }
+
+  #remember(queue: string, id: string, at: number, job: Job | null): void {
+    this.#idQ.push(queue);
+    this.#idV.push(id);
+    this.#idAt.push(at);
+    this.#idJob.push(job);
+  }
+}
+
+/** Damage found in a file. */
+export interface Damage {
+  /** Where the first bad byte is. */
+  offset: number;
+  /** Bytes from `offset` to the end of the file. */
+  bytes: number;
+  /** What is wrong there. */
+  detail: string;
+  /**
+   * "tail": nothing valid follows (a torn or half-written end);
+   * "middle": valid records follow the damage.
+   */
+  where: "tail" | "middle";
+  /** With `where: "middle"`: where the next valid record starts. */
+  resumeAt?: number;
+}
+
+/** What {@link scanFile} found. */
+export interface ScanResult {
+  generation: number;
+  kind: FileKind;
+  size: number;
+  /** End of the last good record (the length to truncate to when the tail is damaged). */
+  goodEnd: number;
+  records: number;
+  /** The first damage, if any. */
+  damage: Damage | null;
+  /** With salvage: bytes skipped over in the middle. */
+  skipped: number;
+  /** The header was missing or cut short (a file whose creation was interrupted). */
+  noHeader: boolean;
+}
+
+const CHUNK = 8 * 1024 * 1024;
+/** Give up telling tail from middle after checking this many bytes of candidates. */
+const RESYNC_BUDGET = 256 * 1024 * 1024;
+
+/**
+ * Reads every record of `file` in order, calling `onRecord` for each good
+ * one. Stops at the first damage unless `salvage`, which skips to the next
+ * valid record and goes on. Throws a {@link StoreError} for a file that is
+ * not a taskwire file or was written by a newer version.
+ */
+export async function scanFile(
+  file: DataFile,
+  expectedKind: FileKind,
+  onRecord: (record: StoredRecord) => void,
+  options: { salvage?: boolean } = {},
+): Promise<ScanResult> {
+  const size = await file.size();
+  const head = new Uint8Array(HEADER_SIZE);
+  const headLength = await file.read(head, 0);
+  const header = decodeHeader(head.subarray(0, headLength));
+  const result: ScanResult = {
+    generation: 0,
+    kind: expectedKind,
+    size,
+    goodEnd: 0,
+    records: 0,
+    damage: null,
+    skipped: 0,
+    noHeader: false,
+  };
+  if (!header.ok) {
+    if (
+      (header.reason === "short" || header.reason === "magic") &&
+      isZeroOrPrefix(head.subarray(0, headLength))
+    ) {
+      result.noHeader = true;
+      if (size > 0) {
+        result.damage = {
+          offset: 0,
+          bytes: size,
+          detail: `the file header is missing or cut short (${size} bytes)`,
+          where: "tail",
+        };
+      }
+      return result;
+    }
+    if (header.reason === "newer") {
+      throw new StoreError(
+        `Cannot read ${file.path}: it was written by a newer taskwire (format version ${header.version}; this build reads up to ${FORMAT_VERSION}); upgrade taskwire or point --data at another directory`,
+      );
+    }
+    throw new StoreError(
+      `Cannot read ${file.path}: it is not a taskwire ${
+        expectedKind === FileKind.journal ? "journal" : "snapshot"
+      } (bad header: ${header.reason}); move it out of the data directory`,
+    );
+  }
+  if (header.kind !== expectedKind) {
+    throw new StoreError(
+      `Cannot read ${file.path}: its header says file kind ${header.kind}, expected ${expectedKind}; move it out of the data directory`,
+    );
+  }
+  result.generation = header.generation;
+  result.goodEnd = HEADER_SIZE;
+
+  let buffer = new Uint8Array(Math.min(CHUNK, Math.max(size, 1)));
+  let bufferStart = HEADER_SIZE; // file offset of buffer[0]
+  let bufferLength = 0;
+  let position = HEADER_SIZE; // file offset of the next record
+  let eof = false;
+
+  const fill = async (need: number): Promise<void> => {
+    // Keep the unread part, make room for `need` bytes, read as much as fits.
+    const keep = bufferStart + bufferLength - position;
+    const from = position - bufferStart;
+    if (need > buffer.length) {
+      const bigger = new Uint8Array(need);
+      bigger.set(buffer.subarray(from, from + keep));
+      buffer = bigger;
+    } else {
+      buffer.copyWithin(0, from, from + keep);
+    }
+    bufferStart = position;
+    bufferLength = keep;
+    while (bufferLength < buffer.length) {
+      const n = await file.read(buffer.subarray(bufferLength), bufferStart + bufferLength);
+      if (n <= 0) {
+        eof = true;
+        break;
+      }
+      bufferLength += n;
+    }
+  };
+
+  while (true) {
+    const view = buffer.subarray(0, bufferLength);
+    const r = readRecord(view, position - bufferStart);
+    if (r.ok) {
+      onRecord(r.record);
+      result.records++;
+      position += r.size;
+      result.goodEnd = position;
+      continue;
+    }
+    if (r.reason === "short") {
+      if (position >= size) break; // clean end
+      if (position + r.need <= size && !eof) {
+        await fill(Math.max(r.need, Math.min(CHUNK, size - position)));
+        if (bufferStart + bufferLength < position + r.need) eof = true; // the file shrank
+        continue;
+      }
+    }
+    // Damage at `position`: is anything valid after it?
+    const detail = r.reason === "short"
+      ? `the last record is cut short (${size - position} of ${r.need} bytes present)`
+      : r.detail;
+    const resumeAt = await findNextRecord(file, position, size);
+    const damage: Damage = {
+      offset: position,
+      bytes: size - position,
+      detail,
+      where: resumeAt === null ? "tail" : "middle",
+    };
+    if (resumeAt !== null) damage.resumeAt = resumeAt;
+    result.damage ??= damage;
+    if (resumeAt === null || !options.salvage) break;
+    result.skipped += resumeAt - position;
+    position = resumeAt;
+    bufferStart = position;
+    bufferLength = 0;
+    eof = false;
+    await fill(Math.min(CHUNK, size - position));
+  }
+  return result;
+}
+
+/** A header cut short (its magic so far is right) or never written (zeros). */
+function isZeroOrPrefix(bytes: Uint8Array): boolean {
+  if (bytes.every((b) => b === 0)) return true;
+  if (bytes.length >= HEADER_SIZE) return false;
+  const magic = "TASKWIRE";
+  for (let i = 0; i < Math.min(bytes.length, magic.length); i++) {
+    if (bytes[i] !== magic.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
+ * The offset of the first valid record after `from`, or null. A candidate must
+ * have a sane length, a known type and a matching checksum.
+ */
+async function findNextRecord(file: DataFile, from: number, size: number): Promise<number | null> {
+  let budget = RESYNC_BUDGET;
+  const window = new Uint8Array(Math.min(size - from, CHUNK + MAX_RECORD + RECORD_OVERHEAD));
+  let windowStart = -1;
+  let windowLength = 0;
+  for (let offset = from + 1; offset + RECORD_OVERHEAD < size; offset++) {
+    if (windowStart < 0 || offset + RECORD_OVERHEAD > windowStart + windowLength) {
+      windowStart = offset;
+      windowLength = await readAt(file, window, windowStart, size);
+    }
+    const at = offset - windowStart;
+    const length = window[at] | (window[at + 1] << 8) | (window[at + 2] << 16) |
+      (window[at + 3] << 24);
+    if (length <= 0 || length > MAX_RECORD || offset + RECORD_OVERHEAD + length > size) continue;
+    const type = at + RECORD_OVERHEAD < windowLength ? window[at + RECORD_OVERHEAD] : 0;
+    if (!((type >= 1 && type <= 7) || (type >= 16 && type <= 19))) continue;
+    if (at + RECORD_OVERHEAD + length > windowLength) {
+      // Bring the whole candidate into the window.
+      windowStart = offset;
+      windowLength = await readAt(file, window, windowStart, size);
+    }
+    budget -= length;
+    if (budget < 0) return offset; // too much to check: assume valid data follows (refuse, not lose)
+    const r = readRecord(window.subarray(0, windowLength), offset - windowStart);
+    if (r.ok) return offset;
+  }
+  return null;
+}
+
+async function readAt(
+  file: DataFile,
+  into: Uint8Array,
+  position: number,
+  size: number,
+): Promise<number> {
+  const want = Math.min(into.length, size - position);
+  let got = 0;
+  while (got < want) {
+    const n = await file.read(into.subarray(got, want), position + got);
+    if (n <= 0) break;
+    got += n;
+  }
+  return got;
+}

@@ -1,0 +1,419 @@
+/**
+ * Recovery: a torn tail cut at every byte offset keeps the good prefix and is
+ * reported before it is cut; corruption in the middle refuses to start (and
+ * salvage loads what is readable); newer formats and missing journals are
+ * refused; replay rebuilds what the broker had.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { openJournal, StoreError } from "../lib/store/journal.ts";
+import { StateFolder } from "../lib/store/recovery.ts";
+import {
+  encodeHeader,
+  FileKind,
+  FORMAT_VERSION,
+  HEADER_SIZE,
+  readRecord,
+  RecordWriter,
+  type StoredRecord,
+} from "../lib/store/record_codec.ts";
+import { Broker, Owner } from "../lib/queue/broker.ts";
+import type { Job } from "../lib/queue/types.ts";
+
+const SEGMENT_1 = "journal-00000001.twj";
+
+function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), "taskwire-recovery-"));
+}
+
+function job(seq: number, extra: Partial<Job> = {}): Job {
+  return {
+    seq,
+    id: `id-${seq}`,
+    payload: new Uint8Array([seq & 255, 1, 2, 3]),
+    priority: 0,
+    attempts: 0,
+    readyAt: 0,
+    lease: 0,
+    ...extra,
+  };
+}
+
+/** Writes a journal segment file holding `records`. */
+function writeSegment(dir: string, generation: number, records: StoredRecord[]): Uint8Array {
+  const writer = new RecordWriter();
+  for (const record of records) writer.write(record, 1000);
+  const body = writer.take();
+  const bytes = new Uint8Array(HEADER_SIZE + body.length);
+  bytes.set(encodeHeader(FileKind.journal, generation), 0);
+  bytes.set(body, HEADER_SIZE);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `journal-${String(generation).padStart(8, "0")}.twj`), bytes);
+  return bytes;
+}
+
+/** Offsets where records start, and the end of the last one. */
+function boundaries(bytes: Uint8Array): number[] {
+  const out = [HEADER_SIZE];
+  let offset = HEADER_SIZE;
+  while (offset < bytes.length) {
+    const r = readRecord(bytes, offset);
+    assert.ok(r.ok, `record at ${offset}`);
+    offset += r.size;
+    out.push(offset);
+  }
+  return out;
+}
+
+/** The state recovery must produce from the complete records of `bytes[0, end)`. */
+function expected(bytes: Uint8Array, end: number): string[] {
+  const folder = new StateFolder();
+  let offset = HEADER_SIZE;
+  while (offset < end) {
+    const r = readRecord(bytes.subarray(0, end), offset);
+    if (!r.ok) break;
+    folder.apply(r.record);
+    offset += r.size;
+  }
+  return describe(folder.result(Date.now(), 600_000).jobs);
+}
+
+function describe(jobs: { queue: string; job: Job }[]): string[] {
+  return jobs.map(({ queue, job }) =>
+    `${queue}:${job.id}:a${job.attempts}:r${job.readyAt}:${job.origin ?? ""}:${
+      Array.from(job.payload).join(".")
+    }`
+  );
+}
+
+/** A journal where the last records are of every kind. */
+function sampleRecords(): StoredRecord[] {
+  const options = { maxsize: 0, leaseMs: 30_000, maxAttempts: 3, deadLetter: "tasks.dead" };
+  const records: StoredRecord[] = [
+    { t: "declare", q: "tasks", options },
+    { t: "declare", q: "tasks.dead", options: { ...options, deadLetter: null } },
+  ];
+  for (let seq = 1; seq <= 8; seq++) records.push({ t: "put", q: "tasks", job: job(seq) });
+  records.push(
+    { t: "ack", q: "tasks", seq: 1 },
+    { t: "return", q: "tasks", seq: 2, attempts: 1, readyAt: 0 },
+    { t: "put", q: "tasks", job: job(9, { id: "unicode-ü-🚀", priority: 3 }) },
+    { t: "dead", q: "tasks", seq: 3, to: "tasks.dead", reason: "no luck", attempts: 3 },
+    { t: "return", q: "tasks", seq: 4, attempts: 2, readyAt: 4_000_000_000_000 },
+    { t: "requeue", q: "tasks.dead", seq: 3, to: "tasks" },
+    { t: "ack", q: "tasks", seq: 5 },
+  );
+  return records;
+}
+
+test("a journal cut at every byte offset of its last records: the good prefix is kept and the damage reported before the cut", async () => {
+  const root = tempDir();
+  const source = path.join(root, "source");
+  const dir = path.join(root, "data");
+  try {
+    const bytes = writeSegment(source, 1, sampleRecords());
+    const starts = boundaries(bytes);
+    const from = starts[starts.length - 8]; // the last 7 records
+    const cuts = [0, 1, 8, HEADER_SIZE - 1];
+    for (let cut = from; cut < bytes.length; cut++) cuts.push(cut);
+    for (const cut of cuts) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.mkdirSync(dir);
+      const file = path.join(dir, SEGMENT_1);
+      fs.writeFileSync(file, bytes.subarray(0, cut));
+      const good = cut < HEADER_SIZE ? 0 : starts.filter((s) => s <= cut).pop()!;
+      const events: Record<string, unknown>[] = [];
+      const { store, restore, summary } = await openJournal(dir, {
+        log: (event) => {
+          // The size at the moment of reporting: the cut must come after the report.
+          events.push({ ...event, sizeWhenReported: fs.statSync(file).size });
+        },
+      });
+      const context = `cut at ${cut} (last good record ends at ${good})`;
+      assert.deepEqual(describe(restore.jobs), expected(bytes, good), context);
+      const tail = events.find((e) => e.event === "journal_tail_truncated");
+      if (cut >= HEADER_SIZE && cut !== good) {
+        assert.ok(tail, `${context}: damage not reported`);
+        assert.equal(tail.offset, good, context);
+        assert.equal(tail.bytes, cut - good, context);
+        assert.equal(tail.sizeWhenReported, cut, `${context}: cut before it was reported`);
+        assert.match(summary, new RegExp(`cut a damaged tail of ${cut - good} bytes`), context);
+        assert.equal(restore.counts.truncatedBytes, cut - good);
+      } else if (cut >= HEADER_SIZE) {
+        assert.equal(tail, undefined, `${context}: a clean end reported as damage`);
+        assert.doesNotMatch(summary, /damaged/);
+      }
+      assert.equal(fs.statSync(file).size, Math.max(good, HEADER_SIZE), context);
+      // The god goes on appending after the good prefix.
+      store.append({ t: "put", q: "tasks", job: job(100) });
+      await store.close();
+      const again = await openJournal(dir);
+      assert.equal(again.restore.jobs.length, restore.jobs.length + 1, `${context}: reopen`);
+      assert.doesNotMatch(again.summary, /damaged/);
+      await again.store.close();
+    }
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("garbage after the last record is reported, kept aside and cut; zeros too", async () => {
+  const dir = tempDir();
+  try {
+    for (
+      const garbage of [new Uint8Array(100).fill(0), crypto.getRandomValues(new Uint8Array(333))]
+    ) {
+      fs.rmSync(dir, { recursive: true, force: true });
+      const bytes = writeSegment(dir, 1, sampleRecords());
+      fs.appendFileSync(path.join(dir, SEGMENT_1), garbage);
+      const events: Record<string, unknown>[] = [];
+      const { store, restore } = await openJournal(dir, { log: (e) => events.push(e) });
+      assert.deepEqual(describe(restore.jobs), expected(bytes, bytes.length));
+      const tail = events.find((e) => e.event === "journal_tail_truncated")!;
+      assert.equal(tail.offset, bytes.length);
+      assert.equal(tail.bytes, garbage.length);
+      assert.deepEqual(new Uint8Array(fs.readFileSync(String(tail.keptIn))), garbage);
+      await store.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("corruption in the middle refuses to start, touches nothing, and --salvage loads what is readable", async () => {
+  const dir = tempDir();
+  try {
+    const records = sampleRecords();
+    const bytes = writeSegment(dir, 1, records);
+    const starts = boundaries(bytes);
+    const victim = 4; // the put of seq 3
+    const corrupt = bytes.slice();
+    corrupt[starts[victim] + 12] ^= 0xff;
+    fs.writeFileSync(path.join(dir, SEGMENT_1), corrupt);
+    await assert.rejects(openJournal(dir), (error: unknown) => {
+      assert.ok(error instanceof StoreError);
+      assert.match(
+        error.message,
+        new RegExp(
+          `journal .*journal-00000001\\.twj is corrupt at offset ${
+            starts[victim]
+          } \\(checksum mismatch.*valid records follow at offset ${
+            starts[victim + 1]
+          }; refusing to start so nothing is lost\\..*--salvage`,
+        ),
+      );
+      assert.ok(!error.message.includes("\n"));
+      return true;
+    });
+    assert.deepEqual(new Uint8Array(fs.readFileSync(path.join(dir, SEGMENT_1))), corrupt);
+    assert.ok(!fs.existsSync(path.join(dir, "LOCK")), "the lock is released after refusing");
+
+    const events: Record<string, unknown>[] = [];
+    const salvaged = await openJournal(dir, { salvage: true, log: (e) => events.push(e) });
+    assert.match(salvaged.summary, /salvaged past: journal .* is corrupt at offset/);
+    const folder = new StateFolder();
+    records.forEach((r, i) => i !== victim && folder.apply(r));
+    const want = describe(folder.result(Date.now(), 600_000).jobs);
+    assert.deepEqual(describe(salvaged.restore.jobs), want);
+    assert.ok(events.some((e) => e.event === "salvaged"));
+    await salvaged.store.close();
+    const files = fs.readdirSync(dir);
+    assert.ok(files.some((f) => f.startsWith(`${SEGMENT_1}.corrupt-`)), files.join(","));
+    assert.ok(files.includes("snapshot-00000002.tws"), files.join(","));
+    // The salvaged state is now the normal state.
+    const again = await openJournal(dir);
+    assert.deepEqual(describe(again.restore.jobs), want);
+    await again.store.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a damaged tail of an older journal, with newer journals after it, is corruption in the middle", async () => {
+  const dir = tempDir();
+  try {
+    const first = writeSegment(dir, 1, sampleRecords());
+    fs.writeFileSync(path.join(dir, SEGMENT_1), first.subarray(0, first.length - 3));
+    writeSegment(dir, 2, [{ t: "put", q: "tasks", job: job(50) }]);
+    await assert.rejects(
+      openJournal(dir),
+      /journal-00000001\.twj is corrupt at offset \d+ \(the last record is cut short.*\), and newer journals follow it; refusing/,
+    );
+    const { restore, store } = await openJournal(dir, { salvage: true });
+    assert.ok(restore.jobs.some((j) => j.job.seq === 50));
+    await store.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a journal from a newer format version is refused with both versions named", async () => {
+  const dir = tempDir();
+  try {
+    const bytes = writeSegment(dir, 1, sampleRecords());
+    new DataView(bytes.buffer).setUint16(8, FORMAT_VERSION + 1, true);
+    fs.writeFileSync(path.join(dir, SEGMENT_1), bytes);
+    await assert.rejects(
+      openJournal(dir),
+      new RegExp(
+        `written by a newer taskwire \\(format version ${
+          FORMAT_VERSION + 1
+        }; this build reads up to ${FORMAT_VERSION}\\); upgrade taskwire`,
+      ),
+    );
+    // Not even salvage loads it: it might mean anything.
+    await assert.rejects(openJournal(dir, { salvage: true }), /newer taskwire/);
+    fs.writeFileSync(
+      path.join(dir, SEGMENT_1),
+      new TextEncoder().encode("hello, I am a text file"),
+    );
+    await assert.rejects(openJournal(dir), /is not a taskwire journal \(bad header: magic\)/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a missing journal generation is refused", async () => {
+  const dir = tempDir();
+  try {
+    writeSegment(dir, 1, sampleRecords());
+    writeSegment(dir, 3, []);
+    await assert.rejects(openJournal(dir), /journal journal-00000002\.twj is missing/);
+    fs.rmSync(path.join(dir, SEGMENT_1));
+    await assert.rejects(openJournal(dir), /journal journal-00000001\.twj is missing/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a damaged snapshot is refused; salvage keeps the jobs before the damage", async () => {
+  const dir = tempDir();
+  try {
+    const { store } = await openJournal(dir);
+    const broker = new Broker({ journal: (r) => store.append(r) });
+    store.attach?.(broker);
+    const now = Date.now();
+    for (let i = 0; i < 50; i++) {
+      broker.put(
+        null,
+        "tasks",
+        [{ id: `s${i}`, payload: new Uint8Array(8), priority: 0, delayMs: 0 }],
+        { now },
+        () => {},
+      );
+    }
+    await store.compact();
+    await store.close();
+    const snapshot = path.join(dir, "snapshot-00000002.tws");
+    const bytes = fs.readFileSync(snapshot);
+    bytes[bytes.length - 30] ^= 0x55; // inside the last records (ids / end)
+    fs.writeFileSync(snapshot, bytes);
+    await assert.rejects(openJournal(dir), /snapshot .* is damaged at offset \d+.*--salvage/);
+    const salvaged = await openJournal(dir, { salvage: true });
+    assert.equal(salvaged.restore.jobs.length, 50);
+    await salvaged.store.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("replay rebuilds what the broker had: delayed, nacked, dead-lettered, requeued, purged, in flight", async () => {
+  const dir = tempDir();
+  try {
+    const { store } = await openJournal(dir);
+    const broker = new Broker({ journal: (r) => store.append(r) });
+    store.attach?.(broker);
+    const owner = new Owner();
+    const now = Date.now();
+    const put = (q: string, id: string, delayMs = 0, priority = 0) =>
+      broker.put(null, q, [{ id, payload: new TextEncoder().encode(id), priority, delayMs }], {
+        now,
+      }, () => {});
+    broker.declare("tasks", { maxAttempts: 2 });
+    broker.declare("other");
+    for (let i = 0; i < 10; i++) put("tasks", `t${i}`);
+    put("tasks", "late", 3_600_000);
+    put("tasks", "urgent", 0, 5);
+    for (let i = 0; i < 5; i++) put("other", `o${i}`);
+    const take = (q: string) => {
+      let tag = 0;
+      broker.get(owner, q, { now, timeoutMs: 0 }, (d) => tag = d!.tag);
+      return tag;
+    };
+    broker.ack(owner, [take("tasks")], now); // urgent
+    broker.nack(owner, take("tasks"), { now, delayMs: 0 }); // t0 back, attempts 1
+    broker.nack(owner, take("tasks"), { now, dead: "bad input" }); // t0 dead
+    broker.nack(owner, take("tasks"), { now, delayMs: 600_000 }); // t1 delayed
+    broker.deadRequeue("tasks", null, now); // t0 back to tasks, attempts 0
+    const o0 = take("other"); // in flight through the purge: the broker keeps it
+    broker.purge("other", now);
+    put("other", "o-after");
+    broker.nack(owner, o0, { now }); // o0 back, ahead of o-after
+    broker.nack(owner, take("tasks"), { now, dead: "twice" }); // t2 dead
+    take("tasks"); // t3 in flight when the god stops
+    await new Promise<void>((resolve) => store.afterCommit(resolve));
+    const before = broker.stats(now).map((s) => [s.name, s.ready + s.inFlight, s.delayed]);
+    const dead = broker.deadList("tasks", 100).map((j) => [j.id, j.reason, j.attempts]);
+    await store.close();
+
+    const { store: again, restore } = await openJournal(dir);
+    const restored = new Broker({});
+    restored.restore(restore, Date.now());
+    assert.deepEqual(
+      restored.stats(now).map((s) => [s.name, s.ready + s.inFlight, s.delayed]),
+      before,
+    );
+    assert.deepEqual(
+      restored.deadList("tasks", 100).map((j) => [j.id, j.reason, j.attempts]),
+      dead,
+    );
+    assert.deepEqual(
+      restored.peek("tasks", 100).map((j) => `${j.id}/${j.attempts}`).sort(),
+      ["t0/0", "t3/0", "t4/0", "t5/0", "t6/0", "t7/0", "t8/0", "t9/0"],
+      "the in-flight t3 is ready again with its attempts as journaled",
+    );
+    assert.deepEqual(restored.peek("other", 10).map((j) => j.id).sort(), ["o-after", "o0"]);
+    assert.equal(restore.counts.dead, 1);
+    assert.equal(restore.counts.delayed, 2);
+    await again.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("recovered put ids keep deduplicating after a restart", async () => {
+  const dir = tempDir();
+  try {
+    const { store } = await openJournal(dir);
+    const broker = new Broker({ journal: (r) => store.append(r) });
+    const owner = new Owner();
+    const now = Date.now();
+    broker.put(
+      null,
+      "tasks",
+      [{ id: "once", payload: new Uint8Array(1), priority: 0, delayMs: 0 }],
+      { now },
+      () => {},
+    );
+    broker.get(owner, "tasks", { now, timeoutMs: 0 }, (d) => broker.ack(owner, [d!.tag], now));
+    await store.close();
+    const { store: again, restore } = await openJournal(dir);
+    const restored = new Broker({ journal: (r) => again.append(r) });
+    restored.restore(restore, Date.now());
+    let result: unknown;
+    restored.put(
+      null,
+      "tasks",
+      [{ id: "once", payload: new Uint8Array(1), priority: 0, delayMs: 0 }],
+      { now: Date.now() },
+      (r) => result = r,
+    );
+    assert.deepEqual(result, { accepted: 0, duplicates: 1 });
+    await again.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
