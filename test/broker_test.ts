@@ -5,14 +5,12 @@ import { Broker, Owner, type PutResult } from "../lib/queue/broker.ts";
 import type { Delivery, PutItem } from "../lib/queue/types.ts";
 import { RemoteError } from "../lib/protocol/errors.ts";
 
-const enc = new TextEncoder();
-const dec = new TextDecoder();
 let ids = 0;
 function item(text: string, options: Partial<PutItem> = {}): PutItem {
-  return { id: `id-${++ids}`, payload: enc.encode(text), priority: 0, delayMs: 0, ...options };
+  return { id: `id-${++ids}`, payload: text, priority: 0, delayMs: 0, ...options };
 }
 function text(delivery: Delivery | null): string | null {
-  return delivery === null ? null : dec.decode(delivery.job.payload);
+  return delivery === null ? null : delivery.job.payload;
 }
 function put(broker: Broker, queue: string, items: PutItem[], now = 0, timeoutMs = 1000) {
   let result: PutResult | RemoteError | undefined;
@@ -256,7 +254,7 @@ test("Broker.purge() drops ready and delayed jobs and admits waiting puts", () =
 test("Broker holds a million queued jobs with O(1) operations", () => {
   const broker = new Broker({ queues: { q: {} } });
   const owner = new Owner();
-  const payload = enc.encode("1");
+  const payload = "1";
   const n = 1_000_000;
   for (let i = 0; i < n; i += 10_000) {
     const items: PutItem[] = [];

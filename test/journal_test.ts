@@ -32,7 +32,7 @@ function job(seq: number, extra: Partial<Job> = {}): Job {
   return {
     seq,
     id: `id-${seq}`,
-    payload: new TextEncoder().encode(`payload ${seq}`),
+    payload: `payload ${seq}`,
     priority: 0,
     attempts: 0,
     readyAt: 0,
@@ -60,11 +60,11 @@ const SAMPLES: StoredRecord[] = [
       id: "日本語-🚀",
       priority: -7,
       readyAt: 1_800_000_000_000,
-      payload: new Uint8Array(),
+      payload: "",
     }),
     at: 5,
   },
-  { t: "put", q: "big", job: job(3, { payload: new Uint8Array(300_000).fill(7) }), at: 0 },
+  { t: "put", q: "big", job: job(3, { payload: "7".repeat(300_000) }), at: 0 },
   { t: "ack", q: "tasks", seq: 1 },
   { t: "return", q: "tasks", seq: 9, attempts: 3, readyAt: 1_700_000_001_000 },
   { t: "dead", q: "tasks", seq: 9, to: "tasks.dead", reason: "boom ✗", attempts: 5 },
@@ -182,7 +182,7 @@ test("openJournal() on a fresh directory, then again: puts come back, acked ones
       broker.put(
         null,
         "tasks",
-        [{ id: `p${i}`, payload: new Uint8Array([i]), priority: 0, delayMs: i === 9 ? 60_000 : 0 }],
+        [{ id: `p${i}`, payload: String(i), priority: 0, delayMs: i === 9 ? 60_000 : 0 }],
         { now },
         () => {},
       );
@@ -286,7 +286,7 @@ function churn(broker: Broker, n: number, keep: number, tag = ""): void {
     broker.put(
       null,
       "tasks",
-      [{ id: `c${tag}${i}`, payload: new Uint8Array(40).fill(i & 255), priority: 0, delayMs: 0 }],
+      [{ id: `c${tag}${i}`, payload: String(i & 255).repeat(40), priority: 0, delayMs: 0 }],
       { now },
       () => {},
     );

@@ -33,7 +33,7 @@ function job(seq: number, extra: Partial<Job> = {}): Job {
   return {
     seq,
     id: `id-${seq}`,
-    payload: new Uint8Array([seq & 255, 1, 2, 3]),
+    payload: `${seq & 255}.1.2.3`,
     priority: 0,
     attempts: 0,
     readyAt: 0,
@@ -84,7 +84,7 @@ function expected(bytes: Uint8Array, end: number): string[] {
 function describe(jobs: { queue: string; job: Job }[]): string[] {
   return jobs.map(({ queue, job }) =>
     `${queue}:${job.id}:a${job.attempts}:r${job.readyAt}:${job.origin ?? ""}:${
-      Array.from(job.payload).join(".")
+      job.payload
     }`
   );
 }
@@ -300,7 +300,7 @@ test("a damaged snapshot is refused; salvage keeps the jobs before the damage", 
       broker.put(
         null,
         "tasks",
-        [{ id: `s${i}`, payload: new Uint8Array(8), priority: 0, delayMs: 0 }],
+        [{ id: `s${i}`, payload: "12345678", priority: 0, delayMs: 0 }],
         { now },
         () => {},
       );
@@ -329,7 +329,7 @@ test("replay rebuilds what the broker had: delayed, nacked, dead-lettered, reque
     const owner = new Owner();
     const now = Date.now();
     const put = (q: string, id: string, delayMs = 0, priority = 0) =>
-      broker.put(null, q, [{ id, payload: new TextEncoder().encode(id), priority, delayMs }], {
+      broker.put(null, q, [{ id, payload: id, priority, delayMs }], {
         now,
       }, () => {});
     broker.declare("tasks", { maxAttempts: 2 });
@@ -394,7 +394,7 @@ test("recovered put ids keep deduplicating after a restart", async () => {
     broker.put(
       null,
       "tasks",
-      [{ id: "once", payload: new Uint8Array(1), priority: 0, delayMs: 0 }],
+      [{ id: "once", payload: "1", priority: 0, delayMs: 0 }],
       { now },
       () => {},
     );
@@ -407,7 +407,7 @@ test("recovered put ids keep deduplicating after a restart", async () => {
     restored.put(
       null,
       "tasks",
-      [{ id: "once", payload: new Uint8Array(1), priority: 0, delayMs: 0 }],
+      [{ id: "once", payload: "1", priority: 0, delayMs: 0 }],
       { now: Date.now() },
       (r) => result = r,
     );

@@ -198,7 +198,7 @@ function jobJson(job: Job, tag?: number): string {
   if (job.reason !== undefined) meta.reason = job.reason;
   if (job.origin !== undefined) meta.origin = job.origin;
   const head = JSON.stringify(meta);
-  return `${head.slice(0, -1)},"payload":${decoder.decode(job.payload)}}`;
+  return `${head.slice(0, -1)},"payload":${job.payload}}`;
 }
 
 function jobsResponse(jobs: string[]): Response {
@@ -552,9 +552,9 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
             `Malformed put: item ${i} has no "payload"`,
           );
         }
-        const payload = encoder.encode(JSON.stringify(o.payload));
+        const payload = JSON.stringify(o.payload);
         try {
-          decodeValue(payload);
+          decodeValue(encoder.encode(payload));
         } catch (error) {
           throw new HttpError(
             400,

@@ -78,11 +78,11 @@ export function encodeMessage(
   type: MessageType,
   id: number,
   header: object,
-  payload: readonly Uint8Array[] = [],
+  payload: readonly (Uint8Array | string)[] = [],
 ): Uint8Array {
   const headerBytes = encoder.encode(JSON.stringify(header));
   let size = PREFIX_BYTES + headerBytes.length;
-  for (const part of payload) size += part.length;
+  for (const part of payload) size += typeof part === "string" ? utf8Length(part) : part.length;
   const body = new Uint8Array(size);
   const view = new DataView(body.buffer);
   body[0] = type;
@@ -91,10 +91,32 @@ export function encodeMessage(
   body.set(headerBytes, PREFIX_BYTES);
   let offset = PREFIX_BYTES + headerBytes.length;
   for (const part of payload) {
-    body.set(part, offset);
-    offset += part.length;
+    if (typeof part === "string") {
+      offset += encoder.encodeInto(part, body.subarray(offset)).written;
+    } else {
+      body.set(part, offset);
+      offset += part.length;
+    }
   }
   return body;
+}
+
+/** Bytes `text` takes in UTF-8 (what TextEncoder would produce), without encoding it. */
+export function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) bytes += 1;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 2; // a surrogate pair: 4 bytes for 2 units
+        i++;
+      } else bytes += 2; // a lone surrogate becomes U+FFFD
+    } else bytes += 2;
+  }
+  return bytes;
 }
 
 /** Parses a frame body; throws {@link ProtocolError} naming what was wrong. */

@@ -268,7 +268,7 @@ export class RecordWriter {
   #job(job: Job): void {
     this.#f64(job.seq);
     this.#str(job.id);
-    this.#bytesField(job.payload);
+    this.#str(job.payload);
     this.#f64(job.priority);
     this.#f64(job.attempts);
     this.#f64(job.readyAt);
@@ -416,8 +416,6 @@ class BodyReader {
   #at = 0;
   #end = 0;
   readonly #names: { bytes: Uint8Array; text: string }[] = [];
-  #slab = new Uint8Array(0);
-  #slabUsed = 0;
 
   read(bytes: Uint8Array, start: number, end: number): StoredRecord {
     if (this.#viewOf !== bytes.buffer) {
@@ -510,7 +508,7 @@ class BodyReader {
     return {
       seq: this.#f64(),
       id: this.#str(),
-      payload: this.#bytesField(),
+      payload: this.#str(),
       priority: this.#f64(),
       attempts: this.#f64(),
       readyAt: this.#f64(),
@@ -545,26 +543,6 @@ class BodyReader {
     return start;
   }
 
-  /**
-   * Payloads are copied out (the read buffer is reused) into shared slabs:
-   * one ArrayBuffer per small payload would cost the garbage collector dearly
-   * when a million jobs are replayed. A slab lives while any of its jobs does,
-   * as a network frame does for the jobs put with it.
-   */
-  #bytesField(): Uint8Array {
-    const start = this.#span();
-    const length = this.#at - start;
-    if (length > SLAB_SIZE / 8) return this.#bytes.slice(start, this.#at);
-    if (this.#slabUsed + length > this.#slab.length) {
-      this.#slab = new Uint8Array(SLAB_SIZE);
-      this.#slabUsed = 0;
-    }
-    const out = this.#slab.subarray(this.#slabUsed, this.#slabUsed + length);
-    out.set(this.#bytes.subarray(start, this.#at));
-    this.#slabUsed += length;
-    return out;
-  }
-
   #str(): string {
     const start = this.#span();
     return decodeText(this.#bytes, start, this.#at);
@@ -593,5 +571,4 @@ class BodyReader {
   }
 }
 
-const SLAB_SIZE = 16 * 1024;
 const reader = new BodyReader();
