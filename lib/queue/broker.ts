@@ -13,6 +13,7 @@ import { Heap } from "./heap.ts";
 import { Deque } from "./deque.ts";
 import { RateMeter } from "./rate.ts";
 import { ReadyQueue } from "./ready_queue.ts";
+import type { QueueBackend } from "./backend.ts";
 import {
   defaultQueueOptions,
   type Delivery,
@@ -172,7 +173,7 @@ const QUEUE_NAME = /^[A-Za-z0-9_.:-]{1,200}$/;
  * broker.get(owner, "tasks", { timeoutMs: 0, now: Date.now() }, (delivery) => console.log(delivery));
  * ```
  */
-export class Broker {
+export class Broker implements QueueBackend {
   readonly #queues = new Map<string, NamedQueue>();
   readonly #leases = new Map<number, Lease>();
   readonly #waitDeadlines = new Heap<Waiter | PendingPut>((a, b) => a.deadline < b.deadline);
@@ -613,16 +614,15 @@ export class Broker {
       if (queue) queue.options = options;
       else this.#queues.set(name, new NamedQueue(name, options));
     }
-    for (const { queue: name, id } of state.ids ?? []) {
-      const queue = this.#queues.get(name);
-      if (queue) this.#remember(queue, id, now);
-    }
+    // Plain sets here (no reordering, no eviction per id): a million ids load in a blink.
+    const at = this.#ticks(now);
+    for (const { queue: name, id } of state.ids ?? []) this.#queues.get(name)?.dedupe.set(id, at);
     for (const { queue: name, job } of state.jobs) {
       const queue = this.#queues.get(name) ??
         this.#queues.set(name, new NamedQueue(name, defaultQueueOptions(name))).get(name)!;
       job.lease = 0;
       if (job.seq >= this.#seq) this.#seq = job.seq + 1;
-      this.#remember(queue, job.id, now);
+      queue.dedupe.set(job.id, at);
       if (job.readyAt > now) {
         queue.delayed.push(job);
         queue.delayedCount++;
@@ -631,6 +631,7 @@ export class Broker {
         queue.ready.push(job);
       }
     }
+    for (const queue of this.#queues.values()) this.#forgetOldIds(queue, at);
   }
 
   /** Every live job with its queue (ready, delayed, in flight), for writing a snapshot. */
@@ -761,12 +762,17 @@ export class Broker {
     const at = this.#ticks(now);
     dedupe.delete(id);
     dedupe.set(id, at);
-    // Map iteration is insertion order, so the first entries are the oldest.
     if (dedupe.size > this.#dedupeMaxIds || (dedupe.size & 1023) === 0) {
-      for (const [oldId, seenAt] of dedupe) {
-        if (dedupe.size <= this.#dedupeMaxIds && (at - seenAt) * 100 < this.#dedupeWindowMs) break;
-        dedupe.delete(oldId);
-      }
+      this.#forgetOldIds(queue, at);
+    }
+  }
+
+  /** Drops ids past the window or over the cap; Map order is insertion order, oldest first. */
+  #forgetOldIds(queue: NamedQueue, at: number): void {
+    const dedupe = queue.dedupe;
+    for (const [oldId, seenAt] of dedupe) {
+      if (dedupe.size <= this.#dedupeMaxIds && (at - seenAt) * 100 < this.#dedupeWindowMs) break;
+      dedupe.delete(oldId);
     }
   }
 
