@@ -9,7 +9,6 @@ import fc from "fast-check";
 import { Broker, Owner } from "../lib/queue/broker.ts";
 import type { Delivery } from "../lib/queue/types.ts";
 
-
 type Op =
   | { op: "put"; n: number; delay: number; priority: number }
   | { op: "get"; who: number }
