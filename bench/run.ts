@@ -1,0 +1,337 @@
+/**
+ * The benchmark harness: `npm run bench [-- options]`.
+ *
+ * Runs the seed's pipeline (a producer puts integers into `tasks`, consumers
+ * put n*n into `results`, the god collects every result) with real processes
+ * over loopback, in several shapes, stores and runtimes, and the Python
+ * original's pattern on the same N in the same run; prints medians of several
+ * runs with min and max, and taskwire's figures as ratios to Python's.
+ * See bench/README.md for the scenarios and how to read the output.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import process from "node:process";
+import { procAvailable } from "./measure.ts";
+import { DENO, NODE, ROOT } from "./procs.ts";
+import { formatText, type ScenarioResult, summarise } from "./report.ts";
+import {
+  abortActive,
+  describeProcesses,
+  killActiveSync,
+  runOnce,
+  type RunSettings,
+} from "./runners.ts";
+import { allScenarios, selectScenarios } from "./scenarios.ts";
+
+const HELP = `npm run bench -- [options]
+
+  --quick              one-minute smoke: small N, one run, a few scenarios
+  --runs N             runs per scenario; figures are medians with min and max (default 3)
+  --only TEXT[,TEXT]   only scenarios whose name contains TEXT (repeatable); their
+                       Python baselines come along
+  --skip TEXT[,TEXT]   leave out scenarios whose name contains TEXT (repeatable)
+  --list               list the scenarios and exit
+  --n N                tasks per throughput run (default 100000; --quick 3000)
+  --durable-n N        tasks per throughput run with the journal (default: the smaller of
+                       --n and 20000, as fsync-bound runs are slow)
+  --paced-seconds S    length of a paced (latency) run (default 10; --quick 2)
+  --million N          jobs of the million.* scenarios (default 1000000)
+  --timeout S          longest a single run may take (default 300)
+  --concurrency N      --concurrency of the consumers in the 1x1, 1x2, mixed and million
+                       scenarios (default: the consumer role's own default)
+  --drivers            use the library-based bench drivers instead of the role processes
+  --no-python          skip the Python baseline
+  --python PATH        the Python interpreter (default python3)
+  --cpu-prof DIR       run Node gods and consumers with --cpu-prof, profiles into DIR
+  --json               print the results as one JSON document instead of tables
+  --json-out PATH      also write that JSON document to PATH (tables still printed)
+  --help               this text
+
+Scenario names: <store>.<shape>.<runtime> (store mem|always|batch|off, shape 1x1|1x2|1x1c4),
+paced500.<store>.<runtime>, mixed.mem.1x2, million.{mem,batch}.<runtime>, python.*`;
+
+interface Options {
+  quick: boolean;
+  runs: number;
+  only: string[];
+  skip: string[];
+  list: boolean;
+  n?: number;
+  durableN?: number;
+  pacedSeconds?: number;
+  million: number;
+  timeoutS: number;
+  drivers: boolean;
+  concurrency?: number;
+  python: string | null;
+  cpuProf?: string;
+  json: boolean;
+  jsonOut?: string;
+}
+
+function usage(message: string): never {
+  process.stderr.write(`bench: ${message}\nRun with --help for the options.\n`);
+  process.exit(2);
+}
+
+function parseOptions(argv: readonly string[]): Options {
+  const o: Options = {
+    quick: false,
+    runs: 3,
+    only: [],
+    skip: [],
+    list: false,
+    million: 1_000_000,
+    timeoutS: 300,
+    drivers: false,
+    python: "python3",
+    json: false,
+  };
+  let runsGiven = false;
+  const value = (i: number, name: string): string => {
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith("--")) usage(`${name} needs a value`);
+    return v;
+  };
+  const count = (i: number, name: string): number => {
+    const v = Number(value(i, name));
+    if (!Number.isInteger(v) || v < 1) {
+      usage(`${name} must be a positive integer, got "${argv[i + 1]}"`);
+    }
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    switch (arg) {
+      case "--quick":
+        o.quick = true;
+        break;
+      case "--runs":
+        o.runs = count(i++, arg);
+        runsGiven = true;
+        break;
+      case "--only":
+        o.only.push(...value(i++, arg).split(",").filter(Boolean));
+        break;
+      case "--skip":
+        o.skip.push(...value(i++, arg).split(",").filter(Boolean));
+        break;
+      case "--list":
+        o.list = true;
+        break;
+      case "--n":
+        o.n = count(i++, arg);
+        break;
+      case "--durable-n":
+        o.durableN = count(i++, arg);
+        break;
+      case "--paced-seconds":
+        o.pacedSeconds = count(i++, arg);
+        break;
+      case "--million":
+        o.million = count(i++, arg);
+        break;
+      case "--timeout":
+        o.timeoutS = count(i++, arg);
+        break;
+      case "--concurrency":
+        o.concurrency = count(i++, arg);
+        break;
+      case "--drivers":
+        o.drivers = true;
+        break;
+      case "--no-python":
+        o.python = null;
+        break;
+      case "--python":
+        o.python = value(i++, arg);
+        break;
+      case "--cpu-prof":
+        o.cpuProf = path.resolve(value(i++, arg));
+        break;
+      case "--json":
+        o.json = true;
+        break;
+      case "--json-out":
+        o.jsonOut = path.resolve(value(i++, arg));
+        break;
+      case "--help":
+      case "-h":
+        process.stdout.write(HELP + "\n");
+        process.exit(0);
+        break;
+      default:
+        usage(`unknown option "${arg}"`);
+    }
+  }
+  if (o.quick && !runsGiven) o.runs = 1;
+  return o;
+}
+
+function version(argv: string[]): string | null {
+  try {
+    const r = spawnSync(argv[0], argv.slice(1), { encoding: "utf8", timeout: 15_000 });
+    if (r.status !== 0) return null;
+    return (r.stdout || r.stderr).split("\n")[0].trim();
+  } catch {
+    return null;
+  }
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions(process.argv.slice(2));
+  if (options.list) {
+    for (const s of allScenarios()) {
+      process.stdout.write(
+        `${s.name.padEnd(22)} ${s.quick ? "quick " : "      "}${s.description}\n`,
+      );
+    }
+    return 0;
+  }
+  if (!procAvailable()) {
+    process.stderr.write("bench: /proc is not readable; RSS and CPU figures need Linux\n");
+    return 1;
+  }
+  const notices: string[] = [];
+  const pythonVersion = options.python ? version([options.python, "--version"]) : null;
+  if (options.python && !pythonVersion) {
+    notices.push(
+      `NOTICE: "${options.python}" was not found: the Python baseline and the ratios are skipped.`,
+    );
+  } else if (!options.python) {
+    notices.push("NOTICE: --no-python: the Python baseline and the ratios are skipped.");
+  }
+  const drivers = options.drivers ||
+    !["god", "producer", "consumer"].every((r) => existsSync(path.join(ROOT, "roles", `${r}.ts`)));
+  if (drivers && !options.drivers) {
+    notices.push(
+      "NOTICE: role entrypoints are missing; the library-based bench drivers ran instead.",
+    );
+  }
+  const scenarios = selectScenarios({
+    quick: options.quick,
+    only: options.only,
+    skip: options.skip,
+    withBaselines: pythonVersion !== null,
+  });
+  if (scenarios.length === 0) usage(`no scenario matches --only ${options.only.join(",")}`);
+  if (options.million < 1_000_000 && scenarios.some((s) => s.kind === "million")) {
+    notices.push(`NOTICE: million.* scenarios ran with ${options.million} jobs (--million).`);
+  }
+  if (pythonVersion && scenarios.some((s) => s.kind === "million")) {
+    notices.push(
+      "NOTICE: the 1M-job scenarios have no Python baseline (BaseManager would take minutes).",
+    );
+  }
+  const n = options.n ?? (options.quick ? 3000 : 100_000);
+  const settings: RunSettings = {
+    n,
+    durableN: options.durableN ?? Math.min(n, 20_000),
+    pacedSeconds: options.pacedSeconds ?? (options.quick ? 2 : 10),
+    million: options.million,
+    drivers,
+    concurrency: options.concurrency,
+    runTimeoutMs: options.timeoutS * 1000,
+    cpuProfDir: options.cpuProf,
+    python: options.python ?? "python3",
+    log: (line) => process.stderr.write(line + "\n"),
+  };
+
+  let interrupted = false;
+  const interrupt = (signal: string) => {
+    if (interrupted) return;
+    interrupted = true;
+    settings.log(`bench: ${signal}, stopping the current run`);
+    abortActive(`interrupted by ${signal}`);
+  };
+  process.on("SIGINT", () => interrupt("SIGINT"));
+  // A stray rejection must not kill the harness and orphan its processes.
+  process.on("unhandledRejection", (reason) => {
+    settings.log(`bench: unhandled rejection (ignored): ${(reason as Error)?.message ?? reason}`);
+  });
+  process.on("exit", () => killActiveSync());
+  process.on("SIGTERM", () => interrupt("SIGTERM"));
+
+  const machine = {
+    date: new Date().toISOString(),
+    cpu: `${os.cpus()[0]?.model ?? "?"} × ${os.cpus().length}`,
+    memory: `${(os.totalmem() / (1 << 30)).toFixed(1)} GiB`,
+    os: `${os.type()} ${os.release()}`,
+    node: version([NODE, "--version"]),
+    deno: version([DENO, "--version"]),
+    python: pythonVersion,
+    load: os.loadavg().map((l) => l.toFixed(2)).join(" "),
+    command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim(),
+  };
+  const results: ScenarioResult[] = scenarios.map((s) => ({
+    name: s.name,
+    description: s.description,
+    processes: describeProcesses(s, settings),
+    baseline: s.baseline && scenarios.some((b) => b.name === s.baseline) ? s.baseline : undefined,
+    n: s.kind === "paced"
+      ? Math.round((s.rate ?? 500) * settings.pacedSeconds)
+      : s.kind === "million"
+      ? settings.million
+      : s.store === "memory"
+      ? settings.n
+      : settings.durableN,
+    runs: [],
+    figures: {},
+  }));
+  settings.log(
+    `bench: ${scenarios.length} scenarios × ${options.runs} runs, N=${settings.n}` +
+      (drivers ? " (bench drivers)" : " (role processes)"),
+  );
+  const began = Date.now();
+  for (let round = 1; round <= options.runs && !interrupted; round++) {
+    for (let i = 0; i < scenarios.length && !interrupted; i++) {
+      const t0 = Date.now();
+      const outcome = await runOnce(scenarios[i], settings);
+      results[i].runs.push(outcome);
+      const f = outcome.figures;
+      settings.log(
+        `[${round}/${options.runs}] ${scenarios[i].name}: ${
+          outcome.ok
+            ? [
+              f.tasksPerSec !== undefined ? `${Math.round(f.tasksPerSec)} tasks/s` : "",
+              f.p99Ms !== undefined ? `p99 ${f.p99Ms.toFixed(2)} ms` : "",
+              f.drainPerSec !== undefined ? `drain ${Math.round(f.drainPerSec)}/s` : "",
+              f.restartMs !== undefined ? `restart ${(f.restartMs / 1000).toFixed(2)} s` : "",
+            ].filter(Boolean).join(", ")
+            : `FAILED: ${outcome.error?.split("\n")[0]}`
+        } (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+      );
+    }
+  }
+  for (const r of results) r.figures = summarise(r.runs);
+  if (interrupted) {
+    notices.push("NOTICE: interrupted; the figures are from the runs that finished.");
+  }
+  const header = [
+    `taskwire benchmark — ${machine.date}`,
+    `machine: ${machine.cpu}, ${machine.memory}, ${machine.os}, load ${machine.load} at start`,
+    `runtimes: node ${machine.node}, ${machine.deno}, ${machine.python ?? "no python"}`,
+    `command: ${machine.command}`,
+    `N=${settings.n} per throughput run (${settings.durableN} with the journal), paced runs ${settings.pacedSeconds} s, ${options.runs} run(s) each; ` +
+    `figures: median [min–max]; (×) = ratio to the Python baseline, > 1 is better for taskwire`,
+    `took ${((Date.now() - began) / 1000).toFixed(0)} s`,
+  ];
+  const document = JSON.stringify(
+    { machine, settings: { ...settings, log: undefined }, notices, results },
+    null,
+    2,
+  ) + "\n";
+  if (options.jsonOut) writeFileSync(options.jsonOut, document);
+  if (options.json) {
+    process.stdout.write(document);
+  } else {
+    process.stdout.write(formatText(results, { header, notices }) + "\n");
+  }
+  if (options.json) { for (const n of notices) process.stderr.write(n + "\n"); }
+  const failed = results.some((r) => r.runs.some((run) => !run.ok));
+  return interrupted ? 130 : failed ? 1 : 0;
+}
+
+process.exit(await main());

@@ -1,0 +1,650 @@
+/**
+ * Running one scenario once: start the processes, wait until they are
+ * connected, measure, and stop every process by PID whatever happens.
+ *
+ * Completion of a taskwire run is read from the god's own counters through an
+ * admin connection (`client.stats()`, polled every few ms): the first put seen
+ * on `tasks` starts the clock, `results` reaching N stops it. The Python
+ * baseline reports its own timestamps (producer before the first put, god at
+ * the last result).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import process from "node:process";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { type Client, connect, type GodStats } from "../mod.ts";
+import { Sampler } from "./measure.ts";
+import { command, freePort, Proc, ROOT, type Runtime, sleep } from "./procs.ts";
+import type { RunFigures, RunOutcome } from "./report.ts";
+import type { Scenario } from "./scenarios.ts";
+
+/** Settings shared by every run. */
+export interface RunSettings {
+  /** Tasks per throughput run. */
+  n: number;
+  /** Tasks per throughput run with the journal (fsync-bound runs can be slow). */
+  durableN: number;
+  /** Seconds of a paced run. */
+  pacedSeconds: number;
+  /** Jobs of the 1M scenarios. */
+  million: number;
+  /** `--concurrency` for consumers whose scenario leaves it to the role's default. */
+  concurrency?: number;
+  /** Use the library-based bench drivers instead of the role processes. */
+  drivers: boolean;
+  /** Longest a single run may take, ms. */
+  runTimeoutMs: number;
+  /** When set, Node gods and consumers run with --cpu-prof into this directory. */
+  cpuProfDir?: string;
+  /** The Python interpreter for the baseline. */
+  python: string;
+  /** Told about progress (one line at a time). */
+  log: (line: string) => void;
+}
+
+/** The files each process kind runs. */
+const FILES = {
+  roles: { god: "roles/god.ts", producer: "roles/producer.ts", consumer: "roles/consumer.ts" },
+  drivers: {
+    god: "bench/drivers/god.ts",
+    producer: "bench/drivers/producer.ts",
+    consumer: "bench/drivers/consumer.ts",
+  },
+} as const;
+
+/** A failed run, with what was seen so far. */
+class RunFailure extends Error {
+  override name = "RunFailure";
+}
+
+const active = new Set<Run>();
+
+/** Aborts every run in progress (their processes are then stopped by their cleanup). */
+export function abortActive(reason: string): void {
+  for (const run of active) run.abort(reason);
+}
+
+/** Last resort when the harness itself exits: SIGKILL every process of every run left, by PID. */
+export function killActiveSync(): void {
+  for (const run of active) {
+    for (const pid of run.sampler.allPids()) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+/** Runs `scenario` once. Never throws: failures come back as `ok: false` with the error. */
+export async function runOnce(scenario: Scenario, settings: RunSettings): Promise<RunOutcome> {
+  const run = new Run(settings);
+  active.add(run);
+  const hardStop = setTimeout(() => run.abort("run timed out"), settings.runTimeoutMs);
+  try {
+    switch (scenario.system === "python" ? `python-${scenario.kind}` : scenario.kind) {
+      case "throughput":
+        return await runThroughput(run, scenario);
+      case "paced":
+        return await runPaced(run, scenario);
+      case "million":
+        return await runMillion(run, scenario);
+      case "python-throughput":
+      case "python-paced":
+        return await runPython(run, scenario);
+      default:
+        throw new RunFailure(`unknown scenario kind ${scenario.kind}`);
+    }
+  } catch (error) {
+    return {
+      ok: false,
+      figures: {},
+      accounted: { expected: 0 },
+      error: run.abortReason ?? (error as Error).message,
+      notes: run.notes,
+    };
+  } finally {
+    clearTimeout(hardStop);
+    await run.cleanup();
+    active.delete(run);
+  }
+}
+
+/** The resources of one run, released by {@link Run.cleanup}. */
+class Run {
+  readonly settings: RunSettings;
+  readonly sampler = new Sampler(20);
+  readonly procs: Proc[] = [];
+  readonly dirs: string[] = [];
+  readonly notes: string[] = [];
+  readonly key = Array.from(
+    crypto.getRandomValues(new Uint8Array(16)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  admin: Client | null = null;
+  abortReason: string | null = null;
+  #abortWaiters: ((reason: string) => void)[] = [];
+
+  constructor(settings: RunSettings) {
+    this.settings = settings;
+  }
+
+  /** Stops waiting: every pending {@link Run.guard} rejects. */
+  abort(reason: string): void {
+    this.abortReason ??= reason;
+    for (const w of this.#abortWaiters) w(reason);
+  }
+
+  /** Races `promise` against an abort of the run. */
+  guard<T>(promise: Promise<T>): Promise<T> {
+    promise.catch(() => {}); // a promise left behind by an abort must not reject unhandled
+    if (this.abortReason) return Promise.reject(new RunFailure(this.abortReason));
+    return Promise.race([
+      promise,
+      new Promise<T>((_, reject) =>
+        this.#abortWaiters.push((reason) => reject(new RunFailure(reason)))
+      ),
+    ]);
+  }
+
+  tempDir(): string {
+    const dir = mkdtempSync(path.join(tmpdir(), "taskwire-bench-"));
+    this.dirs.push(dir);
+    return dir;
+  }
+
+  /** Starts a process, tracked by the sampler under `label`. */
+  spawn(label: string, argv: string[], options: { discardStdout?: boolean } = {}): Proc {
+    const proc = new Proc(label, argv, {
+      env: { TASKWIRE_AUTHKEY: this.key },
+      discardStdout: options.discardStdout,
+    });
+    this.procs.push(proc);
+    if (proc.pid > 0) this.sampler.track(label, proc.pid);
+    if (this.settings.cpuProfDir) this.notes.push(`cpu profile: ${label} is pid ${proc.pid}`);
+    proc.exited.then(({ code, signal }) => {
+      // A producer that finished its count exits 0 by design.
+      const finished = label === "producer" && code === 0;
+      if (this.abortReason === null && this.#watching.has(label) && !finished) {
+        this.abort(
+          `${label} exited unexpectedly (code ${code}, signal ${signal}):\n    ${
+            proc.tail.slice(-8).join("\n    ")
+          }`,
+        );
+      }
+    });
+    return proc;
+  }
+
+  readonly #watching = new Set<string>();
+  /** Treats an exit of `label` as a failure of the run (until {@link Run.unwatch}). */
+  watch(...labels: string[]): void {
+    for (const l of labels) this.#watching.add(l);
+  }
+  unwatch(...labels: string[]): void {
+    for (const l of labels) this.#watching.delete(l);
+  }
+
+  /** Connects an admin client, retrying every 20 ms until the god answers. */
+  async connectAdmin(addr: string, timeoutMs = 60_000): Promise<Client> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown = null;
+    while (Date.now() < deadline && this.abortReason === null) {
+      try {
+        this.admin = await this.guard(
+          connect({ addr, authkey: this.key, role: "admin", name: "bench", reconnect: false }),
+        );
+        return this.admin;
+      } catch (error) {
+        last = error;
+        await sleep(20);
+      }
+    }
+    throw new RunFailure(
+      this.abortReason ?? `the god at ${addr} did not answer within ${timeoutMs} ms: ${last}`,
+    );
+  }
+
+  async stats(): Promise<GodStats> {
+    return await this.guard(this.admin!.stats());
+  }
+
+  /** Polls the god's stats every `everyMs` until `done(stats)`; resolves with the reply time. */
+  async pollUntil(
+    what: string,
+    done: (stats: GodStats) => boolean,
+    options: { everyMs?: number; timeoutMs: number },
+  ): Promise<{ stats: GodStats; at: number; previousAt: number }> {
+    const deadline = Date.now() + options.timeoutMs;
+    let previousAt = performance.now();
+    for (;;) {
+      const stats = await this.stats();
+      const at = performance.now();
+      if (done(stats)) return { stats, at, previousAt };
+      previousAt = at;
+      if (Date.now() > deadline) {
+        throw new RunFailure(
+          `timed out after ${options.timeoutMs} ms waiting for ${what}; tasks ${
+            JSON.stringify(queue(stats, "tasks"))
+          } results ${JSON.stringify(queue(stats, "results"))}`,
+        );
+      }
+      await sleep(options.everyMs ?? 10);
+    }
+  }
+
+  async cleanup(): Promise<void> {
+    this.#watching.clear();
+    const admin = this.admin;
+    this.admin = null;
+    await admin?.close().catch(() => {});
+    // Producers and consumers first, the god last, each by PID.
+    const order = [...this.procs].sort((a, b) => rank(a.label) - rank(b.label));
+    for (const p of order.filter((p) => !p.label.startsWith("god"))) await p.stop(5000);
+    for (const p of order.filter((p) => p.label.startsWith("god"))) await p.stop(8000);
+    this.sampler.stop();
+    for (const dir of this.dirs) {
+      try {
+        rmSync(dir, { recursive: true, force: true });
+      } catch (error) {
+        this.notes.push(`could not remove ${dir}: ${(error as Error).message}`);
+      }
+    }
+  }
+}
+
+function rank(label: string): number {
+  return label.startsWith("producer") ? 0 : label.startsWith("consumer") ? 1 : 2;
+}
+
+/** A queue's stats by name (zeros if it does not exist yet). */
+function queue(stats: GodStats, name: string) {
+  const q = stats.queues.find((x) => x.name === name);
+  return {
+    put: q?.totals.put ?? 0,
+    acked: q?.totals.acked ?? 0,
+    ready: q?.ready ?? 0,
+    inFlight: q?.inFlight ?? 0,
+    consumers: q?.consumers ?? 0,
+    redelivered: q?.totals.redelivered ?? 0,
+    duplicates: q?.totals.duplicates ?? 0,
+  };
+}
+
+function consumersConnected(stats: GodStats): number {
+  return stats.connections.filter((c) => c.role === "consumer").length;
+}
+
+/** The god's command line for a scenario. */
+function godArgv(run: Run, scenario: Scenario, addr: string, dataDir?: string): string[] {
+  const useDriver = run.settings.drivers && scenario.store === "memory";
+  const storeArgs = scenario.store === "memory"
+    ? ["--in-memory"]
+    : ["--data", dataDir ?? run.tempDir(), "--fsync", scenario.store];
+  return useDriver
+    ? command(scenario.god, FILES.drivers.god, ["--listen", addr])
+    : command(scenario.god, FILES.roles.god, ["--listen", addr, "--quiet", ...storeArgs], {
+      nodeFlags: profFlags(run, scenario.god),
+    });
+}
+
+function profFlags(run: Run, runtime: Runtime): string[] {
+  return run.settings.cpuProfDir && runtime === "node"
+    ? ["--cpu-prof", "--cpu-prof-dir", run.settings.cpuProfDir]
+    : [];
+}
+
+function consumerArgv(run: Run, runtime: Runtime, addr: string, concurrency?: number): string[] {
+  const args = ["--connect", addr];
+  if (concurrency !== undefined) args.push("--concurrency", String(concurrency));
+  const file = run.settings.drivers ? FILES.drivers.consumer : FILES.roles.consumer;
+  return command(runtime, file, args, { nodeFlags: profFlags(run, runtime) });
+}
+
+function producerArgv(run: Run, runtime: Runtime, addr: string, count: number): string[] {
+  return run.settings.drivers
+    ? command(runtime, FILES.drivers.producer, ["--connect", addr, "--count", String(count)])
+    : command(runtime, FILES.roles.producer, [
+      "--connect",
+      addr,
+      "--count",
+      String(count),
+      "--interval",
+      "0",
+    ]);
+}
+
+/** Who ran as a role process and who as a bench driver, for the report. */
+export function describeProcesses(scenario: Scenario, settings: RunSettings): string {
+  if (scenario.system === "python") return "bench/python/{god,producer,consumer}.py";
+  const rts = `god ${scenario.god}, producer ${scenario.producer}, consumers ${
+    scenario.consumers.join("+")
+  }`;
+  if (scenario.kind === "paced") {
+    return `god role; producer+collector and consumers are bench drivers (latency_*.ts); ${rts}`;
+  }
+  if (settings.drivers) {
+    return `bench drivers (god driver only in memory; role god for the journal); ${rts}`;
+  }
+  return `role processes; ${rts}`;
+}
+
+/** Starts the god and the consumers, waits until every consumer is subscribed. */
+async function startPipeline(
+  run: Run,
+  scenario: Scenario,
+  consumerArgvFor: (runtime: Runtime, addr: string) => string[],
+): Promise<{ addr: string; god: Proc; startupMs: number }> {
+  const addr = `127.0.0.1:${await freePort()}`;
+  const spawnedAt = performance.now();
+  const god = run.spawn("god", godArgv(run, scenario, addr));
+  run.watch("god");
+  await run.connectAdmin(addr);
+  const startupMs = performance.now() - spawnedAt;
+  // Consumer roles print a line per task: to /dev/null, so the harness does not read them
+  // (their warnings and errors go to stderr, which is kept).
+  scenario.consumers.forEach((rt, i) =>
+    run.spawn(`consumer-${i + 1}`, consumerArgvFor(rt, addr), { discardStdout: true })
+  );
+  run.watch(...scenario.consumers.map((_, i) => `consumer-${i + 1}`));
+  const want = scenario.consumers.length;
+  const connected = await run.pollUntil("the consumers to connect", (s) => {
+    return consumersConnected(s) >= want;
+  }, { everyMs: 50, timeoutMs: 60_000 });
+  // Connected is not yet subscribed: give the subscriptions a moment to show.
+  if (queue(connected.stats, "tasks").consumers < want) {
+    await run.pollUntil(
+      "the consumers to subscribe",
+      (s) => queue(s, "tasks").consumers + queue(s, "lat.tasks").consumers >= want,
+      { everyMs: 20, timeoutMs: 2000 },
+    ).catch(() => run.notes.push("consumers connected but not seen subscribing; went on"));
+  }
+  return { addr, god, startupMs };
+}
+
+/** CPU seconds used since `base` by every label (or those `labels` accepts). */
+function cpuSince(
+  base: Map<string, number>,
+  end: Map<string, number>,
+  labels?: (label: string) => boolean,
+): number {
+  let sum = 0;
+  for (const [label, value] of end) {
+    if (labels && !labels(label)) continue;
+    sum += value - (base.get(label) ?? 0);
+  }
+  return sum;
+}
+
+async function runThroughput(run: Run, scenario: Scenario): Promise<RunOutcome> {
+  const n = scenario.store === "memory" ? run.settings.n : run.settings.durableN;
+  const { addr } = await startPipeline(
+    run,
+    scenario,
+    (rt, a) => consumerArgv(run, rt, a, scenario.concurrency ?? run.settings.concurrency),
+  );
+  run.spawn("producer", producerArgv(run, scenario.producer, addr, n));
+  run.watch("producer");
+  const started = await run.pollUntil("the first put", (s) => queue(s, "tasks").put > 0, {
+    everyMs: 2,
+    timeoutMs: 60_000,
+  });
+  // CPU is counted from the first put on, so process start-up is left out.
+  const base = run.sampler.snapshot();
+  const startAt = (started.at + started.previousAt) / 2;
+  const finished = await run.pollUntil(`${n} results`, (s) => queue(s, "results").put >= n, {
+    everyMs: 10,
+    timeoutMs: run.settings.runTimeoutMs,
+  });
+  const end = run.sampler.snapshot();
+  const endAt = (finished.at + finished.previousAt) / 2;
+  const collected = await run.pollUntil(
+    "the god to collect every result",
+    (s) => queue(s, "results").acked >= queue(s, "results").put,
+    { everyMs: 20, timeoutMs: 10_000 },
+  ).catch(() => finished);
+  const tasks = queue(collected.stats, "tasks");
+  const results = queue(collected.stats, "results");
+  const figures: RunFigures = {
+    tasksPerSec: n / ((endAt - startAt) / 1000),
+    godPeakRss: run.sampler.peakRss("god"),
+    cpuPer100k: cpuSince(base, end) / n * 100_000,
+    godCpuPer100k: cpuSince(base, end, (l) => l === "god") / n * 100_000,
+  };
+  const ok = tasks.put === n && results.put >= n && results.acked >= n;
+  return {
+    ok,
+    figures,
+    accounted: { expected: n, tasksPut: tasks.put, results: results.put, collected: results.acked },
+    error: ok
+      ? undefined
+      : `not every task was accounted for: tasks ${JSON.stringify(tasks)}, results ${
+        JSON.stringify(results)
+      }`,
+    notes: run.notes,
+  };
+}
+
+/** Paced runs leave the first second (at most a fifth of the tasks) out of the percentiles. */
+function warmupCount(rate: number, count: number): number {
+  return Math.min(Math.round(rate), Math.floor(count / 5));
+}
+
+async function runPaced(run: Run, scenario: Scenario): Promise<RunOutcome> {
+  const rate = scenario.rate ?? 500;
+  const count = Math.max(1, Math.round(rate * run.settings.pacedSeconds));
+  const { addr } = await startPipeline(
+    run,
+    scenario,
+    (rt, a) => command(rt, "bench/drivers/latency_consumer.ts", ["--connect", a]),
+  );
+  const base = run.sampler.snapshot();
+  const producer = run.spawn(
+    "producer",
+    command(scenario.producer, "bench/drivers/latency_producer.ts", [
+      "--connect",
+      addr,
+      "--rate",
+      String(rate),
+      "--count",
+      String(count),
+      "--warmup",
+      String(warmupCount(rate, count)),
+    ]),
+  );
+  run.watch("producer");
+  await run.guard(producer.waitFor(/"event":"start"/, 60_000));
+  base.set("producer", run.sampler.snapshot().get("producer") ?? 0);
+  const line = await run.guard(
+    producer.waitFor(/"event":"latency"/, count / rate * 1000 + 60_000),
+  );
+  const end = run.sampler.snapshot();
+  const lat = JSON.parse(line) as {
+    count: number;
+    worstAtMs: number | null;
+    elapsedMs: number;
+    p50: number;
+    p99: number;
+    max: number;
+  };
+  const stats = queue(await run.stats(), "lat.tasks");
+  if (lat.worstAtMs !== null && lat.max > 50) {
+    run.notes.push(
+      `${scenario.name}: slowest task (${lat.max.toFixed(0)} ms) was put ${
+        (lat.worstAtMs / 1000).toFixed(1)
+      } s into the run`,
+    );
+  }
+  return {
+    ok: lat.count === count,
+    figures: {
+      tasksPerSec: lat.count / (lat.elapsedMs / 1000),
+      p50Ms: lat.p50,
+      p99Ms: lat.p99,
+      maxMs: lat.max,
+      godPeakRss: run.sampler.peakRss("god"),
+      cpuPer100k: cpuSince(base, end) / count * 100_000,
+      godCpuPer100k: cpuSince(base, end, (l) => l === "god") / count * 100_000,
+    },
+    accounted: { expected: count, tasksPut: stats.put, results: lat.count, collected: lat.count },
+    error: lat.count === count ? undefined : `only ${lat.count} of ${count} results arrived`,
+    notes: run.notes,
+  };
+}
+
+async function runMillion(run: Run, scenario: Scenario): Promise<RunOutcome> {
+  const m = run.settings.million;
+  const durable = scenario.store !== "memory";
+  const dataDir = durable ? run.tempDir() : undefined;
+  const addr = `127.0.0.1:${await freePort()}`;
+  let spawnedAt = performance.now();
+  run.spawn("god", godArgv(run, scenario, addr, dataDir));
+  run.watch("god");
+  await run.connectAdmin(addr);
+  const startupMs = performance.now() - spawnedAt;
+  const phaseMs = run.settings.runTimeoutMs;
+
+  // Fill: one producer puts every job while no consumer runs.
+  run.spawn("producer", producerArgv(run, scenario.producer, addr, m));
+  run.watch("producer");
+  const first = await run.pollUntil("the first put", (s) => queue(s, "tasks").put > 0, {
+    everyMs: 5,
+    timeoutMs: 60_000,
+  });
+  const filled = await run.pollUntil(`${m} jobs queued`, (s) => queue(s, "tasks").put >= m, {
+    everyMs: 50,
+    timeoutMs: phaseMs,
+  });
+  const fillMs = filled.at - first.previousAt;
+  await sleep(500);
+  const queuedRss = run.sampler.rssNow("god");
+  let godPeakRss = run.sampler.peakRss("god");
+
+  let restartMs: number | undefined;
+  let godLabel = "god";
+  if (durable) {
+    // A crash, not a goodbye: the restart replays the journal.
+    await sleep(500);
+    const god = run.procs.find((p) => p.label === "god")!;
+    run.unwatch("god");
+    await run.admin?.close().catch(() => {});
+    god.signal("SIGKILL");
+    await god.wait(10_000);
+    godLabel = "god-restarted";
+    spawnedAt = performance.now();
+    const again = run.spawn(godLabel, godArgv(run, scenario, addr, dataDir));
+    run.watch(godLabel);
+    await run.connectAdmin(addr, phaseMs);
+    restartMs = performance.now() - spawnedAt;
+    const recovered = queue(await run.stats(), "tasks").ready;
+    const summary = again.tail.find((l) => /^store:|recover/i.test(l));
+    if (summary) run.notes.push(`${scenario.name}: ${summary.trim()}`);
+    if (recovered !== m) {
+      throw new RunFailure(`the restarted god recovered ${recovered} of ${m} queued jobs`);
+    }
+  }
+
+  // Drain: two consumers take every job; the god collects every result.
+  scenario.consumers.forEach((rt, i) =>
+    run.spawn(`consumer-${i + 1}`, consumerArgv(run, rt, addr, run.settings.concurrency), {
+      discardStdout: true,
+    })
+  );
+  run.watch(...scenario.consumers.map((_, i) => `consumer-${i + 1}`));
+  const drainStart = await run.pollUntil("the first result", (s) => queue(s, "results").put > 0, {
+    everyMs: 5,
+    timeoutMs: 60_000,
+  });
+  const drained = await run.pollUntil(`${m} results`, (s) => queue(s, "results").put >= m, {
+    everyMs: 20,
+    timeoutMs: phaseMs,
+  });
+  const drainMs = drained.at - drainStart.previousAt;
+  godPeakRss = Math.max(godPeakRss, run.sampler.peakRss(godLabel));
+  const results = queue(drained.stats, "results");
+  run.notes.push(
+    "1M scenarios: fill = first put to last put acknowledged (no consumer running); " +
+      "drain = first result to last; restart = spawn of the restarted god to its first " +
+      "answer (compare with 'empty start', the same on an empty store).",
+  );
+  return {
+    ok: results.put >= m,
+    figures: {
+      fillMs,
+      queuedRss,
+      godPeakRss,
+      drainMs,
+      drainPerSec: m / (drainMs / 1000),
+      startupMs,
+      restartMs,
+    },
+    accounted: { expected: m, tasksPut: m, results: results.put },
+    notes: run.notes,
+  };
+}
+
+/** The Python original's pattern, same N, same shapes. */
+async function runPython(run: Run, scenario: Scenario): Promise<RunOutcome> {
+  const paced = scenario.kind === "paced";
+  const rate = scenario.rate ?? 500;
+  const count = paced ? Math.max(1, Math.round(rate * run.settings.pacedSeconds)) : run.settings.n;
+  const port = await freePort();
+  const py = (file: string, args: string[]) => [
+    run.settings.python,
+    path.join(ROOT, "bench", "python", file),
+    "--port",
+    String(port),
+    ...args,
+  ];
+  const god = run.spawn(
+    "god",
+    py("god.py", [
+      "--count",
+      String(count),
+      "--warmup",
+      String(paced ? warmupCount(rate, count) : 0),
+    ]),
+  );
+  run.watch("god");
+  await run.guard(god.waitFor(/"event": "ready"/, 30_000));
+  const consumers = scenario.consumers.map((_, i) =>
+    run.spawn(
+      `consumer-${i + 1}`,
+      py("consumer.py", ["--threads", String(scenario.concurrency ?? 1)]),
+    )
+  );
+  run.watch(...consumers.map((c) => c.label));
+  for (const c of consumers) await run.guard(c.waitFor(/"event": "consuming"/, 30_000));
+  const base = run.sampler.snapshot();
+  const producer = run.spawn(
+    "producer",
+    py("producer.py", ["--count", String(count), ...(paced ? ["--rate", String(rate)] : [])]),
+  );
+  run.watch("producer");
+  const startLine = await run.guard(producer.waitFor(/"event": "start"/, 30_000));
+  base.set("producer", run.sampler.snapshot().get("producer") ?? 0);
+  const doneLine = await run.guard(god.waitFor(/"event": "done"/, run.settings.runTimeoutMs));
+  const end = run.sampler.snapshot();
+  const start = JSON.parse(startLine) as { t: number };
+  const done = JSON.parse(doneLine) as {
+    count: number;
+    t: number;
+    p50?: number;
+    p99?: number;
+    max?: number;
+  };
+  const figures: RunFigures = {
+    tasksPerSec: done.count / ((done.t - start.t) / 1000),
+    godPeakRss: run.sampler.peakRss("god"),
+    cpuPer100k: cpuSince(base, end) / count * 100_000,
+    godCpuPer100k: cpuSince(base, end, (l) => l === "god") / count * 100_000,
+  };
+  if (paced) Object.assign(figures, { p50Ms: done.p50, p99Ms: done.p99, maxMs: done.max });
+  return {
+    ok: done.count === count,
+    figures,
+    accounted: { expected: count, tasksPut: count, results: done.count, collected: done.count },
+    notes: run.notes,
+  };
+}

@@ -1,0 +1,223 @@
+/**
+ * The benchmark's scenarios: the seed's pipeline in several shapes, stores and
+ * runtimes, the Python baselines they are compared with, and the 1M-job runs.
+ */
+import type { Runtime } from "./procs.ts";
+
+/** Where the god keeps its queues: in memory, or a journal with an fsync policy. */
+export type StoreKind = "memory" | "always" | "batch" | "off";
+
+/** What a scenario measures. */
+export type ScenarioKind = "throughput" | "paced" | "million";
+
+/** One benchmark scenario. */
+export interface Scenario {
+  /** Unique, dotted: `mem.1x2.node`, `paced500.always.deno`, `python.1x2`. */
+  name: string;
+  description: string;
+  system: "taskwire" | "python";
+  kind: ScenarioKind;
+  store: StoreKind;
+  god: Runtime;
+  producer: Runtime;
+  /** One runtime per consumer process. */
+  consumers: Runtime[];
+  /** `--concurrency` of each consumer (taskwire); threads per consumer (Python). Unset: the role's default. */
+  concurrency?: number;
+  /** Paced scenarios: tasks per second. */
+  rate?: number;
+  /** The Python scenario its figures are divided by. */
+  baseline?: string;
+  /** Part of the `--quick` smoke run. */
+  quick?: boolean;
+}
+
+const STORE_LABEL = { memory: "mem", always: "always", batch: "batch", off: "off" } as const;
+const STORE_TEXT = {
+  memory: "in memory",
+  always: "journal, fsync always",
+  batch: "journal, fsync batch",
+  off: "journal, fsync off",
+} as const;
+
+/** The paced rate of the latency scenarios. */
+export const PACED_RATE = 500;
+
+/** Every scenario, Python baselines first (so their figures exist when ratios are printed). */
+export function allScenarios(): Scenario[] {
+  const out: Scenario[] = [
+    {
+      name: "python.1x1",
+      description: "Python BaseManager: 1 producer × 1 consumer",
+      system: "python",
+      kind: "throughput",
+      store: "memory",
+      god: "node",
+      producer: "node",
+      consumers: ["node"],
+      concurrency: 1,
+    },
+    {
+      name: "python.1x2",
+      description: "Python BaseManager: 1 producer × 2 consumers",
+      system: "python",
+      kind: "throughput",
+      store: "memory",
+      god: "node",
+      producer: "node",
+      consumers: ["node", "node"],
+      concurrency: 1,
+    },
+    {
+      name: "python.1x1t4",
+      description: "Python BaseManager: 1 producer × 1 consumer with 4 threads",
+      system: "python",
+      kind: "throughput",
+      store: "memory",
+      god: "node",
+      producer: "node",
+      consumers: ["node"],
+      concurrency: 4,
+    },
+    {
+      name: `python.paced${PACED_RATE}`,
+      description: `Python BaseManager: paced at ${PACED_RATE} tasks/s, 1 consumer`,
+      system: "python",
+      kind: "paced",
+      store: "memory",
+      god: "node",
+      producer: "node",
+      consumers: ["node"],
+      concurrency: 1,
+      rate: PACED_RATE,
+    },
+  ];
+  const runtimes: Runtime[] = ["node", "deno"];
+  const stores: StoreKind[] = ["memory", "always", "batch", "off"];
+  for (const rt of runtimes) {
+    for (const store of stores) {
+      const s = STORE_LABEL[store];
+      const where = `${STORE_TEXT[store]}, all ${rt}`;
+      out.push(
+        {
+          name: `${s}.1x1.${rt}`,
+          description: `1 producer × 1 consumer (${where})`,
+          system: "taskwire",
+          kind: "throughput",
+          store,
+          god: rt,
+          producer: rt,
+          consumers: [rt],
+          baseline: "python.1x1",
+          quick: rt === "node" && store === "always",
+        },
+        {
+          name: `${s}.1x2.${rt}`,
+          description: `1 producer × 2 consumer processes (${where})`,
+          system: "taskwire",
+          kind: "throughput",
+          store,
+          god: rt,
+          producer: rt,
+          consumers: [rt, rt],
+          baseline: "python.1x2",
+          quick: rt === "node" && store === "memory",
+        },
+        {
+          name: `${s}.1x1c4.${rt}`,
+          description: `1 producer × 1 consumer --concurrency 4 (${where})`,
+          system: "taskwire",
+          kind: "throughput",
+          store,
+          god: rt,
+          producer: rt,
+          consumers: [rt],
+          concurrency: 4,
+          baseline: "python.1x1t4",
+          quick: rt === "deno" && store === "memory",
+        },
+        {
+          name: `paced${PACED_RATE}.${s}.${rt}`,
+          description: `paced at ${PACED_RATE} tasks/s for latency, 1 consumer (${where})`,
+          system: "taskwire",
+          kind: "paced",
+          store,
+          god: rt,
+          producer: rt,
+          consumers: [rt],
+          rate: PACED_RATE,
+          baseline: `python.paced${PACED_RATE}`,
+          quick: rt === "node" && store === "memory",
+        },
+      );
+    }
+  }
+  out.push({
+    name: "mixed.mem.1x2",
+    description: "mixed runtimes: god on Deno, producer on Node, consumers on Node and Deno",
+    system: "taskwire",
+    kind: "throughput",
+    store: "memory",
+    god: "deno",
+    producer: "node",
+    consumers: ["node", "deno"],
+    baseline: "python.1x2",
+    quick: true,
+  });
+  for (const rt of runtimes) {
+    out.push(
+      {
+        name: `million.mem.${rt}`,
+        description: `1M queued jobs in memory, then drained by 2 consumers (all ${rt})`,
+        system: "taskwire",
+        kind: "million",
+        store: "memory",
+        god: rt,
+        producer: rt,
+        consumers: [rt, rt],
+      },
+      {
+        name: `million.batch.${rt}`,
+        description:
+          `1M queued jobs in the journal (fsync batch), god killed and restarted, then drained (all ${rt})`,
+        system: "taskwire",
+        kind: "million",
+        store: "batch",
+        god: rt,
+        producer: rt,
+        consumers: [rt, rt],
+      },
+    );
+  }
+  return out;
+}
+
+/**
+ * The scenarios to run: `--quick` picks the smoke set, `--only` keeps names
+ * containing any of the given substrings, `--skip` drops those containing
+ * any of its substrings, and every selected taskwire
+ * scenario brings its Python baseline along (unless `withBaselines` is false).
+ */
+export function selectScenarios(
+  options: {
+    quick: boolean;
+    only: readonly string[];
+    skip?: readonly string[];
+    withBaselines: boolean;
+  },
+): Scenario[] {
+  const all = allScenarios();
+  const skip = options.skip ?? [];
+  let chosen = all.filter((s) =>
+    (options.only.length > 0
+      ? options.only.some((o) => s.name.includes(o))
+      : !options.quick || s.quick === true) && !skip.some((k) => s.name.includes(k))
+  );
+  if (options.withBaselines) {
+    const wanted = new Set(chosen.map((s) => s.baseline).filter((b) => b !== undefined));
+    chosen = all.filter((s) => chosen.includes(s) || wanted.has(s.name));
+  } else {
+    chosen = chosen.filter((s) => s.system !== "python");
+  }
+  return chosen;
+}

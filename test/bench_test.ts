@@ -1,0 +1,81 @@
+/**
+ * Keeps the benchmark harness from rotting: `npm run bench -- --quick` (run
+ * as `node --import tsx bench/run.ts --quick --json`, on Node even when this
+ * test runs on Deno) completes and every task of every run is accounted for.
+ * Never asserts a timing.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import * as path from "node:path";
+import { NODE, ROOT } from "./_support/process.ts";
+
+interface QuickReport {
+  notices: string[];
+  results: {
+    name: string;
+    n: number;
+    runs: {
+      ok: boolean;
+      error?: string;
+      accounted: { expected: number; tasksPut?: number; results?: number; collected?: number };
+      figures: Record<string, number>;
+    }[];
+  }[];
+}
+
+/** Runs the harness with `args`; kills it by PID after `timeoutMs`. */
+function runBench(
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(NODE, ["--import", "tsx", path.join(ROOT, "bench", "run.ts"), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.setEncoding("utf8").on("data", (d: string) => stdout += d);
+    child.stderr!.setEncoding("utf8").on("data", (d: string) => stderr += d);
+    // SIGTERM lets the harness stop its own processes; SIGKILL if it does not.
+    const term = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
+    const kill = setTimeout(() => child.kill("SIGKILL"), timeoutMs + 20_000);
+    child.once("exit", (code) => {
+      clearTimeout(term);
+      clearTimeout(kill);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test("bench --quick completes and accounts for every task of every run", {
+  timeout: 150_000,
+}, async () => {
+  const { code, stdout, stderr } = await runBench(["--quick", "--json", "--n", "2000"], 120_000);
+  assert.equal(code, 0, `bench --quick exited ${code}:\n${stderr.slice(-4000)}`);
+  const report = JSON.parse(stdout) as QuickReport;
+  assert.ok(report.results.length >= 3, `only ${report.results.length} scenarios ran`);
+  const taskwire = report.results.filter((r) => !r.name.startsWith("python."));
+  assert.ok(taskwire.some((r) => r.name.endsWith(".node")), "no Node scenario ran");
+  assert.ok(taskwire.some((r) => r.name.includes("mixed")), "no mixed-runtime scenario ran");
+  for (const result of report.results) {
+    assert.equal(result.runs.length, 1, `${result.name}: expected one run`);
+    for (const run of result.runs) {
+      assert.ok(run.ok, `${result.name}: ${run.error}`);
+      const { expected, tasksPut, results, collected } = run.accounted;
+      assert.equal(expected, result.n, `${result.name}: expected count`);
+      assert.equal(tasksPut, expected, `${result.name}: tasks put`);
+      assert.ok((results ?? 0) >= expected, `${result.name}: ${results} results of ${expected}`);
+      assert.ok((collected ?? 0) >= expected, `${result.name}: ${collected} collected`);
+      assert.ok((run.figures.tasksPerSec ?? 0) > 0, `${result.name}: no throughput figure`);
+    }
+  }
+});
+
+test("bench rejects an unknown option with exit code 2", { timeout: 60_000 }, async () => {
+  const { code, stderr } = await runBench(["--no-such-option"], 50_000);
+  assert.equal(code, 2);
+  assert.match(stderr, /unknown option "--no-such-option"/);
+});
