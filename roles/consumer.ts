@@ -26,7 +26,16 @@ const OPTIONS = {
     arg: "PATH",
     help: `file holding the shared key (else $${KEY_ENV})`,
   },
-  concurrency: { kind: "int", arg: "N", min: 1, help: "tasks worked on at once", default: "8" },
+  concurrency: {
+    kind: "int",
+    arg: "N",
+    min: 1,
+    // Squaring is instant: a task's time is the round trips that store its result and ack it,
+    // so many tasks in hand keep the pipe full.
+    help: "tasks in hand at once (also how many the god pushes ahead)",
+    default: "256",
+  },
+  quiet: { kind: "flag", help: "do not print each computed task, only summaries" },
   json: { kind: "flag", help: "print one JSON object per line per event" },
   help: { kind: "flag", help: "show this help" },
 } as const satisfies Record<string, OptionSpec>;
@@ -55,7 +64,8 @@ async function main(argv: string[]): Promise<number> {
   const out = new Output({ json: values.json === true });
   const addr = resolveTarget(values.connect as string | undefined);
   const authkey = await requireKey(values["authkey-file"] as string | undefined);
-  const concurrency = (values.concurrency as number | undefined) ?? 8;
+  const concurrency = (values.concurrency as number | undefined) ?? 256;
+  const quiet = values.quiet === true;
   const stopper = watchSignals(out, "consumer");
 
   const name = processName(runtimeKind());
@@ -110,7 +120,7 @@ async function main(argv: string[]): Promise<number> {
         job.nack().catch(() => {});
         continue;
       }
-      const work: Promise<void> = handle(out, job, results, name, tally)
+      const work: Promise<void> = handle(out, job, results, { name, quiet }, tally)
         .catch((error) => {
           failure ??= error;
         })
@@ -153,7 +163,7 @@ async function handle(
   out: Output,
   job: OpenJob<unknown>,
   results: OpenQueue<SquareResult>,
-  name: string,
+  { name, quiet }: { name: string; quiet: boolean },
   tally: { computed: number; dead: number; handedBack: number },
 ): Promise<void> {
   const n = toInteger(job.value);
@@ -173,7 +183,7 @@ async function handle(
     await results.put({ n, square, by: name, task: job.id }, { id: `result:${job.id}` });
     await job.ack();
     tally.computed++;
-    out.event("computed", { n, square, task: job.id }, `${n} * ${n} = ${square}`);
+    if (!quiet) out.event("computed", { n, square, task: job.id }, `${n} * ${n} = ${square}`);
   } catch (error) {
     if (error instanceof ConnectionLostError) {
       tally.handedBack++;
