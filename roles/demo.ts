@@ -181,7 +181,9 @@ async function main(argv: string[]): Promise<number> {
     `taskwire demo: god, producer and two consumers on this machine, sharing a fresh key.\n` +
       `  key for this run:  ${KEY_ENV}=${authkey}\n` +
       `  add a worker from another terminal:\n` +
-      `    ${KEY_ENV}=${authkey} npx tsx roles/consumer.ts --connect ${addr}\n` +
+      `    ${KEY_ENV}=${authkey} ${
+        pick("node") === "node" ? "npx tsx" : "deno run " + DENO_PERMISSIONS.consumer.join(" ")
+      } roles/consumer.ts --connect ${addr}\n` +
       `  Ctrl-C stops everything.\n`,
   );
   const godArgs = ["--in-memory", "--listen", addr];
