@@ -35,6 +35,7 @@ export { generateAuthKey } from "./lib/protocol/handshake.ts";
 export { decodeValue, encodeValue } from "./lib/protocol/codec.ts";
 export { formatAddress, parseAddress } from "./lib/util/address.ts";
 export { MemoryStore } from "./lib/store/store.ts";
+export { openJournal, StoreError } from "./lib/store/journal.ts";
 export { connectHttp, HttpClient, HttpConsumer, HttpJob, HttpQueue } from "./lib/http/client.ts";
 export { serveHttp } from "./lib/http/serve.ts";
 
@@ -42,7 +43,13 @@ export type { ClientEvent, ConnectOptions, ListedJob } from "./lib/client/client
 export type { PutOptions } from "./lib/client/queue.ts";
 export type { ConnectionInfo, God, GodStats, ServeOptions } from "./lib/server/server.ts";
 export type { QueueOptions, QueueStats } from "./lib/queue/types.ts";
-export type { Store, StoreStats } from "./lib/store/store.ts";
+export type { Store, StoreSource, StoreStats } from "./lib/store/store.ts";
+export type {
+  FsyncPolicy,
+  JournalStore,
+  OpenJournalOptions,
+  Recovered,
+} from "./lib/store/journal.ts";
 export type { Address, Dialer, Listener, Transport } from "./lib/transport/transport.ts";
 export type {
   HttpConnectOptions,

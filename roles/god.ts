@@ -8,7 +8,9 @@
 import { connect, formatAddress, generateAuthKey, serve } from "../mod.ts";
 import type { Job } from "../mod.ts";
 import type { God, ServeOptions } from "../lib/server/server.ts";
-import { CliFailure, formatHelp, type OptionSpec, parseArgs } from "../lib/cli/args.ts";
+import { CliFailure, formatHelp, type OptionSpec, parseArgs, UsageError } from "../lib/cli/args.ts";
+import { readText } from "../lib/cli/runtime.ts";
+import { resolveLimits } from "../lib/server/limits.ts";
 import { count, duration, Output, rate } from "../lib/cli/output.ts";
 import { KEY_ENV, loadKey, resolveAddress, runRole, watchSignals } from "../lib/cli/role.ts";
 import { describeResult, type SquareResult } from "../lib/cli/squares.ts";
@@ -45,6 +47,17 @@ const OPTIONS = {
     kind: "address",
     arg: "HOST:PORT",
     help: "also serve the HTTP API, /metrics and the live dashboard there",
+  },
+  "tls-cert": {
+    kind: "string",
+    arg: "PEM",
+    help: "serve TLS (TCP and HTTP) with this certificate chain; clients use tls://HOST:PORT",
+  },
+  "tls-key": { kind: "string", arg: "PEM", help: "the private key of --tls-cert" },
+  limits: {
+    kind: "string",
+    arg: "NAME=N,...",
+    help: "change limits, e.g. maxConnections=2000,maxPayloadBytes=1048576 (see docs/SECURITY.md)",
   },
   quiet: { kind: "flag", help: "do not print each result, only summaries" },
   json: { kind: "flag", help: "print one JSON object per line per event" },
@@ -93,6 +106,11 @@ async function main(argv: string[]): Promise<number> {
     authkey,
     name: `god@${formatAddress(listen)}`,
     log: (event) => logServerEvent(out, event),
+    limits: parseLimits(values.limits as string | undefined),
+    tls: await loadTls(
+      values["tls-cert"] as string | undefined,
+      values["tls-key"] as string | undefined,
+    ),
   };
   if (values["in-memory"]) {
     out.event("store", { kind: "memory" }, "store: in memory (nothing survives a restart)");
@@ -145,7 +163,7 @@ async function main(argv: string[]): Promise<number> {
       { cause: error },
     );
   }
-  const addr = `${god.host}:${god.port}`;
+  const addr = `${options.tls ? "tls://" : ""}${god.host}:${god.port}`;
   out.event(
     "listening",
     {
@@ -165,6 +183,7 @@ async function main(argv: string[]): Promise<number> {
         listen: formatAddress(values.http as Address),
         authkey,
         log: (event: Record<string, unknown>) => logServerEvent(out, event),
+        tls: options.tls,
       });
     } catch (error) {
       await god.close();
@@ -245,6 +264,44 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** `--limits maxConnections=100,maxPayloadBytes=1048576` as an object (checked by the server). */
+function parseLimits(text: string | undefined): Record<string, number> | undefined {
+  if (text === undefined) return undefined;
+  const limits: Record<string, number> = {};
+  for (const part of text.split(",").map((p) => p.trim()).filter((p) => p !== "")) {
+    const match = /^([A-Za-z]+)=(\d+)$/.exec(part);
+    if (!match) throw new UsageError(`Invalid --limits entry "${part}": expected NAME=N`);
+    limits[match[1]] = Number(match[2]);
+  }
+  try {
+    resolveLimits(limits);
+  } catch (error) {
+    throw new UsageError(`Invalid --limits: ${(error as Error).message}`);
+  }
+  return limits;
+}
+
+/** Reads `--tls-cert` and `--tls-key` (both or neither). */
+async function loadTls(
+  certFile: string | undefined,
+  keyFile: string | undefined,
+): Promise<{ cert: string; key: string } | undefined> {
+  if (certFile === undefined && keyFile === undefined) return undefined;
+  if (certFile === undefined || keyFile === undefined) {
+    throw new UsageError("--tls-cert and --tls-key go together: give both or neither");
+  }
+  const read = async (file: string, what: string) => {
+    try {
+      return await readText(file);
+    } catch (error) {
+      throw new CliFailure(`Cannot read the TLS ${what} "${file}": ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  };
+  return { cert: await read(certFile, "certificate"), key: await read(keyFile, "key") };
+}
+
 function report(out: Output, job: Job<SquareResult>, quiet: boolean): void {
   const text = describeResult(job.value);
   const v = job.value as Partial<SquareResult>;
@@ -271,7 +328,18 @@ function logServerEvent(out: Output, event: Record<string, unknown>): void {
       human = null; // told by the "HTTP API on ..." line
       break;
     case "rejected":
-      human = `! refused a connection from ${fields.remote}: ${fields.message}`;
+      human = `! refused a connection from ${fields.remote}: ${fields.message}${
+        fields.unlogged ? ` (and ${fields.unlogged} more before, not logged)` : ""
+      }`;
+      break;
+    case "refused":
+      human = `! ${fields.message}${
+        fields.unlogged ? ` (and ${fields.unlogged} more in the last second, not logged)` : ""
+      }`;
+      break;
+    case "auth-burst-ended":
+      human =
+        `! ${fields.unlogged} more failed handshakes or refusals from ${fields.remote} were not logged`;
       break;
     default:
       human = `${String(name)}: ${describeFields(fields)}`;

@@ -4,6 +4,7 @@ import { isHttpAddress, type OpenClient, openClient } from "../client/open.ts";
 import { CliFailure } from "./args.ts";
 import type { Output } from "./output.ts";
 import { keyRejected, reportClientEvent } from "./role.ts";
+import { env, readText } from "./runtime.ts";
 
 /**
  * Connects as `role` to the god at `addr`. With `wait`, keeps trying (and says
@@ -21,6 +22,8 @@ export async function connectRole(
     wait: boolean;
     /** Once aborted (the role is stopping), connection changes are no longer reported. */
     stopping?: AbortSignal;
+    /** A PEM file of the CA to trust for tls:// (`--tls-ca`); else $TASKWIRE_TLS_CA, else the system's roots. */
+    tlsCa?: string;
   },
 ): Promise<OpenClient> {
   try {
@@ -34,6 +37,7 @@ export async function connectRole(
       onEvent: (event) => {
         if (!options.stopping?.aborted) reportClientEvent(out, event);
       },
+      tls: await tlsFrom(options.tlsCa),
     });
   } catch (error) {
     if (
@@ -47,6 +51,25 @@ export async function connectRole(
       : "Is the god running? Check --connect or TASKWIRE_ADDR";
     throw new CliFailure(
       `Cannot reach the god at ${options.addr}: ${(error as Error).message}. ${hint}`,
+      { cause: error },
+    );
+  }
+}
+
+/** The environment variable naming a PEM file of the CA to trust for tls:// addresses. */
+export const TLS_CA_ENV = "TASKWIRE_TLS_CA";
+
+/** TLS settings from `file` or `TASKWIRE_TLS_CA` (a CA file to trust); undefined: the system's roots. */
+async function tlsFrom(given: string | undefined): Promise<{ ca: string } | undefined> {
+  const file = given ?? env(TLS_CA_ENV);
+  if (file === undefined || file === "") return undefined;
+  try {
+    return { ca: await readText(file) };
+  } catch (error) {
+    throw new CliFailure(
+      `Cannot read the CA file "${file}" (${given ? "--tls-ca" : TLS_CA_ENV}): ${
+        (error as Error).message
+      }`,
       { cause: error },
     );
   }

@@ -80,6 +80,13 @@ export function resolveTarget(given: string | undefined): string {
   const [text, source] = given !== undefined
     ? [given, "--connect"]
     : [env(ADDR_ENV) ?? DEFAULT_ADDRESS, env(ADDR_ENV) !== undefined ? ADDR_ENV : "the default"];
+  const tls = /^tls:\/\//i.test(text);
+  if (tls) {
+    const address = parseAddressOption(source, text.slice("tls://".length));
+    return `tls://${
+      address.host.includes(":") ? `[${address.host}]` : address.host
+    }:${address.port}`;
+  }
   if (/^https?:\/\//i.test(text)) {
     try {
       return new URL(text).href.replace(/\/$/, "");

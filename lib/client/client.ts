@@ -12,6 +12,7 @@ import { type Message, MessageType, splitPayload } from "../protocol/messages.ts
 import type { GodStats } from "../server/server.ts";
 import type { QueueOptions } from "../queue/types.ts";
 import { dialTcp } from "../transport/tcp.ts";
+import { splitScheme, type TlsClientOptions, tlsDialer } from "../transport/tls.ts";
 import type { Address, Dialer } from "../transport/transport.ts";
 import { DEFAULT_ADDRESS, formatAddress, parseAddress } from "../util/address.ts";
 import { deferred } from "../util/deferred.ts";
@@ -21,8 +22,10 @@ import { Queue } from "./queue.ts";
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
-  /** "host:port" of the god (default 127.0.0.1:5678). */
+  /** "host:port" of the god (default 127.0.0.1:5678); "tls://host:port" speaks TLS. */
   addr?: string | Address;
+  /** TLS settings (a CA to trust; default the system's roots); given, TLS is used even without tls://. */
+  tls?: TlsClientOptions;
   authkey: string | Uint8Array;
   /** What this client is, shown in the god's stats ("producer", "consumer", ...). */
   role?: string;
@@ -92,10 +95,14 @@ export class Client {
   constructor(options: ConnectOptions, key: CryptoKey) {
     this.#options = options;
     this.#key = key;
+    const scheme = typeof options.addr === "string"
+      ? splitScheme(options.addr)
+      : { tls: false, rest: "" };
     this.addr = typeof options.addr === "string"
-      ? parseAddress(options.addr)
+      ? parseAddress(scheme.rest)
       : options.addr ?? parseAddress(DEFAULT_ADDRESS);
-    this.#dial = options.dial ?? dialTcp;
+    this.#dial = options.dial ??
+      (scheme.tls || options.tls ? tlsDialer(options.tls) : dialTcp);
     this.#name = options.name ??
       `${runtimeName().split(" ")[0]}-${Math.random().toString(36).slice(2, 8)}`;
     this.#waiting.promise.catch(() => {});
@@ -114,7 +121,7 @@ export class Client {
         this.#adopt(await this.#open());
         return;
       } catch (error) {
-        if (!this.#options.waitForGod || error instanceof AuthError || this.#closed) throw error;
+        if (!this.#options.waitForGod || refusedForGood(error) || this.#closed) throw error;
         await this.#backoff(++attempt, error as Error);
       }
     }
@@ -250,7 +257,7 @@ export class Client {
     this.#waiting = deferred<Link>();
     this.#waiting.promise.catch(() => {});
     this.#emit({ event: "disconnected", addr: formatAddress(this.addr), reason: reason.message });
-    if (this.#options.reconnect === false || reason instanceof AuthError) {
+    if (this.#options.reconnect === false || refusedForGood(reason)) {
       this.#closed = true;
       this.#waiting.reject(reason);
       return;
@@ -269,13 +276,13 @@ export class Client {
         return;
       } catch (error) {
         reason = error as Error;
-        if (error instanceof AuthError) {
+        if (refusedForGood(error)) {
           this.#closed = true;
           this.#waiting.reject(error);
           this.#emit({
             event: "disconnected",
             addr: formatAddress(this.addr),
-            reason: error.message,
+            reason: reason.message,
           });
           return;
         }
@@ -315,6 +322,12 @@ function listed<T>(reply: Message): ListedJob<T>[] {
     }
     return job;
   });
+}
+
+/** A handshake refusal that retrying cannot fix (a wrong key); a god's limit may pass. */
+function refusedForGood(error: unknown): boolean {
+  return error instanceof AuthError && error.code !== ErrorCode.Limit &&
+    error.code !== ErrorCode.ShuttingDown;
 }
 
 /** True for errors worth retrying later (connection trouble), false for refusals. */

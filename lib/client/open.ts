@@ -5,6 +5,7 @@
  */
 import type { GodStats } from "../server/server.ts";
 import { type ClientEvent, connect, type ListedJob } from "./client.ts";
+import type { TlsClientOptions } from "../transport/tls.ts";
 
 /** A job as roles use it, over TCP or HTTP. */
 export interface OpenJob<T> {
@@ -53,6 +54,8 @@ export interface OpenOptions {
   waitForGod?: boolean;
   /** TCP only: told about connection changes. */
   onEvent?: (event: ClientEvent) => void;
+  /** TCP only: TLS settings for a "tls://" address (a CA file's PEM to trust). */
+  tls?: TlsClientOptions;
 }
 
 /** Whether `addr` names the god's HTTP face rather than its TCP port. */
@@ -89,5 +92,6 @@ export async function openClient(options: OpenOptions): Promise<OpenClient> {
     reconnect: options.reconnect,
     waitForGod: options.waitForGod,
     onEvent: options.onEvent,
+    tls: options.tls,
   });
 }

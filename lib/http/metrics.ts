@@ -189,6 +189,37 @@ export function renderMetrics(stats: GodStats): string {
     [...byKind.values()].map((e) => [e.labels, e.count]),
   );
 
+  if (stats.limits) {
+    w.family(
+      "taskwire_limit_hits",
+      "counter",
+      "Times a limit refused something (see docs/SECURITY.md).",
+      Object.entries(stats.limits.hits).map(([limit, n]) => [{ limit }, n]),
+    );
+    w.family("taskwire_auth_failures", "counter", "Failed handshakes (wrong key, replay).", [[
+      {},
+      stats.limits.authFailures,
+    ]]);
+    w.family(
+      "taskwire_throttled_addresses",
+      "gauge",
+      "Addresses refused now after too many failed handshakes.",
+      [[{}, stats.limits.throttledAddresses]],
+    );
+    w.family(
+      "taskwire_unauthenticated_connections",
+      "gauge",
+      "Connections still in their handshake.",
+      [[{}, stats.limits.unauthenticated]],
+    );
+    w.family(
+      "taskwire_paused_writers",
+      "gauge",
+      "Connections whose deliveries are paused because they read too slowly.",
+      [[{}, stats.limits.pausedWriters]],
+    );
+  }
+
   const store = stats.server.store as StoreStats & { fsyncHistogram?: FsyncHistogram };
   w.family("taskwire_store_info", "gauge", "The store in use (kind and fsync policy).", [[{
     kind: store.kind,

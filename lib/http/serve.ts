@@ -6,6 +6,7 @@
  * the client goes away, so abandoned long-polls and event streams end at once.
  */
 import * as http from "node:http";
+import * as https from "node:https";
 import { importAuthKey } from "../protocol/handshake.ts";
 import type { God } from "../server/server.ts";
 import type { Address } from "../transport/transport.ts";
@@ -30,6 +31,8 @@ export interface ServeHttpOptions extends Omit<HttpAppOptions, "key" | "log"> {
   authkey: string | Uint8Array;
   /** Receives one object per notable event (HTTP clients coming and going, errors). */
   log?: (event: Record<string, unknown>) => void;
+  /** Serve HTTPS with this certificate and key (PEM) instead of plain HTTP. */
+  tls?: { cert: string | Uint8Array; key: string | Uint8Array };
 }
 
 type Handler = (request: Request, bindings: HttpBindings) => Response | Promise<Response>;
@@ -62,7 +65,7 @@ export async function serveHttp(god: God, options: ServeHttpOptions): Promise<Ht
   const handler: Handler = (request, bindings) => face.fetch(request, bindings);
   let served: Served;
   try {
-    served = await serveNode(address, handler);
+    served = await serveNode(address, handler, options.tls);
   } catch (error) {
     face.close();
     throw error;
@@ -71,7 +74,9 @@ export async function serveHttp(god: God, options: ServeHttpOptions): Promise<Ht
   const host = served.host.includes(":") ? `[${served.host}]` : served.host;
   let closed: Promise<void> | null = null;
   return {
-    url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${served.port}`,
+    url: `${options.tls ? "https" : "http"}://${
+      host === "0.0.0.0" ? "127.0.0.1" : host
+    }:${served.port}`,
     viewerToken: face.viewerToken,
     close() {
       closed ??= (async () => {
@@ -83,13 +88,20 @@ export async function serveHttp(god: God, options: ServeHttpOptions): Promise<Ht
   };
 }
 
-function serveNode(address: Address, handler: Handler): Promise<Served> {
-  const server = http.createServer((req, res) => {
+function serveNode(
+  address: Address,
+  handler: Handler,
+  tls?: ServeHttpOptions["tls"],
+): Promise<Served> {
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handleNode(req, res, handler).catch(() => {
       if (!res.headersSent) res.writeHead(500);
       res.end();
     });
-  });
+  };
+  const server: http.Server = tls
+    ? https.createServer({ cert: tls.cert as string, key: tls.key as string }, listener)
+    : http.createServer(listener);
   server.keepAliveTimeout = 5000;
   server.on("connection", (socket) => socket.setNoDelay(true));
   return new Promise((resolve, reject) => {

@@ -417,7 +417,10 @@ export class Broker implements QueueBackend {
     for (const subscription of owner.subscriptions) this.unsubscribe(subscription);
     for (const waiter of owner.waiters) this.#unpark(waiter);
     owner.waiters.clear();
-    for (const pending of owner.puts) this.#unpark(pending);
+    for (const pending of owner.puts) {
+      this.#unpark(pending);
+      pending.items = []; // its deadline-heap entry must not hold the payloads
+    }
     owner.puts.clear();
     const touched = new Set<NamedQueue>();
     for (const tag of [...owner.leases]) {
@@ -715,6 +718,8 @@ export class Broker implements QueueBackend {
       pending.owner?.puts.delete(pending);
       const done = pending.done;
       pending.done = null;
+      // The entry may stay in the deadline heap until its deadline: drop its payloads now.
+      pending.items = [];
       done({ accepted: pending.accepted, duplicates: pending.duplicates });
     }
   }

@@ -5,14 +5,25 @@
 import { Broker, type BrokerOptions } from "../queue/broker.ts";
 import type { QueueOptions } from "../queue/types.ts";
 import { MemoryStore, type Store } from "../store/store.ts";
-import { DEFAULT_MAX_FRAME } from "../protocol/frame.ts";
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS, importAuthKey } from "../protocol/handshake.ts";
+import { importAuthKey } from "../protocol/handshake.ts";
 import { listenTcp } from "../transport/tcp.ts";
+import { listenTls, type TlsServerOptions } from "../transport/tls.ts";
 import { memoryPair } from "../transport/memory.ts";
 import type { Address, Listener, Transport } from "../transport/transport.ts";
 import { parseAddress } from "../util/address.ts";
 import { runtimeName } from "../util/runtime.ts";
 import { Session, type SessionContext } from "./session.ts";
+import {
+  hostOf,
+  isLocal,
+  LimitCounters,
+  type Limits,
+  type LimitStats,
+  resolveLimits,
+} from "./limits.ts";
+import { ErrorCode } from "../protocol/errors.ts";
+import { errorBody } from "../protocol/handshake.ts";
+import { encodeFrame } from "../protocol/frame.ts";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -38,6 +49,12 @@ export interface ServeOptions {
   name?: string;
   /** Receives one object per notable event (connections, rejections). */
   log?: (event: Record<string, unknown>) => void;
+  /** Limits on what clients may use (see docs/SECURITY.md); unset ones take their defaults. */
+  limits?: Partial<Limits>;
+  /** Serve TLS instead of plain TCP with this certificate and key (PEM). */
+  tls?: Pick<TlsServerOptions, "cert" | "key">;
+  /** How long a graceful close waits for requests in flight (default 3000 ms). */
+  drainMs?: number;
   /** Replaces TCP (tests): listen and hand over each new connection. */
   listener?: (address: Address, onConnection: (t: Transport) => void) => Promise<Listener>;
 }
@@ -63,6 +80,8 @@ export interface GodStats {
   };
   queues: ReturnType<Broker["stats"]>;
   connections: ConnectionInfo[];
+  /** The limits in force and how often each was hit. */
+  limits?: LimitStats;
 }
 
 /** A running god. */
@@ -98,8 +117,16 @@ export async function serve(options: ServeOptions): Promise<God> {
     ? parseAddress(options.listen)
     : options.listen ?? { host: "127.0.0.1", port: 5678 };
   const key = await importAuthKey(options.authkey);
+  const limits = resolveLimits({
+    maxFrameSize: options.maxFrameSize,
+    handshakeTimeoutMs: options.handshakeTimeoutMs,
+    maxQueues: options.broker?.maxQueues,
+    ...options.limits,
+  });
+  const counters = new LimitCounters(limits);
   const store: Store = options.store ?? new MemoryStore();
   const broker = new Broker({
+    maxQueues: limits.maxQueues,
     ...options.broker,
     queues: options.restore ? {} : options.queues ?? { tasks: {}, results: {} },
     allowCreate: options.allowCreate,
@@ -134,7 +161,13 @@ export async function serve(options: ServeOptions): Promise<God> {
     armedAt = next;
     timer = setTimeout(fire, Math.max(0, next - Date.now()));
   };
-  const rates = setInterval(() => broker.sampleRates(Date.now()), 1000);
+  const rates = setInterval(() => {
+    const now = Date.now();
+    broker.sampleRates(now);
+    for (const { address, unlogged } of counters.auth.sweep(now)) {
+      log({ event: "auth-burst-ended", remote: address, unlogged });
+    }
+  }, 1000);
   broker.sampleRates(startedAt);
 
   let listener: Listener | null = null;
@@ -155,6 +188,7 @@ export async function serve(options: ServeOptions): Promise<God> {
       connectedAt: new Date(s.connectedAt).toISOString(),
       leases: s.owner.leases.size,
     })),
+    limits: counters.stats(Date.now()),
   });
 
   const ctx: SessionContext = {
@@ -162,28 +196,66 @@ export async function serve(options: ServeOptions): Promise<God> {
     store,
     key,
     info: {
-      maxFrameSize: options.maxFrameSize ?? DEFAULT_MAX_FRAME,
+      maxFrameSize: limits.maxFrameSize,
       runtime: runtimeName(),
       name,
     },
-    handshakeTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    handshakeTimeoutMs: limits.handshakeTimeoutMs,
+    limits: counters,
     stats: (queue) => stats(queue) as unknown as Record<string, unknown>,
     log,
     ended: (session) => {
       sessions.delete(session);
+      if (admitted.delete(session)) counters.release(hostOf(session.remote));
       schedule();
     },
     schedule,
   };
   let closing = false;
-  const accept = (transport: Transport) => {
-    if (closing) {
-      transport.close();
+  const admitted = new WeakSet<Session>();
+  // Refusals are logged at most once a second per limit, with how many were not.
+  const refusals = new Map<string, { at: number; quiet: number }>();
+  const refuse = (transport: Transport, code: ErrorCode, limit: string, message: string) => {
+    transport.write(encodeFrame(errorBody({ code, message })));
+    transport.close();
+    const now = Date.now();
+    const seen = refusals.get(limit);
+    if (seen && now - seen.at < 1000) {
+      seen.quiet++;
       return;
     }
-    sessions.add(new Session(transport, ctx));
+    refusals.set(limit, { at: now, quiet: 0 });
+    log({ event: "refused", remote: transport.remote, limit, message, unlogged: seen?.quiet ?? 0 });
   };
-  listener = await (options.listener ?? listenTcp)(address, accept);
+  const accept = (transport: Transport) => {
+    if (closing) {
+      refuse(transport, ErrorCode.ShuttingDown, "closing", "the god is shutting down");
+      return;
+    }
+    // In-process connections (the HTTP face, the god's own consumer) are not limited here.
+    const local = isLocal(transport);
+    if (!local) {
+      const refused = counters.admit(hostOf(transport.remote), Date.now());
+      if (refused) {
+        refuse(transport, ErrorCode.Limit, refused.limit, refused.message);
+        return;
+      }
+    }
+    const session = new Session(transport, ctx);
+    if (!local) admitted.add(session);
+    sessions.add(session);
+  };
+  const tls = options.tls;
+  listener = options.listener
+    ? await options.listener(address, accept)
+    : tls
+    ? await listenTls(address, {
+      ...tls,
+      handshakeTimeoutMs: limits.handshakeTimeoutMs,
+      onError: (error, remote) =>
+        log({ event: "tls-error", remote, message: error.message.split("\n")[0] }),
+    }, accept)
+    : await listenTcp(address, accept);
   schedule();
 
   return {
@@ -195,14 +267,20 @@ export async function serve(options: ServeOptions): Promise<God> {
     afterCommit: (fn) => store.afterCommit(fn),
     schedule,
     connectLocal() {
-      const [client, server] = memoryPair();
+      // Not recording: the god's own connections live as long as it does.
+      const [client, server] = memoryPair({ record: false });
       accept(server);
       return client;
     },
     async close() {
       if (closing) return;
       closing = true;
-      for (const session of sessions) session.goodbye("the god is shutting down");
+      // New connections are refused from now on; requests in flight get their replies.
+      await Promise.all(
+        [...sessions].map((session) =>
+          session.shutdown("the god is shutting down", options.drainMs ?? 3000)
+        ),
+      );
       await listener!.close();
       clearInterval(rates);
       clearTimeout(timer);

@@ -20,9 +20,11 @@ import {
   type Message,
   MessageType,
   splitPayload,
+  utf8Length,
 } from "../protocol/messages.ts";
 import { FramedConnection } from "../transport/framed.ts";
 import type { Transport } from "../transport/transport.ts";
+import { hostOf, isLocal, type LimitCounters } from "./limits.ts";
 
 /** What a session needs from the server around it. */
 export interface SessionContext {
@@ -31,6 +33,8 @@ export interface SessionContext {
   key: CryptoKey;
   info: ServerInfo;
   handshakeTimeoutMs: number;
+  /** The god's limits and their counters. */
+  limits: LimitCounters;
   /** Stats of the whole god, for the Stats request. */
   stats(queue?: string): Record<string, unknown>;
   log(event: Record<string, unknown>): void;
@@ -67,6 +71,17 @@ export class Session {
   #subscriptions = new Map<number, Subscription>();
   #idCounter = 0;
   #ended = false;
+  /** Requests received and not answered yet. */
+  #inFlight = 0;
+  /** Gets not answered yet, by request id (a parked get waits for a job). */
+  #gets = new Map<number, number>();
+  #getsOpen = 0;
+  /** Deliveries held back while the client reads too slowly (its write buffer is over the high-water mark). */
+  #held: { sub: number; deliveries: Delivery[] }[] = [];
+  #paused = false;
+  /** While paused: checks the write buffer now and then, in case no drain event comes. */
+  #pauseTimer: ReturnType<typeof setInterval> | undefined;
+  #draining: { idle(): void } | null = null;
 
   constructor(transport: Transport, ctx: SessionContext) {
     this.#ctx = ctx;
@@ -76,6 +91,7 @@ export class Session {
       frame: (body) => this.#onFrame(body),
       error: (error) => this.#fail(error),
       closed: () => this.#end(),
+      drain: () => this.#resume(),
     });
     this.connection.send(this.#handshake.hello());
     this.#timer = setTimeout(() => {
@@ -98,6 +114,111 @@ export class Session {
     this.connection.close();
   }
 
+  /**
+   * A graceful end: new requests are refused with `shutting_down`, requests
+   * in flight (parked gets aside) get their replies for at most `waitMs`, then
+   * {@link goodbye}.
+   */
+  async shutdown(reason: string, waitMs: number): Promise<void> {
+    if (this.#ended) return;
+    if (this.#busy() > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.#draining = { idle: resolve };
+        timer = setTimeout(resolve, waitMs);
+      });
+      clearTimeout(timer);
+    } else this.#draining = { idle: () => {} };
+    this.goodbye(reason);
+  }
+
+  /** Requests still being worked on (a parked get waits for a job, not for the god). */
+  #busy(): number {
+    return this.#inFlight - this.#getsOpen;
+  }
+
+  /** Sends a reply or a push; cuts off a client whose unread bytes pass the write limit. */
+  #send(body: Uint8Array): void {
+    this.connection.send(body);
+    const { writeLimit } = this.#ctx.limits.settings;
+    if (this.connection.bufferedAmount > writeLimit) {
+      this.#ctx.limits.hit("slowConsumer");
+      this.#fail(
+        new RemoteError(
+          ErrorCode.Limit,
+          `Cannot write to ${this.remote}: ${this.connection.bufferedAmount} bytes unread exceed writeLimit ${writeLimit} (a slow consumer)`,
+        ),
+      );
+    }
+  }
+
+  /** A request got its answer: count it off. */
+  #answered(id: number): void {
+    if (this.#inFlight > 0) this.#inFlight--;
+    const gets = this.#gets.get(id);
+    if (gets !== undefined) {
+      this.#getsOpen--;
+      if (gets <= 1) this.#gets.delete(id);
+      else this.#gets.set(id, gets - 1);
+    }
+    if (this.#draining && this.#busy() <= 0) this.#draining.idle();
+  }
+
+  /** Checks a request against the per-connection limits before it is handled. */
+  #admit(m: Message): void {
+    const { limits } = this.#ctx;
+    const s = limits.settings;
+    if (this.#draining) {
+      throw new RemoteError(
+        ErrorCode.ShuttingDown,
+        "Cannot take requests: the god is shutting down",
+      );
+    }
+    if (this.#inFlight > s.maxInFlight) {
+      limits.hit("inFlight");
+      throw new RemoteError(
+        ErrorCode.Limit,
+        `Cannot take request ${m.id}: ${
+          this.#inFlight - 1
+        } requests of this connection are in flight (maxInFlight ${s.maxInFlight})`,
+      );
+    }
+    if (m.type === MessageType.Get && this.#getsOpen > s.maxParkedGets) {
+      limits.hit("parkedGets");
+      throw new RemoteError(
+        ErrorCode.Limit,
+        `Cannot park get ${m.id}: ${
+          this.#getsOpen - 1
+        } gets of this connection are waiting (maxParkedGets ${s.maxParkedGets})`,
+      );
+    }
+    if (m.type === MessageType.Put && Array.isArray(m.header.sizes)) {
+      for (const size of m.header.sizes as unknown[]) {
+        if (typeof size === "number" && size > s.maxPayloadBytes) {
+          limits.hit("payload");
+          throw new RemoteError(
+            ErrorCode.Limit,
+            `Cannot put: a payload of ${size} bytes exceeds maxPayloadBytes ${s.maxPayloadBytes}`,
+          );
+        }
+      }
+    }
+  }
+
+  /** The write buffer drained: send what was held back. */
+  #resume(): void {
+    if (!this.#paused || this.#ended) return;
+    if (this.connection.transport.bufferedAmount > this.#ctx.limits.settings.writeHighWater / 2) {
+      return;
+    }
+    this.#paused = false;
+    clearInterval(this.#pauseTimer);
+    this.#ctx.limits.pausedWriters--;
+    const held = this.#held;
+    this.#held = [];
+    for (const { sub, deliveries } of held) this.#deliver(sub, deliveries);
+  }
+
   #onFrame(body: Uint8Array): void {
     if (this.#state === "checking") {
       // The client spoke again before we answered its Auth.
@@ -109,6 +230,7 @@ export class Session {
         if (this.#ended) return;
         clearTimeout(this.#timer);
         this.#state = "ready";
+        if (!isLocal(this.connection.transport)) this.#ctx.limits.handshakeOver();
         this.peer = peer;
         this.connection.decoder.maxFrameSize = this.#ctx.info.maxFrameSize;
         this.connection.send(reply);
@@ -117,7 +239,17 @@ export class Session {
       return;
     }
     const message = decodeMessage(body);
+    if (message.type === MessageType.Bye) {
+      this.connection.close();
+      return;
+    }
+    this.#inFlight++;
+    if (message.type === MessageType.Get) {
+      this.#gets.set(message.id, (this.#gets.get(message.id) ?? 0) + 1);
+      this.#getsOpen++;
+    }
     try {
+      this.#admit(message);
       this.#handle(message);
     } catch (error) {
       if (error instanceof ProtocolError) throw error;
@@ -230,7 +362,7 @@ export class Session {
         const payloads = jobs.map((job) => job.payload);
         this.#reply(
           m.id,
-          { jobs: jobs.map(jobMeta), sizes: payloads.map((p) => p.length) },
+          { jobs: jobs.map(jobMeta), sizes: payloads.map(utf8Length) },
           payloads,
         );
         return;
@@ -254,9 +386,6 @@ export class Session {
         this.#ctx.store.afterCommit(() => this.#reply(m.id, { options }));
         return;
       }
-      case MessageType.Bye:
-        this.connection.close();
-        return;
       default:
         throw new ProtocolError(
           ErrorCode.UnknownType,
@@ -291,8 +420,8 @@ export class Session {
       }
       return {
         id,
-        // Copy: the frame's buffer may be far larger than this one payload.
-        payload: parts[i].slice(),
+        // Kept as text: compact to hold, and the frame's buffer is not retained.
+        payload: payloadText(parts[i], i),
         priority: priority as number,
         delayMs: o.delay === undefined ? 0 : checkDuration(o.delay, "delay"),
       };
@@ -300,22 +429,47 @@ export class Session {
   }
 
   #deliver(subscription: number, deliveries: Delivery[]): void {
-    const jobs = new Array(deliveries.length);
-    const sizes = new Array(deliveries.length);
-    const payloads = new Array<Uint8Array>(deliveries.length);
-    for (let i = 0; i < deliveries.length; i++) {
-      const { tag, job } = deliveries[i];
-      jobs[i] = [tag, job.id, job.attempts, job.priority];
-      sizes[i] = job.payload.length;
-      payloads[i] = job.payload;
+    const { writeHighWater } = this.#ctx.limits.settings;
+    // One Deliver frame carries at most about this many payload bytes, so a
+    // large batch goes out in pieces and can pause between them.
+    const batchBytes = Math.min(1024 * 1024, writeHighWater);
+    let start = 0;
+    while (start < deliveries.length) {
+      if (this.#ended) return;
+      if (this.#paused || this.connection.bufferedAmount > writeHighWater) {
+        // The client is not reading: hold the deliveries (their jobs stay leased
+        // to it; the broker holds their bytes anyway) until the socket drains.
+        if (!this.#paused) {
+          this.#paused = true;
+          this.#pauseTimer = setInterval(() => this.#resume(), 50);
+          this.#ctx.limits.pausedWriters++;
+        }
+        this.#held.push({ sub: subscription, deliveries: deliveries.slice(start) });
+        return;
+      }
+      const jobs = [];
+      const sizes = [];
+      const payloads: string[] = [];
+      let bytes = 0;
+      let i = start;
+      for (; i < deliveries.length && (i === start || bytes < batchBytes); i++) {
+        const { tag, job } = deliveries[i];
+        jobs.push([tag, job.id, job.attempts, job.priority]);
+        const size = utf8Length(job.payload);
+        sizes.push(size);
+        payloads.push(job.payload);
+        bytes += size;
+      }
+      start = i;
+      this.#send(encodeMessage(MessageType.Deliver, subscription, { jobs, sizes }, payloads));
+      // More to go: hand these bytes to the socket now, so its buffer says whether to pause.
+      if (start < deliveries.length) this.connection.flush();
     }
-    this.connection.send(
-      encodeMessage(MessageType.Deliver, subscription, { jobs, sizes }, payloads),
-    );
   }
 
-  #reply(id: number, header: object, payload?: Uint8Array[]): void {
-    this.connection.send(encodeMessage(MessageType.Ok, id, header, payload));
+  #reply(id: number, header: object, payload?: string[]): void {
+    this.#answered(id);
+    this.#send(encodeMessage(MessageType.Ok, id, header, payload));
   }
 
   #replyError(id: number, error: unknown): void {
@@ -323,7 +477,9 @@ export class Session {
       ? error
       : new TaskwireError(ErrorCode.Internal, `internal error: ${String(error)}`);
     if (e.code === ErrorCode.Internal) this.#ctx.log({ event: "error", error: String(error) });
-    this.connection.send(errorBody(e, id));
+    if (e.code === ErrorCode.Limit && /maxQueues/.test(e.message)) this.#ctx.limits.hit("queues");
+    this.#answered(id);
+    this.#send(errorBody(e, id));
   }
 
   /** A connection-level failure: tell the peer why, then close. */
@@ -332,7 +488,25 @@ export class Session {
     const e = error instanceof TaskwireError
       ? error
       : new TaskwireError(ErrorCode.Internal, String(error));
-    this.#ctx.log({ event: "rejected", remote: this.remote, code: e.code, message: e.message });
+    const { limits } = this.#ctx;
+    let logged: Record<string, unknown> | null = {};
+    if (e.code === ErrorCode.HandshakeTimeout) limits.hit("handshakeTimeout");
+    else if (e.code === ErrorCode.FrameTooLarge) limits.hit("frameSize");
+    else if (e.code === ErrorCode.AuthFailed && this.#state !== "ready") {
+      // Failed handshakes are rate-limited per address and logged once per burst.
+      limits.authFailures++;
+      const burst = limits.auth.failed(hostOf(this.remote), Date.now());
+      logged = burst && { unlogged: burst.unlogged };
+    }
+    if (logged) {
+      this.#ctx.log({
+        event: "rejected",
+        remote: this.remote,
+        code: e.code,
+        message: e.message,
+        ...logged,
+      });
+    }
     this.connection.send(errorBody(e));
     this.connection.close();
     this.#end();
@@ -342,9 +516,30 @@ export class Session {
     if (this.#ended) return;
     this.#ended = true;
     clearTimeout(this.#timer);
+    if (this.#state !== "ready" && !isLocal(this.connection.transport)) {
+      this.#ctx.limits.handshakeOver();
+    }
+    if (this.#paused) this.#ctx.limits.pausedWriters--;
+    clearInterval(this.#pauseTimer);
+    this.#held = [];
+    this.#draining?.idle();
     this.#ctx.broker.release(this.owner, Date.now());
     if (this.peer) this.#ctx.log({ event: "disconnected", remote: this.remote, ...this.peer });
     this.#ctx.ended(this);
+  }
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A payload as the god stores it: its text. Bytes that are not UTF-8 cannot be superjson. */
+function payloadText(bytes: Uint8Array, index: number): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new RemoteError(
+      ErrorCode.BadArgument,
+      `Cannot put: payload ${index} is not UTF-8 text (payloads are superjson)`,
+    );
   }
 }
 

@@ -7,8 +7,9 @@ import type { Transport, TransportHandlers } from "./transport.ts";
 class MemoryTransport implements Transport {
   readonly remote: string;
   peer!: MemoryTransport;
-  /** Every byte written, for tests that inspect the wire. */
+  /** Every byte written, for tests that inspect the wire (empty unless recording). */
   readonly sent: Uint8Array[] = [];
+  record = true;
   #handlers: TransportHandlers | null = null;
   #early: Uint8Array[] = [];
   #closed = false;
@@ -30,7 +31,7 @@ class MemoryTransport implements Transport {
   write(bytes: Uint8Array): boolean {
     if (this.#closed) return false;
     const copy = bytes.slice();
-    this.sent.push(copy);
+    if (this.record) this.sent.push(copy);
     queueMicrotask(() => this.peer.#receive(copy));
     return true;
   }
@@ -57,7 +58,10 @@ class MemoryTransport implements Transport {
  * const [client, server] = memoryPair();
  * ```
  */
-export function memoryPair(): [
+export function memoryPair(options: {
+  /** Keep every chunk written in `sent` (default true; a long-lived pair must not). */
+  record?: boolean;
+} = {}): [
   Transport & { sent: Uint8Array[] },
   Transport & { sent: Uint8Array[] },
 ] {
@@ -65,5 +69,6 @@ export function memoryPair(): [
   const b = new MemoryTransport("memory:server");
   a.peer = b;
   b.peer = a;
+  a.record = b.record = options.record ?? true;
   return [a, b];
 }

@@ -5,7 +5,8 @@
 import * as net from "node:net";
 import type { Address, Listener, Transport, TransportHandlers } from "./transport.ts";
 
-class SocketTransport implements Transport {
+/** A `node:net` (or `node:tls`) socket as a {@link Transport}. */
+export class SocketTransport implements Transport {
   readonly remote: string;
   readonly #socket: net.Socket;
   #handlers: TransportHandlers | null = null;

@@ -1,0 +1,120 @@
+/**
+ * The seam between the god's front (TCP sessions, the HTTP face, the server's
+ * clock) and where its queues live: exactly the operations those fronts use.
+ *
+ * Two implementations: the embedded {@link Broker} (in memory, journaled by a
+ * store; every result is synchronous and allocation-free on the hot path), and
+ * the JetStream backend (lib/store/jetstream/backend.ts), whose results for
+ * acks, nacks, listings and admin requests may arrive later. Callers handle a
+ * result with {@link settle}, which stays synchronous for plain values.
+ */
+import type { RemoteError } from "../protocol/errors.ts";
+import type { Owner, PutResult, Subscription } from "./broker.ts";
+import type { Delivery, Job, PutItem, QueueOptions, QueueStats } from "./types.ts";
+
+/** A value now, or a promise of it. */
+export type Awaitable<T> = T | Promise<T>;
+
+/** What a store that backs a god says about itself in stats (kind, limitations, ...). */
+export interface BackendInfo {
+  /** "embedded" or "jetstream". */
+  kind: string;
+  /** Where a taskwire guarantee is weaker than the embedded store's, in words. */
+  limitations?: string[];
+  [key: string]: unknown;
+}
+
+/**
+ * The queue operations a god's fronts call. Errors of a request are thrown as
+ * {@link RemoteError}s (synchronously, or as the rejection of the promise), or
+ * passed to the callback where the operation has one.
+ */
+export interface QueueBackend {
+  /** Names of the queues this god knows. */
+  readonly queueNames: string[];
+  /** Creates a queue or changes its options; returns the options in force. */
+  declare(name: string, options?: Partial<QueueOptions>): Awaitable<QueueOptions>;
+  /** Adds jobs; `done` once stored (a full queue makes the put wait up to `timeoutMs`). */
+  put(
+    owner: Owner | null,
+    queueName: string,
+    items: PutItem[],
+    options: { now: number; timeoutMs?: number },
+    done: (result: PutResult | RemoteError) => void,
+  ): void;
+  /** Leases the next job to `owner`, waiting up to `timeoutMs`; null when none came. */
+  get(
+    owner: Owner,
+    queueName: string,
+    options: { now: number; timeoutMs: number },
+    done: (delivery: Delivery | null | RemoteError) => void,
+  ): void;
+  /** Starts pushing jobs to `deliver`, at most `prefetch` unacked at a time. */
+  subscribe(
+    owner: Owner,
+    queueName: string,
+    options: { prefetch: number; now: number },
+    deliver: (deliveries: Delivery[]) => void,
+  ): Subscription;
+  /** Stops pushing to a subscription; its unacked jobs stay leased. */
+  unsubscribe(subscription: Subscription): void;
+  /** Finishes leased jobs; returns the tags that could not be acked, with why. */
+  ack(
+    owner: Owner,
+    tags: readonly number[],
+    now: number,
+  ): Awaitable<{ tag: number; message: string }[]>;
+  /** Hands a leased job back (after `delayMs`), or dead-letters it with the reason `dead`. */
+  nack(
+    owner: Owner,
+    tag: number,
+    options: { now: number; delayMs?: number; dead?: string },
+  ): Awaitable<void>;
+  /** Extends a lease; returns the new deadline (epoch ms). */
+  touch(owner: Owner, tag: number, now: number): Awaitable<number>;
+  /** The owner went away: its leases return to their queues, its waits end. */
+  release(owner: Owner, now: number): void;
+  /** Earliest time at which {@link QueueBackend.tick} has work, or Infinity. */
+  nextDeadline(): number;
+  /** Does what is due at `now` (lease expiry, wait timeouts, delays). */
+  tick(now: number): void;
+  /** Samples rates; the server calls it about once a second. */
+  sampleRates(now: number): void;
+  /**
+   * Counters and gauges of every queue (or one). Synchronous so the dashboard
+   * and metrics can read it at any time; a remote backend answers from a
+   * snapshot that {@link QueueBackend.refresh} brings up to date.
+   */
+  stats(now: number, queueName?: string): QueueStats[];
+  /** Brings the stats snapshot up to date (remote backends only). */
+  refresh?(queueName?: string): Promise<void>;
+  /** The next `limit` ready jobs in delivery order, left in place. */
+  peek(queueName: string, limit: number): Awaitable<Job[]>;
+  /** Removes waiting jobs; returns how many. */
+  purge(queueName: string, now: number): Awaitable<number>;
+  /** Dead jobs of `queueName`, oldest first. */
+  deadList(queueName: string, limit: number): Awaitable<Job[]>;
+  /** Moves dead jobs of `queueName` (all, or those with the given ids) back; returns how many. */
+  deadRequeue(queueName: string, ids: readonly string[] | null, now: number): Awaitable<number>;
+  /** What this backend says about itself in the god's store stats (remote backends). */
+  info?(): BackendInfo;
+  /** Releases connections and timers (remote backends); the server calls it on close. */
+  close?(): Promise<void>;
+}
+
+/**
+ * Runs `then` with the value of `result`: at once if it is a plain value (so
+ * the embedded broker's path stays synchronous), else when the promise settles.
+ * A rejection (or a synchronous throw by `then`) goes to `fail`.
+ */
+export function settle<T>(
+  result: Awaitable<T>,
+  then: (value: T) => void,
+  fail: (error: unknown) => void,
+): void {
+  if (result instanceof Promise) {
+    result.then(then).catch(fail);
+    return;
+  }
+  then(result);
+}

@@ -1,0 +1,348 @@
+/**
+ * The god's limits: what one client (or one address) may use, with safe
+ * defaults, and a counter for every time a limit was hit. Sans-I/O: time comes
+ * in as an argument, so the rules are tested without sockets or sleeps.
+ */
+import { DEFAULT_MAX_FRAME, HANDSHAKE_MAX_FRAME } from "../protocol/frame.ts";
+import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from "../protocol/handshake.ts";
+
+/** Every limit the god enforces; each has a default in {@link DEFAULT_LIMITS}. */
+export interface Limits {
+  /** Connections open at once, all addresses together. */
+  maxConnections: number;
+  /** Connections open at once from one IP address. */
+  maxConnectionsPerAddress: number;
+  /** Connections that have not finished the handshake yet, all addresses together. */
+  maxUnauthenticated: number;
+  /** A client that has not finished the handshake by then is dropped (ms). */
+  handshakeTimeoutMs: number;
+  /** Largest frame before the handshake has succeeded (bytes; fixed by the protocol). */
+  maxHandshakeFrame: number;
+  /** Largest frame after the handshake (bytes). */
+  maxFrameSize: number;
+  /** Requests one connection may have waiting for their reply (parked gets and puts included). */
+  maxInFlight: number;
+  /** Queues the god holds (the broker's `maxQueues`). */
+  maxQueues: number;
+  /** Largest payload of one job (bytes). */
+  maxPayloadBytes: number;
+  /** Gets one connection may have parked waiting for a job. */
+  maxParkedGets: number;
+  /** Unread bytes queued to one client above which deliveries to it pause (resume on drain). */
+  writeHighWater: number;
+  /** Unread bytes queued to one client above which it is cut off (a slow consumer). */
+  writeLimit: number;
+  /** Failed handshakes one address may make in a burst before it is refused. */
+  authFailureBurst: number;
+  /** Time in which one failure of the burst is forgiven (ms): the bucket's refill period. */
+  authFailureRefillMs: number;
+}
+
+/**
+ * The defaults: generous for honest clients on one machine, small enough that
+ * one hostile address cannot exhaust the god.
+ */
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  maxConnections: 10_000,
+  maxConnectionsPerAddress: 1_000,
+  maxUnauthenticated: 1_000,
+  handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  maxHandshakeFrame: HANDSHAKE_MAX_FRAME,
+  maxFrameSize: DEFAULT_MAX_FRAME,
+  maxInFlight: 65_536,
+  maxQueues: 10_000,
+  maxPayloadBytes: DEFAULT_MAX_FRAME,
+  maxParkedGets: 16_384,
+  writeHighWater: 4 * 1024 * 1024,
+  writeLimit: 64 * 1024 * 1024,
+  authFailureBurst: 10,
+  authFailureRefillMs: 6_000,
+});
+
+/** The names of the counters in {@link LimitStats.hits}. */
+export const LIMIT_NAMES = [
+  "connections",
+  "connectionsPerAddress",
+  "unauthenticated",
+  "handshakeTimeout",
+  "frameSize",
+  "inFlight",
+  "queues",
+  "payload",
+  "parkedGets",
+  "slowConsumer",
+  "authThrottled",
+] as const;
+/** One of {@link LIMIT_NAMES}. */
+export type LimitName = typeof LIMIT_NAMES[number];
+
+/** What stats and metrics show about limits. */
+export interface LimitStats {
+  settings: Limits;
+  /** How many times each limit refused something since the god started. */
+  hits: Record<LimitName, number>;
+  /** Failed handshakes (wrong key, bad version, replay) since the god started. */
+  authFailures: number;
+  /** Addresses refused right now because of failed handshakes. */
+  throttledAddresses: number;
+  unauthenticated: number;
+  /** Sessions paused because their write buffer is over `writeHighWater`. */
+  pausedWriters: number;
+}
+
+/**
+ * Fills in defaults and checks each given value is a positive integer.
+ *
+ * @example
+ * ```ts
+ * resolveLimits({ maxConnections: 100 }).maxParkedGets; // 1024
+ * ```
+ */
+export function resolveLimits(given: Partial<Limits> = {}): Limits {
+  const limits = { ...DEFAULT_LIMITS };
+  for (const [name, value] of Object.entries(given)) {
+    if (value === undefined) continue;
+    if (!(name in DEFAULT_LIMITS)) throw new TypeError(`Unknown limit "${name}"`);
+    if (!Number.isSafeInteger(value) || (value as number) < 1) {
+      throw new TypeError(
+        `Invalid limit ${name}: ${JSON.stringify(value)} (expected a positive integer)`,
+      );
+    }
+    (limits as Record<string, number>)[name] = value as number;
+  }
+  return limits;
+}
+
+/** Whether a connection is in-process (the HTTP face, the god's own consumer): not limited per address. */
+export function isLocal(transport: { readonly remote: string }): boolean {
+  return transport.remote.startsWith("memory:");
+}
+
+/** The IP part of "host:port" (or "[v6]:port"); the whole string when there is no port. */
+export function hostOf(remote: string): string {
+  const bracket = /^\[([^\]]*)\]:\d+$/.exec(remote);
+  if (bracket) return bracket[1];
+  // Transports write "host:port" (an IPv6 host unbracketed): the port is the last part.
+  const host = /^(.+):(\d+|\?)$/.exec(remote)?.[1] ?? remote;
+  // "::ffff:127.0.0.1" and "127.0.0.1" are one address.
+  return host.startsWith("::ffff:") ? host.slice(7) : host;
+}
+
+/** Addresses the auth limiter remembers at most. */
+const MAX_TRACKED_ADDRESSES = 100_000;
+
+interface Bucket {
+  /** Failures that may still happen before the address is refused (fractional while refilling). */
+  tokens: number;
+  at: number;
+  /** Failures and refusals not logged yet (they belong to a burst already logged). */
+  quiet: number;
+  /** Whether this burst has been logged. */
+  logged: boolean;
+}
+
+/**
+ * Rate-limits failed handshakes per address with a token bucket: each address
+ * may fail `burst` times; one failure is forgiven every `refillMs`. While the
+ * bucket is empty, new connections from the address are refused at once.
+ * Logging is once per burst: the first failure of a burst is logged, the rest
+ * are counted and reported when the next burst starts.
+ *
+ * @example
+ * ```ts
+ * const limiter = new AuthLimiter({ burst: 10, refillMs: 6000 });
+ * if (limiter.retryAfter("10.0.0.7", Date.now()) > 0) refuse();
+ * ```
+ */
+export class AuthLimiter {
+  readonly burst: number;
+  readonly refillMs: number;
+  #buckets = new Map<string, Bucket>();
+
+  constructor(options: { burst: number; refillMs: number }) {
+    this.burst = options.burst;
+    this.refillMs = options.refillMs;
+  }
+
+  #refill(address: string, now: number): Bucket | undefined {
+    const bucket = this.#buckets.get(address);
+    if (!bucket) return undefined;
+    bucket.tokens = Math.min(this.burst, bucket.tokens + (now - bucket.at) / this.refillMs);
+    bucket.at = now;
+    if (bucket.tokens >= this.burst) {
+      // The burst is over: the next failure is logged again.
+      bucket.logged = false;
+      if (bucket.quiet === 0) {
+        this.#buckets.delete(address);
+        return undefined;
+      }
+    }
+    return bucket;
+  }
+
+  /** Milliseconds until `address` may try again; 0 when it may try now. */
+  retryAfter(address: string, now: number): number {
+    const bucket = this.#refill(address, now);
+    if (!bucket || bucket.tokens >= 1) return 0;
+    return Math.ceil((1 - bucket.tokens) * this.refillMs);
+  }
+
+  /** Counts a refusal made because the address was throttled (reported with the burst). */
+  refused(address: string, now: number): void {
+    const bucket = this.#refill(address, now);
+    if (bucket) bucket.quiet++;
+  }
+
+  /**
+   * Records one failed handshake. Returns what to log: `null` while the burst
+   * was already logged, else the number of failures and refusals not logged
+   * since the last log line (0 for a fresh address).
+   */
+  failed(address: string, now: number): { unlogged: number } | null {
+    let bucket = this.#refill(address, now);
+    if (!bucket) {
+      // Bounded memory under failures from very many addresses: forget the oldest.
+      if (this.#buckets.size >= MAX_TRACKED_ADDRESSES) {
+        this.#buckets.delete(this.#buckets.keys().next().value!);
+      }
+      bucket = { tokens: this.burst, at: now, quiet: 0, logged: false };
+      this.#buckets.set(address, bucket);
+    }
+    bucket.tokens = Math.max(0, bucket.tokens - 1);
+    if (bucket.logged) {
+      bucket.quiet++;
+      return null;
+    }
+    const unlogged = bucket.quiet;
+    bucket.quiet = 0;
+    bucket.logged = true;
+    return { unlogged };
+  }
+
+  /** Addresses that are refused right now. */
+  throttled(now: number): number {
+    let n = 0;
+    for (const address of [...this.#buckets.keys()]) {
+      if (this.retryAfter(address, now) > 0) n++;
+    }
+    return n;
+  }
+
+  /**
+   * Forgets addresses whose buckets are full again (call now and then);
+   * returns those whose burst ended with failures or refusals not logged yet.
+   */
+  sweep(now: number): { address: string; unlogged: number }[] {
+    const ended: { address: string; unlogged: number }[] = [];
+    for (const [address, bucket] of [...this.#buckets]) {
+      this.#refill(address, now);
+      if (bucket.tokens >= this.burst) {
+        if (bucket.quiet > 0) ended.push({ address, unlogged: bucket.quiet });
+        this.#buckets.delete(address);
+      }
+    }
+    return ended;
+  }
+}
+
+/** Counts open connections per address and in total, and hits of every limit. */
+export class LimitCounters {
+  readonly settings: Limits;
+  readonly auth: AuthLimiter;
+  readonly hits: Record<LimitName, number> = Object.fromEntries(
+    LIMIT_NAMES.map((n) => [n, 0]),
+  ) as Record<LimitName, number>;
+  authFailures = 0;
+  unauthenticated = 0;
+  pausedWriters = 0;
+  #perAddress = new Map<string, number>();
+  #total = 0;
+
+  constructor(settings: Limits) {
+    this.settings = settings;
+    this.auth = new AuthLimiter({
+      burst: settings.authFailureBurst,
+      refillMs: settings.authFailureRefillMs,
+    });
+  }
+
+  /** Counts one hit of `name`. */
+  hit(name: LimitName): void {
+    this.hits[name]++;
+  }
+
+  /**
+   * Decides whether a new connection from `address` may open; returns the
+   * reason and the limit's name when not (and counts the hit), else records it.
+   */
+  admit(address: string, now: number): { limit: LimitName; message: string } | null {
+    const s = this.settings;
+    const refuse = (limit: LimitName, message: string) => {
+      this.hit(limit);
+      return { limit, message };
+    };
+    const wait = this.auth.retryAfter(address, now);
+    if (wait > 0) {
+      this.auth.refused(address, now);
+      return refuse(
+        "authThrottled",
+        `Cannot accept a connection from ${address}: too many failed handshakes from it; retry in ${
+          Math.ceil(wait / 1000)
+        } s`,
+      );
+    }
+    if (this.#total >= s.maxConnections) {
+      return refuse(
+        "connections",
+        `Cannot accept a connection from ${address}: the god has ${this.#total} connections (maxConnections ${s.maxConnections})`,
+      );
+    }
+    const mine = this.#perAddress.get(address) ?? 0;
+    if (mine >= s.maxConnectionsPerAddress) {
+      return refuse(
+        "connectionsPerAddress",
+        `Cannot accept a connection from ${address}: it has ${mine} connections (maxConnectionsPerAddress ${s.maxConnectionsPerAddress})`,
+      );
+    }
+    if (this.unauthenticated >= s.maxUnauthenticated) {
+      return refuse(
+        "unauthenticated",
+        `Cannot accept a connection from ${address}: ${this.unauthenticated} connections are still in their handshake (maxUnauthenticated ${s.maxUnauthenticated})`,
+      );
+    }
+    this.#total++;
+    this.#perAddress.set(address, mine + 1);
+    this.unauthenticated++;
+    return null;
+  }
+
+  /** A connection admitted by {@link admit} finished its handshake (or failed it). */
+  handshakeOver(): void {
+    this.unauthenticated = Math.max(0, this.unauthenticated - 1);
+  }
+
+  /** A connection admitted by {@link admit} closed. */
+  release(address: string): void {
+    this.#total = Math.max(0, this.#total - 1);
+    const mine = (this.#perAddress.get(address) ?? 1) - 1;
+    if (mine <= 0) this.#perAddress.delete(address);
+    else this.#perAddress.set(address, mine);
+  }
+
+  /** Open connections counted here. */
+  get connections(): number {
+    return this.#total;
+  }
+
+  /** A snapshot for stats. */
+  stats(now: number): LimitStats {
+    return {
+      settings: { ...this.settings },
+      hits: { ...this.hits },
+      authFailures: this.authFailures,
+      throttledAddresses: this.auth.throttled(now),
+      unauthenticated: this.unauthenticated,
+      pausedWriters: this.pausedWriters,
+    };
+  }
+}
