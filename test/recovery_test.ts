@@ -83,9 +83,7 @@ function expected(bytes: Uint8Array, end: number): string[] {
 
 function describe(jobs: { queue: string; job: Job }[]): string[] {
   return jobs.map(({ queue, job }) =>
-    `${queue}:${job.id}:a${job.attempts}:r${job.readyAt}:${job.origin ?? ""}:${
-      job.payload
-    }`
+    `${queue}:${job.id}:a${job.attempts}:r${job.readyAt}:${job.origin ?? ""}:${job.payload}`
   );
 }
 
