@@ -3,54 +3,17 @@
  * hand out. Puts made in the same turn of the event loop travel in one frame.
  */
 import { ConnectionLostError, ErrorCode, RemoteError } from "../protocol/errors.ts";
-import { decodeValue, encodeValue } from "../protocol/codec.ts";
+import { decodeValue } from "../protocol/codec.ts";
 import { type Message, MessageType, splitPayload } from "../protocol/messages.ts";
 import { Deque } from "../queue/deque.ts";
-import { deferred } from "../util/deferred.ts";
-import { nextTurn } from "../util/next_turn.ts";
 import type { Client } from "./client.ts";
 import type { Link } from "./link.ts";
+import { PutBatcher, type PutOptions } from "./put_batch.ts";
 
-/** Options of a put. */
-export interface PutOptions {
-  /** Milliseconds before the job becomes ready. */
-  delay?: number;
-  /** Higher first; FIFO within a priority (default 0). */
-  priority?: number;
-  /** The job's id; a repeat within the god's dedupe window is ignored. Default: a fresh unique id. */
-  id?: string;
-  /** How long to wait for room in a full queue before failing with `queue_full` (default 30 s). */
-  timeout?: number;
-}
+export type { PutOptions };
 
 /** The longest a single get waits on the god; longer waits are made of several. */
 const MAX_GET_WAIT_MS = 24 * 3600_000;
-/** Puts per frame; more are split over several frames. */
-const MAX_BATCH = 1000;
-const MAX_BATCH_BYTES = 1 << 20;
-
-let idPrefix = "";
-let idCounter = 0;
-/** Cheap unique ids: a random per-process prefix and a counter. */
-function nextId(): string {
-  if (idPrefix === "" || idCounter >= 0xffff_ffff) {
-    idPrefix = Array.from(
-      crypto.getRandomValues(new Uint8Array(8)),
-      (b) => b.toString(16).padStart(2, "0"),
-    )
-      .join("");
-    idCounter = 0;
-  }
-  return `${idPrefix}-${(++idCounter).toString(36)}`;
-}
-
-interface Batch {
-  items: { id: string; priority?: number; delay?: number }[];
-  payloads: Uint8Array[];
-  bytes: number;
-  timeout: number | undefined;
-  done: { resolve(): void; reject(error: unknown): void }[];
-}
 
 /**
  * A job handed out under a lease. Finish it with {@link Job.ack}, hand it back
@@ -293,13 +256,25 @@ export class Consumer<T = unknown> implements AsyncIterableIterator<Job<T>> {
 export class Queue<T = unknown> {
   readonly name: string;
   readonly #client: Client;
-  #batch: Batch | null = null;
-  #inFlight = new Set<Promise<unknown>>();
+  readonly #puts: PutBatcher<T>;
 
   /** @internal */
   constructor(client: Client, name: string) {
     this.#client = client;
     this.name = name;
+    // One Put frame per batch: up to 1000 jobs or 1 MiB of payload.
+    this.#puts = new PutBatcher<T>((entries, timeout) => {
+      const header: Record<string, unknown> = {
+        q: name,
+        items: entries.map(({ payload: _, ...fields }) => fields),
+        sizes: entries.map((e) => e.payload.length),
+      };
+      if (timeout !== undefined) header.timeout = timeout;
+      return client.request(MessageType.Put, header, {
+        retry: true,
+        payload: entries.map((e) => e.payload),
+      });
+    }, { maxItems: 1000, maxBytes: 1 << 20 });
   }
 
   /**
@@ -307,31 +282,12 @@ export class Queue<T = unknown> {
    * the journal). Waits while the queue is full, up to `timeout`.
    */
   put(value: T, options: PutOptions = {}): Promise<string> {
-    try {
-      const id = this.#add(value, options);
-      const done = deferred<void>();
-      this.#batch!.done.push(done);
-      return done.promise.then(() => id);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#puts.put(value, options);
   }
 
   /** Adds many jobs in as few frames as possible; resolves to their ids. */
   putMany(values: Iterable<T>, options: Omit<PutOptions, "id"> = {}): Promise<string[]> {
-    const ids: string[] = [];
-    const waits: Promise<void>[] = [];
-    try {
-      for (const value of values) {
-        ids.push(this.#add(value, options));
-        const done = deferred<void>();
-        this.#batch!.done.push(done);
-        waits.push(done.promise);
-      }
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return Promise.all(waits).then(() => ids);
+    return this.#puts.putMany(values, options);
   }
 
   /**
@@ -385,67 +341,7 @@ export class Queue<T = unknown> {
   }
 
   /** Resolves once every put made so far has been answered. */
-  async flush(): Promise<void> {
-    this.#send();
-    await Promise.allSettled([...this.#inFlight]);
-  }
-
-  #add(value: T, options: PutOptions): string {
-    const payload = encodeValue(value);
-    const id = options.id ?? nextId();
-    if (typeof id !== "string" || id.length === 0 || id.length > 256) {
-      throw new RemoteError(ErrorCode.BadArgument, `Invalid job id: ${JSON.stringify(id)}`);
-    }
-    let batch = this.#batch;
-    if (
-      batch !== null &&
-      (batch.items.length >= MAX_BATCH || batch.bytes + payload.length > MAX_BATCH_BYTES ||
-        batch.timeout !== options.timeout)
-    ) {
-      this.#send();
-      batch = null;
-    }
-    if (batch === null) {
-      batch = this.#batch = {
-        items: [],
-        payloads: [],
-        bytes: 0,
-        timeout: options.timeout,
-        done: [],
-      };
-      nextTurn(() => this.#send());
-    }
-    const item: Batch["items"][number] = { id };
-    if (options.priority) item.priority = options.priority;
-    if (options.delay) item.delay = options.delay;
-    batch.items.push(item);
-    batch.payloads.push(payload);
-    batch.bytes += payload.length;
-    return id;
-  }
-
-  #send(): void {
-    const batch = this.#batch;
-    if (batch === null) return;
-    this.#batch = null;
-    const header: Record<string, unknown> = {
-      q: this.name,
-      items: batch.items,
-      sizes: batch.payloads.map((p) => p.length),
-    };
-    if (batch.timeout !== undefined) header.timeout = batch.timeout;
-    const sent = this.#client.request(MessageType.Put, header, {
-      retry: true,
-      payload: batch.payloads,
-    }).then(
-      () => {
-        for (const d of batch.done) d.resolve();
-      },
-      (error) => {
-        for (const d of batch.done) d.reject(error);
-      },
-    );
-    this.#inFlight.add(sent);
-    sent.finally(() => this.#inFlight.delete(sent));
+  flush(): Promise<void> {
+    return this.#puts.flush();
   }
 }

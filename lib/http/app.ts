@@ -43,6 +43,7 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { checkDuration, Owner } from "../queue/broker.ts";
 import type { Delivery, Job, PutItem } from "../queue/types.ts";
+import { putItem } from "../queue/put_item.ts";
 import { decodeValue } from "../protocol/codec.ts";
 import { ErrorCode, RemoteError, TaskwireError } from "../protocol/errors.ts";
 import type { ConnectionInfo, God, GodStats } from "../server/server.ts";
@@ -530,21 +531,6 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
           );
         }
         const o = raw as Record<string, unknown>;
-        // A put without ids gets ids made from its signature, so a replay still dedupes.
-        const id = o.id === undefined ? `http-${signature.slice(0, 22)}-${i}` : o.id;
-        if (typeof id !== "string" || id.length === 0 || id.length > 256) {
-          throw new RemoteError(
-            ErrorCode.BadArgument,
-            `Invalid job id: ${JSON.stringify(id)?.slice(0, 80)}`,
-          );
-        }
-        const priority = o.priority ?? 0;
-        if (!Number.isSafeInteger(priority)) {
-          throw new RemoteError(
-            ErrorCode.BadArgument,
-            `Invalid priority: ${JSON.stringify(priority)}`,
-          );
-        }
         if (!("payload" in o)) {
           throw new HttpError(
             400,
@@ -562,13 +548,10 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
             `Malformed put: item ${i} payload is not valid superjson (${(error as Error).message})`,
           );
         }
-        ids.push(id);
-        return {
-          id,
-          payload,
-          priority: priority as number,
-          delayMs: o.delay === undefined ? 0 : checkDuration(o.delay, "delay"),
-        };
+        // A put without ids gets ids made from its signature, so a replay still dedupes.
+        const item = putItem(o, payload, () => `http-${signature.slice(0, 22)}-${i}`);
+        ids.push(item.id);
+        return item;
       });
       const owner = new Owner();
       peer.owners.add(owner);

@@ -15,10 +15,9 @@ import {
   RemoteError,
   TaskwireError,
 } from "../protocol/errors.ts";
-import { encodeValue } from "../protocol/codec.ts";
 import { importAuthKey } from "../protocol/handshake.ts";
 import type { ListedJob } from "../client/client.ts";
-import type { PutOptions } from "../client/queue.ts";
+import { PutBatcher, type PutOptions } from "../client/put_batch.ts";
 import type { GodStats } from "../server/server.ts";
 import type { QueueOptions } from "../queue/types.ts";
 import { deferred } from "../util/deferred.ts";
@@ -86,25 +85,10 @@ export interface WorkerJob<T = unknown> {
 
 /** Longest single long-poll; longer waits are made of several. */
 const POLL_MS = 25_000;
-/** Puts per request; more are split. */
-const MAX_BATCH = 1000;
-const MAX_BATCH_BYTES = 512 * 1024;
 const PUT_ATTEMPTS = 5;
 
 const encoder = new TextEncoder();
-
-let idPrefix = "";
-let idCounter = 0;
-function nextId(): string {
-  if (idPrefix === "" || idCounter >= 0xffff_ffff) {
-    idPrefix = Array.from(
-      crypto.getRandomValues(new Uint8Array(8)),
-      (b) => b.toString(16).padStart(2, "0"),
-    ).join("");
-    idCounter = 0;
-  }
-  return `${idPrefix}-h${(++idCounter).toString(36)}`;
-}
+const textDecoder = new TextDecoder();
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -673,13 +657,6 @@ export class HttpConsumer<T = unknown> implements AsyncIterableIterator<HttpJob<
   }
 }
 
-interface Batch {
-  items: string[];
-  bytes: number;
-  timeout: number | undefined;
-  done: { resolve(): void; reject(error: unknown): void }[];
-}
-
 /**
  * A named queue on the god, over HTTP. Get one with `client.queue<T>(name)`.
  *
@@ -696,14 +673,25 @@ interface Batch {
 export class HttpQueue<T = unknown> {
   readonly name: string;
   readonly #client: HttpClient;
-  #batch: Batch | null = null;
-  readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #puts: PutBatcher<T>;
   readonly #consumers = new Set<HttpConsumer<T>>();
 
   /** @internal */
   constructor(client: HttpClient, name: string) {
     this.#client = client;
     this.name = name;
+    // One request per batch: up to 1000 jobs or 512 KiB of payload, the superjson spliced in as is.
+    this.#puts = new PutBatcher<T>((entries, timeout) => {
+      const items = entries.map(({ payload, ...fields }) =>
+        `${JSON.stringify(fields).slice(0, -1)},"payload":${textDecoder.decode(payload)}}`
+      );
+      let text = `{"items":[${items.join(",")}]`;
+      if (timeout !== undefined) text += `,"timeout":${Number(timeout)}`;
+      return client.request("POST", `${queuePath(name)}/put`, {
+        body: encoder.encode(`${text}}`),
+        retries: PUT_ATTEMPTS,
+      });
+    }, { maxItems: 1000, maxBytes: 512 * 1024 });
   }
 
   /**
@@ -711,31 +699,12 @@ export class HttpQueue<T = unknown> {
    * the journal). Waits while the queue is full, up to `timeout`.
    */
   put(value: T, options: PutOptions = {}): Promise<string> {
-    try {
-      const id = this.#add(value, options);
-      const done = deferred<void>();
-      this.#batch!.done.push(done);
-      return done.promise.then(() => id);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#puts.put(value, options);
   }
 
   /** Adds many jobs in as few requests as possible; resolves to their ids. */
   putMany(values: Iterable<T>, options: Omit<PutOptions, "id"> = {}): Promise<string[]> {
-    const ids: string[] = [];
-    const waits: Promise<void>[] = [];
-    try {
-      for (const value of values) {
-        ids.push(this.#add(value, options));
-        const done = deferred<void>();
-        this.#batch!.done.push(done);
-        waits.push(done.promise);
-      }
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return Promise.all(waits).then(() => ids);
+    return this.#puts.putMany(values, options);
   }
 
   /**
@@ -767,9 +736,8 @@ export class HttpQueue<T = unknown> {
   }
 
   /** Resolves once every put made so far has been answered. */
-  async flush(): Promise<void> {
-    this.#send();
-    await Promise.allSettled([...this.#inFlight]);
+  flush(): Promise<void> {
+    return this.#puts.flush();
   }
 
   /** @internal Stops every consumer of this queue (on close). */
@@ -814,55 +782,5 @@ export class HttpQueue<T = unknown> {
       );
     }
     return jobs;
-  }
-
-  #add(value: T, options: PutOptions): string {
-    const payload = new TextDecoder().decode(encodeValue(value));
-    const id = options.id ?? nextId();
-    if (typeof id !== "string" || id.length === 0 || id.length > 256) {
-      throw new RemoteError(ErrorCode.BadArgument, `Invalid job id: ${JSON.stringify(id)}`);
-    }
-    let item = `{"id":${JSON.stringify(id)}`;
-    if (options.priority) item += `,"priority":${Number(options.priority)}`;
-    if (options.delay) item += `,"delay":${Number(options.delay)}`;
-    item += `,"payload":${payload}}`;
-    let batch = this.#batch;
-    if (
-      batch !== null &&
-      (batch.items.length >= MAX_BATCH || batch.bytes + item.length > MAX_BATCH_BYTES ||
-        batch.timeout !== options.timeout)
-    ) {
-      this.#send();
-      batch = null;
-    }
-    if (batch === null) {
-      batch = this.#batch = { items: [], bytes: 0, timeout: options.timeout, done: [] };
-      queueMicrotask(() => this.#send());
-    }
-    batch.items.push(item);
-    batch.bytes += item.length;
-    return id;
-  }
-
-  #send(): void {
-    const batch = this.#batch;
-    if (batch === null) return;
-    this.#batch = null;
-    let text = `{"items":[${batch.items.join(",")}]`;
-    if (batch.timeout !== undefined) text += `,"timeout":${Number(batch.timeout)}`;
-    text += "}";
-    const sent = this.#client.request("POST", `${queuePath(this.name)}/put`, {
-      body: encoder.encode(text),
-      retries: PUT_ATTEMPTS,
-    }).then(
-      () => {
-        for (const d of batch.done) d.resolve();
-      },
-      (error) => {
-        for (const d of batch.done) d.reject(error);
-      },
-    );
-    this.#inFlight.add(sent);
-    sent.finally(() => this.#inFlight.delete(sent));
   }
 }

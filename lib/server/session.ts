@@ -5,6 +5,7 @@
  */
 import { type Broker, checkDuration, Owner, type Subscription } from "../queue/broker.ts";
 import type { Delivery, Job, PutItem } from "../queue/types.ts";
+import { putItem } from "../queue/put_item.ts";
 import type { Store } from "../store/store.ts";
 import { ErrorCode, ProtocolError, RemoteError, TaskwireError } from "../protocol/errors.ts";
 import { HANDSHAKE_MAX_FRAME } from "../protocol/frame.ts";
@@ -43,9 +44,6 @@ export interface SessionContext {
   /** Asks the server to run broker deadlines soon (something new may be due). */
   schedule(): void;
 }
-
-/** Largest job id a client may choose. */
-const MAX_ID_LENGTH = 256;
 
 /** A connection's view of a job, as sent in Get replies, Deliver pushes and listings. */
 function jobMeta(job: Job): Record<string, unknown> {
@@ -401,31 +399,14 @@ export class Session {
         "Put: items and sizes must be arrays of one length",
       );
     }
-    return raw.map((item, i) => {
-      const o = (typeof item === "object" && item !== null ? item : {}) as Record<string, unknown>;
-      let id = o.id;
-      if (id === undefined) id = `god-${this.owner.id}-${++this.#idCounter}`;
-      if (typeof id !== "string" || id.length === 0 || id.length > MAX_ID_LENGTH) {
-        throw new RemoteError(
-          ErrorCode.BadArgument,
-          `Invalid job id: ${JSON.stringify(id)?.slice(0, 80)}`,
-        );
-      }
-      const priority = o.priority ?? 0;
-      if (!Number.isSafeInteger(priority)) {
-        throw new RemoteError(
-          ErrorCode.BadArgument,
-          `Invalid priority: ${JSON.stringify(priority)}`,
-        );
-      }
-      return {
-        id,
+    return raw.map((item, i) =>
+      putItem(
+        (typeof item === "object" && item !== null ? item : {}) as Record<string, unknown>,
         // Kept as text: compact to hold, and the frame's buffer is not retained.
-        payload: payloadText(parts[i], i),
-        priority: priority as number,
-        delayMs: o.delay === undefined ? 0 : checkDuration(o.delay, "delay"),
-      };
-    });
+        payloadText(parts[i], i),
+        () => `god-${this.owner.id}-${++this.#idCounter}`,
+      )
+    );
   }
 
   #deliver(subscription: number, deliveries: Delivery[]): void {

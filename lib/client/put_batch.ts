@@ -1,0 +1,151 @@
+/**
+ * Puts made in the same turn of the event loop, gathered into batches that
+ * travel as one request. Both clients (TCP and HTTP) use it; each says how to
+ * ship a batch.
+ */
+import { ErrorCode, RemoteError } from "../protocol/errors.ts";
+import { encodeValue } from "../protocol/codec.ts";
+import { MAX_ID_LENGTH } from "../queue/put_item.ts";
+import { deferred } from "../util/deferred.ts";
+import { nextTurn } from "../util/next_turn.ts";
+
+/** Options of a put. */
+export interface PutOptions {
+  /** Milliseconds before the job becomes ready. */
+  delay?: number;
+  /** Higher first; FIFO within a priority (default 0). */
+  priority?: number;
+  /** The job's id; a repeat within the god's dedupe window is ignored. Default: a fresh unique id. */
+  id?: string;
+  /** How long to wait for room in a full queue before failing with `queue_full` (default 30 s). */
+  timeout?: number;
+}
+
+/** One put as it travels: the job's fields and its superjson bytes. */
+export interface PutEntry {
+  id: string;
+  priority?: number;
+  delay?: number;
+  payload: Uint8Array;
+}
+
+/** Ships one batch; resolves once the god has stored it. */
+export type SendBatch = (entries: PutEntry[], timeout: number | undefined) => Promise<unknown>;
+
+let idPrefix = "";
+let idCounter = 0;
+
+/** Cheap unique ids: a random per-process prefix and a counter. */
+export function nextId(): string {
+  if (idPrefix === "" || idCounter >= 0xffff_ffff) {
+    idPrefix = Array.from(
+      crypto.getRandomValues(new Uint8Array(8)),
+      (b) => b.toString(16).padStart(2, "0"),
+    ).join("");
+    idCounter = 0;
+  }
+  return `${idPrefix}-${(++idCounter).toString(36)}`;
+}
+
+interface Batch {
+  entries: PutEntry[];
+  bytes: number;
+  timeout: number | undefined;
+  done: { resolve(): void; reject(error: unknown): void }[];
+}
+
+/**
+ * Gathers puts until the next turn of the event loop, or until a batch holds
+ * `maxItems` jobs or `maxBytes` of payload, then hands each batch to `send`.
+ */
+export class PutBatcher<T> {
+  readonly #send: SendBatch;
+  readonly #maxItems: number;
+  readonly #maxBytes: number;
+  #batch: Batch | null = null;
+  readonly #inFlight = new Set<Promise<unknown>>();
+
+  constructor(send: SendBatch, limits: { maxItems: number; maxBytes: number }) {
+    this.#send = send;
+    this.#maxItems = limits.maxItems;
+    this.#maxBytes = limits.maxBytes;
+  }
+
+  /** Adds a job; resolves to its id once the god has stored it. */
+  put(value: T, options: PutOptions = {}): Promise<string> {
+    try {
+      const id = this.#add(value, options);
+      const done = deferred<void>();
+      this.#batch!.done.push(done);
+      return done.promise.then(() => id);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Adds many jobs in as few batches as possible; resolves to their ids. */
+  putMany(values: Iterable<T>, options: Omit<PutOptions, "id"> = {}): Promise<string[]> {
+    const ids: string[] = [];
+    const waits: Promise<void>[] = [];
+    try {
+      for (const value of values) {
+        ids.push(this.#add(value, options));
+        const done = deferred<void>();
+        this.#batch!.done.push(done);
+        waits.push(done.promise);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return Promise.all(waits).then(() => ids);
+  }
+
+  /** Sends what is gathered now; resolves once every put made so far has been answered. */
+  async flush(): Promise<void> {
+    this.#ship();
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  #add(value: T, options: PutOptions): string {
+    const payload = encodeValue(value);
+    const id = options.id ?? nextId();
+    if (typeof id !== "string" || id.length === 0 || id.length > MAX_ID_LENGTH) {
+      throw new RemoteError(ErrorCode.BadArgument, `Invalid job id: ${JSON.stringify(id)}`);
+    }
+    let batch = this.#batch;
+    if (
+      batch !== null &&
+      (batch.entries.length >= this.#maxItems || batch.bytes + payload.length > this.#maxBytes ||
+        batch.timeout !== options.timeout)
+    ) {
+      this.#ship();
+      batch = null;
+    }
+    if (batch === null) {
+      batch = this.#batch = { entries: [], bytes: 0, timeout: options.timeout, done: [] };
+      nextTurn(() => this.#ship());
+    }
+    const entry: PutEntry = { id, payload };
+    if (options.priority) entry.priority = options.priority;
+    if (options.delay) entry.delay = options.delay;
+    batch.entries.push(entry);
+    batch.bytes += payload.length;
+    return id;
+  }
+
+  #ship(): void {
+    const batch = this.#batch;
+    if (batch === null) return;
+    this.#batch = null;
+    const sent = this.#send(batch.entries, batch.timeout).then(
+      () => {
+        for (const d of batch.done) d.resolve();
+      },
+      (error) => {
+        for (const d of batch.done) d.reject(error);
+      },
+    );
+    this.#inFlight.add(sent);
+    sent.finally(() => this.#inFlight.delete(sent));
+  }
+}

@@ -1,0 +1,41 @@
+/** Checking the fields of one put as a client sent them (TCP or HTTP), before the broker sees it. */
+import { ErrorCode, RemoteError } from "../protocol/errors.ts";
+import { checkDuration } from "./broker.ts";
+import type { PutItem } from "./types.ts";
+
+/** Longest job id a client may choose. */
+export const MAX_ID_LENGTH = 256;
+
+/**
+ * Builds a {@link PutItem} from a client's `{id?, priority?, delay?}` and the
+ * payload text; `makeId` names a job the client sent without an id. Throws
+ * `bad_argument` naming the bad field.
+ *
+ * @example
+ * ```ts
+ * putItem({ id: "a", priority: 2 }, '{"json":1}', () => "x"); // { id: "a", priority: 2, delayMs: 0, ... }
+ * ```
+ */
+export function putItem(
+  fields: Record<string, unknown>,
+  payload: string,
+  makeId: () => string,
+): PutItem {
+  const id = fields.id === undefined ? makeId() : fields.id;
+  if (typeof id !== "string" || id.length === 0 || id.length > MAX_ID_LENGTH) {
+    throw new RemoteError(
+      ErrorCode.BadArgument,
+      `Invalid job id: ${JSON.stringify(id)?.slice(0, 80)} (1 to ${MAX_ID_LENGTH} characters)`,
+    );
+  }
+  const priority = fields.priority ?? 0;
+  if (!Number.isSafeInteger(priority)) {
+    throw new RemoteError(ErrorCode.BadArgument, `Invalid priority: ${JSON.stringify(priority)}`);
+  }
+  return {
+    id,
+    payload,
+    priority: priority as number,
+    delayMs: fields.delay === undefined ? 0 : checkDuration(fields.delay, "delay"),
+  };
+}
