@@ -5,25 +5,15 @@
  *   npx tsx roles/admin.ts dead list tasks
  */
 import { formatHelp, type OptionSpec, parseArgs, UsageError } from "../lib/cli/args.ts";
-import { connectRole, processName } from "../lib/cli/connect.ts";
+import { CLIENT_OPTIONS, connectRole, processName } from "../lib/cli/connect.ts";
 import { count, duration, jsonLine, Output, rate, table } from "../lib/cli/output.ts";
-import { KEY_ENV, requireKey, resolveTarget, runRole } from "../lib/cli/role.ts";
+import { requireKey, resolveTarget, runRole } from "../lib/cli/role.ts";
 import { runtimeKind } from "../lib/cli/runtime.ts";
 import type { ListedJob } from "../mod.ts";
 import type { OpenClient } from "../lib/client/open.ts";
 
 const OPTIONS = {
-  connect: {
-    kind: "string",
-    arg: "HOST:PORT",
-    help: "the god's address (or its http:// URL)",
-    default: "$TASKWIRE_ADDR or 127.0.0.1:5678",
-  },
-  "authkey-file": {
-    kind: "string",
-    arg: "PATH",
-    help: `file holding the shared key (else $${KEY_ENV})`,
-  },
+  ...CLIENT_OPTIONS,
   id: { kind: "list", arg: "ID", help: "with dead requeue: only this job (repeatable)" },
   json: { kind: "flag", help: "print JSON instead of tables" },
   help: { kind: "flag", help: "show this help" },
@@ -121,6 +111,7 @@ async function main(argv: string[]): Promise<number> {
     role: "admin",
     name: processName(runtimeKind()),
     wait: false,
+    tlsCa: values["tls-ca"] as string | undefined,
   });
   try {
     await run(out, client, command);

@@ -7,25 +7,15 @@
  */
 import { ConnectionLostError } from "../mod.ts";
 import { formatHelp, type OptionSpec, parseArgs, UsageError } from "../lib/cli/args.ts";
-import { connectRole, processName, within } from "../lib/cli/connect.ts";
+import { CLIENT_OPTIONS, connectUnlessStopped, processName, within } from "../lib/cli/connect.ts";
 import { count, Output, plural, rate } from "../lib/cli/output.ts";
-import { KEY_ENV, requireKey, resolveTarget, runRole, watchSignals } from "../lib/cli/role.ts";
+import { requireKey, resolveTarget, runRole, watchSignals } from "../lib/cli/role.ts";
 import { runtimeKind } from "../lib/cli/runtime.ts";
 import { type SquareResult, toInteger } from "../lib/cli/squares.ts";
 import type { OpenJob, OpenQueue } from "../lib/client/open.ts";
 
 const OPTIONS = {
-  connect: {
-    kind: "string",
-    arg: "HOST:PORT",
-    help: "the god's address (or its http:// URL)",
-    default: "$TASKWIRE_ADDR or 127.0.0.1:5678",
-  },
-  "authkey-file": {
-    kind: "string",
-    arg: "PATH",
-    help: `file holding the shared key (else $${KEY_ENV})`,
-  },
+  ...CLIENT_OPTIONS,
   concurrency: {
     kind: "int",
     arg: "N",
@@ -69,17 +59,14 @@ async function main(argv: string[]): Promise<number> {
   const stopper = watchSignals(out, "consumer");
 
   const name = processName(runtimeKind());
-  const connecting = connectRole(out, {
+  const first = await connectUnlessStopped(out, stopper, {
     addr,
     authkey,
     role: "consumer",
     name,
-    wait: true,
-    stopping: stopper.signal,
+    tlsCa: values["tls-ca"] as string | undefined,
   });
-  const first = await Promise.race([connecting, stopper.stopped.then(() => null)]);
   if (first === null) {
-    connecting.then((c) => c.close(), () => {});
     out.event("stopped", { computed: 0 }, "consumer stopped before reaching the god");
     return 0;
   }

@@ -6,25 +6,21 @@
  *   npx tsx roles/producer.ts [options]
  */
 import { CliFailure, formatHelp, type OptionSpec, parseArgs, UsageError } from "../lib/cli/args.ts";
-import { connectRole, processName, sleep, within } from "../lib/cli/connect.ts";
+import {
+  CLIENT_OPTIONS,
+  connectUnlessStopped,
+  processName,
+  sleep,
+  within,
+} from "../lib/cli/connect.ts";
 import { count, duration, Output, plural, rate } from "../lib/cli/output.ts";
-import { KEY_ENV, requireKey, resolveTarget, runRole, watchSignals } from "../lib/cli/role.ts";
+import { requireKey, resolveTarget, runRole, watchSignals } from "../lib/cli/role.ts";
 import { runtimeKind } from "../lib/cli/runtime.ts";
 import { randomInteger } from "../lib/cli/squares.ts";
 import type { OpenQueue } from "../lib/client/open.ts";
 
 const OPTIONS = {
-  connect: {
-    kind: "string",
-    arg: "HOST:PORT",
-    help: "the god's address (or its http:// URL)",
-    default: "$TASKWIRE_ADDR or 127.0.0.1:5678",
-  },
-  "authkey-file": {
-    kind: "string",
-    arg: "PATH",
-    help: `file holding the shared key (else $${KEY_ENV})`,
-  },
+  ...CLIENT_OPTIONS,
   "per-round": { kind: "int", arg: "N", min: 1, help: "tasks per round", default: "10" },
   interval: {
     kind: "duration",
@@ -87,17 +83,14 @@ async function main(argv: string[]): Promise<number> {
   const stopper = watchSignals(out, "producer");
 
   const name = processName(runtimeKind());
-  const connecting = connectRole(out, {
+  const first = await connectUnlessStopped(out, stopper, {
     addr,
     authkey,
     role: "producer",
     name,
-    wait: true,
-    stopping: stopper.signal,
+    tlsCa: values["tls-ca"] as string | undefined,
   });
-  const first = await Promise.race([connecting, stopper.stopped.then(() => null)]);
   if (first === null) {
-    connecting.then((c) => c.close(), () => {});
     out.event("stopped", { put: 0 }, "producer stopped before reaching the god");
     return 0;
   }

@@ -1,10 +1,48 @@
 /** Connecting a role to the god, with the role's messages for each way it can fail. */
 import { AuthError } from "../protocol/errors.ts";
 import { isHttpAddress, type OpenClient, openClient } from "../client/open.ts";
-import { CliFailure } from "./args.ts";
+import { CliFailure, type OptionSpec } from "./args.ts";
 import type { Output } from "./output.ts";
-import { keyRejected, reportClientEvent } from "./role.ts";
+import { KEY_ENV, keyRejected, reportClientEvent, type Stopper } from "./role.ts";
 import { env, readText } from "./runtime.ts";
+
+/** The environment variable naming a PEM file of the CA to trust for tls:// addresses. */
+export const TLS_CA_ENV = "TASKWIRE_TLS_CA";
+
+/** The options of every role that connects to a god (producer, consumer, admin). */
+export const CLIENT_OPTIONS = {
+  connect: {
+    kind: "string",
+    arg: "ADDR",
+    help: "the god's address: HOST:PORT, tls://HOST:PORT or its http:// URL",
+    default: "$TASKWIRE_ADDR or 127.0.0.1:5678",
+  },
+  "authkey-file": {
+    kind: "string",
+    arg: "PATH",
+    help: `file holding the shared key (else $${KEY_ENV})`,
+  },
+  "tls-ca": {
+    kind: "string",
+    arg: "PATH",
+    help: `CA certificate (PEM) to trust for tls:// (else $${TLS_CA_ENV}, else the system's)`,
+  },
+} as const satisfies Record<string, OptionSpec>;
+
+/**
+ * Connects a worker role that keeps trying while the god is away; resolves to
+ * null if the role is told to stop before it got through.
+ */
+export async function connectUnlessStopped(
+  out: Output,
+  stopper: Stopper,
+  options: { addr: string; authkey: string; role: string; name: string; tlsCa?: string },
+): Promise<OpenClient | null> {
+  const connecting = connectRole(out, { ...options, wait: true, stopping: stopper.signal });
+  const first = await Promise.race([connecting, stopper.stopped.then(() => null)]);
+  if (first === null) connecting.then((client) => client.close(), () => {});
+  return first;
+}
 
 /**
  * Connects as `role` to the god at `addr`. With `wait`, keeps trying (and says
@@ -55,9 +93,6 @@ export async function connectRole(
     );
   }
 }
-
-/** The environment variable naming a PEM file of the CA to trust for tls:// addresses. */
-export const TLS_CA_ENV = "TASKWIRE_TLS_CA";
 
 /** TLS settings from `file` or `TASKWIRE_TLS_CA` (a CA file to trust); undefined: the system's roots. */
 async function tlsFrom(given: string | undefined): Promise<{ ca: string } | undefined> {
