@@ -144,7 +144,9 @@ async function run(out: Output, client: OpenClient, command: Command): Promise<v
                   ? ` (cut ${count(store.recovered.truncatedBytes)} bytes of torn tail)`
                   : "")
               : "")
-          : " (nothing survives a restart)"),
+          : store.kind === "memory"
+          ? " (nothing survives a restart)"
+          : ""),
         "",
         table(
           [

@@ -15,6 +15,7 @@ import { count, duration, Output, rate } from "../lib/cli/output.ts";
 import { KEY_ENV, loadKey, resolveAddress, runRole, watchSignals } from "../lib/cli/role.ts";
 import { describeResult, type SquareResult } from "../lib/cli/squares.ts";
 import { openJournal } from "../lib/store/journal.ts";
+import { openJetStream } from "../lib/store/jetstream/open.ts";
 import type { Address } from "../lib/transport/transport.ts";
 
 const OPTIONS = {
@@ -36,6 +37,23 @@ const OPTIONS = {
     default: "./taskwire-data",
   },
   "in-memory": { kind: "flag", help: "keep queues in memory only (lost when the god stops)" },
+  store: {
+    kind: "string",
+    arg: "nats://HOST:PORT[,HOST:PORT...]",
+    help: "keep the queues in NATS JetStream instead (several gods can share them)",
+  },
+  "nats-replicas": {
+    kind: "int",
+    arg: "N",
+    min: 1,
+    help: "JetStream stream replicas (3 on a 3-node cluster)",
+    default: "1",
+  },
+  "nats-creds": {
+    kind: "string",
+    arg: "PATH",
+    help: "NATS credentials file (else $NATS_CREDS, $NATS_USER/$NATS_PASSWORD, $NATS_TOKEN)",
+  },
   fsync: {
     kind: "choice",
     arg: "always|batch|off",
@@ -112,7 +130,33 @@ async function main(argv: string[]): Promise<number> {
       values["tls-key"] as string | undefined,
     ),
   };
-  if (values["in-memory"]) {
+  if (values.store !== undefined) {
+    const urls = values.store as string;
+    try {
+      options.backend = await openJetStream(urls, {
+        replicas: (values["nats-replicas"] as number | undefined) ?? 1,
+        credsFile: values["nats-creds"] as string | undefined,
+        signal: stopper.signal,
+        log: (event) =>
+          out.event(
+            "nats",
+            event,
+            event.state === "unreachable" || event.state === "jetstream unavailable"
+              ? `store: cannot reach NATS JetStream at ${event.servers} (${event.error}); retrying in ${
+                duration(event.delayMs as number)
+              }`
+              : `store: NATS ${describeFields(event)}`,
+          ),
+      });
+    } catch (error) {
+      throw new CliFailure(`${(error as Error).message}`, { cause: error });
+    }
+    out.event(
+      "store",
+      { kind: "jetstream", servers: urls },
+      `store: NATS JetStream at ${urls} (gods sharing it serve the same queues)`,
+    );
+  } else if (values["in-memory"]) {
     out.event("store", { kind: "memory" }, "store: in memory (nothing survives a restart)");
   } else {
     const dir = (values.data as string | undefined) ?? "./taskwire-data";
@@ -154,6 +198,7 @@ async function main(argv: string[]): Promise<number> {
     god = await serve(options);
   } catch (error) {
     await options.store?.close();
+    await options.backend?.close?.();
     const code = (error as { code?: string }).code;
     const why = code === "EADDRINUSE" ? "the address is already in use" : (error as Error).message;
     throw new CliFailure(

@@ -581,7 +581,7 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
       const max = Math.max(1, intParam(c.req.query("max"), "max", 1, MAX_GET_JOBS));
       const owner = new Owner();
       peer.owners.add(owner);
-      const first = await waitFor<Delivery | null>(
+      const first = await waitFor<Delivery | null | TaskwireError>(
         request.signal,
         (done) => {
           broker.get(owner, queue, { now: Date.now(), timeoutMs }, done);
@@ -592,14 +592,19 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
         peer.owners.delete(owner); // refused (unknown queue, bad timeout): it holds nothing
         throw error;
       });
+      if (first instanceof TaskwireError) {
+        peer.owners.delete(owner);
+        throw first;
+      }
       const deliveries: Delivery[] = [];
       if (first !== "aborted" && first !== null) {
         deliveries.push(first);
-        const now = Date.now();
         while (deliveries.length < max) {
-          let next: Delivery | null = null;
-          broker.get(owner, queue, { now, timeoutMs: 0 }, (d) => next = d);
-          if (next === null) break;
+          // The embedded broker answers at once; a remote backend (JetStream) a little later.
+          const next = await new Promise<Delivery | null | TaskwireError>((resolve) =>
+            broker.get(owner, queue, { now: Date.now(), timeoutMs: 0 }, resolve)
+          );
+          if (next === null || next instanceof TaskwireError) break;
           deliveries.push(next);
         }
       }
@@ -643,7 +648,7 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
         }
       }
       const now = Date.now();
-      for (const [owner, list] of byOwner) failed.push(...broker.ack(owner, list, now));
+      for (const [owner, list] of byOwner) failed.push(...await broker.ack(owner, list, now));
       tidy(peer);
       god.schedule();
       await afterCommit();
@@ -658,7 +663,7 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
       const tag = tagParam(c.req.param("tag")!);
       const parsed = parseJson(body);
       const owner = ownerOf(peer, tag);
-      broker.nack(owner, tag, {
+      await broker.nack(owner, tag, {
         now: Date.now(),
         delayMs: parsed.delay === undefined ? 0 : checkDuration(parsed.delay, "delay"),
         dead: parsed.dead === undefined ? undefined : String(parsed.dead),
@@ -673,9 +678,9 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
   const touch: Route = {
     access: "signed",
     action: "touch a job",
-    handle({ c, peer }) {
+    async handle({ c, peer }) {
       const tag = tagParam(c.req.param("tag")!);
-      const deadline = broker.touch(ownerOf(peer, tag), tag, Date.now());
+      const deadline = await broker.touch(ownerOf(peer, tag), tag, Date.now());
       god.schedule();
       return json({ deadline });
     },
@@ -684,10 +689,11 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
   const listing = (kind: "peek" | "dead"): Route => ({
     access: "signed",
     action: kind === "peek" ? "peek at jobs" : "list dead letters",
-    handle({ c }) {
+    async handle({ c }) {
       const queue = c.req.param("queue")!;
       const limit = intParam(c.req.query("limit"), "limit", kind === "peek" ? 10 : 100, 10_000);
-      const jobs = kind === "peek" ? broker.peek(queue, limit) : broker.deadList(queue, limit);
+      const jobs =
+        await (kind === "peek" ? broker.peek(queue, limit) : broker.deadList(queue, limit));
       return jobsResponse(jobs.map((job) => jobJson(job)));
     },
   });
@@ -696,7 +702,7 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
     access: "signed",
     action: "purge a queue",
     async handle({ c }) {
-      const purged = broker.purge(c.req.param("queue")!, Date.now());
+      const purged = await broker.purge(c.req.param("queue")!, Date.now());
       await afterCommit();
       return json({ purged });
     },
@@ -711,7 +717,7 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
       if (ids !== null && (!Array.isArray(ids) || !ids.every((id) => typeof id === "string"))) {
         throw new RemoteError(ErrorCode.BadArgument, 'Invalid requeue: "ids" must be strings');
       }
-      const requeued = broker.deadRequeue(
+      const requeued = await broker.deadRequeue(
         c.req.param("queue")!,
         ids as string[] | null,
         Date.now(),
@@ -736,7 +742,10 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
           'Invalid declare: "options" must be an object',
         );
       }
-      const declared = broker.declare(c.req.param("queue")!, queueOptions as Record<string, never>);
+      const declared = await broker.declare(
+        c.req.param("queue")!,
+        queueOptions as Record<string, never>,
+      );
       await afterCommit();
       return json({ options: declared });
     },
@@ -745,9 +754,12 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
   const stats: Route = {
     access: "viewer",
     action: "read stats",
-    handle({ c }) {
+    async handle({ c }) {
       const queue = c.req.query("queue");
-      return json(allStats(queue === undefined || queue === "" ? undefined : queue));
+      const name = queue === undefined || queue === "" ? undefined : queue;
+      // A remote backend's stats are a snapshot: bring it up to date first.
+      await broker.refresh?.(name);
+      return json(allStats(name));
     },
   };
 

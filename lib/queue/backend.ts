@@ -15,13 +15,19 @@ import type { Delivery, Job, PutItem, QueueOptions, QueueStats } from "./types.t
 /** A value now, or a promise of it. */
 export type Awaitable<T> = T | Promise<T>;
 
-/** What a store that backs a god says about itself in stats (kind, limitations, ...). */
+/** What a remote backend says about itself in the god's stats (`server.store`). */
 export interface BackendInfo {
-  /** "embedded" or "jetstream". */
-  kind: string;
+  kind: "jetstream";
   /** Where a taskwire guarantee is weaker than the embedded store's, in words. */
-  limitations?: string[];
-  [key: string]: unknown;
+  limitations: string[];
+  /** The NATS server the god is connected to now, and whether it is connected. */
+  servers: string;
+  connected: boolean;
+  /** Stream name prefix and stream replicas. */
+  prefix: string;
+  replicas: number;
+  /** How old the stats snapshot is (ms), or null before the first refresh. */
+  snapshotAgeMs: number | null;
 }
 
 /**

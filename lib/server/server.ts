@@ -3,6 +3,7 @@
  * {@link Session}s. Drives the broker's clock with one timer.
  */
 import { Broker, type BrokerOptions } from "../queue/broker.ts";
+import type { BackendInfo, QueueBackend } from "../queue/backend.ts";
 import type { QueueOptions } from "../queue/types.ts";
 import { MemoryStore, type Store } from "../store/store.ts";
 import { importAuthKey } from "../protocol/handshake.ts";
@@ -55,6 +56,13 @@ export interface ServeOptions {
   tls?: Pick<TlsServerOptions, "cert" | "key">;
   /** How long a graceful close waits for requests in flight (default 3000 ms). */
   drainMs?: number;
+  /**
+   * Where the queues live instead of the embedded broker, e.g. NATS JetStream
+   * (`openJetStream` in lib/store/jetstream/open.ts, which takes the queues to
+   * declare); `queues`, `allowCreate`, `store`, `restore` and `broker` are then
+   * unused. The god closes it on close.
+   */
+  backend?: QueueBackend;
   /** Replaces TCP (tests): listen and hand over each new connection. */
   listener?: (address: Address, onConnection: (t: Transport) => void) => Promise<Listener>;
 }
@@ -76,9 +84,9 @@ export interface GodStats {
     runtime: string;
     uptimeMs: number;
     address: string;
-    store: ReturnType<Store["stats"]>;
+    store: ReturnType<Store["stats"]> | BackendInfo;
   };
-  queues: ReturnType<Broker["stats"]>;
+  queues: ReturnType<QueueBackend["stats"]>;
   connections: ConnectionInfo[];
   /** The limits in force and how often each was hit. */
   limits?: LimitStats;
@@ -88,7 +96,8 @@ export interface GodStats {
 export interface God {
   readonly host: string;
   readonly port: number;
-  readonly broker: Broker;
+  /** The queues: the embedded broker, or the backend given to {@link serve}. */
+  readonly broker: QueueBackend;
   stats(queue?: string): GodStats;
   /** Hands a transport to the god as if it had just connected (the HTTP face and tests use this). */
   accept(transport: Transport): void;
@@ -125,22 +134,8 @@ export async function serve(options: ServeOptions): Promise<God> {
   });
   const counters = new LimitCounters(limits);
   const store: Store = options.store ?? new MemoryStore();
-  const broker = new Broker({
-    maxQueues: limits.maxQueues,
-    ...options.broker,
-    queues: options.restore ? {} : options.queues ?? { tasks: {}, results: {} },
-    allowCreate: options.allowCreate,
-    journal: (record) => store.append(record),
-  });
-  if (options.restore) {
-    broker.restore(options.restore, Date.now());
-    for (
-      const [name, queueOptions] of Object.entries(options.queues ?? { tasks: {}, results: {} })
-    ) {
-      if (!broker.queueNames.includes(name)) broker.declare(name, queueOptions);
-    }
-  }
-  store.attach?.(broker);
+  const broker: QueueBackend = options.backend ??
+    embeddedBroker(options, store, limits.maxQueues);
   const log = options.log ?? (() => {});
   const sessions = new Set<Session>();
   const startedAt = Date.now();
@@ -177,7 +172,7 @@ export async function serve(options: ServeOptions): Promise<God> {
       runtime: runtimeName(),
       uptimeMs: Date.now() - startedAt,
       address: listener ? `${listener.host}:${listener.port}` : "",
-      store: store.stats(),
+      store: broker.info?.() ?? store.stats(),
     },
     queues: broker.stats(Date.now(), queue),
     connections: [...sessions].filter((s) => s.peer !== null).map((s) => ({
@@ -285,6 +280,28 @@ export async function serve(options: ServeOptions): Promise<God> {
       clearInterval(rates);
       clearTimeout(timer);
       await store.close();
+      await broker.close?.();
     },
   };
+}
+
+/** The embedded broker, journaled to `store` and loaded with what the store recovered. */
+function embeddedBroker(options: ServeOptions, store: Store, maxQueues: number): Broker {
+  const broker = new Broker({
+    maxQueues,
+    ...options.broker,
+    queues: options.restore ? {} : options.queues ?? { tasks: {}, results: {} },
+    allowCreate: options.allowCreate,
+    journal: (record) => store.append(record),
+  });
+  if (options.restore) {
+    broker.restore(options.restore, Date.now());
+    for (
+      const [name, queueOptions] of Object.entries(options.queues ?? { tasks: {}, results: {} })
+    ) {
+      if (!broker.queueNames.includes(name)) broker.declare(name, queueOptions);
+    }
+  }
+  store.attach?.(broker);
+  return broker;
 }

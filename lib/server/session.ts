@@ -3,7 +3,8 @@
  * broker, replies and pushes written back. A bad frame closes only this
  * connection; a bad request fails only that request.
  */
-import { type Broker, checkDuration, Owner, type Subscription } from "../queue/broker.ts";
+import { checkDuration, Owner, type Subscription } from "../queue/broker.ts";
+import { type QueueBackend, settle } from "../queue/backend.ts";
 import type { Delivery, Job, PutItem } from "../queue/types.ts";
 import { putItem } from "../queue/put_item.ts";
 import type { Store } from "../store/store.ts";
@@ -29,7 +30,8 @@ import { hostOf, isLocal, type LimitCounters } from "./limits.ts";
 
 /** What a session needs from the server around it. */
 export interface SessionContext {
-  broker: Broker;
+  /** Where the queues live: the embedded broker or a remote backend (lib/queue/backend.ts). */
+  broker: QueueBackend;
   store: Store;
   key: CryptoKey;
   info: ServerInfo;
@@ -277,7 +279,8 @@ export class Session {
       case MessageType.Get: {
         const timeoutMs = checkDuration(h.timeout ?? 0, "timeout");
         broker.get(this.owner, queueName(h.q), { now, timeoutMs }, (delivery) => {
-          if (delivery === null) this.#reply(m.id, { job: null });
+          if (delivery instanceof TaskwireError) this.#replyError(m.id, delivery);
+          else if (delivery === null) this.#reply(m.id, { job: null });
           else {
             this.#reply(m.id, { job: { ...jobMeta(delivery.job), tag: delivery.tag } }, [
               delivery.job.payload,
@@ -322,29 +325,46 @@ export class Session {
         if (!Array.isArray(h.tags) || !h.tags.every(Number.isSafeInteger)) {
           throw new RemoteError(ErrorCode.BadArgument, "Invalid ack: tags must be integers");
         }
-        const failed = broker.ack(this.owner, h.tags, now);
-        this.#ctx.store.afterCommit(() => this.#reply(m.id, { failed }));
+        settle(
+          broker.ack(this.owner, h.tags, now),
+          (failed) => this.#ctx.store.afterCommit(() => this.#reply(m.id, { failed })),
+          (error) => this.#replyError(m.id, error),
+        );
         return;
       }
       case MessageType.Nack: {
-        broker.nack(this.owner, h.tag, {
+        const nacked = broker.nack(this.owner, h.tag, {
           now,
           delayMs: h.delay,
           dead: h.dead === undefined ? undefined : String(h.dead),
         });
         this.#ctx.schedule();
-        this.#ctx.store.afterCommit(() => this.#reply(m.id, {}));
+        settle(
+          nacked,
+          () => this.#ctx.store.afterCommit(() => this.#reply(m.id, {})),
+          (error) => this.#replyError(m.id, error),
+        );
         return;
       }
       case MessageType.Touch: {
-        const deadline = broker.touch(this.owner, h.tag, now);
+        const touched = broker.touch(this.owner, h.tag, now);
         this.#ctx.schedule();
-        this.#reply(m.id, { deadline });
+        settle(
+          touched,
+          (deadline) => this.#reply(m.id, { deadline }),
+          (error) => this.#replyError(m.id, error),
+        );
         return;
       }
-      case MessageType.Stats:
-        this.#reply(m.id, this.#ctx.stats(h.q === undefined ? undefined : queueName(h.q)));
+      case MessageType.Stats: {
+        const q = h.q === undefined ? undefined : queueName(h.q);
+        const answer = () => this.#reply(m.id, this.#ctx.stats(q));
+        // A remote backend's stats are a snapshot: bring it up to date first.
+        if (broker.refresh) {
+          broker.refresh(q).then(answer, (error) => this.#replyError(m.id, error));
+        } else answer();
         return;
+      }
       case MessageType.Peek:
       case MessageType.DeadList: {
         const limit = h.n === undefined ? 10 : h.n;
@@ -354,20 +374,25 @@ export class Session {
             `Invalid count: ${JSON.stringify(limit)} (0 to 10000)`,
           );
         }
-        const jobs = m.type === MessageType.Peek
+        const listed = m.type === MessageType.Peek
           ? broker.peek(queueName(h.q), limit)
           : broker.deadList(queueName(h.q), limit);
-        const payloads = jobs.map((job) => job.payload);
-        this.#reply(
-          m.id,
-          { jobs: jobs.map(jobMeta), sizes: payloads.map(utf8Length) },
-          payloads,
-        );
+        settle(listed, (jobs) => {
+          const payloads = jobs.map((job) => job.payload);
+          this.#reply(
+            m.id,
+            { jobs: jobs.map(jobMeta), sizes: payloads.map(utf8Length) },
+            payloads,
+          );
+        }, (error) => this.#replyError(m.id, error));
         return;
       }
       case MessageType.Purge: {
-        const purged = broker.purge(queueName(h.q), now);
-        this.#ctx.store.afterCommit(() => this.#reply(m.id, { purged }));
+        settle(
+          broker.purge(queueName(h.q), now),
+          (purged) => this.#ctx.store.afterCommit(() => this.#reply(m.id, { purged })),
+          (error) => this.#replyError(m.id, error),
+        );
         return;
       }
       case MessageType.DeadRequeue: {
@@ -375,13 +400,19 @@ export class Session {
         if (ids !== null && (!Array.isArray(ids) || !ids.every((id) => typeof id === "string"))) {
           throw new RemoteError(ErrorCode.BadArgument, "Invalid requeue: ids must be strings");
         }
-        const requeued = broker.deadRequeue(queueName(h.q), ids, now);
-        this.#ctx.store.afterCommit(() => this.#reply(m.id, { requeued }));
+        settle(
+          broker.deadRequeue(queueName(h.q), ids, now),
+          (requeued) => this.#ctx.store.afterCommit(() => this.#reply(m.id, { requeued })),
+          (error) => this.#replyError(m.id, error),
+        );
         return;
       }
       case MessageType.Declare: {
-        const options = broker.declare(queueName(h.q), h.options ?? {});
-        this.#ctx.store.afterCommit(() => this.#reply(m.id, { options }));
+        settle(
+          broker.declare(queueName(h.q), h.options ?? {}),
+          (options) => this.#ctx.store.afterCommit(() => this.#reply(m.id, { options })),
+          (error) => this.#replyError(m.id, error),
+        );
         return;
       }
       default:
