@@ -78,10 +78,8 @@ export async function connectRole(
       tls: await tlsFrom(options.tlsCa),
     });
   } catch (error) {
-    if (
-      error instanceof AuthError ||
-      /auth|signature|401|403/i.test(String((error as Error)?.message))
-    ) {
+    // Both clients (TCP and HTTP) report a refused key as an AuthError.
+    if (error instanceof AuthError) {
       throw keyRejected(options.addr, error as Error);
     }
     const hint = isHttpAddress(options.addr)
