@@ -4,6 +4,7 @@
  * descendants it left behind, and every wait is bounded in time.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { processTree } from "./measure.ts";
@@ -25,6 +26,20 @@ export const DENO_PERMISSIONS = [
   "--allow-read",
   "--allow-write",
 ] as const;
+
+/** Where `nats-server` is ($NATS_SERVER, the usual places, then PATH), or null when it is not installed. */
+export function natsServerPath(): string | null {
+  const candidates = [
+    process.env.NATS_SERVER,
+    "/usr/sbin/nats-server",
+    "/usr/bin/nats-server",
+    "/usr/local/bin/nats-server",
+    ...(process.env.PATH ?? "").split(":").filter(Boolean).map((dir) =>
+      path.join(dir, "nats-server")
+    ),
+  ];
+  return candidates.find((p) => p !== undefined && p !== "" && existsSync(p)) ?? null;
+}
 
 /** The command line that runs `file` (relative to the repository) on `runtime`. */
 export function command(

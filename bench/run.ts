@@ -14,7 +14,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import process from "node:process";
 import { procAvailable } from "./measure.ts";
-import { DENO, NODE, ROOT } from "./procs.ts";
+import { DENO, natsServerPath, NODE, ROOT } from "./procs.ts";
 import { formatText, type ScenarioResult, summarise } from "./report.ts";
 import {
   abortActive,
@@ -210,12 +210,21 @@ async function main(): Promise<number> {
       "NOTICE: role entrypoints are missing; the library-based bench drivers ran instead.",
     );
   }
-  const scenarios = selectScenarios({
+  let scenarios = selectScenarios({
     quick: options.quick,
     only: options.only,
     skip: options.skip,
     withBaselines: pythonVersion !== null,
   });
+  if (scenarios.some((s) => s.store === "jetstream") && natsServerPath() === null) {
+    notices.push(
+      `NOTICE: nats-server was not found ($NATS_SERVER, /usr/sbin, /usr/bin, /usr/local/bin, PATH): skipped ${
+        scenarios.filter((s) => s.store === "jetstream").map((s) => s.name).join(", ")
+      }.`,
+    );
+    process.stderr.write(notices[notices.length - 1] + "\n");
+    scenarios = scenarios.filter((s) => s.store !== "jetstream");
+  }
   if (scenarios.length === 0) usage(`no scenario matches --only ${options.only.join(",")}`);
   if (options.million < 1_000_000 && scenarios.some((s) => s.kind === "million")) {
     notices.push(`NOTICE: million.* scenarios ran with ${options.million} jobs (--million).`);

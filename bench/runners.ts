@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { type Client, connect, type GodStats } from "../mod.ts";
 import { Sampler } from "./measure.ts";
-import { command, freePort, Proc, ROOT, type Runtime, sleep } from "./procs.ts";
+import { command, freePort, natsServerPath, Proc, ROOT, type Runtime, sleep } from "./procs.ts";
 import type { RunFigures, RunOutcome } from "./report.ts";
 import type { Scenario } from "./scenarios.ts";
 
@@ -85,7 +85,9 @@ export async function runOnce(scenario: Scenario, settings: RunSettings): Promis
   try {
     switch (scenario.system === "python" ? `python-${scenario.kind}` : scenario.kind) {
       case "throughput":
-        return await runThroughput(run, scenario);
+        return scenario.store === "jetstream"
+          ? await runJetStream(run, scenario)
+          : await runThroughput(run, scenario);
       case "paced":
         return await runPaced(run, scenario);
       case "million":
@@ -239,10 +241,11 @@ class Run {
     const admin = this.admin;
     this.admin = null;
     await admin?.close().catch(() => {});
-    // Producers and consumers first, the god last, each by PID.
+    // Producers and consumers first, then the gods, then nats-server, each by PID.
     const order = [...this.procs].sort((a, b) => rank(a.label) - rank(b.label));
-    for (const p of order.filter((p) => !p.label.startsWith("god"))) await p.stop(5000);
+    for (const p of order.filter((p) => rank(p.label) < 2)) await p.stop(5000);
     for (const p of order.filter((p) => p.label.startsWith("god"))) await p.stop(8000);
+    for (const p of order.filter((p) => p.label === "nats")) await p.stop(5000);
     this.sampler.stop();
     for (const dir of this.dirs) {
       try {
@@ -255,7 +258,13 @@ class Run {
 }
 
 function rank(label: string): number {
-  return label.startsWith("producer") ? 0 : label.startsWith("consumer") ? 1 : 2;
+  return label.startsWith("producer")
+    ? 0
+    : label.startsWith("consumer")
+    ? 1
+    : label === "nats"
+    ? 3
+    : 2;
 }
 
 /** A queue's stats by name (zeros if it does not exist yet). */
@@ -424,6 +433,210 @@ async function runThroughput(run: Run, scenario: Scenario): Promise<RunOutcome> 
       }`,
     notes: run.notes,
   };
+}
+
+/**
+ * The seed pipeline through two gods sharing one JetStream server: the producer
+ * puts on god A, the consumers take from god B and put their results there,
+ * and both gods' own result collectors ack them. Every count is a god's own
+ * counter (`totals`, this god only, exact at once; only ready/inFlight are a
+ * refreshed snapshot): the first put on god A's `tasks` starts the clock, god
+ * B's `results` puts reaching N stop it, and the results acked by A and B
+ * together must reach N.
+ */
+async function runJetStream(run: Run, scenario: Scenario): Promise<RunOutcome> {
+  const n = run.settings.durableN;
+  const server = natsServerPath();
+  if (server === null) throw new RunFailure("nats-server is not installed");
+  const natsPort = await freePort();
+  const natsDir = run.tempDir();
+  const nats = run.spawn("nats", [
+    server,
+    "-js",
+    "-sd",
+    natsDir,
+    "-a",
+    "127.0.0.1",
+    "-p",
+    String(natsPort),
+    "-n",
+    "bench",
+  ]);
+  run.watch("nats");
+  await run.guard(nats.waitFor(/Server is ready/, 15_000));
+  const store = `nats://127.0.0.1:${natsPort}`;
+  const gods = scenario.gods ?? 2;
+  const addrs: string[] = [];
+  for (let i = 0; i < gods; i++) {
+    const addr = `127.0.0.1:${await freePort()}`;
+    const label = `god-${String.fromCharCode(97 + i)}`;
+    run.spawn(
+      label,
+      command(scenario.god, FILES.roles.god, [
+        "--listen",
+        addr,
+        "--quiet",
+        "--store",
+        store,
+        "--nats-replicas",
+        "1",
+      ], { nodeFlags: profFlags(run, scenario.god) }),
+    );
+    run.watch(label);
+    addrs.push(addr);
+  }
+  // One admin connection per god (the first is the run's own, closed by cleanup).
+  const admins: Client[] = [];
+  try {
+    for (const addr of addrs) {
+      admins.push(
+        admins.length === 0 ? await run.connectAdmin(addr) : await connectOther(run, addr),
+      );
+    }
+    const [adminA, adminB] = [admins[0], admins[admins.length - 1]];
+    const addrA = addrs[0];
+    const addrB = addrs[addrs.length - 1];
+    const poll = (
+      admin: Client,
+      q: string,
+      what: string,
+      done: (s: GodStats) => boolean,
+      opts: { everyMs: number; timeoutMs: number },
+    ) => pollStats(run, admin, q, what, done, opts);
+    scenario.consumers.forEach((rt, i) =>
+      run.spawn(
+        `consumer-${i + 1}`,
+        consumerArgv(run, rt, addrB, scenario.concurrency ?? run.settings.concurrency),
+        { discardStdout: true },
+      )
+    );
+    run.watch(...scenario.consumers.map((_, i) => `consumer-${i + 1}`));
+    const want = scenario.consumers.length;
+    await poll(
+      adminB,
+      "tasks",
+      "the consumers to subscribe on god B",
+      (s) => consumersConnected(s) >= want && queue(s, "tasks").consumers >= want,
+      { everyMs: 50, timeoutMs: 60_000 },
+    );
+    run.spawn("producer", producerArgv(run, scenario.producer, addrA, n));
+    run.watch("producer");
+    const started = await poll(
+      adminA,
+      "tasks",
+      "the first put on god A",
+      (s) => queue(s, "tasks").put > 0,
+      {
+        everyMs: 2,
+        timeoutMs: 60_000,
+      },
+    );
+    const base = run.sampler.snapshot();
+    const startAt = (started.at + started.previousAt) / 2;
+    const finished = await poll(
+      adminB,
+      "results",
+      `${n} results on god B`,
+      (s) => queue(s, "results").put >= n,
+      // Each stats request on a JetStream god also asks NATS for stream and consumer
+      // info: poll less often than the embedded store's 10 ms.
+      { everyMs: 50, timeoutMs: run.settings.runTimeoutMs },
+    );
+    const end = run.sampler.snapshot();
+    const endAt = (finished.at + finished.previousAt) / 2;
+    // Both gods collect `results`: count what they acked together.
+    let collected = 0;
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const each = await Promise.all(
+        admins.map((a) => run.guard(a.stats("results")).then((s) => queue(s, "results").acked)),
+      );
+      collected = each.reduce((x, y) => x + y, 0);
+      if (collected >= n || Date.now() > deadline) {
+        run.notes.push(
+          `${scenario.name}: results collected by god A / god B: ${each.join(" / ")}`,
+        );
+        break;
+      }
+      await sleep(20);
+    }
+    const tasksPut = queue(await run.guard(adminA.stats("tasks")), "tasks").put;
+    const resultsPut = queue(finished.stats, "results").put;
+    const godRss = run.sampler.peakRss("god-a") + run.sampler.peakRss("god-b");
+    run.notes.push(
+      `${scenario.name}: god RSS is god A + god B; nats-server peak RSS ${
+        Math.round(run.sampler.peakRss("nats") / 2 ** 20)
+      } MB, its CPU is in CPU s/100k (not in god CPU)`,
+    );
+    if (scenario.compare) {
+      run.notes.push(
+        `${scenario.name}: compare with ${scenario.compare} (the embedded in-memory store, one god)`,
+      );
+    }
+    const figures: RunFigures = {
+      tasksPerSec: n / ((endAt - startAt) / 1000),
+      godPeakRss: godRss,
+      cpuPer100k: cpuSince(base, end) / n * 100_000,
+      godCpuPer100k: cpuSince(base, end, (l) => l.startsWith("god")) / n * 100_000,
+    };
+    const ok = tasksPut === n && resultsPut >= n && collected >= n;
+    return {
+      ok,
+      figures,
+      accounted: { expected: n, tasksPut, results: resultsPut, collected },
+      error: ok ? undefined : `not every task was accounted for: tasks put on god A ${tasksPut}, ` +
+        `results put on god B ${resultsPut}, collected by both gods ${collected}`,
+      notes: run.notes,
+    };
+  } finally {
+    for (const a of admins.slice(1)) await a.close().catch(() => {});
+  }
+}
+
+/** Connects an admin client to a second god, retrying every 20 ms until it answers. */
+async function connectOther(run: Run, addr: string, timeoutMs = 60_000): Promise<Client> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = null;
+  while (Date.now() < deadline && run.abortReason === null) {
+    try {
+      return await run.guard(
+        connect({ addr, authkey: run.key, role: "admin", name: "bench", reconnect: false }),
+      );
+    } catch (error) {
+      last = error;
+      await sleep(20);
+    }
+  }
+  throw new RunFailure(
+    run.abortReason ?? `the god at ${addr} did not answer within ${timeoutMs} ms: ${last}`,
+  );
+}
+
+/** Polls one god's stats of queue `q` every `everyMs` until `done`; resolves with the reply time. */
+async function pollStats(
+  run: Run,
+  admin: Client,
+  q: string,
+  what: string,
+  done: (stats: GodStats) => boolean,
+  options: { everyMs: number; timeoutMs: number },
+): Promise<{ stats: GodStats; at: number; previousAt: number }> {
+  const deadline = Date.now() + options.timeoutMs;
+  let previousAt = performance.now();
+  for (;;) {
+    const stats = await run.guard(admin.stats(q));
+    const at = performance.now();
+    if (done(stats)) return { stats, at, previousAt };
+    previousAt = at;
+    if (Date.now() > deadline) {
+      throw new RunFailure(
+        `timed out after ${options.timeoutMs} ms waiting for ${what}; ${q} ${
+          JSON.stringify(queue(stats, q))
+        }`,
+      );
+    }
+    await sleep(options.everyMs);
+  }
 }
 
 /** Paced runs leave the first second (at most a fifth of the tasks) out of the percentiles. */

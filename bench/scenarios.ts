@@ -4,8 +4,11 @@
  */
 import type { Runtime } from "./procs.ts";
 
-/** Where the god keeps its queues: in memory, or a journal with an fsync policy. */
-export type StoreKind = "memory" | "always" | "batch" | "off";
+/**
+ * Where the god keeps its queues: in memory, a journal with an fsync policy, or
+ * NATS JetStream (`--store nats://...`, shared by several gods).
+ */
+export type StoreKind = "memory" | "always" | "batch" | "off" | "jetstream";
 
 /** What a scenario measures. */
 export type ScenarioKind = "throughput" | "paced" | "million";
@@ -30,6 +33,10 @@ export interface Scenario {
   baseline?: string;
   /** Part of the `--quick` smoke run. */
   quick?: boolean;
+  /** God processes sharing the store (JetStream only; default 1). */
+  gods?: number;
+  /** A taskwire scenario to read it next to (selected with it, named in the notes). */
+  compare?: string;
 }
 
 const STORE_LABEL = { memory: "mem", always: "always", batch: "batch", off: "off" } as const;
@@ -93,7 +100,7 @@ export function allScenarios(): Scenario[] {
     },
   ];
   const runtimes: Runtime[] = ["node", "deno"];
-  const stores: StoreKind[] = ["memory", "always", "batch", "off"];
+  const stores = ["memory", "always", "batch", "off"] as const;
   for (const rt of runtimes) {
     for (const store of stores) {
       const s = STORE_LABEL[store];
@@ -153,6 +160,20 @@ export function allScenarios(): Scenario[] {
     }
   }
   out.push({
+    name: "js.1x2.node",
+    description:
+      "2 gods on one NATS JetStream server: producer on god A, 2 consumer processes on god B (all node)",
+    system: "taskwire",
+    kind: "throughput",
+    store: "jetstream",
+    god: "node",
+    producer: "node",
+    consumers: ["node", "node"],
+    gods: 2,
+    baseline: "python.1x2",
+    compare: "mem.1x2.node",
+  });
+  out.push({
     name: "mixed.mem.1x2",
     description: "mixed runtimes: god on Deno, producer on Node, consumers on Node and Deno",
     system: "taskwire",
@@ -195,8 +216,9 @@ export function allScenarios(): Scenario[] {
 /**
  * The scenarios to run: `--quick` picks the smoke set, `--only` keeps names
  * containing any of the given substrings, `--skip` drops those containing
- * any of its substrings, and every selected taskwire
- * scenario brings its Python baseline along (unless `withBaselines` is false).
+ * any of its substrings, every selected taskwire scenario brings its Python
+ * baseline along (unless `withBaselines` is false) and the scenario it is
+ * compared with (`compare`).
  */
 export function selectScenarios(
   options: {
@@ -213,6 +235,8 @@ export function selectScenarios(
       ? options.only.some((o) => s.name.includes(o))
       : !options.quick || s.quick === true) && !skip.some((k) => s.name.includes(k))
   );
+  const compared = new Set(chosen.map((s) => s.compare).filter((c) => c !== undefined));
+  if (compared.size > 0) chosen = all.filter((s) => chosen.includes(s) || compared.has(s.name));
   if (options.withBaselines) {
     const wanted = new Set(chosen.map((s) => s.baseline).filter((b) => b !== undefined));
     chosen = all.filter((s) => chosen.includes(s) || wanted.has(s.name));
