@@ -5,7 +5,7 @@
  */
 import { ErrorCode, RemoteError } from "../protocol/errors.ts";
 import { encodeValue } from "../protocol/codec.ts";
-import { MAX_ID_LENGTH } from "../queue/put_item.ts";
+import { MAX_ID_LENGTH } from "../queue/arguments.ts";
 import { deferred } from "../util/deferred.ts";
 import { nextTurn } from "../util/next_turn.ts";
 

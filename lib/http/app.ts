@@ -41,9 +41,9 @@
  */
 import { Hono } from "hono";
 import type { Context } from "hono";
-import { checkDuration, Owner } from "../queue/broker.ts";
+import { Owner } from "../queue/broker.ts";
 import type { Delivery, Job, PutItem } from "../queue/types.ts";
-import { putItem } from "../queue/put_item.ts";
+import { checkDuration, putItem } from "../queue/arguments.ts";
 import { decodeValue } from "../protocol/codec.ts";
 import { ErrorCode, RemoteError, TaskwireError } from "../protocol/errors.ts";
 import type { ConnectionInfo, God, GodStats } from "../server/server.ts";

@@ -14,6 +14,7 @@ import { Deque } from "./deque.ts";
 import { RateMeter } from "./rate.ts";
 import { ReadyQueue } from "./ready_queue.ts";
 import type { QueueBackend } from "./backend.ts";
+import { checkDuration, checkPutItems, MAX_TIMEOUT_MS } from "./arguments.ts";
 import {
   defaultQueueOptions,
   type Delivery,
@@ -94,21 +95,6 @@ export interface BrokerOptions {
   maxQueues?: number;
   /** Receives every durable change, in order. */
   journal?: (record: JournalRecord) => void;
-}
-
-const MAX_TIMEOUT_MS = 24 * 3600_000;
-
-/** Checks a duration argument: a finite number of milliseconds within a day. */
-export function checkDuration(value: unknown, what: string): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > MAX_TIMEOUT_MS) {
-    throw new RemoteError(
-      ErrorCode.BadArgument,
-      `Invalid ${what}: ${
-        JSON.stringify(value)
-      } (expected milliseconds from 0 to ${MAX_TIMEOUT_MS})`,
-    );
-  }
-  return value;
 }
 
 class NamedQueue {
@@ -257,12 +243,7 @@ export class Broker implements QueueBackend {
     let queue: NamedQueue;
     try {
       queue = this.#queue(queueName);
-      for (const item of items) {
-        if (!Number.isSafeInteger(item.priority)) {
-          throw new RemoteError(ErrorCode.BadArgument, `Invalid priority: ${item.priority}`);
-        }
-        checkDuration(item.delayMs, "delay");
-      }
+      checkPutItems(items);
     } catch (error) {
       done(error as RemoteError);
       return;

@@ -3,10 +3,10 @@
  * broker, replies and pushes written back. A bad frame closes only this
  * connection; a bad request fails only that request.
  */
-import { checkDuration, Owner, type Subscription } from "../queue/broker.ts";
+import { Owner, type Subscription } from "../queue/broker.ts";
 import { type QueueBackend, settle } from "../queue/backend.ts";
 import type { Delivery, Job, PutItem } from "../queue/types.ts";
-import { putItem } from "../queue/put_item.ts";
+import { checkDuration, putItem } from "../queue/arguments.ts";
 import type { Store } from "../store/store.ts";
 import { ErrorCode, ProtocolError, RemoteError, TaskwireError } from "../protocol/errors.ts";
 import { HANDSHAKE_MAX_FRAME } from "../protocol/frame.ts";

@@ -32,13 +32,8 @@ import {
   type StreamInfo,
 } from "@nats-io/jetstream";
 import { ErrorCode, RemoteError, TaskwireError } from "../../protocol/errors.ts";
-import {
-  Broker,
-  checkDuration,
-  type Owner,
-  type PutResult,
-  type Subscription,
-} from "../../queue/broker.ts";
+import { Broker, type Owner, type PutResult, type Subscription } from "../../queue/broker.ts";
+import { checkDuration, checkPutItems } from "../../queue/arguments.ts";
 import type { BackendInfo, QueueBackend } from "../../queue/backend.ts";
 import { Deque } from "../../queue/deque.ts";
 import { RateMeter } from "../../queue/rate.ts";
@@ -335,12 +330,7 @@ export class JetStreamBackend implements QueueBackend {
     let queue: JsQueue;
     try {
       queue = this.#queue(queueName);
-      for (const item of items) {
-        if (!Number.isSafeInteger(item.priority)) {
-          throw new RemoteError(ErrorCode.BadArgument, `Invalid priority: ${item.priority}`);
-        }
-        checkDuration(item.delayMs, "delay");
-      }
+      checkPutItems(items);
     } catch (error) {
       done(error as RemoteError);
       return;

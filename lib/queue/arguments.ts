@@ -1,7 +1,22 @@
-/** Checking the fields of one put as a client sent them (TCP or HTTP), before the broker sees it. */
+/** Checking what clients send (durations, put items) before a backend acts on it: one place for every front door. */
 import { ErrorCode, RemoteError } from "../protocol/errors.ts";
-import { checkDuration } from "./broker.ts";
 import type { PutItem } from "./types.ts";
+
+/** Longest timeout, delay or lease: a day. */
+export const MAX_TIMEOUT_MS = 24 * 3600_000;
+
+/** Checks a duration argument: a finite number of milliseconds within a day. */
+export function checkDuration(value: unknown, what: string): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > MAX_TIMEOUT_MS) {
+    throw new RemoteError(
+      ErrorCode.BadArgument,
+      `Invalid ${what}: ${
+        JSON.stringify(value)
+      } (expected milliseconds from 0 to ${MAX_TIMEOUT_MS})`,
+    );
+  }
+  return value;
+}
 
 /** Longest job id a client may choose. */
 export const MAX_ID_LENGTH = 256;
@@ -38,4 +53,14 @@ export function putItem(
     priority: priority as number,
     delayMs: fields.delay === undefined ? 0 : checkDuration(fields.delay, "delay"),
   };
+}
+
+/** Checks items built elsewhere (library callers of a backend): priorities and delays. */
+export function checkPutItems(items: readonly PutItem[]): void {
+  for (const item of items) {
+    if (!Number.isSafeInteger(item.priority)) {
+      throw new RemoteError(ErrorCode.BadArgument, `Invalid priority: ${item.priority}`);
+    }
+    checkDuration(item.delayMs, "delay");
+  }
 }
