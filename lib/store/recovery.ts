@@ -87,22 +87,9 @@ export class StateFolder {
         job.readyAt = record.readyAt;
         return;
       }
-      case "dead": {
-        const from = this.#jobs.get(record.q);
-        const job = from?.get(record.seq);
-        if (job === undefined) {
-          this.orphans++;
-          return;
-        }
-        from!.delete(record.seq);
-        job.attempts = record.attempts;
-        job.reason = record.reason;
-        job.origin = record.q;
-        job.readyAt = 0;
-        this.#queue(record.to).set(job.seq, job);
-        return;
-      }
+      case "dead":
       case "requeue": {
+        // Both move a job to another queue: dead letters keep why they died, requeued jobs start over.
         const from = this.#jobs.get(record.q);
         const job = from?.get(record.seq);
         if (job === undefined) {
@@ -110,9 +97,11 @@ export class StateFolder {
           return;
         }
         from!.delete(record.seq);
-        job.attempts = 0;
-        job.reason = undefined;
-        job.origin = undefined;
+        const dead = record.t === "dead";
+        job.attempts = dead ? record.attempts : 0;
+        job.reason = dead ? record.reason : undefined;
+        job.origin = dead ? record.q : undefined;
+        if (dead) job.readyAt = 0;
         this.#queue(record.to).set(job.seq, job);
         return;
       }
