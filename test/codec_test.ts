@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { decodeValue, encodeValue } from "../lib/protocol/codec.ts";
+import superjson from "superjson";
+import { decodeText, decodeValue, encodeText, encodeValue } from "../lib/protocol/codec.ts";
 import { ErrorCode, ProtocolError, TaskwireError } from "../lib/protocol/errors.ts";
 
 const utf8 = new TextEncoder();
@@ -21,6 +22,16 @@ function assertPrototypesClean(): void {
   assert.equal(({} as Record<string, unknown>).isAdmin, undefined);
   assert.equal(typeof Object.prototype.toString, "function");
   assert.equal(({}).constructor, Object);
+}
+
+/**
+ * Keys that JSON writes without escapes. V8's JSON.parse can misread an escaped
+ * key after parsing another escaped key (seen on Deno 2.9 / V8 15.0, e.g. `\.`
+ * read back as `\\`; nodejs/node#63785), so random keys with backslashes or
+ * quotes would make these properties flaky; fixed cases below cover them.
+ */
+function writtenWithoutEscapes(key: string): boolean {
+  return JSON.stringify(key) === `"${key}"`;
 }
 
 test("encodeValue()/decodeValue() round-trip JSON primitives", () => {
@@ -157,7 +168,9 @@ test("encodeValue()/decodeValue() round-trip arbitrary rich values (property)", 
       tie("leaf"),
       fc.array(tie("tree"), { maxLength: 4 }),
       fc.dictionary(
-        fc.string().filter((k) => !["__proto__", "constructor", "prototype"].includes(k)),
+        fc.string().filter((k) =>
+          !["__proto__", "constructor", "prototype"].includes(k) && writtenWithoutEscapes(k)
+        ),
         tie("tree"),
         { maxKeys: 4, noNullPrototype: true },
       ),
@@ -325,4 +338,297 @@ test("encodeValue() output is UTF-8 superjson text (documented wire form)", () =
     meta: { values: { at: ["Date"], n: ["bigint"], u: ["undefined"] }, v: 1 },
   });
   assert.equal(new TextDecoder().decode(encodeValue(12)), '{"json":12}');
+});
+
+// ---------------------------------------------------------------------------
+// The fast paths: same values as superjson, a wire form any superjson client reads.
+
+const FORBIDDEN = ["__proto__", "constructor", "prototype"];
+
+/** Keys that stress superjson's paths: dots, indices, the empty key. */
+const richKey = fc.oneof(
+  fc.string(),
+  fc.constantFrom("a.b", ".", "..", "", "0", "01", "-1", "length", "n"),
+).filter((k) => !FORBIDDEN.includes(k) && writtenWithoutEscapes(k));
+
+const { richTree } = fc.letrec((tie) => ({
+  richLeaf: fc.oneof(
+    fc.constant(null),
+    fc.constant(undefined),
+    fc.boolean(),
+    fc.integer(),
+    fc.double(), // includes NaN, ±Infinity and -0
+    fc.string(),
+    fc.bigInt(),
+    fc.date({ noInvalidDate: true }),
+    fc.constantFrom(/a/, /b+c/gi),
+  ),
+  richTree: fc.oneof(
+    { depthSize: "small", withCrossShrink: true },
+    tie("richLeaf"),
+    fc.array(tie("richTree"), { maxLength: 4 }),
+    fc.dictionary(richKey, tie("richTree"), { maxKeys: 4, noNullPrototype: true }),
+    fc.array(tie("richLeaf"), { maxLength: 3 }).map((items) => new Set(items)),
+    fc.array(fc.tuple(tie("richLeaf"), tie("richTree")), { maxLength: 3 }).map((e) => new Map(e)),
+    // The same object reached twice: superjson keeps the identity.
+    fc.tuple(richKey, tie("richTree")).map(([key, inner]) => {
+      const shared = { [key]: inner };
+      return [shared, { again: shared }];
+    }),
+  ),
+}));
+
+/** A superjson result as JSON, without the referentialEqualities our fast path may omit. */
+function wireShape(text: string): unknown {
+  const { json, meta } = JSON.parse(text);
+  if (meta === undefined) return { json };
+  const { referentialEqualities: _, ...rest } = meta;
+  return Object.keys(rest).length === 1 ? { json } : { json, meta: rest };
+}
+
+test("encodeValue()/decodeValue() agree with plain superjson both ways (property)", () => {
+  fc.assert(
+    fc.property(richTree, (value) => {
+      assert.deepStrictEqual(decodeValue(encodeValue(value)), value);
+      assert.deepStrictEqual(superjson.deserialize(JSON.parse(encodeText(value))), value);
+      assert.deepStrictEqual(decodeValue(utf8.encode(superjson.stringify(value))), value);
+      assert.deepStrictEqual(decodeText(superjson.stringify(value)), value);
+      // The wire form is superjson's, except for equalities between equal primitives.
+      assert.deepStrictEqual(wireShape(encodeText(value)), wireShape(superjson.stringify(value)));
+    }),
+    { numRuns: 400 },
+  );
+});
+
+test("encodeText() writes the consumer result shape as superjson does", () => {
+  const result = { n: 3n, square: 9n, by: "node-ab12", task: "id" };
+  const text = encodeText(result);
+  assert.equal(
+    text,
+    '{"json":{"n":"3","square":"9","by":"node-ab12","task":"id"},' +
+      '"meta":{"values":{"n":["bigint"],"square":["bigint"]},"v":1}}',
+  );
+  assert.deepStrictEqual(decodeText(text), result);
+  assert.deepStrictEqual(superjson.parse(text), result);
+  assert.equal(new TextDecoder().decode(encodeValue(result)), text);
+});
+
+test("encodeValue()/decodeValue() do not need superjson for JSON, bigint, Date and undefined", () => {
+  const { serialize, deserialize } = superjson;
+  const refuse = () => {
+    throw new Error("superjson was called");
+  };
+  superjson.serialize = refuse;
+  superjson.deserialize = refuse;
+  try {
+    for (
+      const value of [
+        7,
+        "s",
+        null,
+        undefined,
+        12n,
+        new Date(9),
+        { n: 3n, square: 9n, by: "node-ab12", task: "id" },
+        [{ a: [undefined, new Date(0), { b: -5n }] }, "x", 1.5, true],
+      ]
+    ) {
+      assert.deepStrictEqual(decodeValue(encodeValue(value)), value);
+    }
+  } finally {
+    superjson.serialize = serialize;
+    superjson.deserialize = deserialize;
+  }
+});
+
+test("encodeText() writes plain JSON as {json} with no meta", () => {
+  for (const value of [0, 7, "s", true, null, [1, "2", [null]], { a: { b: [1, 2] }, "c.d": "e" }]) {
+    assert.equal(encodeText(value), `{"json":${JSON.stringify(value)}}`);
+    assert.equal(encodeText(value), superjson.stringify(value));
+  }
+});
+
+test("encodeText()/decodeText() round-trip root bigint, Date and undefined", () => {
+  const cases: [unknown, string][] = [
+    [3n, '{"json":"3","meta":{"values":["bigint"],"v":1}}'],
+    [-(2n ** 70n), '{"json":"-1180591620717411303424","meta":{"values":["bigint"],"v":1}}'],
+    [new Date(0), '{"json":"1970-01-01T00:00:00.000Z","meta":{"values":["Date"],"v":1}}'],
+    [undefined, '{"json":null,"meta":{"values":["undefined"],"v":1}}'],
+  ];
+  for (const [value, text] of cases) {
+    assert.equal(encodeText(value), text);
+    assert.equal(encodeText(value), superjson.stringify(value));
+    assert.deepStrictEqual(decodeText(text), value);
+  }
+});
+
+test("encodeText() marks undefined in arrays and objects as superjson does", () => {
+  const value = { a: [undefined, 1, undefined], b: undefined, c: { d: [{ e: undefined }] } };
+  const text = encodeText(value);
+  assert.deepStrictEqual(JSON.parse(text), {
+    json: { a: [null, 1, null], b: null, c: { d: [{ e: null }] } },
+    meta: {
+      values: {
+        "a.0": ["undefined"],
+        "a.2": ["undefined"],
+        b: ["undefined"],
+        "c.d.0.e": ["undefined"],
+      },
+      v: 1,
+    },
+  });
+  const back = decodeText<typeof value>(text);
+  assert.deepStrictEqual(back, value);
+  assert.ok(Object.hasOwn(back, "b") && Object.hasOwn(back.c.d[0], "e"));
+  assert.equal(back.a.length, 3);
+});
+
+test("encodeText() escapes dots and backslashes in annotated paths as superjson does", () => {
+  const value = { "a.b": 1n, "c\\d": { "e.": [new Date(5)] }, plain: undefined };
+  assert.deepStrictEqual(wireShape(encodeText(value)), wireShape(superjson.stringify(value)));
+  assert.deepStrictEqual(superjson.parse(encodeText(value)), value);
+  assert.deepStrictEqual(decodeText(encodeText(value)), value);
+});
+
+test("encodeValue() keeps shared references, sparse arrays and special numbers with superjson", () => {
+  const shared = { n: 1n };
+  const back = roundTrip({ a: shared, b: [shared] });
+  assert.equal(back.a, back.b[0]);
+  // deno-lint-ignore no-sparse-arrays -- a hole on purpose: superjson sends it as null
+  const sparse = [1, , 3];
+  assert.equal(encodeText(sparse), superjson.stringify(sparse));
+  for (const value of [{ x: NaN }, [-0], { y: -Infinity, z: 1n }, new Date(NaN), { r: /x/ }]) {
+    assert.equal(encodeText(value), superjson.stringify(value));
+  }
+});
+
+test("encodeValue() still refuses what it refused, whichever path the value starts on", () => {
+  class Point {
+    x = 1;
+  }
+  let deep: unknown = 1n;
+  for (let i = 0; i < 202; i++) deep = { next: deep };
+  const cases: [unknown, RegExp][] = [
+    [{ n: 1n, p: new Point() }, /Cannot encode value\.p: instances of Point/],
+    [[1n, undefined, () => 1], /Cannot encode value\[2\]: a function/],
+    [{ at: new Date(0), k: { prototype: 1 } }, /Cannot encode value\.k: property "prototype"/],
+    [deep, /nested deeper than 200 levels/],
+  ];
+  for (const [value, pattern] of cases) {
+    assert.throws(
+      () => encodeText(value),
+      (error: unknown) =>
+        error instanceof TaskwireError && error.code === ErrorCode.BadArgument &&
+        pattern.test(error.message),
+      String(pattern),
+    );
+  }
+});
+
+test("decodeText() gives superjson's result (or a ProtocolError where it fails) for hostile meta", () => {
+  const texts = [
+    '{"json":{"a":"1"},"meta":{"values":{"__proto__.polluted":["undefined"]},"v":1}}',
+    '{"json":{"__proto__":{"polluted":"1"}},"meta":{"values":{"__proto__.polluted":["bigint"]},"v":1}}',
+    '{"json":{"constructor":{"prototype":{"x":"1"}}},"meta":{"values":{"constructor.prototype.x":["bigint"]},"v":1}}',
+    '{"json":{"a":{"prototype":"1"}},"meta":{"values":{"a.prototype":["Date"]},"v":1}}',
+    '{"json":{},"meta":{"values":{"toString":["undefined"]},"v":1}}',
+    '{"json":{},"meta":{"values":{"isAdmin":["undefined"]},"v":1}}',
+    '{"json":[],"meta":{"values":{"length":["undefined"]},"v":1}}',
+    '{"json":["1","2"],"meta":{"values":{"01":["bigint"]},"v":1}}',
+    '{"json":{"a":["x"]},"meta":{"values":{"a.1":["undefined"]},"v":1}}',
+    '{"json":{"a":"1"},"meta":{"values":{"a.b":["bigint"]},"v":1}}',
+    '{"json":{"a":"1"},"meta":{"values":{"a":["bigint","extra"]},"v":1}}',
+    '{"json":{"a":"1"},"meta":{"values":{"a":{"b":["bigint"]}},"v":1}}',
+    '{"json":{"a.b":"1"},"meta":{"values":{"a\\\\.b":["bigint"]},"v":1}}',
+    '{"json":{"":"7"},"meta":{"values":{"":["bigint"]},"v":1}}',
+    '{"json":{"a":5},"meta":{"values":{"a":["bigint"]},"v":1}}',
+    '{"json":{"a":"1.5"},"meta":{"values":{"a":["bigint"]},"v":1}}',
+    '{"json":{"a":"1","b":"x"},"meta":{"values":{"a":["bigint"],"b":["bigint"]},"v":1}}',
+    '{"json":{"a":"1"},"meta":{"values":{"a":["bigint"]},"v":0}}',
+    '{"json":{"a":"1"},"meta":{"values":{"a":["bigint"]},"v":1,"extra":true}}',
+    '{"json":{"a":"1"},"meta":null}',
+    '{"json":{"a":{"__proto__":{"isAdmin":true}},"b":"2"},"meta":{"values":{"b":["bigint"]},"v":1}}',
+    '{"json":{"\\u005f_proto__":{"polluted":1},"b":"2"},"meta":{"values":{"b":["bigint"]},"v":1}}',
+    '{"json":{"a":"1"},"meta":{"__proto__":{"values":{"a":["bigint"]}}}}',
+  ];
+  for (const text of texts) {
+    let expected: unknown;
+    let superjsonFailed = false;
+    try {
+      expected = superjson.deserialize(JSON.parse(text));
+    } catch {
+      superjsonFailed = true;
+    }
+    assertPrototypesClean();
+    if (superjsonFailed) {
+      assert.throws(
+        () => decodeText(text),
+        (error: unknown) =>
+          error instanceof ProtocolError && error.code === ErrorCode.BadMessage &&
+          error.message === "Cannot decode payload: invalid superjson",
+        text,
+      );
+    } else {
+      assert.deepStrictEqual(decodeText(text), expected, text);
+    }
+    assertPrototypesClean();
+  }
+});
+
+test("decodeText() of a Date annotation on a garbage string is an Invalid Date, as in superjson", () => {
+  const text = '{"json":{"a":"not a date"},"meta":{"values":{"a":["Date"]},"v":1}}';
+  for (const back of [decodeText<{ a: Date }>(text), superjson.parse<{ a: Date }>(text)]) {
+    assert.ok(back.a instanceof Date && Number.isNaN(back.a.getTime()));
+  }
+});
+
+test("decodeText() of a non-integer bigint is a ProtocolError, root or nested", () => {
+  for (
+    const text of [
+      '{"json":"1.5","meta":{"values":["bigint"],"v":1}}',
+      '{"json":{"n":"12abc"},"meta":{"values":{"n":["bigint"]},"v":1}}',
+      '{"json":[{"n":"1e3"}],"meta":{"values":{"0.n":["bigint"]},"v":1}}',
+    ]
+  ) {
+    assert.throws(
+      () => decodeText(text),
+      (error: unknown) =>
+        error instanceof ProtocolError && error.code === ErrorCode.BadMessage &&
+        error.message === "Cannot decode payload: invalid superjson",
+      text,
+    );
+  }
+});
+
+test("decodeText() and decodeValue() give the same values and the same errors", () => {
+  for (
+    const text of ['{"json":{"a":"1"},"meta":{"values":{"a":["bigint"]},"v":1}}', '{"json":1}']
+  ) {
+    assert.deepStrictEqual(decodeText(text), decodeValue(utf8.encode(text)));
+  }
+  for (
+    const [text, pattern] of [["{", /not UTF-8 JSON/], ["[]", /not a superjson object/]] as const
+  ) {
+    for (const decode of [() => decodeText(text), () => decodeValue(utf8.encode(text))]) {
+      assert.throws(
+        decode,
+        (error: unknown) => error instanceof ProtocolError && pattern.test(error.message),
+      );
+    }
+  }
+});
+
+test("decodeText() drops __proto__ keys in json as superjson does", () => {
+  for (
+    const text of [
+      '{"json":{"__proto__":{"polluted":true},"a":1}}',
+      '{"json":[{"\\u005f_proto__":{"isAdmin":true}}]}',
+      '{"json":{"x":{"__proto__":{"p":1}}},"meta":{"values":{"y":["undefined"]},"v":1}}',
+    ]
+  ) {
+    const back = decodeText(text);
+    assert.deepStrictEqual(back, superjson.deserialize(JSON.parse(text)), text);
+    assert.equal(JSON.stringify(back).includes("__proto__"), false, text);
+    assertPrototypesClean();
+  }
 });
