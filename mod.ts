@@ -21,6 +21,8 @@
  * @module
  */
 export { serve } from "./lib/server/server.ts";
+export { consumeLocally, LocalJob } from "./lib/server/local_consumer.ts";
+export type { LocalConsumer } from "./lib/server/local_consumer.ts";
 export { Client, connect, isTransient } from "./lib/client/client.ts";
 export { Consumer, Job, Queue } from "./lib/client/queue.ts";
 export {

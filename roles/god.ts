@@ -5,9 +5,9 @@
  *   deno run --allow-net --allow-env --allow-read --allow-write roles/god.ts [options]
  *   npx tsx roles/god.ts [options]
  */
-import { connect, formatAddress, generateAuthKey, serve } from "../mod.ts";
-import type { Job } from "../mod.ts";
+import { formatAddress, generateAuthKey, serve } from "../mod.ts";
 import type { God, ServeOptions } from "../lib/server/server.ts";
+import { consumeLocally, type LocalJob } from "../lib/server/local_consumer.ts";
 import { CliFailure, formatHelp, type OptionSpec, parseArgs, UsageError } from "../lib/cli/args.ts";
 import { readText } from "../lib/cli/runtime.ts";
 import { resolveLimits } from "../lib/server/limits.ts";
@@ -77,7 +77,7 @@ const OPTIONS = {
     arg: "NAME=N,...",
     help: "change limits, e.g. maxConnections=2000,maxPayloadBytes=1048576 (see docs/SECURITY.md)",
   },
-  quiet: { kind: "flag", help: "do not print each result, only summaries" },
+  quiet: { kind: "flag", help: "count results without decoding or printing them; print summaries" },
   json: { kind: "flag", help: "print one JSON object per line per event" },
   help: { kind: "flag", help: "show this help" },
 } as const satisfies Record<string, OptionSpec>;
@@ -248,19 +248,17 @@ async function main(argv: string[]): Promise<number> {
     );
   }
 
-  // The god's own consumer of `results`, over an in-process connection.
-  const local = await connect({
-    dial: () => Promise.resolve(god.connectLocal()),
-    authkey,
-    role: "god",
-    name: "god",
-    reconnect: false,
-  });
-  const results = local.queue<SquareResult>("results").consume({ prefetch: 256 });
+  // The god's own consumer of `results`, inside this process: no connection,
+  // and a result is decoded only to be printed.
+  const quiet = values.quiet === true;
+  const printing = !quiet || out.json;
   let received = 0;
   let lastCount = 0;
   let lastAt = Date.now();
-  const quiet = values.quiet === true;
+  const collector = consumeLocally<SquareResult>(god, "results", { prefetch: 256 }, (job) => {
+    if (printing) report(out, job, quiet);
+    received++;
+  }, (error) => out.warn("collector", { message: String(error) }, `god: ${String(error)}`));
   const summary = setInterval(() => {
     const now = Date.now();
     const fresh = received - lastCount;
@@ -276,33 +274,23 @@ async function main(argv: string[]): Promise<number> {
         tasksReady: tasks?.ready ?? 0,
         tasksInFlight: tasks?.inFlight ?? 0,
         tasksDead: tasks?.dead ?? 0,
-        connections: stats.connections.length - 1,
+        connections: stats.connections.length,
       },
       `-- ${count(received)} results so far, ${rate(perSecond)}/s over the last ${
         duration(now - lastAt)
       }; ` +
         `tasks ready ${count(tasks?.ready ?? 0)}, in flight ${count(tasks?.inFlight ?? 0)}, ` +
-        `dead ${count(tasks?.dead ?? 0)}; ${stats.connections.length - 1} clients connected`,
+        `dead ${count(tasks?.dead ?? 0)}; ${stats.connections.length} clients connected`,
     );
     lastCount = received;
     lastAt = now;
   }, SUMMARY_EVERY_MS);
 
-  const printing = (async () => {
-    for await (const job of results) {
-      received++;
-      report(out, job, quiet);
-      job.ack().catch(() => {});
-      if (stopper.signal.aborted) break;
-    }
-  })();
   out.say("waiting for results... (Ctrl-C to stop)");
 
-  await Promise.race([stopper.stopped, printing]);
+  await stopper.stopped;
   clearInterval(summary);
-  await results.return();
-  await printing.catch(() => {});
-  await local.close();
+  collector.stop();
   await http?.close();
   await god.close();
   out.event("stopped", { results: received }, `god stopped after ${count(received)} results`);
@@ -347,7 +335,7 @@ async function loadTls(
   return { cert: await read(certFile, "certificate"), key: await read(keyFile, "key") };
 }
 
-function report(out: Output, job: Job<SquareResult>, quiet: boolean): void {
+function report(out: Output, job: LocalJob<SquareResult>, quiet: boolean): void {
   const text = describeResult(job.value);
   const v = job.value as Partial<SquareResult>;
   out.event(
