@@ -37,7 +37,6 @@ function job(seq: number, extra: Partial<Job> = {}): Job {
     priority: 0,
     attempts: 0,
     readyAt: 0,
-    lease: 0,
     ...extra,
   };
 }

@@ -604,7 +604,6 @@ export class Broker implements QueueBackend {
     for (const { queue: name, job } of state.jobs) {
       const queue = this.#queues.get(name) ??
         this.#queues.set(name, new NamedQueue(name, defaultQueueOptions(name))).get(name)!;
-      job.lease = 0;
       if (job.seq >= this.#seq) this.#seq = job.seq + 1;
       queue.dedupe.set(job.id, at);
       if (job.readyAt > now) {
@@ -669,7 +668,6 @@ export class Broker implements QueueBackend {
         attempts: 0,
         // 0 for ready now: a small integer costs no heap number per job.
         readyAt: item.delayMs > 0 ? now + item.delayMs : 0,
-        lease: 0,
       };
       this.#remember(queue, item.id, now);
       queue.totals.put++;
@@ -807,7 +805,6 @@ export class Broker implements QueueBackend {
     const tag = this.#tag++;
     if (job.attempts > 0) queue.totals.redelivered++;
     job.attempts++;
-    job.lease = tag;
     const lease: Lease = {
       tag,
       queue,
@@ -844,7 +841,6 @@ export class Broker implements QueueBackend {
     this.#leases.delete(lease.tag);
     lease.owner.leases.delete(lease.tag);
     lease.queue.inFlight--;
-    lease.job.lease = 0;
     if (lease.subscription) lease.subscription.inFlight--;
   }
 

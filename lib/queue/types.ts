@@ -42,8 +42,6 @@ export interface Job {
   attempts: number;
   /** When the job becomes ready (epoch ms); in the past for ready jobs. */
   readyAt: number;
-  /** Current lease tag while in flight, else 0. */
-  lease: number;
   /** Why the job was dead-lettered, and the queue it died in. */
   reason?: string;
   origin?: string;

@@ -820,7 +820,6 @@ class Journal implements JournalStore {
             priority: jobs[i].priority,
             attempts: attempts[i],
             readyAt: readyAt[i],
-            lease: 0,
             reason: reasons[i],
             origin: origins[i],
           },

@@ -512,7 +512,6 @@ class BodyReader {
       priority: this.#f64(),
       attempts: this.#f64(),
       readyAt: this.#f64(),
-      lease: 0,
     };
   }
 

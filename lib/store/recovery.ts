@@ -146,7 +146,6 @@ export class StateFolder {
     const queues = Object.fromEntries(this.#queues);
     for (const [queue, map] of this.#jobs) {
       for (const job of map.values()) {
-        job.lease = 0;
         jobs.push({ queue, job });
         if (job.origin !== undefined) dead++;
         else if (job.readyAt > now) delayed++;

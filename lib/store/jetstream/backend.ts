@@ -1245,7 +1245,6 @@ export class JetStreamBackend implements QueueBackend {
       priority: Number(h?.get(Header.priority) || 0),
       attempts,
       readyAt: 0,
-      lease: 0,
     };
     const reason = h?.get(Header.reason);
     if (reason) {
@@ -1263,7 +1262,6 @@ export class JetStreamBackend implements QueueBackend {
     sub: JsSub | null,
   ): Lease {
     const tag = this.#tag++;
-    job.lease = tag;
     const lease: Lease = {
       tag,
       queue,
@@ -1303,7 +1301,6 @@ export class JetStreamBackend implements QueueBackend {
     if (lease.queue.bySeq.get(lease.seq) === lease) lease.queue.bySeq.delete(lease.seq);
     lease.owner.leases.delete(lease.tag);
     lease.queue.inFlight--;
-    lease.job.lease = 0;
     if (lease.sub) lease.sub.inFlight--;
   }
 
@@ -1471,7 +1468,6 @@ export class JetStreamBackend implements QueueBackend {
         priority: Number(h?.get(Header.priority) || 0),
         attempts: Number(h?.get(Header.attempts) || 0),
         readyAt: 0,
-        lease: 0,
       };
       const reason = h?.get(Header.reason);
       if (reason) {
