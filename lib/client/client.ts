@@ -197,7 +197,7 @@ export class Client {
   async request(
     type: MessageType,
     header: object,
-    options: { retry: boolean; payload?: Uint8Array[] },
+    options: { retry: boolean; payload?: string[] },
   ): Promise<Message> {
     for (;;) {
       const link = this.#link ??

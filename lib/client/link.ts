@@ -13,7 +13,7 @@ import {
 } from "../protocol/errors.ts";
 import { HANDSHAKE_MAX_FRAME } from "../protocol/frame.ts";
 import { ClientHandshake, type PeerInfo, type ServerInfo } from "../protocol/handshake.ts";
-import { decodeMessage, encodeMessage, type Message, MessageType } from "../protocol/messages.ts";
+import { decodeMessage, type Message, MessageType } from "../protocol/messages.ts";
 import { FramedConnection } from "../transport/framed.ts";
 import type { Transport } from "../transport/transport.ts";
 import { deferred } from "../util/deferred.ts";
@@ -131,13 +131,13 @@ export class Link {
   }
 
   /** Sends a request; resolves with the Ok reply, rejects with a {@link RemoteError}. */
-  request(type: MessageType, header: object, payload?: Uint8Array[]): Promise<Message> {
+  request(type: MessageType, header: object, payload?: string[]): Promise<Message> {
     if (this.#closedError) return Promise.reject(this.#closedError);
     const id = this.#nextId;
     this.#nextId = this.#nextId >= 0xffff_fffe ? 1 : this.#nextId + 1;
     const reply = deferred<Message>();
     this.#pending.set(id, reply);
-    this.#connection.send(encodeMessage(type, id, header, payload));
+    this.#connection.sendMessage(type, id, header, payload);
     return reply.promise;
   }
 
@@ -178,7 +178,7 @@ export class Link {
       clearTimeout(timer);
     }
     if (this.#closedError) return;
-    this.#connection.send(encodeMessage(MessageType.Bye, 0, {}));
+    this.#connection.sendMessage(MessageType.Bye, 0, {});
     this.#shutdown(new ConnectionLostError("Connection closed by the client"));
   }
 

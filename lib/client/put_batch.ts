@@ -4,7 +4,8 @@
  * ship a batch.
  */
 import { ErrorCode, RemoteError } from "../protocol/errors.ts";
-import { encodeValue } from "../protocol/codec.ts";
+import { encodeText } from "../protocol/codec.ts";
+import { utf8Length } from "../protocol/messages.ts";
 import { MAX_ID_LENGTH } from "../queue/arguments.ts";
 import { deferred } from "../util/deferred.ts";
 import { nextTurn } from "../util/next_turn.ts";
@@ -21,12 +22,21 @@ export interface PutOptions {
   timeout?: number;
 }
 
-/** One put as it travels: the job's fields and its superjson bytes. */
+/** One put as it travels: the job's fields, its superjson text and that text's UTF-8 size. */
 export interface PutEntry {
   id: string;
   priority?: number;
   delay?: number;
-  payload: Uint8Array;
+  payload: string;
+  bytes: number;
+}
+
+/** An entry's fields as a put request lists them (the payload travels apart). */
+export function itemFields(entry: PutEntry): { id: string; priority?: number; delay?: number } {
+  const fields: { id: string; priority?: number; delay?: number } = { id: entry.id };
+  if (entry.priority !== undefined) fields.priority = entry.priority;
+  if (entry.delay !== undefined) fields.delay = entry.delay;
+  return fields;
 }
 
 /** Ships one batch; resolves once the god has stored it. */
@@ -107,7 +117,8 @@ export class PutBatcher<T> {
   }
 
   #add(value: T, options: PutOptions): string {
-    const payload = encodeValue(value);
+    const payload = encodeText(value);
+    const bytes = utf8Length(payload);
     const id = options.id ?? nextId();
     if (typeof id !== "string" || id.length === 0 || id.length > MAX_ID_LENGTH) {
       throw new RemoteError(ErrorCode.BadArgument, `Invalid job id: ${JSON.stringify(id)}`);
@@ -115,7 +126,7 @@ export class PutBatcher<T> {
     let batch = this.#batch;
     if (
       batch !== null &&
-      (batch.entries.length >= this.#maxItems || batch.bytes + payload.length > this.#maxBytes ||
+      (batch.entries.length >= this.#maxItems || batch.bytes + bytes > this.#maxBytes ||
         batch.timeout !== options.timeout)
     ) {
       this.#ship();
@@ -125,11 +136,11 @@ export class PutBatcher<T> {
       batch = this.#batch = { entries: [], bytes: 0, timeout: options.timeout, done: [] };
       nextTurn(() => this.#ship());
     }
-    const entry: PutEntry = { id, payload };
+    const entry: PutEntry = { id, payload, bytes };
     if (options.priority) entry.priority = options.priority;
     if (options.delay) entry.delay = options.delay;
     batch.entries.push(entry);
-    batch.bytes += payload.length;
+    batch.bytes += bytes;
     return id;
   }
 

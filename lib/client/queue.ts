@@ -8,7 +8,7 @@ import { type Message, MessageType, splitPayload } from "../protocol/messages.ts
 import { Deque } from "../queue/deque.ts";
 import type { Client } from "./client.ts";
 import type { Link } from "./link.ts";
-import { PutBatcher, type PutOptions } from "./put_batch.ts";
+import { itemFields, PutBatcher, type PutOptions } from "./put_batch.ts";
 
 export type { PutOptions };
 
@@ -266,8 +266,8 @@ export class Queue<T = unknown> {
     this.#puts = new PutBatcher<T>((entries, timeout) => {
       const header: Record<string, unknown> = {
         q: name,
-        items: entries.map(({ payload: _, ...fields }) => fields),
-        sizes: entries.map((e) => e.payload.length),
+        items: entries.map(itemFields),
+        sizes: entries.map((e) => e.bytes),
       };
       if (timeout !== undefined) header.timeout = timeout;
       return client.request(MessageType.Put, header, {

@@ -17,7 +17,7 @@ import {
 } from "../protocol/errors.ts";
 import { importAuthKey } from "../protocol/handshake.ts";
 import type { ListedJob } from "../client/client.ts";
-import { PutBatcher, type PutOptions } from "../client/put_batch.ts";
+import { itemFields, PutBatcher, type PutOptions } from "../client/put_batch.ts";
 import type { GodStats } from "../server/server.ts";
 import type { QueueOptions } from "../queue/types.ts";
 import { deferred } from "../util/deferred.ts";
@@ -88,7 +88,6 @@ const POLL_MS = 25_000;
 const PUT_ATTEMPTS = 5;
 
 const encoder = new TextEncoder();
-const textDecoder = new TextDecoder();
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -682,8 +681,8 @@ export class HttpQueue<T = unknown> {
     this.name = name;
     // One request per batch: up to 1000 jobs or 512 KiB of payload, the superjson spliced in as is.
     this.#puts = new PutBatcher<T>((entries, timeout) => {
-      const items = entries.map(({ payload, ...fields }) =>
-        `${JSON.stringify(fields).slice(0, -1)},"payload":${textDecoder.decode(payload)}}`
+      const items = entries.map((entry) =>
+        `${JSON.stringify(itemFields(entry)).slice(0, -1)},"payload":${entry.payload}}`
       );
       let text = `{"items":[${items.join(",")}]`;
       if (timeout !== undefined) text += `,"timeout":${Number(timeout)}`;

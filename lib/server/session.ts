@@ -18,7 +18,6 @@ import {
 } from "../protocol/handshake.ts";
 import {
   decodeMessage,
-  encodeMessage,
   type Message,
   MessageType,
   splitPayload,
@@ -110,7 +109,7 @@ export class Session {
 
   /** Tells the client the god is going away, then closes. */
   goodbye(reason: string): void {
-    this.connection.send(encodeMessage(MessageType.Bye, 0, { reason }));
+    this.connection.sendMessage(MessageType.Bye, 0, { reason });
     this.connection.close();
   }
 
@@ -137,9 +136,20 @@ export class Session {
     return this.#inFlight - this.#getsOpen;
   }
 
-  /** Sends a reply or a push; cuts off a client whose unread bytes pass the write limit. */
-  #send(body: Uint8Array): void {
-    this.connection.send(body);
+  /** Sends a reply or a push, encoded straight into the outgoing bytes. */
+  #sendMessage(
+    type: MessageType,
+    id: number,
+    header: object,
+    payload?: readonly string[],
+    payloadBytes?: number,
+  ): void {
+    this.connection.sendMessage(type, id, header, payload, payloadBytes);
+    this.#checkWriteLimit();
+  }
+
+  /** Cuts off a client whose unread bytes pass the write limit. */
+  #checkWriteLimit(): void {
     const { writeLimit } = this.#ctx.limits.settings;
     if (this.connection.bufferedAmount > writeLimit) {
       this.#ctx.limits.hit("slowConsumer");
@@ -473,7 +483,7 @@ export class Session {
         bytes += size;
       }
       start = i;
-      this.#send(encodeMessage(MessageType.Deliver, subscription, { jobs, sizes }, payloads));
+      this.#sendMessage(MessageType.Deliver, subscription, { jobs, sizes }, payloads, bytes);
       // More to go: hand these bytes to the socket now, so its buffer says whether to pause.
       if (start < deliveries.length) this.connection.flush();
     }
@@ -481,7 +491,7 @@ export class Session {
 
   #reply(id: number, header: object, payload?: string[]): void {
     this.#answered(id);
-    this.#send(encodeMessage(MessageType.Ok, id, header, payload));
+    this.#sendMessage(MessageType.Ok, id, header, payload);
   }
 
   #replyError(id: number, error: unknown): void {
@@ -491,7 +501,8 @@ export class Session {
     if (e.code === ErrorCode.Internal) this.#ctx.log({ event: "error", error: String(error) });
     if (e.code === ErrorCode.Limit && /maxQueues/.test(e.message)) this.#ctx.limits.hit("queues");
     this.#answered(id);
-    this.#send(errorBody(e, id));
+    this.connection.send(errorBody(e, id));
+    this.#checkWriteLimit();
   }
 
   /** A connection-level failure: tell the peer why, then close. */

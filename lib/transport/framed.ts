@@ -1,10 +1,13 @@
 /**
  * A transport that speaks frames: bytes in are cut into bodies by a
- * {@link FrameDecoder}; bodies out are gathered for the rest of the current
- * turn of the event loop and written with one `write` call, so a burst of
- * small messages costs one system call instead of one each.
+ * {@link FrameDecoder}; messages out are encoded in place by a
+ * {@link FrameWriter}, gathered for the rest of the current turn of the event
+ * loop and written with one `write` call, so a burst of small messages costs
+ * one system call instead of one each.
  */
-import { FrameDecoder, HEADER_BYTES } from "../protocol/frame.ts";
+import { FrameDecoder } from "../protocol/frame.ts";
+import { FrameWriter } from "../protocol/frame_writer.ts";
+import type { MessageType } from "../protocol/messages.ts";
 import type { Transport } from "./transport.ts";
 
 /** Called with each complete frame body; a throw closes the connection through `onError`. */
@@ -19,8 +22,7 @@ export interface FramedHandlers {
 export class FramedConnection {
   readonly transport: Transport;
   readonly decoder: FrameDecoder;
-  #pending: Uint8Array[] = [];
-  #pendingBytes = 0;
+  readonly #out = new FrameWriter();
   #scheduled = false;
   #closed = false;
 
@@ -35,7 +37,7 @@ export class FramedConnection {
 
   /** Bytes waiting to be written (queued here and in the transport). */
   get bufferedAmount(): number {
-    return this.#pendingBytes + this.transport.bufferedAmount;
+    return this.#out.pendingBytes + this.transport.bufferedAmount;
   }
 
   start(handlers: FramedHandlers): void {
@@ -61,18 +63,37 @@ export class FramedConnection {
       },
       closed: (error) => {
         this.#closed = true;
-        this.#pending = [];
+        this.#out.clear();
         handlers.closed(error);
       },
       drain: () => handlers.drain?.(),
     });
   }
 
-  /** Queues one frame body; it is written at the end of this turn with the others. */
+  /** Queues an encoded message body; it is written at the end of this turn with the others. */
   send(body: Uint8Array): void {
     if (this.#closed) return;
-    this.#pending.push(body);
-    this.#pendingBytes += HEADER_BYTES + body.length;
+    this.#out.frame(body);
+    this.#schedule();
+  }
+
+  /**
+   * Queues a message, encoded straight into the outgoing bytes (see
+   * {@link FrameWriter.message}); written at the end of this turn.
+   */
+  sendMessage(
+    type: MessageType,
+    id: number,
+    header: object,
+    payload?: readonly (Uint8Array | string)[],
+    payloadBytes?: number,
+  ): void {
+    if (this.#closed) return;
+    this.#out.message(type, id, header, payload, payloadBytes);
+    this.#schedule();
+  }
+
+  #schedule(): void {
     if (!this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(() => this.flush());
@@ -82,18 +103,9 @@ export class FramedConnection {
   /** Writes everything queued now. */
   flush(): void {
     this.#scheduled = false;
-    if (this.#pending.length === 0 || this.#closed) return;
-    const out = new Uint8Array(this.#pendingBytes);
-    const view = new DataView(out.buffer);
-    let offset = 0;
-    for (const body of this.#pending) {
-      view.setUint32(offset, body.length);
-      out.set(body, offset + HEADER_BYTES);
-      offset += HEADER_BYTES + body.length;
-    }
-    this.#pending = [];
-    this.#pendingBytes = 0;
-    this.transport.write(out);
+    if (this.#closed) return;
+    const bytes = this.#out.take();
+    if (bytes !== null) this.transport.write(bytes);
   }
 
   /** Flushes what is queued, then closes. */
