@@ -20,6 +20,7 @@ import {
   abortActive,
   describeProcesses,
   killActiveSync,
+  pacedCounts,
   runOnce,
   type RunSettings,
 } from "./runners.ts";
@@ -36,7 +37,10 @@ const HELP = `npm run bench -- [options]
   --n N                tasks per throughput run (default 100000; --quick 3000)
   --durable-n N        tasks per throughput run with the journal (default: the smaller of
                        --n and 20000, as fsync-bound runs are slow)
-  --paced-seconds S    length of a paced (latency) run (default 10; --quick 2)
+  --paced-seconds S    seconds of a paced (latency) run that count (default 10; --quick 2)
+  --warmup-seconds S   paced tasks put before those, left out of the percentiles
+                       (default 3; --quick 1): V8 tiers code up by call counts, which
+                       at 500 tasks/s takes a few seconds
   --million N          jobs of the million.* scenarios (default 1000000)
   --timeout S          longest a single run may take (default 300)
   --concurrency N      --concurrency of the consumers in the 1x1, 1x2, mixed and million
@@ -61,6 +65,7 @@ interface Options {
   n?: number;
   durableN?: number;
   pacedSeconds?: number;
+  warmupSeconds?: number;
   million: number;
   timeoutS: number;
   drivers: boolean;
@@ -129,6 +134,9 @@ function parseOptions(argv: readonly string[]): Options {
         break;
       case "--paced-seconds":
         o.pacedSeconds = count(i++, arg);
+        break;
+      case "--warmup-seconds":
+        o.warmupSeconds = count(i++, arg);
         break;
       case "--million":
         o.million = count(i++, arg);
@@ -239,6 +247,7 @@ async function main(): Promise<number> {
     n,
     durableN: options.durableN ?? Math.min(n, 20_000),
     pacedSeconds: options.pacedSeconds ?? (options.quick ? 2 : 10),
+    warmupSeconds: options.warmupSeconds ?? (options.quick ? 1 : 3),
     million: options.million,
     drivers,
     concurrency: options.concurrency,
@@ -280,7 +289,7 @@ async function main(): Promise<number> {
     processes: describeProcesses(s, settings),
     baseline: s.baseline && scenarios.some((b) => b.name === s.baseline) ? s.baseline : undefined,
     n: s.kind === "paced"
-      ? Math.round((s.rate ?? 500) * settings.pacedSeconds)
+      ? pacedCounts(settings, s.rate ?? 500).count
       : s.kind === "million"
       ? settings.million
       : s.store === "memory"
@@ -323,7 +332,7 @@ async function main(): Promise<number> {
     `machine: ${machine.cpu}, ${machine.memory}, ${machine.os}, load ${machine.load} at start`,
     `runtimes: node ${machine.node}, ${machine.deno}, ${machine.python ?? "no python"}`,
     `command: ${machine.command}`,
-    `N=${settings.n} per throughput run (${settings.durableN} with the journal), paced runs ${settings.pacedSeconds} s, ${options.runs} run(s) each; ` +
+    `N=${settings.n} per throughput run (${settings.durableN} with the journal), paced runs ${settings.warmupSeconds} s warm-up + ${settings.pacedSeconds} s, ${options.runs} run(s) each; ` +
     `figures: median [min–max]; (×) = ratio to the Python baseline, > 1 is better for taskwire`,
     `took ${((Date.now() - began) / 1000).toFixed(0)} s`,
   ];

@@ -24,8 +24,10 @@ export interface RunSettings {
   n: number;
   /** Tasks per throughput run with the journal (fsync-bound runs can be slow). */
   durableN: number;
-  /** Seconds of a paced run. */
+  /** Seconds of a paced run that count in the percentiles. */
   pacedSeconds: number;
+  /** Seconds of paced tasks before those: they must arrive, but are left out of the percentiles. */
+  warmupSeconds: number;
   /** Jobs of the 1M scenarios. */
   million: number;
   /** `--concurrency` for consumers whose scenario leaves it to the role's default. */
@@ -639,14 +641,22 @@ async function pollStats(
   }
 }
 
-/** Paced runs leave the first second (at most a fifth of the tasks) out of the percentiles. */
-function warmupCount(rate: number, count: number): number {
-  return Math.min(Math.round(rate), Math.floor(count / 5));
+/**
+ * A paced run: `warmup` tasks (the first `warmupSeconds`: JIT tier-up, first
+ * connections) that must arrive but are left out of the percentiles, then the
+ * `pacedSeconds` that count. The same for Python.
+ */
+export function pacedCounts(
+  settings: RunSettings,
+  rate: number,
+): { count: number; warmup: number } {
+  const warmup = Math.round(rate * settings.warmupSeconds);
+  return { count: warmup + Math.max(1, Math.round(rate * settings.pacedSeconds)), warmup };
 }
 
 async function runPaced(run: Run, scenario: Scenario): Promise<RunOutcome> {
   const rate = scenario.rate ?? 500;
-  const count = Math.max(1, Math.round(rate * run.settings.pacedSeconds));
+  const { count, warmup } = pacedCounts(run.settings, rate);
   const { addr } = await startPipeline(
     run,
     scenario,
@@ -663,7 +673,7 @@ async function runPaced(run: Run, scenario: Scenario): Promise<RunOutcome> {
       "--count",
       String(count),
       "--warmup",
-      String(warmupCount(rate, count)),
+      String(warmup),
     ]),
   );
   run.watch("producer");
@@ -679,6 +689,7 @@ async function runPaced(run: Run, scenario: Scenario): Promise<RunOutcome> {
     elapsedMs: number;
     p50: number;
     p99: number;
+    p99All: number;
     max: number;
   };
   const stats = queue(await run.stats(), "lat.tasks");
@@ -695,6 +706,7 @@ async function runPaced(run: Run, scenario: Scenario): Promise<RunOutcome> {
       tasksPerSec: lat.count / (lat.elapsedMs / 1000),
       p50Ms: lat.p50,
       p99Ms: lat.p99,
+      p99AllMs: lat.p99All,
       maxMs: lat.max,
       godPeakRss: run.sampler.peakRss("god"),
       cpuPer100k: cpuSince(base, end) / count * 100_000,
@@ -801,7 +813,9 @@ async function runMillion(run: Run, scenario: Scenario): Promise<RunOutcome> {
 async function runPython(run: Run, scenario: Scenario): Promise<RunOutcome> {
   const paced = scenario.kind === "paced";
   const rate = scenario.rate ?? 500;
-  const count = paced ? Math.max(1, Math.round(rate * run.settings.pacedSeconds)) : run.settings.n;
+  const { count, warmup } = paced
+    ? pacedCounts(run.settings, rate)
+    : { count: run.settings.n, warmup: 0 };
   const port = await freePort();
   const py = (file: string, args: string[]) => [
     run.settings.python,
@@ -816,7 +830,7 @@ async function runPython(run: Run, scenario: Scenario): Promise<RunOutcome> {
       "--count",
       String(count),
       "--warmup",
-      String(paced ? warmupCount(rate, count) : 0),
+      String(warmup),
     ]),
   );
   run.watch("god");
@@ -845,6 +859,7 @@ async function runPython(run: Run, scenario: Scenario): Promise<RunOutcome> {
     t: number;
     p50?: number;
     p99?: number;
+    p99All?: number;
     max?: number;
   };
   const figures: RunFigures = {
@@ -853,7 +868,14 @@ async function runPython(run: Run, scenario: Scenario): Promise<RunOutcome> {
     cpuPer100k: cpuSince(base, end) / count * 100_000,
     godCpuPer100k: cpuSince(base, end, (l) => l === "god") / count * 100_000,
   };
-  if (paced) Object.assign(figures, { p50Ms: done.p50, p99Ms: done.p99, maxMs: done.max });
+  if (paced) {
+    Object.assign(figures, {
+      p50Ms: done.p50,
+      p99Ms: done.p99,
+      p99AllMs: done.p99All,
+      maxMs: done.max,
+    });
+  }
   return {
     ok: done.count === count,
     figures,

@@ -6,7 +6,7 @@
  * one monotonic clock. Prints one `{"event":"latency", ...}` line with the
  * percentiles once `--count` results have arrived, then stays connected until
  * SIGTERM. The first `--warmup` tasks (JIT warm-up, first connections) must
- * arrive too but are left out of the percentiles; `worstAtMs` says when the
+ * arrive too but are left out of the percentiles (`p99All` counts them); `worstAtMs` says when the
  * slowest counted task was put, relative to the first put.
  *
  * Usage: latency_producer.ts --connect HOST:PORT [--rate 500] [--count 5000]
@@ -31,6 +31,8 @@ await results.ready();
 const tasks = client.queue<{ n: number; t: number }>(args.get("tasks") ?? "lat.tasks");
 
 const latencies = new Float64Array(count);
+/** Every task's latency, the warm-up included. */
+const all = new Float64Array(count);
 const putAt = new Float64Array(count);
 let received = 0;
 let counted = 0;
@@ -42,7 +44,7 @@ const collecting = (async () => {
     const { n, t } = job.value;
     if (n >= 0 && n < count && seen[n] === 0) {
       seen[n] = 1;
-      received++;
+      all[received++] = now - t;
       if (n >= warmup) {
         latencies[counted++] = now - t;
         if (now - t > worst.ms) worst = { ms: now - t, n };
@@ -71,7 +73,9 @@ while (sent < count) {
 await collecting;
 const elapsedMs = performance.now() - t0;
 const sorted = latencies.slice(0, counted).sort();
-const pick = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+const sortedAll = all.slice(0, received).sort();
+const pick = (q: number, from = sorted) =>
+  from[Math.min(from.length - 1, Math.floor(q * from.length))];
 emit({
   event: "latency",
   count: received,
@@ -80,6 +84,7 @@ emit({
   elapsedMs,
   p50: pick(0.5),
   p99: pick(0.99),
+  p99All: pick(0.99, sortedAll),
   max: sorted[sorted.length - 1],
   mean: sorted.reduce((a, b) => a + b, 0) / sorted.length,
   worstAtMs: worst.n >= 0 ? putAt[worst.n] - t0 : null,

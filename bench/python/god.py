@@ -52,19 +52,23 @@ def main():
         emit(event="ready", pid=os.getpid(), manager_pid=manager._process.pid)
         received = 0
         latencies = []
+        every = []  # warm-up included
         while received < args.count:
             try:
                 r = c_q.get(timeout=1)
             except queue.Empty:
                 continue
             received += 1
-            if isinstance(r, tuple) and r[0] >= args.warmup:  # (n, square, t), paced
-                latencies.append((time.time() - r[2]) * 1000)
+            if isinstance(r, tuple):  # (n, square, t), paced
+                every.append((time.time() - r[2]) * 1000)
+                if r[0] >= args.warmup:
+                    latencies.append(every[-1])
         done = {"event": "done", "count": received, "t": time.time() * 1000}
         if latencies:
             latencies.sort()
-            pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
-            done.update(p50=pick(0.5), p99=pick(0.99), max=latencies[-1])
+            every.sort()
+            pick = lambda q, xs=latencies: xs[min(len(xs) - 1, int(q * len(xs)))]
+            done.update(p50=pick(0.5), p99=pick(0.99), p99All=pick(0.99, every), max=latencies[-1])
         emit(**done)
         while True:
             time.sleep(3600)
