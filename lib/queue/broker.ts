@@ -651,7 +651,8 @@ export class Broker implements QueueBackend {
   #admit(queue: NamedQueue, pending: PendingPut, now: number): void {
     while (pending.next < pending.items.length) {
       const item = pending.items[pending.next];
-      if (this.#isDuplicate(queue, item.id, now)) {
+      const seenAt = queue.dedupe.get(item.id);
+      if (seenAt !== undefined && this.#withinWindow(seenAt, now)) {
         pending.next++;
         pending.duplicates++;
         queue.totals.duplicates++;
@@ -669,7 +670,7 @@ export class Broker implements QueueBackend {
         // 0 for ready now: a small integer costs no heap number per job.
         readyAt: item.delayMs > 0 ? now + item.delayMs : 0,
       };
-      this.#remember(queue, item.id, now);
+      this.#remember(queue, item.id, now, seenAt !== undefined);
       queue.totals.put++;
       this.#journal?.({ t: "put", q: queue.name, job });
       if (item.delayMs > 0) {
@@ -736,15 +737,17 @@ export class Broker implements QueueBackend {
     return Math.floor((now - this.#epoch) / 100);
   }
 
-  #isDuplicate(queue: NamedQueue, id: string, now: number): boolean {
-    const seenAt = queue.dedupe.get(id);
-    return seenAt !== undefined && (this.#ticks(now) - seenAt) * 100 < this.#dedupeWindowMs;
+  /** Whether an id seen at `seenAt` (ticks) still counts as a duplicate at `now`. */
+  #withinWindow(seenAt: number, now: number): boolean {
+    return (this.#ticks(now) - seenAt) * 100 < this.#dedupeWindowMs;
   }
 
-  #remember(queue: NamedQueue, id: string, now: number): void {
+  /** Remembers a put id; `known`: it is in the map already (seen before the window). */
+  #remember(queue: NamedQueue, id: string, now: number, known: boolean): void {
     const dedupe = queue.dedupe;
     const at = this.#ticks(now);
-    dedupe.delete(id);
+    // Re-inserted, not updated: the map's order is the order of expiry.
+    if (known) dedupe.delete(id);
     dedupe.set(id, at);
     if (dedupe.size > this.#dedupeMaxIds || (dedupe.size & 1023) === 0) {
       this.#forgetOldIds(queue, at);
