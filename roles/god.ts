@@ -336,14 +336,13 @@ async function loadTls(
 }
 
 function report(out: Output, job: LocalJob<SquareResult>, quiet: boolean): void {
-  const text = describeResult(job.value);
   const v = job.value as Partial<SquareResult>;
   out.event(
     "result",
     typeof v === "object" && v !== null && "square" in v
       ? { n: v.n, square: v.square, by: v.by, task: v.task, id: job.id }
       : { value: job.value, id: job.id },
-    quiet ? null : text,
+    quiet ? null : describeResult(v),
   );
 }
 
