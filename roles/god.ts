@@ -5,8 +5,11 @@
  *   deno run --allow-net --allow-env --allow-read --allow-write roles/god.ts [options]
  *   npx tsx roles/god.ts [options]
  */
-import { formatAddress, generateAuthKey, serve } from "../mod.ts";
-import type { God, ServeOptions } from "../lib/server/server.ts";
+// Imported from their modules, not mod.ts: a god loads neither Hono (unless
+// --http) nor the NATS client (unless --store), which saves memory.
+import { type God, serve, type ServeOptions } from "../lib/server/server.ts";
+import { generateAuthKey } from "../lib/protocol/handshake.ts";
+import { formatAddress } from "../lib/util/address.ts";
 import { consumeLocally, type LocalJob } from "../lib/server/local_consumer.ts";
 import { CliFailure, formatHelp, type OptionSpec, parseArgs, UsageError } from "../lib/cli/args.ts";
 import { readText } from "../lib/cli/runtime.ts";
@@ -15,7 +18,6 @@ import { count, duration, Output, rate } from "../lib/cli/output.ts";
 import { KEY_ENV, loadKey, resolveAddress, runRole, watchSignals } from "../lib/cli/role.ts";
 import { describeResult, type SquareResult } from "../lib/cli/squares.ts";
 import { openJournal } from "../lib/store/journal.ts";
-import { openJetStream } from "../lib/store/jetstream/open.ts";
 import type { Address } from "../lib/transport/transport.ts";
 
 const OPTIONS = {
@@ -133,6 +135,7 @@ async function main(argv: string[]): Promise<number> {
   if (values.store !== undefined) {
     const urls = values.store as string;
     try {
+      const { openJetStream } = await import("../lib/store/jetstream/open.ts");
       options.backend = await openJetStream(urls, {
         replicas: (values["nats-replicas"] as number | undefined) ?? 1,
         credsFile: values["nats-creds"] as string | undefined,
