@@ -23,9 +23,10 @@ const CHUNK_BYTES = 16 * 1024;
 const SHORT_TEXT = 256;
 
 const encoder = new TextEncoder();
+const EMPTY = new Uint8Array(0);
 
 export class FrameWriter {
-  #chunk: Uint8Array = new Uint8Array(0);
+  #chunk: Uint8Array = EMPTY;
   /** Bytes of #chunk already handed out by `take`. */
   #taken = 0;
   /** Bytes of #chunk written so far. */
@@ -103,6 +104,8 @@ export class FrameWriter {
       this.#fullBytes = 0;
     }
     this.#taken = this.#end;
+    // A full chunk, or one made for a single big frame, is the transport's now: let it go.
+    if (this.#end === this.#chunk.length || this.#chunk.length > CHUNK_BYTES) this.#release();
     return bytes;
   }
 
@@ -110,7 +113,13 @@ export class FrameWriter {
   clear(): void {
     this.#full = [];
     this.#fullBytes = 0;
-    this.#taken = this.#end;
+    this.#release();
+  }
+
+  #release(): void {
+    this.#chunk = EMPTY;
+    this.#taken = 0;
+    this.#end = 0;
   }
 
   /** The chunk to write `bytes` more into, at `#end`. */
