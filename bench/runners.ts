@@ -309,6 +309,8 @@ function profFlags(run: Run, runtime: Runtime): string[] {
 function consumerArgv(run: Run, runtime: Runtime, addr: string, concurrency?: number): string[] {
   const args = ["--connect", addr];
   if (concurrency !== undefined) args.push("--concurrency", String(concurrency));
+  // Like the god, and like Python's consumer: no line per task.
+  if (!run.settings.drivers) args.push("--quiet");
   const file = run.settings.drivers ? FILES.drivers.consumer : FILES.roles.consumer;
   return command(runtime, file, args, { nodeFlags: profFlags(run, runtime) });
 }
