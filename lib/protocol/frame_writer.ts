@@ -9,20 +9,24 @@
  * and two copies per message, and most of the god's garbage — which made for
  * frequent young-generation collections, each a pause in the middle of some
  * task's trip. Here a message is written once, into memory that is allocated
- * 16 KiB at a time.
+ * 16 KiB at a time. (The layout itself is written by `writeMessage`, as for
+ * `encodeMessage`.)
  *
  * Bytes handed out by `take` are never written again (the next frames go after
  * them, or into a fresh chunk), so a transport may keep them until it has sent them.
  */
 import { HEADER_BYTES } from "./frame.ts";
-import { type MessageType, PREFIX_BYTES, utf8Length } from "./messages.ts";
+import {
+  type MessageType,
+  payloadSize,
+  PREFIX_BYTES,
+  utf8Length,
+  writeMessage,
+  writeU32,
+} from "./messages.ts";
 
 /** Frames smaller than this share chunks; bigger ones get memory of their own. */
 const CHUNK_BYTES = 16 * 1024;
-/** Up to this many characters, a JS loop writes ASCII faster than a call to `encodeInto`. */
-const SHORT_TEXT = 256;
-
-const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 
 export class FrameWriter {
@@ -53,28 +57,11 @@ export class FrameWriter {
   ): void {
     const headerText = JSON.stringify(header);
     const headerBytes = utf8Length(headerText);
-    if (payloadBytes < 0) {
-      payloadBytes = 0;
-      for (const part of payload) {
-        payloadBytes += typeof part === "string" ? utf8Length(part) : part.length;
-      }
-    }
+    if (payloadBytes < 0) payloadBytes = payloadSize(payload);
     const bodyBytes = PREFIX_BYTES + headerBytes + payloadBytes;
     const out = this.#room(HEADER_BYTES + bodyBytes);
-    let at = this.#end;
-    at = writeU32(out, at, bodyBytes);
-    out[at++] = type;
-    at = writeU32(out, at, id);
-    at = writeU32(out, at, headerBytes);
-    at = writeText(out, at, headerText, headerBytes);
-    for (const part of payload) {
-      if (typeof part === "string") at = writeText(out, at, part, -1);
-      else {
-        out.set(part, at);
-        at += part.length;
-      }
-    }
-    this.#end = at;
+    const at = writeU32(out, this.#end, bodyBytes);
+    this.#end = writeMessage(out, at, type, id, headerText, headerBytes, payload);
   }
 
   /** Appends an already encoded message body as one frame. */
@@ -135,32 +122,4 @@ export class FrameWriter {
     this.#end = 0;
     return this.#chunk;
   }
-}
-
-function writeU32(out: Uint8Array, at: number, value: number): number {
-  out[at] = value >>> 24;
-  out[at + 1] = (value >>> 16) & 0xff;
-  out[at + 2] = (value >>> 8) & 0xff;
-  out[at + 3] = value & 0xff;
-  return at + 4;
-}
-
-/**
- * Writes `text` as UTF-8 at `at`; returns the offset after it. `bytes` is its
- * UTF-8 size if known, else -1. Short ASCII text is copied by a loop.
- */
-export function writeText(out: Uint8Array, at: number, text: string, bytes: number): number {
-  const n = text.length;
-  if (n <= SHORT_TEXT && (bytes === n || bytes < 0)) {
-    let i = 0;
-    for (; i < n; i++) {
-      const c = text.charCodeAt(i);
-      if (c >= 0x80) break;
-      out[at + i] = c;
-    }
-    if (i === n) return at + n;
-    // Not ASCII after all: encode the rest properly.
-    return at + i + encoder.encodeInto(text.slice(i), out.subarray(at + i)).written;
-  }
-  return at + encoder.encodeInto(text, out.subarray(at)).written;
 }

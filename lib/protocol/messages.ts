@@ -65,6 +65,8 @@ export interface Message {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const EMPTY = new Uint8Array(0);
+/** Up to this many characters, a JS loop writes ASCII faster than a call to `encodeInto`. */
+const SHORT_TEXT = 256;
 
 /**
  * Builds a message body. `payload` parts are appended after the header, in order.
@@ -80,25 +82,75 @@ export function encodeMessage(
   header: object,
   payload: readonly (Uint8Array | string)[] = [],
 ): Uint8Array {
-  const headerBytes = encoder.encode(JSON.stringify(header));
-  let size = PREFIX_BYTES + headerBytes.length;
+  const headerText = JSON.stringify(header);
+  const headerBytes = utf8Length(headerText);
+  const body = new Uint8Array(PREFIX_BYTES + headerBytes + payloadSize(payload));
+  writeMessage(body, 0, type, id, headerText, headerBytes, payload);
+  return body;
+}
+
+/** UTF-8 bytes of payload parts. */
+export function payloadSize(payload: readonly (Uint8Array | string)[]): number {
+  let size = 0;
   for (const part of payload) size += typeof part === "string" ? utf8Length(part) : part.length;
-  const body = new Uint8Array(size);
-  const view = new DataView(body.buffer);
-  body[0] = type;
-  view.setUint32(1, id);
-  view.setUint32(5, headerBytes.length);
-  body.set(headerBytes, PREFIX_BYTES);
-  let offset = PREFIX_BYTES + headerBytes.length;
+  return size;
+}
+
+/**
+ * Writes a message body at `at` in `out` (which has room for it): the prefix,
+ * `headerText` (`headerBytes` in UTF-8), then the payload parts. Returns the
+ * offset after it. The one place that lays out a message; see also FrameWriter.
+ */
+export function writeMessage(
+  out: Uint8Array,
+  at: number,
+  type: MessageType,
+  id: number,
+  headerText: string,
+  headerBytes: number,
+  payload: readonly (Uint8Array | string)[],
+): number {
+  out[at++] = type;
+  at = writeU32(out, at, id);
+  at = writeU32(out, at, headerBytes);
+  at = writeText(out, at, headerText, headerBytes);
   for (const part of payload) {
-    if (typeof part === "string") {
-      offset += encoder.encodeInto(part, body.subarray(offset)).written;
-    } else {
-      body.set(part, offset);
-      offset += part.length;
+    if (typeof part === "string") at = writeText(out, at, part, -1);
+    else {
+      out.set(part, at);
+      at += part.length;
     }
   }
-  return body;
+  return at;
+}
+
+/** Writes `value` as a big-endian u32 at `at`; returns the offset after it. */
+export function writeU32(out: Uint8Array, at: number, value: number): number {
+  out[at] = value >>> 24;
+  out[at + 1] = (value >>> 16) & 0xff;
+  out[at + 2] = (value >>> 8) & 0xff;
+  out[at + 3] = value & 0xff;
+  return at + 4;
+}
+
+/**
+ * Writes `text` as UTF-8 at `at`; returns the offset after it. `bytes` is its
+ * UTF-8 size if known, else -1. Short ASCII text is copied by a loop.
+ */
+function writeText(out: Uint8Array, at: number, text: string, bytes: number): number {
+  const n = text.length;
+  if (n <= SHORT_TEXT && (bytes === n || bytes < 0)) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) break;
+      out[at + i] = c;
+    }
+    if (i === n) return at + n;
+    // Not ASCII after all: encode the rest properly.
+    return at + i + encoder.encodeInto(text.slice(i), out.subarray(at + i)).written;
+  }
+  return at + encoder.encodeInto(text, out.subarray(at)).written;
 }
 
 /** Bytes `text` takes in UTF-8 (what TextEncoder would produce), without encoding it. */
