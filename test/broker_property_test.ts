@@ -6,7 +6,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { Broker, Owner } from "../lib/queue/broker.ts";
+import { Broker } from "../lib/queue/broker.ts";
+import { Owner } from "../lib/queue/backend.ts";
 import type { Delivery } from "../lib/queue/types.ts";
 
 type Op =

@@ -1,7 +1,8 @@
 /** The queue rules without any I/O: time is passed in, results come back through callbacks. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Broker, Owner, type PutResult } from "../lib/queue/broker.ts";
+import { Broker } from "../lib/queue/broker.ts";
+import { Owner, type PutResult } from "../lib/queue/backend.ts";
 import type { Delivery, PutItem } from "../lib/queue/types.ts";
 import { RemoteError } from "../lib/protocol/errors.ts";
 

@@ -21,7 +21,8 @@ import {
   type StoredRecord,
 } from "../lib/store/record_codec.ts";
 import { openJournal, StoreError } from "../lib/store/journal.ts";
-import { Broker, Owner } from "../lib/queue/broker.ts";
+import { Broker } from "../lib/queue/broker.ts";
+import { Owner } from "../lib/queue/backend.ts";
 import type { Job } from "../lib/queue/types.ts";
 
 function tempDir(): string {

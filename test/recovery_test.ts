@@ -20,7 +20,8 @@ import {
   RecordWriter,
   type StoredRecord,
 } from "../lib/store/record_codec.ts";
-import { Broker, Owner } from "../lib/queue/broker.ts";
+import { Broker } from "../lib/queue/broker.ts";
+import { Owner } from "../lib/queue/backend.ts";
 import type { Job } from "../lib/queue/types.ts";
 
 const SEGMENT_1 = "journal-00000001.twj";

@@ -41,7 +41,7 @@
  */
 import { Hono } from "hono";
 import type { Context } from "hono";
-import { Owner } from "../queue/broker.ts";
+import { Owner } from "../queue/backend.ts";
 import type { Delivery, Job, PutItem } from "../queue/types.ts";
 import { checkDuration, putItem } from "../queue/arguments.ts";
 import { decodeValue } from "../protocol/codec.ts";
@@ -100,6 +100,8 @@ interface HttpPeer {
   owners: Set<Owner>;
   /** Which owner holds each lease this client took. */
   tags: Map<number, Owner>;
+  /** Owners whose get or put is waiting right now. */
+  waiting: Set<Owner>;
 }
 
 /** One point of the dashboard's chart. */
@@ -406,6 +408,7 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
         active: 0,
         owners: new Set(),
         tags: new Map(),
+        waiting: new Set(),
       };
       peers.set(clientId, peer);
       log({
@@ -426,7 +429,7 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
   function tidy(peer: HttpPeer): void {
     for (const [tag, owner] of peer.tags) if (!owner.leases.has(tag)) peer.tags.delete(tag);
     for (const owner of peer.owners) {
-      if (owner.leases.size === 0 && owner.waiters.size === 0 && owner.puts.size === 0) {
+      if (owner.leases.size === 0 && !peer.waiting.has(owner)) {
         peer.owners.delete(owner);
       }
     }
@@ -555,6 +558,7 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
       });
       const owner = new Owner();
       peer.owners.add(owner);
+      peer.waiting.add(owner);
       const result = await waitFor<unknown>(
         request.signal,
         (done) => {
@@ -562,7 +566,7 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
           god.schedule();
         },
         () => broker.release(owner, Date.now()),
-      );
+      ).finally(() => peer.waiting.delete(owner));
       peer.owners.delete(owner);
       if (closing.signal.aborted) throw shuttingDown();
       if (result === "aborted") return new Response(null, { status: 499 });
@@ -581,6 +585,7 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
       const max = Math.max(1, intParam(c.req.query("max"), "max", 1, MAX_GET_JOBS));
       const owner = new Owner();
       peer.owners.add(owner);
+      peer.waiting.add(owner);
       const first = await waitFor<Delivery | null | TaskwireError>(
         request.signal,
         (done) => {
@@ -591,7 +596,7 @@ export async function createHttpApp(god: God, options: HttpAppOptions): Promise<
       ).catch((error) => {
         peer.owners.delete(owner); // refused (unknown queue, bad timeout): it holds nothing
         throw error;
-      });
+      }).finally(() => peer.waiting.delete(owner));
       if (first instanceof TaskwireError) {
         peer.owners.delete(owner);
         throw first;

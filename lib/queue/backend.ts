@@ -9,8 +9,37 @@
  * result with {@link settle}, which stays synchronous for plain values.
  */
 import type { RemoteError } from "../protocol/errors.ts";
-import type { Owner, PutResult, Subscription } from "./broker.ts";
 import type { Delivery, Job, PutItem, QueueOptions, QueueStats } from "./types.ts";
+
+/**
+ * One connection (or in-process user) that can hold leases. Backends keep
+ * their own bookkeeping of what an owner waits for; these are the parts every
+ * backend shares.
+ */
+export class Owner {
+  static #next = 1;
+  readonly id: number = Owner.#next++;
+  /** Tags of the leases this owner holds. */
+  readonly leases = new Set<number>();
+  readonly subscriptions = new Set<Subscription>();
+}
+
+/** A push consumer: up to `prefetch` unacked jobs at a time. */
+export interface Subscription {
+  readonly id: number;
+  readonly owner: Owner;
+  readonly queue: string;
+  prefetch: number;
+  inFlight: number;
+  readonly deliver: (deliveries: Delivery[]) => void;
+  cancelled: boolean;
+}
+
+/** The outcome of a put: how many jobs were stored and how many were repeats. */
+export interface PutResult {
+  accepted: number;
+  duplicates: number;
+}
 
 /** A value now, or a promise of it. */
 export type Awaitable<T> = T | Promise<T>;

@@ -13,39 +13,10 @@ import { Heap } from "./heap.ts";
 import { Deque } from "./deque.ts";
 import { RateMeter } from "./rate.ts";
 import { ReadyQueue } from "./ready_queue.ts";
-import type { QueueBackend } from "./backend.ts";
-import { checkDuration, checkPutItems, MAX_TIMEOUT_MS } from "./arguments.ts";
-import {
-  defaultQueueOptions,
-  type Delivery,
-  type Job,
-  type JournalRecord,
-  type PutItem,
-  type QueueOptions,
-  type QueueStats,
-} from "./types.ts";
-
-/** One connection (or in-process user) that can hold leases. */
-export class Owner {
-  static #next = 1;
-  readonly id: number = Owner.#next++;
-  /** Tags of the leases this owner holds. */
-  readonly leases = new Set<number>();
-  readonly subscriptions = new Set<Subscription>();
-  readonly waiters = new Set<Waiter>();
-  readonly puts = new Set<PendingPut>();
-}
-
-/** A push consumer: up to `prefetch` unacked jobs at a time. */
-export interface Subscription {
-  readonly id: number;
-  readonly owner: Owner;
-  readonly queue: string;
-  prefetch: number;
-  inFlight: number;
-  readonly deliver: (deliveries: Delivery[]) => void;
-  cancelled: boolean;
-}
+import { Owner, type PutResult, type QueueBackend, type Subscription } from "./backend.ts";
+import { checkDuration, checkPutItems } from "./arguments.ts";
+import { defaultQueueOptions, resolveQueueOptions } from "./options.ts";
+import type { Delivery, Job, JournalRecord, PutItem, QueueOptions, QueueStats } from "./types.ts";
 
 interface Waiter {
   owner: Owner;
@@ -73,12 +44,6 @@ interface Lease {
   subscription: Subscription | null;
   deadline: number;
   ended: boolean;
-}
-
-/** The outcome of a put: how many jobs were stored and how many were repeats. */
-export interface PutResult {
-  accepted: number;
-  duplicates: number;
 }
 
 /** Settings of the whole broker. */
@@ -146,8 +111,6 @@ class NamedQueue {
   }
 }
 
-const QUEUE_NAME = /^[A-Za-z0-9_.:-]{1,200}$/;
-
 /**
  * The queue rules. One per god.
  *
@@ -178,6 +141,8 @@ export class Broker implements QueueBackend {
   readonly #leasedQueues = new Set<NamedQueue>();
   /** Parked gets and puts, across queues (to know when the deadline heap is mostly stale). */
   #parked = 0;
+  /** What each owner has parked, so its waits end when it goes away. */
+  readonly #parkedBy = new Map<Owner, Set<Waiter | PendingPut>>();
 
   constructor(options: BrokerOptions = {}) {
     this.#allowCreate = options.allowCreate ?? true;
@@ -202,14 +167,7 @@ export class Broker implements QueueBackend {
 
   /** Creates a queue, or changes an existing queue's options. */
   declare(name: string, options: Partial<QueueOptions> = {}): QueueOptions {
-    if (!QUEUE_NAME.test(name)) {
-      throw new RemoteError(
-        ErrorCode.BadArgument,
-        `Invalid queue name ${JSON.stringify(name)}: use 1-200 of A-Z a-z 0-9 _ . : -`,
-      );
-    }
-    const merged = { ...defaultQueueOptions(name), ...this.#queues.get(name)?.options, ...options };
-    checkOptions(name, merged);
+    const merged = resolveQueueOptions(name, this.#queues.get(name)?.options, options);
     let queue = this.#queues.get(name);
     if (queue === undefined) {
       if (this.#queues.size >= this.#maxQueues) {
@@ -262,7 +220,7 @@ export class Broker implements QueueBackend {
     if (pending.next < items.length) {
       queue.puts.push(pending);
       queue.parkedPuts++;
-      owner?.puts.add(pending);
+      if (owner) this.#holdWait(owner, pending);
       this.#park(pending);
     } else {
       pending.done = null;
@@ -298,7 +256,7 @@ export class Broker implements QueueBackend {
     };
     queue.waiters.push(waiter);
     queue.parkedGets++;
-    owner.waiters.add(waiter);
+    this.#holdWait(owner, waiter);
     this.#park(waiter);
   }
 
@@ -396,13 +354,11 @@ export class Broker implements QueueBackend {
   /** An owner went away: its leased jobs return to their queues, its waits end. */
   release(owner: Owner, now: number): void {
     for (const subscription of owner.subscriptions) this.unsubscribe(subscription);
-    for (const waiter of owner.waiters) this.#unpark(waiter);
-    owner.waiters.clear();
-    for (const pending of owner.puts) {
-      this.#unpark(pending);
-      pending.items = []; // its deadline-heap entry must not hold the payloads
+    for (const wait of this.#parkedBy.get(owner) ?? []) {
+      this.#unpark(wait);
+      if ("items" in wait) wait.items = []; // its deadline-heap entry must not hold the payloads
     }
-    owner.puts.clear();
+    this.#parkedBy.delete(owner);
     const touched = new Set<NamedQueue>();
     for (const tag of [...owner.leases]) {
       const lease = this.#leases.get(tag);
@@ -462,7 +418,7 @@ export class Broker implements QueueBackend {
       if (done === null) continue;
       this.#unpark(wait);
       if ("items" in wait) {
-        wait.owner?.puts.delete(wait);
+        if (wait.owner) this.#dropWait(wait.owner, wait);
         const queue = this.#queues.get(wait.queue);
         const maxsize = queue?.options.maxsize ?? 0;
         (done as PendingPut["done"] & object)(
@@ -472,7 +428,7 @@ export class Broker implements QueueBackend {
           ),
         );
       } else {
-        wait.owner.waiters.delete(wait);
+        this.#dropWait(wait.owner, wait);
         (done as (delivery: Delivery | null) => void)(null);
       }
     }
@@ -695,7 +651,7 @@ export class Broker implements QueueBackend {
       queue.puts.shift();
       queue.parkedPuts--;
       this.#parked--;
-      pending.owner?.puts.delete(pending);
+      if (pending.owner) this.#dropWait(pending.owner, pending);
       const done = pending.done;
       pending.done = null;
       // The entry may stay in the deadline heap until its deadline: drop its payloads now.
@@ -704,7 +660,20 @@ export class Broker implements QueueBackend {
     }
   }
 
-  /** Ends a parked get or put early; compacts the queue's list once dead entries pile up. */
+  #holdWait(owner: Owner, wait: Waiter | PendingPut): void {
+    let waits = this.#parkedBy.get(owner);
+    if (waits === undefined) this.#parkedBy.set(owner, waits = new Set());
+    waits.add(wait);
+  }
+
+  #dropWait(owner: Owner, wait: Waiter | PendingPut): void {
+    const waits = this.#parkedBy.get(owner);
+    if (waits === undefined) return;
+    waits.delete(wait);
+    if (waits.size === 0) this.#parkedBy.delete(owner);
+  }
+
+  /** Parks a get or put until its deadline (or until it is served or ended). */
   #park(wait: Waiter | PendingPut): void {
     this.#parked++;
     this.#waitDeadlines.push(wait);
@@ -717,6 +686,7 @@ export class Broker implements QueueBackend {
     }
   }
 
+  /** Ends a parked get or put early; compacts the queue's list once dead entries pile up. */
   #unpark(wait: Waiter | PendingPut): void {
     if (wait.done === null) return;
     wait.done = null;
@@ -772,7 +742,7 @@ export class Broker implements QueueBackend {
       waiter.done = null;
       queue.parkedGets--;
       this.#parked--;
-      waiter.owner.waiters.delete(waiter);
+      this.#dropWait(waiter.owner, waiter);
       done(this.#lease(queue, queue.ready.shift()!, waiter.owner, null, now));
     }
     const subs = queue.subscriptions;
@@ -899,30 +869,4 @@ function liveOnly<T extends { done: unknown }>(items: Deque<T>): Deque<T> {
   const live = new Deque<T>();
   for (const item of items) if (item.done !== null) live.push(item);
   return live;
-}
-
-function checkOptions(name: string, options: QueueOptions): void {
-  const bad = (what: string, value: unknown, expected: string) =>
-    new RemoteError(
-      ErrorCode.BadArgument,
-      `Invalid ${what} for queue "${name}": ${JSON.stringify(value)} (expected ${expected})`,
-    );
-  if (!Number.isSafeInteger(options.maxsize) || options.maxsize < 0) {
-    throw bad("maxsize", options.maxsize, "an integer ≥ 0");
-  }
-  if (
-    !Number.isSafeInteger(options.leaseMs) || options.leaseMs < 1 ||
-    options.leaseMs > MAX_TIMEOUT_MS
-  ) {
-    throw bad("leaseMs", options.leaseMs, `an integer from 1 to ${MAX_TIMEOUT_MS}`);
-  }
-  if (!Number.isSafeInteger(options.maxAttempts) || options.maxAttempts < 1) {
-    throw bad("maxAttempts", options.maxAttempts, "an integer ≥ 1");
-  }
-  if (options.deadLetter !== null) {
-    if (typeof options.deadLetter !== "string" || !QUEUE_NAME.test(options.deadLetter)) {
-      throw bad("deadLetter", options.deadLetter, "a queue name or null");
-    }
-    if (options.deadLetter === name) throw bad("deadLetter", options.deadLetter, "another queue");
-  }
 }

@@ -13,19 +13,6 @@ export interface QueueOptions {
 }
 
 /**
- * Defaults for a queue named `name`: unbounded, 30 s leases, 5 attempts, dead
- * letters to `<name>.dead` (a queue whose name ends in `.dead` has none).
- */
-export function defaultQueueOptions(name: string): QueueOptions {
-  return {
-    maxsize: 0,
-    leaseMs: 30_000,
-    maxAttempts: 5,
-    deadLetter: name.endsWith(".dead") ? null : `${name}.dead`,
-  };
-}
-
-/**
  * One job as the god holds it. The payload stays encoded — the superjson text
  * the producer sent — and the god never parses it. A string, not bytes: a
  * short string costs a few dozen bytes, a Uint8Array several hundred, which

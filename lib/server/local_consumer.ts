@@ -7,8 +7,7 @@
  * a function call, a batch of deliveries is acked with one call, and a payload
  * is decoded only if the handler asks for its value.
  */
-import { Owner, type Subscription } from "../queue/broker.ts";
-import { settle } from "../queue/backend.ts";
+import { Owner, settle, type Subscription } from "../queue/backend.ts";
 import type { Delivery } from "../queue/types.ts";
 import { decodeText } from "../protocol/codec.ts";
 import type { God } from "./server.ts";

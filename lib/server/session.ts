@@ -3,8 +3,7 @@
  * broker, replies and pushes written back. A bad frame closes only this
  * connection; a bad request fails only that request.
  */
-import { Owner, type Subscription } from "../queue/broker.ts";
-import { type QueueBackend, settle } from "../queue/backend.ts";
+import { Owner, type QueueBackend, settle, type Subscription } from "../queue/backend.ts";
 import type { Delivery, Job, PutItem } from "../queue/types.ts";
 import { checkDuration, putItem } from "../queue/arguments.ts";
 import type { Store } from "../store/store.ts";

@@ -32,19 +32,18 @@ import {
   type StreamInfo,
 } from "@nats-io/jetstream";
 import { ErrorCode, RemoteError, TaskwireError } from "../../protocol/errors.ts";
-import { Broker, type Owner, type PutResult, type Subscription } from "../../queue/broker.ts";
 import { checkDuration, checkPutItems } from "../../queue/arguments.ts";
-import type { BackendInfo, QueueBackend } from "../../queue/backend.ts";
+import type {
+  BackendInfo,
+  Owner,
+  PutResult,
+  QueueBackend,
+  Subscription,
+} from "../../queue/backend.ts";
+import { defaultQueueOptions, resolveQueueOptions } from "../../queue/options.ts";
 import { Deque } from "../../queue/deque.ts";
 import { RateMeter } from "../../queue/rate.ts";
-import {
-  defaultQueueOptions,
-  type Delivery,
-  type Job,
-  type PutItem,
-  type QueueOptions,
-  type QueueStats,
-} from "../../queue/types.ts";
+import type { Delivery, Job, PutItem, QueueOptions, QueueStats } from "../../queue/types.ts";
 import {
   CONSUMER,
   delayNames,
@@ -302,11 +301,7 @@ export class JetStreamBackend implements QueueBackend {
   async declare(name: string, options: Partial<QueueOptions> = {}): Promise<QueueOptions> {
     const existing = this.#queues.get(name);
     if (existing?.ensured) await existing.ensured.catch(() => {});
-    // A throwaway broker checks the name and options exactly as the embedded store does.
-    const merged = new Broker({ allowCreate: true }).declare(name, {
-      ...(this.#queues.get(name)?.options ?? defaultQueueOptions(name)),
-      ...options,
-    });
+    const merged = resolveQueueOptions(name, this.#queues.get(name)?.options, options);
     let queue = this.#queues.get(name);
     if (queue === undefined) {
       queue = new JsQueue(name, this.#prefix, merged);
@@ -890,7 +885,7 @@ export class JetStreamBackend implements QueueBackend {
       return queue;
     }
     if (!create) throw new RemoteError(ErrorCode.UnknownQueue, `Unknown queue "${name}"`);
-    const options = new Broker({ allowCreate: true }).declare(name, {});
+    const options = resolveQueueOptions(name, undefined, {});
     const created = new JsQueue(name, this.#prefix, options);
     this.#queues.set(name, created);
     created.ensured = this.#ensureQueue(created, true);
