@@ -2,7 +2,9 @@
  * taskwire: a distributed producer/consumer task queue for Node and Deno.
  *
  * A god hosts named queues behind a shared key; producers put jobs, consumers
- * take them under a lease and ack them.
+ * take them under a lease and ack them. `connect()` reaches a god by TCP
+ * ("host:port"), TLS ("tls://host:port") or its HTTP face ("http(s)://…"),
+ * with the same client surface for all three.
  *
  * @example
  * ```ts
@@ -20,15 +22,16 @@
  *
  * @module
  */
+export { connect } from "./lib/client/connect.ts";
 export { serve } from "./lib/server/server.ts";
 export { consumeLocally, LocalJob } from "./lib/server/local_consumer.ts";
-export type { LocalConsumer } from "./lib/server/local_consumer.ts";
-export { Client, connect, isTransient } from "./lib/client/client.ts";
-export { Consumer, Job, Queue } from "./lib/client/queue.ts";
 export {
+  ArgumentError,
   AuthError,
   ConnectionLostError,
   ErrorCode,
+  isTransient,
+  LimitError,
   ProtocolError,
   RemoteError,
   TaskwireError,
@@ -38,14 +41,32 @@ export { decodeValue, encodeValue } from "./lib/protocol/codec.ts";
 export { formatAddress, parseAddress } from "./lib/util/address.ts";
 export { MemoryStore } from "./lib/store/store.ts";
 export { openJournal, StoreError } from "./lib/store/journal.ts";
-export { connectHttp, HttpClient, HttpConsumer, HttpJob, HttpQueue } from "./lib/http/client.ts";
 export { serveHttp } from "./lib/http/serve.ts";
 
-export type { ClientEvent, ConnectOptions, ListedJob } from "./lib/client/client.ts";
-export type { PutOptions } from "./lib/client/queue.ts";
-export type { ConnectionInfo, God, GodStats, ServeOptions } from "./lib/server/server.ts";
-export type { QueueOptions, QueueStats } from "./lib/queue/types.ts";
-export type { Store, StoreSource, StoreStats } from "./lib/store/store.ts";
+export type {
+  Client,
+  ClientEvent,
+  Consumer,
+  Job,
+  ListedJob,
+  PutOptions,
+  Queue,
+} from "./lib/client/api.ts";
+export type { ConnectOptions } from "./lib/client/connect.ts";
+export type { God, ServeOptions } from "./lib/server/server.ts";
+export type { LocalConsumer } from "./lib/server/local_consumer.ts";
+export type { Caller, CallerInfo } from "./lib/ops/caller.ts";
+export type { Operations } from "./lib/ops/operations.ts";
+export type {
+  BackendInfo,
+  ConnectionInfo,
+  GodStats,
+  QueueStats,
+  StoreStats,
+} from "./lib/protocol/replies.ts";
+export type { Limits, LimitStats } from "./lib/protocol/limits.ts";
+export type { QueueOptions } from "./lib/queue/types.ts";
+export type { Store, StoreSource } from "./lib/store/store.ts";
 export type {
   FsyncPolicy,
   JournalStore,
@@ -53,10 +74,4 @@ export type {
   Recovered,
 } from "./lib/store/journal.ts";
 export type { Address, Dialer, Listener, Transport } from "./lib/transport/transport.ts";
-export type {
-  HttpConnectOptions,
-  WorkerClient,
-  WorkerJob,
-  WorkerQueue,
-} from "./lib/http/client.ts";
 export type { HttpFace, ServeHttpOptions } from "./lib/http/serve.ts";

@@ -5,12 +5,11 @@
  *   npx tsx roles/admin.ts dead list tasks
  */
 import { formatHelp, type OptionSpec, parseArgs, UsageError } from "../lib/cli/args.ts";
-import { CLIENT_OPTIONS, connectRole, processName } from "../lib/cli/connect.ts";
+import { CLIENT_OPTIONS, connectRole } from "../lib/cli/connect.ts";
 import { count, duration, jsonLine, Output, rate, table } from "../lib/cli/output.ts";
 import { requireKey, resolveTarget, runRole } from "../lib/cli/role.ts";
-import { runtimeKind } from "../lib/cli/runtime.ts";
-import type { ListedJob } from "../mod.ts";
-import type { OpenClient } from "../lib/client/open.ts";
+import { defaultClientName } from "../lib/util/runtime.ts";
+import type { Client, ListedJob } from "../mod.ts";
 
 const OPTIONS = {
   ...CLIENT_OPTIONS,
@@ -109,7 +108,7 @@ async function main(argv: string[]): Promise<number> {
     addr,
     authkey,
     role: "admin",
-    name: processName(runtimeKind()),
+    name: defaultClientName(),
     wait: false,
     tlsCa: values["tls-ca"] as string | undefined,
   });
@@ -123,7 +122,7 @@ async function main(argv: string[]): Promise<number> {
 
 const silent = { out: () => {}, err: () => {}, tty: false };
 
-async function run(out: Output, client: OpenClient, command: Command): Promise<void> {
+async function run(out: Output, client: Client, command: Command): Promise<void> {
   switch (command.cmd) {
     case "stats": {
       const stats = await client.stats(command.queue);

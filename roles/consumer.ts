@@ -7,12 +7,12 @@
  */
 import { ConnectionLostError } from "../mod.ts";
 import { formatHelp, type OptionSpec, parseArgs, UsageError } from "../lib/cli/args.ts";
-import { CLIENT_OPTIONS, connectUnlessStopped, processName, within } from "../lib/cli/connect.ts";
+import { CLIENT_OPTIONS, connectUnlessStopped, within } from "../lib/cli/connect.ts";
 import { count, Output, plural, rate } from "../lib/cli/output.ts";
 import { requireKey, resolveTarget, runRole, watchSignals } from "../lib/cli/role.ts";
-import { runtimeKind } from "../lib/cli/runtime.ts";
 import { type SquareResult, toInteger } from "../lib/cli/squares.ts";
-import type { OpenJob, OpenQueue } from "../lib/client/open.ts";
+import { defaultClientName } from "../lib/util/runtime.ts";
+import type { Job, Queue } from "../mod.ts";
 
 const OPTIONS = {
   ...CLIENT_OPTIONS,
@@ -58,7 +58,7 @@ async function main(argv: string[]): Promise<number> {
   const quiet = values.quiet === true;
   const stopper = watchSignals(out, "consumer");
 
-  const name = processName(runtimeKind());
+  const name = defaultClientName();
   const first = await connectUnlessStopped(out, stopper, {
     addr,
     authkey,
@@ -148,8 +148,8 @@ async function main(argv: string[]): Promise<number> {
 /** Squares one task, puts the result, then acks; a non-integer task is dead-lettered. */
 async function handle(
   out: Output,
-  job: OpenJob<unknown>,
-  results: OpenQueue<SquareResult>,
+  job: Job<unknown>,
+  results: Queue<SquareResult>,
   { name, quiet }: { name: string; quiet: boolean },
   tally: { computed: number; dead: number; handedBack: number },
 ): Promise<void> {

@@ -13,7 +13,7 @@ import { formatAddress } from "../lib/util/address.ts";
 import { consumeLocally, type LocalJob } from "../lib/server/local_consumer.ts";
 import { CliFailure, formatHelp, type OptionSpec, parseArgs, UsageError } from "../lib/cli/args.ts";
 import { readText } from "../lib/cli/runtime.ts";
-import { resolveLimits } from "../lib/server/limits.ts";
+import { resolveLimits } from "../lib/protocol/limits.ts";
 import { count, duration, Output, rate } from "../lib/cli/output.ts";
 import { KEY_ENV, loadKey, resolveAddress, runRole, watchSignals } from "../lib/cli/role.ts";
 import { describeResult, type SquareResult } from "../lib/cli/squares.ts";
@@ -229,7 +229,6 @@ async function main(argv: string[]): Promise<number> {
       const { serveHttp } = await import("../lib/http/serve.ts");
       http = await serveHttp(god, {
         listen: formatAddress(values.http as Address),
-        authkey,
         log: (event: Record<string, unknown>) => logServerEvent(out, event),
         tls: options.tls,
       });

@@ -6,18 +6,13 @@
  *   npx tsx roles/producer.ts [options]
  */
 import { CliFailure, formatHelp, type OptionSpec, parseArgs, UsageError } from "../lib/cli/args.ts";
-import {
-  CLIENT_OPTIONS,
-  connectUnlessStopped,
-  processName,
-  sleep,
-  within,
-} from "../lib/cli/connect.ts";
+import { CLIENT_OPTIONS, connectUnlessStopped, within } from "../lib/cli/connect.ts";
 import { count, duration, Output, plural, rate } from "../lib/cli/output.ts";
 import { requireKey, resolveTarget, runRole, watchSignals } from "../lib/cli/role.ts";
-import { runtimeKind } from "../lib/cli/runtime.ts";
 import { randomInteger } from "../lib/cli/squares.ts";
-import type { OpenQueue } from "../lib/client/open.ts";
+import { sleep } from "../lib/util/backoff.ts";
+import { defaultClientName } from "../lib/util/runtime.ts";
+import type { Queue } from "../mod.ts";
 
 const OPTIONS = {
   ...CLIENT_OPTIONS,
@@ -82,7 +77,7 @@ async function main(argv: string[]): Promise<number> {
   const total = (values.count as number | undefined) ?? Infinity;
   const stopper = watchSignals(out, "producer");
 
-  const name = processName(runtimeKind());
+  const name = defaultClientName();
   const first = await connectUnlessStopped(out, stopper, {
     addr,
     authkey,
@@ -167,7 +162,7 @@ async function main(argv: string[]): Promise<number> {
 /** Puts `total` tasks as fast as the god takes them: windows of putMany, a few in flight. */
 async function burst(
   out: Output,
-  tasks: OpenQueue<number | bigint>,
+  tasks: Queue<number | bigint>,
   total: number,
   next: () => number | bigint,
   tally: { put: number; unconfirmed: number },

@@ -11,9 +11,9 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import process from "node:process";
-import { connect } from "../lib/client/client.ts";
+import { connect } from "../lib/client/connect.ts";
 import { openJournal } from "../lib/store/journal.ts";
-import type { Client } from "../lib/client/client.ts";
+import type { Client } from "../lib/client/api.ts";
 import { freePort, type Proc, type Runtime, RUNTIMES, start } from "./_support/process.ts";
 
 const KEY = "crash-test-key-0123456789";

@@ -11,9 +11,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
 import { serve } from "../lib/server/server.ts";
-import { connect } from "../lib/client/client.ts";
+import { connect } from "../lib/client/connect.ts";
 import { serveHttp } from "../lib/http/serve.ts";
-import { connectHttp } from "../lib/http/client.ts";
 
 const AUTHKEY = "dashboard-test-key";
 const CHROMIUM = "/usr/bin/chromium";
@@ -38,15 +37,15 @@ test("the dashboard shows live queues and workers in headless Chromium", async (
   }
   const dir = mkdtempSync(path.join(tmpdir(), "taskwire-dashboard-"));
   const god = await serve({ listen: "127.0.0.1:0", authkey: AUTHKEY, name: "dashboard-god" });
-  const face = await serveHttp(god, { listen: "127.0.0.1:0", authkey: AUTHKEY });
+  const face = await serveHttp(god, { listen: "127.0.0.1:0" });
   const producer = await connect({
     addr: `127.0.0.1:${god.port}`,
     authkey: AUTHKEY,
     role: "producer",
     name: "tcp-producer",
   });
-  const consumer = await connectHttp({
-    url: face.url,
+  const consumer = await connect({
+    addr: face.url,
     authkey: AUTHKEY,
     role: "consumer",
     name: "http-consumer",

@@ -210,7 +210,7 @@ test("a client refuses a Welcome with a missing or malformed proof", async () =>
 test("the god refuses an Auth with a missing or malformed proof", async () => {
   for (const proof of [undefined, "", "%%%", toBase64(new Uint8Array(33)), 1, ["x"]]) {
     const server = new ServerHandshake(await importAuthKey(KEY), INFO);
-    const sNonce = fromBase64(decodeMessage(server.hello()).header.nonce)!;
+    const sNonce = fromBase64(decodeMessage(server.hello()).header.nonce as string)!;
     assert.equal(sNonce.length, 32);
     const auth = encodeMessage(MessageType.Auth, 0, {
       proto: "taskwire",
@@ -422,7 +422,7 @@ test("the god drops a peer silent past handshakeTimeoutMs with a handshake_timeo
     const bodies = received.flatMap((chunk) => decoder.push(chunk)).map(decodeMessage);
     assert.deepEqual(bodies.map((m) => m.type), [MessageType.Hello, MessageType.Error]);
     assert.equal(bodies[1].header.code, ErrorCode.HandshakeTimeout);
-    assert.match(bodies[1].header.message, /handshake not finished within 150 ms/);
+    assert.match(String(bodies[1].header.message), /handshake not finished within 150 ms/);
     assert.ok(events.some((e) => e.event === "rejected" && e.code === "handshake_timeout"));
   } finally {
     await god.close();

@@ -7,11 +7,10 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { serve } from "../lib/server/server.ts";
-import { connect } from "../lib/client/client.ts";
+import { connect } from "../lib/client/connect.ts";
 import { serveHttp } from "../lib/http/serve.ts";
-import { connectHttp } from "../lib/http/client.ts";
 import { renderMetrics } from "../lib/http/metrics.ts";
-import type { GodStats } from "../lib/server/server.ts";
+import type { GodStats } from "../lib/protocol/replies.ts";
 
 const AUTHKEY = "metrics-test-key";
 
@@ -55,8 +54,8 @@ function sampleValue(text: string, series: string): number {
 
 test("/metrics shows queues and connections and passes promtool", async () => {
   const god = await serve({ listen: "127.0.0.1:0", authkey: AUTHKEY });
-  const face = await serveHttp(god, { listen: "127.0.0.1:0", authkey: AUTHKEY });
-  const http = await connectHttp({ url: face.url, authkey: AUTHKEY, role: "producer" });
+  const face = await serveHttp(god, { listen: "127.0.0.1:0" });
+  const http = await connect({ addr: face.url, authkey: AUTHKEY, role: "producer" });
   const tcp = await connect({ addr: `127.0.0.1:${god.port}`, authkey: AUTHKEY, role: "consumer" });
   try {
     await http.queue<number>("tasks").putMany([1, 2, 3, 4]);

@@ -132,12 +132,12 @@ test("a stream created earlier with incompatible settings is refused, naming the
 
 test("the HTTP face works on the JetStream store too", { skip }, async () => {
   const { serveHttp } = await import("../lib/http/serve.ts");
-  const { connectHttp } = await import("../lib/http/client.ts");
+  const { connect } = await import("../lib/client/connect.ts");
   const nats = await startNats();
   const backend = await openJetStream(nats.node.url);
   const god = await serve({ listen: "127.0.0.1:0", authkey, backend });
-  const face = await serveHttp(god, { listen: "127.0.0.1:0", authkey });
-  const client = await connectHttp({ url: face.url, authkey, role: "tester" });
+  const face = await serveHttp(god, { listen: "127.0.0.1:0" });
+  const client = await connect({ addr: face.url, authkey, role: "tester" });
   try {
     const tasks = client.queue<number>("tasks");
     await tasks.putMany([1, 2, 3]);

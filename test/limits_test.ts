@@ -8,13 +8,13 @@ import assert from "node:assert/strict";
 import * as net from "node:net";
 import { connect } from "../mod.ts";
 import { type God, serve, type ServeOptions } from "../lib/server/server.ts";
-import {
-  AuthLimiter,
-  DEFAULT_LIMITS,
-  hostOf,
-  type Limits,
-  resolveLimits,
-} from "../lib/server/limits.ts";
+import { AuthLimiter, hostOf } from "../lib/server/admission.ts";
+import { DEFAULT_LIMITS, type Limits, resolveLimits } from "../lib/protocol/limits.ts";
+import { Link } from "../lib/client/link.ts";
+import { importAuthKey } from "../lib/protocol/handshake.ts";
+import { dialTcp } from "../lib/transport/tcp.ts";
+import { memoryPair } from "../lib/transport/memory.ts";
+import { parseAddress } from "../lib/util/address.ts";
 import { renderMetrics } from "../lib/http/metrics.ts";
 import { AuthError, RemoteError } from "../lib/protocol/errors.ts";
 import { decodeMessage } from "../lib/protocol/messages.ts";
@@ -133,8 +133,16 @@ test("handshake time and frame size before and after auth are limited and counte
     assert.equal(errorOf(big.received)?.code, "frame_too_large");
     assert.match(errorOf(big.received)!.message, /exceeds maxFrameSize 4096/);
 
+    // The god announces its frame limit in its Welcome.
+    const link = await Link.open(
+      await dialTcp(parseAddress(addr)),
+      await importAuthKey(AUTHKEY),
+      { role: "test", runtime: "test", name: "welcome-reader" },
+      { timeoutMs: 2000 },
+    );
+    assert.equal(link.server.maxFrameSize, 64 * 1024);
+    await link.close();
     const client = await connect({ addr, authkey: AUTHKEY, reconnect: false });
-    assert.equal(client.link?.server.maxFrameSize, 64 * 1024);
     const bystander = await connect({ addr, authkey: AUTHKEY, reconnect: false });
     // A frame over the limit after auth closes the offender's connection only.
     await assert.rejects(client.queue("tasks").put("x".repeat(100 * 1024)));
@@ -230,7 +238,11 @@ test("failed handshakes are rate-limited per address and logged once per burst",
     assert.match(renderMetrics(g.stats()), /taskwire_auth_failures_total 3/);
     // In-process clients are not throttled by address.
     const local = await connect({
-      dial: () => Promise.resolve(g.connectLocal()),
+      dial: () => {
+        const [client, server] = memoryPair({ record: false });
+        g.accept(server);
+        return Promise.resolve(client);
+      },
       authkey: AUTHKEY,
     });
     await local.queue("tasks").put("ok");

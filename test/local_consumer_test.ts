@@ -49,10 +49,21 @@ test("consumeLocally() hands every job over once, decoded on demand, and acks it
 
 test("consumeLocally() dead-letters a job its handler throws on, with the reason", async () => {
   const name = "local-bad";
-  // Bytes that are not superjson, put by a raw backend call (a client could not make them).
-  god.broker.put(null, name, [{ id: "garbage", payload: "not json", priority: 0, delayMs: 0 }], {
-    now: Date.now(),
-  }, () => {});
+  // Text that is not superjson, put through the operations layer (a client could not make it).
+  const raw = god.ops.attach({
+    door: "local",
+    remote: "test",
+    role: "test",
+    runtime: "test",
+    name: "raw",
+    listed: false,
+  });
+  god.ops.put(
+    raw,
+    { queue: name, items: [{ id: "garbage" }], payloads: ["not json"] },
+    () => "x",
+    () => {},
+  );
   await client.queue<number>(name).put(5);
   const values: unknown[] = [];
   const consumer = consumeLocally(god, name, { prefetch: 4 }, (job) => {

@@ -1,7 +1,15 @@
 /** Queue semantics through the real client and god, over loopback TCP. */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { type Client, connect, type God, type Job, RemoteError, serve } from "../mod.ts";
+import {
+  ArgumentError,
+  type Client,
+  connect,
+  type God,
+  type Job,
+  RemoteError,
+  serve,
+} from "../mod.ts";
 import { CURRENT, freePort, RUNTIMES, start } from "./_support/process.ts";
 
 const authkey = "queue-test-key";
@@ -189,12 +197,14 @@ test("bad arguments get clear errors and the connection stays usable", async () 
   await assert.rejects(tasks.put(1, { delay: 1e12 }), /Invalid delay/);
   await assert.rejects(tasks.put(() => 1), /function cannot be sent/);
   await assert.rejects(tasks.put(Symbol("s")), /symbol cannot be sent/);
-  const consumer = tasks.consume({ prefetch: -3 });
-  await assert.rejects(consumer.ready(), /Invalid prefetch/);
+  // Checked on this side before anything is sent: a local ArgumentError.
+  assert.throws(() => tasks.consume({ prefetch: -3 }), ArgumentError);
+  assert.throws(() => tasks.consume({ prefetch: -3 }), /Invalid prefetch/);
   await tasks.put("still fine");
   const job = (await tasks.get({ timeout: 1000 }))!;
   await job.ack();
-  assert.throws(() => job.ack(), /already settled/);
+  await assert.rejects(job.ack(), ArgumentError);
+  await assert.rejects(job.ack(), /already settled/);
   assert.equal(strict.stats("tasks").queues[0].totals.acked, 1);
   await c.close();
   await strict.close();

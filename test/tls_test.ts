@@ -12,7 +12,8 @@ import { connect } from "../mod.ts";
 import { serve } from "../lib/server/server.ts";
 import { serveHttp } from "../lib/http/serve.ts";
 import { AuthError } from "../lib/protocol/errors.ts";
-import { splitScheme } from "../lib/transport/tls.ts";
+import { parseTarget } from "../lib/util/address.ts";
+import { ArgumentError } from "../lib/protocol/errors.ts";
 import { haveOpenssl, makeCerts, type TestCerts } from "./_support/certs.ts";
 import { AUTHKEY, hardGod } from "./_support/hardening.ts";
 import { CURRENT, freePort, RUNTIMES, start } from "./_support/process.ts";
@@ -29,11 +30,35 @@ after(() => {
   if (certs) fs.rmSync(certs.dir, { recursive: true, force: true });
 });
 
-test("splitScheme() reads tls:// and tcp:// and leaves plain HOST:PORT alone", () => {
-  assert.deepEqual(splitScheme("tls://127.0.0.1:5678"), { tls: true, rest: "127.0.0.1:5678" });
-  assert.deepEqual(splitScheme("TLS://god.example:1/"), { tls: true, rest: "god.example:1" });
-  assert.deepEqual(splitScheme("tcp://[::1]:5678"), { tls: false, rest: "[::1]:5678" });
-  assert.deepEqual(splitScheme("127.0.0.1:5678"), { tls: false, rest: "127.0.0.1:5678" });
+test("parseTarget() reads tls://, tcp://, http(s):// and plain HOST:PORT", () => {
+  const local = { host: "127.0.0.1", port: 5678 };
+  assert.deepEqual(parseTarget("tls://127.0.0.1:5678"), {
+    kind: "tls",
+    address: local,
+    text: "tls://127.0.0.1:5678",
+  });
+  assert.deepEqual(parseTarget("TLS://god.example:1/"), {
+    kind: "tls",
+    address: { host: "god.example", port: 1 },
+    text: "tls://god.example:1",
+  });
+  assert.deepEqual(parseTarget("tcp://[::1]:5678"), {
+    kind: "tcp",
+    address: { host: "::1", port: 5678 },
+    text: "[::1]:5678",
+  });
+  assert.deepEqual(parseTarget("127.0.0.1:5678"), {
+    kind: "tcp",
+    address: local,
+    text: "127.0.0.1:5678",
+  });
+  assert.deepEqual(parseTarget("http://127.0.0.1:8080/"), {
+    kind: "http",
+    url: "http://127.0.0.1:8080",
+    text: "http://127.0.0.1:8080",
+  });
+  assert.throws(() => parseTarget("ftp://x:1"), ArgumentError);
+  assert.throws(() => parseTarget("nohost"), ArgumentError);
 });
 
 for (const godRuntime of RUNTIMES) {
@@ -62,7 +87,8 @@ for (const godRuntime of RUNTIMES) {
           (error: Error) =>
             error instanceof AuthError && /authentication failed/i.test(error.message),
         );
-        // A CA that did not sign the god's certificate: refused by the client before any byte of the protocol.
+        // A CA that did not sign the god's certificate: refused by the client before any byte of
+        // the protocol, as an AuthError (retrying cannot help) that says what to do.
         await assert.rejects(
           connect({
             addr,
@@ -70,7 +96,10 @@ for (const godRuntime of RUNTIMES) {
             tls: { ca: fs.readFileSync(c.otherCa, "utf8") },
             reconnect: false,
           }),
-          /Cannot open TLS to 127\.0\.0\.1:\d+: .*(certificate|verify)/i,
+          (error: Error) =>
+            error instanceof AuthError &&
+            /Cannot trust the god's TLS certificate at 127\.0\.0\.1:\d+ \(.*(certificate|verify).*\): pass the CA that signed it with --tls-ca/i
+              .test(error.message),
         );
         // The system's roots do not know the throwaway CA either.
         await assert.rejects(
@@ -114,7 +143,7 @@ test("TLS: the HTTP face serves HTTPS with the same certificate", { skip: !OPENS
   const c = getCerts();
   const tls = { cert: fs.readFileSync(c.cert, "utf8"), key: fs.readFileSync(c.key, "utf8") };
   const god = await serve({ listen: "127.0.0.1:0", authkey: AUTHKEY, tls });
-  const face = await serveHttp(god, { listen: "127.0.0.1:0", authkey: AUTHKEY, tls });
+  const face = await serveHttp(god, { listen: "127.0.0.1:0", tls });
   try {
     assert.match(face.url, /^https:\/\/127\.0\.0\.1:\d+$/);
     const url = new URL(`${face.url}/healthz`);

@@ -6,7 +6,7 @@
  * Usage: god.ts --listen 127.0.0.1:PORT [--results results]
  */
 import process from "node:process";
-import { connect, serve } from "../../mod.ts";
+import { consumeLocally, serve } from "../../mod.ts";
 import { authkey, emit, onStop, parseArgs } from "./_common.ts";
 
 const args = parseArgs(process.argv.slice(2));
@@ -16,25 +16,13 @@ const god = await serve({
   authkey: key,
   name: "bench-god",
 });
-const local = await connect({
-  addr: `${god.host}:${god.port}`,
-  authkey: key,
-  role: "god",
-  reconnect: false,
-  dial: () => Promise.resolve(god.connectLocal()),
-});
 let collected = 0;
-const results = local.queue(args.get("results") ?? "results").consume({ prefetch: 1000 });
-(async () => {
-  for await (const job of results) {
-    collected++;
-    job.ack().catch(() => {});
-  }
-})().catch(() => {});
+const results = consumeLocally(god, args.get("results") ?? "results", { prefetch: 1000 }, () => {
+  collected++;
+});
 emit({ event: "listening", addr: `${god.host}:${god.port}` });
 onStop(async () => {
   emit({ event: "stopping", collected });
-  await results.cancel().catch(() => {});
-  await local.close().catch(() => {});
+  results.stop();
   await god.close();
 });

@@ -1,6 +1,8 @@
 /** Connecting a role to the god, with the role's messages for each way it can fail. */
 import { AuthError } from "../protocol/errors.ts";
-import { isHttpAddress, type OpenClient, openClient } from "../client/open.ts";
+import type { Client } from "../client/api.ts";
+import { connect } from "../client/connect.ts";
+import { parseTarget } from "../util/address.ts";
 import { CliFailure, type OptionSpec } from "./args.ts";
 import type { Output } from "./output.ts";
 import { KEY_ENV, keyRejected, reportClientEvent, type Stopper } from "./role.ts";
@@ -37,7 +39,7 @@ export async function connectUnlessStopped(
   out: Output,
   stopper: Stopper,
   options: { addr: string; authkey: string; role: string; name: string; tlsCa?: string },
-): Promise<OpenClient | null> {
+): Promise<Client | null> {
   const connecting = connectRole(out, { ...options, wait: true, stopping: stopper.signal });
   const first = await Promise.race([connecting, stopper.stopped.then(() => null)]);
   if (first === null) connecting.then((client) => client.close(), () => {});
@@ -63,9 +65,10 @@ export async function connectRole(
     /** A PEM file of the CA to trust for tls:// (`--tls-ca`); else $TASKWIRE_TLS_CA, else the system's roots. */
     tlsCa?: string;
   },
-): Promise<OpenClient> {
+): Promise<Client> {
+  const target = parseTarget(options.addr);
   try {
-    return await openClient({
+    return await connect({
       addr: options.addr,
       authkey: options.authkey,
       role: options.role,
@@ -75,14 +78,15 @@ export async function connectRole(
       onEvent: (event) => {
         if (!options.stopping?.aborted) reportClientEvent(out, event);
       },
-      tls: await tlsFrom(options.tlsCa),
+      // The CA matters only for tls:// (and only then is TASKWIRE_TLS_CA read).
+      tls: target.kind === "tls" ? await tlsFrom(options.tlsCa) : undefined,
     });
   } catch (error) {
     // Both clients (TCP and HTTP) report a refused key as an AuthError.
     if (error instanceof AuthError) {
       throw keyRejected(options.addr, error as Error);
     }
-    const hint = isHttpAddress(options.addr)
+    const hint = target.kind === "http"
       ? "Is the god running with --http there?"
       : "Is the god running? Check --connect or TASKWIRE_ADDR";
     throw new CliFailure(
@@ -108,11 +112,6 @@ async function tlsFrom(given: string | undefined): Promise<{ ca: string } | unde
   }
 }
 
-/** A short random name for this process: "node-ab12cd" or "deno-ab12cd". */
-export function processName(runtime: string): string {
-  return `${runtime}-${Math.random().toString(36).slice(2, 8).padEnd(6, "0")}`;
-}
-
 /** Waits for `promise` at most `ms`; resolves to false when time ran out. */
 export async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -122,18 +121,4 @@ export async function within(promise: Promise<unknown>, ms: number): Promise<boo
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** Sleeps `ms`, or less if `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }

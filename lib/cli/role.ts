@@ -4,7 +4,7 @@
  * and stopping gracefully on SIGINT/SIGTERM.
  */
 import { AuthError } from "../protocol/errors.ts";
-import type { ClientEvent } from "../client/client.ts";
+import type { ClientEvent } from "../client/api.ts";
 import type { Address } from "../transport/transport.ts";
 import { DEFAULT_ADDRESS } from "../util/address.ts";
 import { CliFailure, parseAddressOption, UsageError } from "./args.ts";

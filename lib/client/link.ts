@@ -190,7 +190,8 @@ export class Link {
     this.#ackWaiters = [];
     const sent = this.request(MessageType.Ack, { tags }).then((reply) => {
       const failed = new Map<number, string>();
-      for (const f of reply.header.failed ?? []) failed.set(f.tag, f.message);
+      const refused = (reply.header.failed ?? []) as { tag: number; message: string }[];
+      for (const f of refused) failed.set(f.tag, f.message);
       for (const w of waiters) {
         const why = failed.get(w.tag);
         if (why === undefined) w.resolve();

@@ -3,7 +3,7 @@
  * travel as one request. Both clients (TCP and HTTP) use it; each says how to
  * ship a batch.
  */
-import { ErrorCode, RemoteError } from "../protocol/errors.ts";
+import { ArgumentError } from "../protocol/errors.ts";
 import { encodeText } from "../protocol/codec.ts";
 import { utf8Length } from "../protocol/messages.ts";
 import { MAX_ID_LENGTH } from "../queue/arguments.ts";
@@ -125,7 +125,9 @@ export class PutBatcher<T> {
     const bytes = utf8Length(payload);
     const id = options.id ?? nextId();
     if (typeof id !== "string" || id.length === 0 || id.length > MAX_ID_LENGTH) {
-      throw new RemoteError(ErrorCode.BadArgument, `Invalid job id: ${JSON.stringify(id)}`);
+      throw new ArgumentError(
+        `Invalid job id: ${JSON.stringify(id)} (1 to ${MAX_ID_LENGTH} characters)`,
+      );
     }
     let batch = this.#batch;
     if (

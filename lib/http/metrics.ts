@@ -4,8 +4,7 @@
  * the store's journal size and, when the store reports fsync durations, an
  * fsync latency histogram.
  */
-import type { GodStats } from "../server/server.ts";
-import type { StoreStats } from "../store/store.ts";
+import type { GodStats, StoreStats } from "../protocol/replies.ts";
 
 /** Upper bounds (seconds) of the fsync histogram buckets. */
 export const FSYNC_BUCKETS_S = [

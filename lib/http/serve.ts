@@ -7,7 +7,6 @@
  */
 import * as http from "node:http";
 import * as https from "node:https";
-import { importAuthKey } from "../protocol/handshake.ts";
 import type { God } from "../server/server.ts";
 import type { Address } from "../transport/transport.ts";
 import { formatAddress, parseAddress } from "../util/address.ts";
@@ -24,11 +23,9 @@ export interface HttpFace {
 }
 
 /** Options of {@link serveHttp}. */
-export interface ServeHttpOptions extends Omit<HttpAppOptions, "key" | "log"> {
+export interface ServeHttpOptions extends Omit<HttpAppOptions, "log"> {
   /** "host:port" or an address; port 0 picks a free port. */
   listen: string | Address;
-  /** The god's shared key. */
-  authkey: string | Uint8Array;
   /** Receives one object per notable event (HTTP clients coming and going, errors). */
   log?: (event: Record<string, unknown>) => void;
   /** Serve HTTPS with this certificate and key (PEM) instead of plain HTTP. */
@@ -44,14 +41,15 @@ interface Served {
 }
 
 /**
- * Serves the god's HTTP face (API, `/healthz`, `/metrics`, dashboard).
+ * Serves the god's HTTP face (API, `/healthz`, `/metrics`, dashboard),
+ * checking requests with the god's own key.
  * Close it before the god: closing ends its long-polls and event streams and
  * returns the jobs HTTP clients hold.
  *
  * @example
  * ```ts
  * const god = await serve({ listen: "127.0.0.1:5678", authkey: "secret" });
- * const face = await serveHttp(god, { listen: "127.0.0.1:8080", authkey: "secret" });
+ * const face = await serveHttp(god, { listen: "127.0.0.1:8080" });
  * console.log(`dashboard: ${face.url}/?token=${face.viewerToken}`);
  * await face.close();
  * await god.close();
@@ -61,7 +59,7 @@ export async function serveHttp(god: God, options: ServeHttpOptions): Promise<Ht
   const address = typeof options.listen === "string"
     ? parseAddress(options.listen)
     : options.listen;
-  const face = await createHttpApp(god, { ...options, key: await importAuthKey(options.authkey) });
+  const face = await createHttpApp(god, options);
   const handler: Handler = (request, bindings) => face.fetch(request, bindings);
   let served: Served;
   try {

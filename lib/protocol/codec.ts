@@ -15,7 +15,7 @@
  * superjson unchanged.
  */
 import superjson from "superjson";
-import { ErrorCode, ProtocolError, TaskwireError } from "./errors.ts";
+import { ArgumentError, ErrorCode, ProtocolError } from "./errors.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -98,8 +98,7 @@ function encodeWithSuperjson(value: unknown): string {
   try {
     serialized = superjson.serialize(value);
   } catch (cause) {
-    throw new TaskwireError(
-      ErrorCode.BadArgument,
+    throw new ArgumentError(
       `Cannot encode value: ${(cause as Error)?.message ?? String(cause)}`,
       { cause },
     );
@@ -131,15 +130,13 @@ function assertSerialisable(value: unknown, path: string, depth: number): void {
       return;
     case "function":
     case "symbol":
-      throw new TaskwireError(
-        ErrorCode.BadArgument,
+      throw new ArgumentError(
         `Cannot encode ${path}: a ${typeof value} cannot be sent to another process`,
       );
   }
   if (value === null) return;
   if (depth > MAX_DEPTH) {
-    throw new TaskwireError(
-      ErrorCode.BadArgument,
+    throw new ArgumentError(
       `Cannot encode ${path}: nested deeper than ${MAX_DEPTH} levels (or circular)`,
     );
   }
@@ -158,8 +155,7 @@ function assertSerialisable(value: unknown, path: string, depth: number): void {
   }
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) {
-    throw new TaskwireError(
-      ErrorCode.BadArgument,
+    throw new ArgumentError(
       `Cannot encode ${path}: instances of ${
         proto?.constructor?.name ?? "a custom class"
       } are not supported; send plain data`,
@@ -168,8 +164,7 @@ function assertSerialisable(value: unknown, path: string, depth: number): void {
   for (const key of Object.keys(value as object)) {
     if (FORBIDDEN_KEYS.has(key)) {
       // superjson refuses these keys (they are how prototypes get polluted).
-      throw new TaskwireError(
-        ErrorCode.BadArgument,
+      throw new ArgumentError(
         `Cannot encode ${path}: property "${key}" is not allowed (__proto__, constructor and prototype keys are refused)`,
       );
     }

@@ -1,7 +1,9 @@
 /**
  * Error classes shared by every part of taskwire. Each says whose fault it was:
  * a {@link ProtocolError} is the peer's (bad bytes), an {@link AuthError} is a
- * key mismatch, a {@link RemoteError} is an error the god reported for a request.
+ * key mismatch, a {@link RemoteError} is an error the god reported for a
+ * request, an {@link ArgumentError} is a call this side refused before
+ * sending anything.
  */
 
 /** Error codes carried on the wire in error frames (see docs/PROTOCOL.md). */
@@ -40,12 +42,41 @@ export class ProtocolError extends TaskwireError {}
 /** The handshake failed: wrong key, wrong version, replay or timeout. */
 export class AuthError extends TaskwireError {}
 
+/**
+ * A call refused on this side, before anything was sent: an argument out of
+ * range, a job settled twice, an address that cannot be parsed.
+ */
+export class ArgumentError extends TaskwireError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.BadArgument, message, options);
+  }
+}
+
 /** The god refused a request; `code` says why (unknown queue, full queue, ...). */
 export class RemoteError extends TaskwireError {}
+
+/**
+ * The god refused a request because it would pass one of its limits; `limit`
+ * names which (see lib/protocol/limits.ts), so the god can count the refusal.
+ */
+export class LimitError extends RemoteError {
+  readonly limit: string;
+  constructor(limit: string, message: string, options?: ErrorOptions) {
+    super(ErrorCode.Limit, message, options);
+    this.limit = limit;
+  }
+}
 
 /** The connection to the god was lost before the request was answered. */
 export class ConnectionLostError extends TaskwireError {
   constructor(message: string, options?: ErrorOptions) {
     super(ErrorCode.Unavailable, message, options);
   }
+}
+
+/** True for errors worth retrying later (the god unreachable, busy or restarting), false for refusals. */
+export function isTransient(error: unknown): boolean {
+  return error instanceof ConnectionLostError ||
+    (error instanceof TaskwireError &&
+      (error.code === ErrorCode.Unavailable || error.code === ErrorCode.ShuttingDown));
 }

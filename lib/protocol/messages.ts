@@ -53,12 +53,15 @@ export const MESSAGE_NAMES: Readonly<Record<number, string>> = Object.fromEntrie
 /** Bytes before the header. */
 export const PREFIX_BYTES = 9;
 
-/** A decoded message: `payload` is whatever followed the header (possibly empty). */
+/**
+ * A decoded message: `payload` is whatever followed the header (possibly
+ * empty). The header's fields are as the peer sent them: each is checked by
+ * whoever reads it (on the god, the operation's checker).
+ */
 export interface Message {
   type: MessageType;
   id: number;
-  // deno-lint-ignore no-explicit-any -- headers are validated field by field by their handler
-  header: Record<string, any>;
+  header: Readonly<Record<string, unknown>>;
   payload: Uint8Array;
 }
 

@@ -1,66 +1,314 @@
-/** Checking what clients send (durations, put items) before a backend acts on it: one place for every front door. */
-import { ErrorCode, RemoteError } from "../protocol/errors.ts";
-import type { PutItem } from "./types.ts";
+/**
+ * Checking what clients send, one checker per operation, before a backend
+ * acts on it: every door (TCP, HTTP, in-process, Python) hands its request's
+ * fields here, as received, and gets a typed request or a `bad_argument`
+ * {@link RemoteError} naming the bad field. Defaults and bounds come from
+ * lib/protocol/limits.ts.
+ */
+import { ErrorCode, LimitError, RemoteError } from "../protocol/errors.ts";
+import { BOUNDS, DEFAULTS } from "../protocol/limits.ts";
+import { utf8Length } from "../protocol/messages.ts";
+import type { PutItem, QueueOptions } from "./types.ts";
 
 /** Longest timeout, delay or lease: a day. */
-export const MAX_TIMEOUT_MS = 24 * 3600_000;
+export const MAX_TIMEOUT_MS = BOUNDS.maxDurationMs;
+/** Longest job id a client may choose. */
+export const MAX_ID_LENGTH = BOUNDS.maxIdLength;
+
+function bad(message: string): RemoteError {
+  return new RemoteError(ErrorCode.BadArgument, message);
+}
+
+/** A short, quoted rendering of a value a client sent, for error messages. */
+function shown(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
 
 /** Checks a duration argument: a finite number of milliseconds within a day. */
 export function checkDuration(value: unknown, what: string): number {
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > MAX_TIMEOUT_MS) {
-    throw new RemoteError(
-      ErrorCode.BadArgument,
-      `Invalid ${what}: ${
-        JSON.stringify(value)
-      } (expected milliseconds from 0 to ${MAX_TIMEOUT_MS})`,
+    throw bad(
+      `Invalid ${what}: ${shown(value)} (expected milliseconds from 0 to ${MAX_TIMEOUT_MS})`,
     );
   }
   return value;
 }
 
-/** Longest job id a client may choose. */
-export const MAX_ID_LENGTH = 256;
+/** A duration that may be left out (then `fallback`). */
+function optionalDuration(value: unknown, what: string, fallback: number): number {
+  return value === undefined || value === null ? fallback : checkDuration(value, what);
+}
+
+/** Checks an integer argument within `[min, max]`; left out, it is `fallback`. */
+function integer(
+  value: unknown,
+  what: string,
+  min: number,
+  max: number,
+  fallback?: number,
+): number {
+  if ((value === undefined || value === null) && fallback !== undefined) return fallback;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw bad(`Invalid ${what}: ${shown(value)} (expected an integer from ${min} to ${max})`);
+  }
+  return value;
+}
+
+/** Checks that a queue is named by a string (the backend checks the name itself when it creates one). */
+export function checkQueue(value: unknown): string {
+  if (typeof value !== "string" || value.length === 0 || value.length > 200) {
+    throw bad(`Invalid queue name: ${shown(value)} (1 to 200 characters)`);
+  }
+  return value;
+}
+
+/** Checks a lease tag: a positive integer. */
+export function checkTag(value: unknown): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw bad(`Invalid lease tag: ${shown(value)} (expected a positive integer)`);
+  }
+  return value;
+}
+
+// -- one checker per operation --
+
+/** `put`/`putMany`: jobs for one queue; waits up to `timeoutMs` while the queue is full. */
+export interface PutRequest {
+  queue: string;
+  items: PutItem[];
+  timeoutMs: number;
+}
 
 /**
- * Builds a {@link PutItem} from a client's `{id?, priority?, delay?}` and the
- * payload text; `makeId` names a job the client sent without an id. Throws
- * `bad_argument` naming the bad field.
+ * A put as a door received it: `items[i]` holds the fields of job `i`
+ * (`{id?, priority?, delay?}`, as sent) and `payloads[i]` its stored text.
+ */
+export interface RawPut {
+  queue: unknown;
+  items: readonly unknown[];
+  payloads: readonly string[];
+  timeout?: unknown;
+}
+
+/**
+ * Checks a put. `makeId(i)` names item `i` when the client gave it no id
+ * (each door has its own rule, see docs/PROTOCOL.md); `maxPayloadBytes` bounds
+ * each payload's UTF-8 size.
  *
  * @example
  * ```ts
- * putItem({ id: "a", priority: 2 }, '{"json":1}', () => "x"); // { id: "a", priority: 2, delayMs: 0, ... }
+ * checkPut({ queue: "tasks", items: [{}], payloads: ['{"json":1}'] }, (i) => `x-${i}`, 1 << 20);
  * ```
  */
-export function putItem(
-  fields: Record<string, unknown>,
-  payload: string,
-  makeId: () => string,
-): PutItem {
-  const id = fields.id === undefined ? makeId() : fields.id;
-  if (typeof id !== "string" || id.length === 0 || id.length > MAX_ID_LENGTH) {
-    throw new RemoteError(
-      ErrorCode.BadArgument,
-      `Invalid job id: ${JSON.stringify(id)?.slice(0, 80)} (1 to ${MAX_ID_LENGTH} characters)`,
-    );
+export function checkPut(
+  raw: RawPut,
+  makeId: (index: number) => string,
+  maxPayloadBytes: number,
+): PutRequest {
+  const queue = checkQueue(raw.queue);
+  const { items: fields, payloads } = raw;
+  if (fields.length !== payloads.length) {
+    throw bad(`Invalid put: ${fields.length} items but ${payloads.length} payloads`);
   }
-  const priority = fields.priority ?? 0;
-  if (!Number.isSafeInteger(priority)) {
-    throw new RemoteError(ErrorCode.BadArgument, `Invalid priority: ${JSON.stringify(priority)}`);
+  const items: PutItem[] = new Array(fields.length);
+  for (let i = 0; i < fields.length; i++) {
+    const f = (typeof fields[i] === "object" && fields[i] !== null ? fields[i] : {}) as {
+      id?: unknown;
+      priority?: unknown;
+      delay?: unknown;
+    };
+    const id = f.id === undefined || f.id === null ? makeId(i) : f.id;
+    if (typeof id !== "string" || id.length === 0 || id.length > MAX_ID_LENGTH) {
+      throw bad(`Invalid job id: ${shown(id)} (1 to ${MAX_ID_LENGTH} characters)`);
+    }
+    const priority = f.priority ?? 0;
+    if (typeof priority !== "number" || !Number.isSafeInteger(priority)) {
+      throw bad(`Invalid priority: ${shown(priority)} (expected an integer)`);
+    }
+    const payload = payloads[i];
+    const size = utf8Bound(payload, maxPayloadBytes);
+    if (size > maxPayloadBytes) {
+      throw new LimitError(
+        "payload",
+        `Cannot put: a payload of ${size} bytes exceeds maxPayloadBytes ${maxPayloadBytes}`,
+      );
+    }
+    items[i] = { id, payload, priority, delayMs: optionalDuration(f.delay, "delay", 0) };
   }
   return {
-    id,
-    payload,
-    priority: priority as number,
-    delayMs: fields.delay === undefined ? 0 : checkDuration(fields.delay, "delay"),
+    queue,
+    items,
+    timeoutMs: optionalDuration(raw.timeout, "timeout", DEFAULTS.putTimeoutMs),
   };
 }
 
-/** Checks items built elsewhere (library callers of a backend): priorities and delays. */
+/**
+ * The UTF-8 size of `text`, computed only when it matters: a string of n
+ * UTF-16 units takes n to 3n bytes, so most payloads are settled by length.
+ */
+function utf8Bound(text: string, limit: number): number {
+  if (text.length * 3 <= limit || text.length > limit) return text.length;
+  return utf8Length(text);
+}
+
+/** Checks items built by library code (not a door): priorities and delays. */
 export function checkPutItems(items: readonly PutItem[]): void {
   for (const item of items) {
-    if (!Number.isSafeInteger(item.priority)) {
-      throw new RemoteError(ErrorCode.BadArgument, `Invalid priority: ${item.priority}`);
-    }
+    if (!Number.isSafeInteger(item.priority)) throw bad(`Invalid priority: ${item.priority}`);
     checkDuration(item.delayMs, "delay");
   }
+}
+
+/** `get`: lease up to `max` jobs, waiting up to `timeoutMs` for the first. */
+export interface GetRequest {
+  queue: string;
+  timeoutMs: number;
+  max: number;
+}
+
+export function checkGet(raw: { queue: unknown; timeout?: unknown; max?: unknown }): GetRequest {
+  return {
+    queue: checkQueue(raw.queue),
+    timeoutMs: optionalDuration(raw.timeout, "timeout", 0),
+    max: integer(raw.max, "max", 1, BOUNDS.maxGetJobs, 1),
+  };
+}
+
+/** `consume`: push jobs, at most `prefetch` unacked at a time. */
+export interface ConsumeRequest {
+  queue: string;
+  prefetch: number;
+}
+
+export function checkConsume(raw: { queue: unknown; prefetch?: unknown }): ConsumeRequest {
+  return {
+    queue: checkQueue(raw.queue),
+    prefetch: integer(raw.prefetch, "prefetch", 1, BOUNDS.maxPrefetch, DEFAULTS.prefetch),
+  };
+}
+
+/** `ack`: finish leased jobs. */
+export interface AckRequest {
+  tags: number[];
+}
+
+export function checkAck(raw: { tags: unknown }, maxTags: number): AckRequest {
+  const tags = raw.tags;
+  if (!Array.isArray(tags)) throw bad(`Invalid ack: tags must be an array of integers`);
+  if (tags.length > maxTags) {
+    throw new LimitError(
+      "ackTags",
+      `Cannot ack ${tags.length} tags in one request: the limit is ${maxTags} (maxAckTags); split it`,
+    );
+  }
+  for (const tag of tags) {
+    if (!Number.isSafeInteger(tag)) {
+      throw bad(`Invalid ack: tags must be integers, not ${shown(tag)}`);
+    }
+  }
+  return { tags: tags as number[] };
+}
+
+/** `nack`: hand a leased job back, ready again after `delayMs`. */
+export interface NackRequest {
+  tag: number;
+  delayMs: number;
+}
+
+export function checkNack(raw: { tag: unknown; delay?: unknown }): NackRequest {
+  return { tag: checkTag(raw.tag), delayMs: optionalDuration(raw.delay, "delay", 0) };
+}
+
+/** `fail`: send a leased job to the dead-letter queue with a reason. */
+export interface FailRequest {
+  tag: number;
+  reason: string;
+}
+
+export function checkFail(raw: { tag: unknown; reason: unknown }): FailRequest {
+  const reason = typeof raw.reason === "string" ? raw.reason : shown(raw.reason);
+  return { tag: checkTag(raw.tag), reason: reason.slice(0, BOUNDS.maxReasonLength) };
+}
+
+/** `touch`: extend a lease. */
+export interface TouchRequest {
+  tag: number;
+}
+
+export function checkTouch(raw: { tag: unknown }): TouchRequest {
+  return { tag: checkTag(raw.tag) };
+}
+
+/** `stats`: of the whole god, or of one queue. */
+export interface StatsRequest {
+  queue?: string;
+}
+
+export function checkStats(raw: { queue?: unknown }): StatsRequest {
+  return raw.queue === undefined || raw.queue === null || raw.queue === ""
+    ? {}
+    : { queue: checkQueue(raw.queue) };
+}
+
+/** `peek` and the dead-letter listing: up to `limit` jobs, left in place. */
+export interface ListRequest {
+  queue: string;
+  limit: number;
+}
+
+export function checkPeek(raw: { queue: unknown; limit?: unknown }): ListRequest {
+  return {
+    queue: checkQueue(raw.queue),
+    limit: integer(raw.limit, "count", 0, BOUNDS.maxListed, DEFAULTS.peekLimit),
+  };
+}
+
+export function checkDeadList(raw: { queue: unknown; limit?: unknown }): ListRequest {
+  return {
+    queue: checkQueue(raw.queue),
+    limit: integer(raw.limit, "count", 0, BOUNDS.maxListed, DEFAULTS.deadListLimit),
+  };
+}
+
+/** `dead requeue`: move dead letters (all, or those with `ids`) back to their queue. */
+export interface RequeueRequest {
+  queue: string;
+  ids: string[] | null;
+}
+
+export function checkRequeue(raw: { queue: unknown; ids?: unknown }): RequeueRequest {
+  const ids = raw.ids === undefined || raw.ids === null ? null : raw.ids;
+  if (ids !== null && (!Array.isArray(ids) || !ids.every((id) => typeof id === "string"))) {
+    throw bad(`Invalid requeue: ids must be an array of strings`);
+  }
+  return { queue: checkQueue(raw.queue), ids: ids as string[] | null };
+}
+
+/** `purge`: remove a queue's waiting jobs. */
+export interface PurgeRequest {
+  queue: string;
+}
+
+export function checkPurge(raw: { queue: unknown }): PurgeRequest {
+  return { queue: checkQueue(raw.queue) };
+}
+
+/** `declare`: create a queue or change its options. */
+export interface DeclareRequest {
+  queue: string;
+  options: Partial<QueueOptions>;
+}
+
+export function checkDeclare(raw: { queue: unknown; options?: unknown }): DeclareRequest {
+  const options = raw.options ?? {};
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw bad(`Invalid declare: options must be an object`);
+  }
+  return { queue: checkQueue(raw.queue), options: options as Partial<QueueOptions> };
 }

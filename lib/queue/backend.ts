@@ -9,6 +9,9 @@
  * result with {@link settle}, which stays synchronous for plain values.
  */
 import type { RemoteError } from "../protocol/errors.ts";
+import type { BackendInfo } from "../protocol/replies.ts";
+
+export type { BackendInfo };
 import type { Delivery, Job, PutItem, QueueOptions, QueueStats } from "./types.ts";
 
 /**
@@ -43,21 +46,6 @@ export interface PutResult {
 
 /** A value now, or a promise of it. */
 export type Awaitable<T> = T | Promise<T>;
-
-/** What a remote backend says about itself in the god's stats (`server.store`). */
-export interface BackendInfo {
-  kind: "jetstream";
-  /** Where a taskwire guarantee is weaker than the embedded store's, in words. */
-  limitations: string[];
-  /** The NATS server the god is connected to now, and whether it is connected. */
-  servers: string;
-  connected: boolean;
-  /** Stream name prefix and stream replicas. */
-  prefix: string;
-  replicas: number;
-  /** How old the stats snapshot is (ms), or null before the first refresh. */
-  snapshotAgeMs: number | null;
-}
 
 /**
  * The queue operations a god's fronts call. Errors of a request are thrown as

@@ -6,15 +6,16 @@
  * when to call {@link Broker.tick} next. Results that may wait (a get on an
  * empty queue, a put to a full one) come back through callbacks, and pushes to
  * subscribers through the `deliver` function each subscription was made with.
- * Every durable change is reported to `journal`, in order.
+ * Every durable change is reported to `journal`, in order. Arguments come
+ * checked by the operations layer (lib/queue/arguments.ts); the broker checks
+ * only what it alone knows (queue names and options, leases).
  */
-import { ErrorCode, RemoteError } from "../protocol/errors.ts";
+import { ErrorCode, LimitError, RemoteError } from "../protocol/errors.ts";
 import { Heap } from "./heap.ts";
 import { Deque } from "./deque.ts";
 import { RateMeter } from "./rate.ts";
 import { ReadyQueue } from "./ready_queue.ts";
 import { Owner, type PutResult, type QueueBackend, type Subscription } from "./backend.ts";
-import { checkDuration, checkPutItems } from "./arguments.ts";
 import { defaultQueueOptions, resolveQueueOptions } from "./options.ts";
 import type { Delivery, Job, JournalRecord, PutItem, QueueOptions, QueueStats } from "./types.ts";
 
@@ -171,8 +172,8 @@ export class Broker implements QueueBackend {
     let queue = this.#queues.get(name);
     if (queue === undefined) {
       if (this.#queues.size >= this.#maxQueues) {
-        throw new RemoteError(
-          ErrorCode.Limit,
+        throw new LimitError(
+          "queues",
           `Cannot create queue "${name}": the god already has ${this.#maxQueues} queues (maxQueues)`,
         );
       }
@@ -201,7 +202,6 @@ export class Broker implements QueueBackend {
     let queue: NamedQueue;
     try {
       queue = this.#queue(queueName);
-      checkPutItems(items);
     } catch (error) {
       done(error as RemoteError);
       return;
@@ -237,7 +237,6 @@ export class Broker implements QueueBackend {
     done: (delivery: Delivery | null) => void,
   ): void {
     const queue = this.#queue(queueName);
-    checkDuration(options.timeoutMs, "timeout");
     const job = queue.ready.shift();
     if (job !== undefined) {
       done(this.#lease(queue, job, owner, null, options.now));
@@ -269,12 +268,6 @@ export class Broker implements QueueBackend {
   ): Subscription {
     const queue = this.#queue(queueName);
     const { prefetch } = options;
-    if (!Number.isSafeInteger(prefetch) || prefetch < 1 || prefetch > 100_000) {
-      throw new RemoteError(
-        ErrorCode.BadArgument,
-        `Invalid prefetch: ${JSON.stringify(prefetch)} (expected an integer from 1 to 100000)`,
-      );
-    }
     const subscription: Subscription = {
       id: this.#subscriptionId++,
       owner,
@@ -330,7 +323,7 @@ export class Broker implements QueueBackend {
   ): void {
     const lease = this.#ownLease(owner, tag);
     if (typeof lease === "string") throw new RemoteError(ErrorCode.NotLeased, lease);
-    const delayMs = checkDuration(options.delayMs ?? 0, "delay");
+    const delayMs = options.delayMs ?? 0;
     this.#endLease(lease);
     lease.queue.totals.nacked++;
     if (options.dead !== undefined) {

@@ -49,30 +49,7 @@ export interface Delivery {
   job: Job;
 }
 
-/** Counters and gauges of one queue. */
-export interface QueueStats {
-  name: string;
-  ready: number;
-  delayed: number;
-  inFlight: number;
-  /** Jobs in this queue's dead-letter queue. */
-  dead: number;
-  consumers: number;
-  waitingGets: number;
-  waitingPuts: number;
-  maxsize: number;
-  totals: {
-    put: number;
-    acked: number;
-    nacked: number;
-    redelivered: number;
-    expired: number;
-    deadLettered: number;
-    duplicates: number;
-  };
-  /** Per second over the last ten seconds. */
-  rates: { put: number; acked: number };
-}
+export type { QueueStats } from "../protocol/replies.ts";
 
 /** What changes the god's durable state; the store writes these, recovery replays them. */
 export type JournalRecord =

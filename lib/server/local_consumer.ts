@@ -1,5 +1,6 @@
 /**
- * A consumer inside the god's own process, subscribed on the queues directly.
+ * A consumer inside the god's own process: a door with no wire, translating
+ * onto the operations layer like the others.
  *
  * The god role collects every result. Through a connection (even an
  * in-process one) each result would be framed, copied, parsed and decoded
@@ -7,9 +8,10 @@
  * a function call, a batch of deliveries is acked with one call, and a payload
  * is decoded only if the handler asks for its value.
  */
-import { Owner, settle, type Subscription } from "../queue/backend.ts";
 import type { Delivery } from "../queue/types.ts";
 import { decodeText } from "../protocol/codec.ts";
+import { TaskwireError } from "../protocol/errors.ts";
+import { runtimeName } from "../util/runtime.ts";
 import type { God } from "./server.ts";
 
 /** A job as the god's own consumer sees it. */
@@ -52,8 +54,18 @@ export function consumeLocally<T>(
   handle: (job: LocalJob<T>) => void,
   onError: (error: unknown) => void = () => {},
 ): LocalConsumer {
-  const backend = god.broker;
-  const owner = new Owner();
+  const { ops } = god;
+  const caller = ops.attach({
+    door: "local",
+    remote: "local",
+    role: "god",
+    runtime: runtimeName(),
+    name: `collector of ${queueName}`,
+    listed: false,
+  });
+  const report = (outcome: unknown) => {
+    if (outcome instanceof TaskwireError) onError(outcome);
+  };
   let done: number[] = [];
   let stopped = false;
 
@@ -62,8 +74,7 @@ export function consumeLocally<T>(
   const ackDone = () => {
     const tags = done;
     done = [];
-    if (tags.length === 0) return;
-    settle(backend.ack(owner, tags, Date.now()), () => {}, onError);
+    if (tags.length > 0) ops.ack(caller, { tags }, report);
   };
 
   const deliver = (deliveries: Delivery[]) => {
@@ -75,21 +86,14 @@ export function consumeLocally<T>(
         done.push(delivery.tag);
       } catch (error) {
         const reason = `cannot handle: ${(error as Error)?.message ?? String(error)}`;
-        queueMicrotask(() => {
-          settle(
-            backend.nack(owner, delivery.tag, { now: Date.now(), dead: reason }),
-            () => god.schedule(),
-            onError,
-          );
-        });
+        queueMicrotask(() => ops.fail(caller, { tag: delivery.tag, reason }, report));
       }
     }
   };
 
-  const subscription: Subscription = backend.subscribe(
-    owner,
-    queueName,
-    { prefetch: options.prefetch, now: Date.now() },
+  const subscription = ops.consume(
+    caller,
+    { queue: queueName, prefetch: options.prefetch },
     deliver,
   );
 
@@ -98,9 +102,8 @@ export function consumeLocally<T>(
       if (stopped) return;
       stopped = true;
       ackDone();
-      backend.unsubscribe(subscription);
-      backend.release(owner, Date.now());
-      god.schedule();
+      ops.cancel(caller, subscription);
+      ops.detach(caller);
     },
   };
 }

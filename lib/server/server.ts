@@ -1,30 +1,27 @@
 /**
- * The god: a broker, a store, and a listener whose connections become
- * {@link Session}s. Drives the broker's clock with one timer.
+ * The god: a queue backend (the embedded broker journaled by a store, or a
+ * remote backend), the operations layer over it, and the TCP door, whose
+ * connections become {@link Session}s. Other doors (the HTTP face, the Python
+ * door) are started on a running god and translate onto the same operations.
  */
 import { Broker, type BrokerOptions } from "../queue/broker.ts";
-import type { BackendInfo, QueueBackend } from "../queue/backend.ts";
+import type { QueueBackend } from "../queue/backend.ts";
 import type { QueueOptions } from "../queue/types.ts";
 import { MemoryStore, type Store } from "../store/store.ts";
+import { Operations } from "../ops/operations.ts";
 import { importAuthKey } from "../protocol/handshake.ts";
+import { ErrorCode } from "../protocol/errors.ts";
+import { errorBody } from "../protocol/handshake.ts";
+import { encodeFrame } from "../protocol/frame.ts";
+import { type Limits, resolveLimits } from "../protocol/limits.ts";
+import type { GodStats } from "../protocol/replies.ts";
 import { listenTcp } from "../transport/tcp.ts";
 import { listenTls, type TlsServerOptions } from "../transport/tls.ts";
-import { memoryPair } from "../transport/memory.ts";
 import type { Address, Listener, Transport } from "../transport/transport.ts";
 import { parseAddress } from "../util/address.ts";
 import { runtimeName } from "../util/runtime.ts";
 import { Session, type SessionContext } from "./session.ts";
-import {
-  hostOf,
-  isLocal,
-  LimitCounters,
-  type Limits,
-  type LimitStats,
-  resolveLimits,
-} from "./limits.ts";
-import { ErrorCode } from "../protocol/errors.ts";
-import { errorBody } from "../protocol/handshake.ts";
-import { encodeFrame } from "../protocol/frame.ts";
+import { hostOf, isLocal, LimitCounters } from "./admission.ts";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -58,55 +55,27 @@ export interface ServeOptions {
   drainMs?: number;
   /**
    * Where the queues live instead of the embedded broker, e.g. NATS JetStream
-   * (`openJetStream` in lib/store/jetstream/open.ts, which takes the queues to
-   * declare); `queues`, `allowCreate`, `store`, `restore` and `broker` are then
-   * unused. The god closes it on close.
+   * (`openJetStream`, which takes the queues to declare); `queues`,
+   * `allowCreate`, `store`, `restore` and `broker` are then unused. The god
+   * closes it on close.
    */
   backend?: QueueBackend;
   /** Replaces TCP (tests): listen and hand over each new connection. */
   listener?: (address: Address, onConnection: (t: Transport) => void) => Promise<Listener>;
 }
 
-/** One connected client, as stats show it. */
-export interface ConnectionInfo {
-  remote: string;
-  role: string;
-  runtime: string;
-  name: string;
-  connectedAt: string;
-  leases: number;
-}
-
-/** Everything the god can tell about itself. */
-export interface GodStats {
-  server: {
-    name: string;
-    runtime: string;
-    uptimeMs: number;
-    address: string;
-    store: ReturnType<Store["stats"]> | BackendInfo;
-  };
-  queues: ReturnType<QueueBackend["stats"]>;
-  connections: ConnectionInfo[];
-  /** The limits in force and how often each was hit. */
-  limits?: LimitStats;
-}
-
 /** A running god. */
 export interface God {
   readonly host: string;
   readonly port: number;
-  /** The queues: the embedded broker, or the backend given to {@link serve}. */
-  readonly broker: QueueBackend;
+  /** The operations every door translates onto (lib/ops/operations.ts). */
+  readonly ops: Operations;
+  /** The shared key, imported for HMAC: the doors started on this god check requests with it. */
+  readonly key: CryptoKey;
+  /** Everything the god can tell about itself, now. */
   stats(queue?: string): GodStats;
-  /** Hands a transport to the god as if it had just connected (the HTTP face and tests use this). */
+  /** Hands a transport to the TCP door as if it had just connected (tests use this). */
   accept(transport: Transport): void;
-  /** An in-process connection (a transport already handed to the god). */
-  connectLocal(): Transport;
-  /** Runs `fn` once every change made so far is durable (the HTTP face answers puts with it). */
-  afterCommit(fn: () => void): void;
-  /** Asks the god to run broker deadlines soon, after a direct broker call added one. */
-  schedule(): void;
   /** Stops accepting, says goodbye to every client, makes the store durable and closes it. */
   close(): Promise<void>;
 }
@@ -134,77 +103,39 @@ export async function serve(options: ServeOptions): Promise<God> {
   });
   const counters = new LimitCounters(limits);
   const store: Store = options.store ?? new MemoryStore();
-  const broker: QueueBackend = options.backend ??
+  const backend: QueueBackend = options.backend ??
     embeddedBroker(options, store, limits.maxQueues);
   const log = options.log ?? (() => {});
   const sessions = new Set<Session>();
-  const startedAt = Date.now();
   const name = options.name ?? "god";
 
-  let armedAt = Infinity;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const fire = () => {
-    armedAt = Infinity;
-    timer = undefined;
-    broker.tick(Date.now());
-    schedule();
-  };
-  const schedule = () => {
-    const next = broker.nextDeadline();
-    if (next >= armedAt) return;
-    clearTimeout(timer);
-    armedAt = next;
-    timer = setTimeout(fire, Math.max(0, next - Date.now()));
-  };
-  const rates = setInterval(() => {
-    const now = Date.now();
-    broker.sampleRates(now);
-    for (const { address, unlogged } of counters.auth.sweep(now)) {
+  let listener: Listener | null = null;
+  const ops = new Operations({
+    backend,
+    store,
+    limits,
+    name,
+    address: () => listener ? `${listener.host}:${listener.port}` : "",
+    limitStats: () => counters.stats(Date.now()),
+    onLimit: (limit) => counters.hit(limit),
+  });
+  const sweeper = setInterval(() => {
+    for (const { address, unlogged } of counters.auth.sweep(Date.now())) {
       log({ event: "auth-burst-ended", remote: address, unlogged });
     }
   }, 1000);
-  broker.sampleRates(startedAt);
-
-  let listener: Listener | null = null;
-  const stats = (queue?: string): GodStats => ({
-    server: {
-      name,
-      runtime: runtimeName(),
-      uptimeMs: Date.now() - startedAt,
-      address: listener ? `${listener.host}:${listener.port}` : "",
-      store: broker.info?.() ?? store.stats(),
-    },
-    queues: broker.stats(Date.now(), queue),
-    connections: [...sessions].filter((s) => s.peer !== null).map((s) => ({
-      remote: s.remote,
-      role: s.peer!.role,
-      runtime: s.peer!.runtime,
-      name: s.peer!.name,
-      connectedAt: new Date(s.connectedAt).toISOString(),
-      leases: s.owner.leases.size,
-    })),
-    limits: counters.stats(Date.now()),
-  });
 
   const ctx: SessionContext = {
-    broker,
-    store,
+    ops,
     key,
-    info: {
-      maxFrameSize: limits.maxFrameSize,
-      runtime: runtimeName(),
-      name,
-    },
+    info: { maxFrameSize: limits.maxFrameSize, runtime: runtimeName(), name },
     handshakeTimeoutMs: limits.handshakeTimeoutMs,
     limits: counters,
-    stats: (queue) => stats(queue) as unknown as Record<string, unknown>,
     log,
     ended: (session) => {
       sessions.delete(session);
       if (admitted.delete(session)) counters.release(hostOf(session.remote));
-      schedule();
     },
-    schedule,
   };
   let closing = false;
   const admitted = new WeakSet<Session>();
@@ -227,7 +158,7 @@ export async function serve(options: ServeOptions): Promise<God> {
       refuse(transport, ErrorCode.ShuttingDown, "closing", "the god is shutting down");
       return;
     }
-    // In-process connections (the HTTP face, the god's own consumer) are not limited here.
+    // In-process connections (tests) are not limited per address.
     const local = isLocal(transport);
     if (!local) {
       const refused = counters.admit(hostOf(transport.remote), Date.now());
@@ -241,32 +172,30 @@ export async function serve(options: ServeOptions): Promise<God> {
     sessions.add(session);
   };
   const tls = options.tls;
-  listener = options.listener
-    ? await options.listener(address, accept)
-    : tls
-    ? await listenTls(address, {
-      ...tls,
-      handshakeTimeoutMs: limits.handshakeTimeoutMs,
-      onError: (error, remote) =>
-        log({ event: "tls-error", remote, message: error.message.split("\n")[0] }),
-    }, accept)
-    : await listenTcp(address, accept);
-  schedule();
+  try {
+    listener = options.listener
+      ? await options.listener(address, accept)
+      : tls
+      ? await listenTls(address, {
+        ...tls,
+        handshakeTimeoutMs: limits.handshakeTimeoutMs,
+        onError: (error, remote) =>
+          log({ event: "tls-error", remote, message: error.message.split("\n")[0] }),
+      }, accept)
+      : await listenTcp(address, accept);
+  } catch (error) {
+    ops.close();
+    clearInterval(sweeper);
+    throw error;
+  }
 
   return {
     host: listener.host,
     port: listener.port,
-    broker,
-    stats,
+    ops,
+    key,
+    stats: (queue) => ops.snapshot(queue),
     accept,
-    afterCommit: (fn) => store.afterCommit(fn),
-    schedule,
-    connectLocal() {
-      // Not recording: the god's own connections live as long as it does.
-      const [client, server] = memoryPair({ record: false });
-      accept(server);
-      return client;
-    },
     async close() {
       if (closing) return;
       closing = true;
@@ -277,10 +206,10 @@ export async function serve(options: ServeOptions): Promise<God> {
         ),
       );
       await listener!.close();
-      clearInterval(rates);
-      clearTimeout(timer);
+      clearInterval(sweeper);
+      ops.close();
       await store.close();
-      await broker.close?.();
+      await backend.close?.();
     },
   };
 }

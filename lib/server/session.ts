@@ -1,20 +1,20 @@
 /**
- * One client connection on the god: handshake, then requests dispatched to the
- * broker, replies and pushes written back. A bad frame closes only this
- * connection; a bad request fails only that request.
+ * The TCP door: one client connection on the god. It runs the handshake, then
+ * translates each request frame into its operation (lib/ops/operations.ts)
+ * and the operation's answer into a reply frame; pushes go out as Deliver
+ * frames. What is particular to a connection stays here: request ids, the
+ * per-connection limits, and holding deliveries back while the client reads
+ * too slowly. A bad frame closes only this connection; a bad request fails
+ * only that request.
  */
-import { Owner, type QueueBackend, settle, type Subscription } from "../queue/backend.ts";
-import type { Delivery, Job, PutItem } from "../queue/types.ts";
-import { checkDuration, putItem } from "../queue/arguments.ts";
-import type { Store } from "../store/store.ts";
+import type { Subscription } from "../queue/backend.ts";
+import type { Delivery, Job } from "../queue/types.ts";
+import type { Caller } from "../ops/caller.ts";
+import type { Done, Operations } from "../ops/operations.ts";
 import { ErrorCode, ProtocolError, RemoteError, TaskwireError } from "../protocol/errors.ts";
 import { HANDSHAKE_MAX_FRAME } from "../protocol/frame.ts";
-import {
-  errorBody,
-  type PeerInfo,
-  ServerHandshake,
-  type ServerInfo,
-} from "../protocol/handshake.ts";
+import type { JobMeta } from "../protocol/replies.ts";
+import { errorBody, ServerHandshake, type ServerInfo } from "../protocol/handshake.ts";
 import {
   decodeMessage,
   type Message,
@@ -24,44 +24,40 @@ import {
 } from "../protocol/messages.ts";
 import { FramedConnection } from "../transport/framed.ts";
 import type { Transport } from "../transport/transport.ts";
-import { hostOf, isLocal, type LimitCounters } from "./limits.ts";
+import { hostOf, isLocal, type LimitCounters } from "./admission.ts";
 
 /** What a session needs from the server around it. */
 export interface SessionContext {
-  /** Where the queues live: the embedded broker or a remote backend (lib/queue/backend.ts). */
-  broker: QueueBackend;
-  store: Store;
+  ops: Operations;
   key: CryptoKey;
   info: ServerInfo;
   handshakeTimeoutMs: number;
   /** The god's limits and their counters. */
   limits: LimitCounters;
-  /** Stats of the whole god, for the Stats request. */
-  stats(queue?: string): Record<string, unknown>;
   log(event: Record<string, unknown>): void;
   /** Called once the session is over. */
   ended(session: Session): void;
-  /** Asks the server to run broker deadlines soon (something new may be due). */
-  schedule(): void;
 }
 
-/** A connection's view of a job, as sent in Get replies, Deliver pushes and listings. */
-function jobMeta(job: Job): Record<string, unknown> {
-  const meta: Record<string, unknown> = {
-    id: job.id,
-    attempts: job.attempts,
-    priority: job.priority,
-  };
+/** A job's fields as replies and listings carry them (the payload travels apart). */
+export function jobMeta(job: Job, tag?: number): JobMeta {
+  const meta: JobMeta = { id: job.id, attempts: job.attempts, priority: job.priority };
+  if (tag !== undefined) meta.tag = tag;
   if (job.reason !== undefined) meta.reason = job.reason;
   if (job.origin !== undefined) meta.origin = job.origin;
   return meta;
 }
 
+/** A listing (peek, dead letters) as a reply: metadata in the header, payloads after it. */
+function listing(jobs: Job[]): [object, string[]] {
+  const payloads = jobs.map((job) => job.payload);
+  return [{ jobs: jobs.map((job) => jobMeta(job)), sizes: payloads.map(utf8Length) }, payloads];
+}
+
 export class Session {
   readonly connection: FramedConnection;
-  readonly owner = new Owner();
-  readonly connectedAt = Date.now();
-  peer: PeerInfo | null = null;
+  /** The client, once its handshake succeeded. */
+  caller: Caller | null = null;
   readonly #ctx: SessionContext;
   readonly #handshake: ServerHandshake;
   #state: "hello" | "checking" | "ready" = "hello";
@@ -201,17 +197,6 @@ export class Session {
         } gets of this connection are waiting (maxParkedGets ${s.maxParkedGets})`,
       );
     }
-    if (m.type === MessageType.Put && Array.isArray(m.header.sizes)) {
-      for (const size of m.header.sizes as unknown[]) {
-        if (typeof size === "number" && size > s.maxPayloadBytes) {
-          limits.hit("payload");
-          throw new RemoteError(
-            ErrorCode.Limit,
-            `Cannot put: a payload of ${size} bytes exceeds maxPayloadBytes ${s.maxPayloadBytes}`,
-          );
-        }
-      }
-    }
   }
 
   /** The write buffer drained: send what was held back. */
@@ -240,7 +225,7 @@ export class Session {
         clearTimeout(this.#timer);
         this.#state = "ready";
         if (!isLocal(this.connection.transport)) this.#ctx.limits.handshakeOver();
-        this.peer = peer;
+        this.caller = this.#ctx.ops.attach({ door: "tcp", remote: this.remote, ...peer });
         this.connection.decoder.maxFrameSize = this.#ctx.info.maxFrameSize;
         this.connection.send(reply);
         this.#ctx.log({ event: "connected", remote: this.remote, ...peer });
@@ -259,62 +244,67 @@ export class Session {
     }
     try {
       this.#admit(message);
-      this.#handle(message);
+      this.#handle(message, this.caller!);
     } catch (error) {
       if (error instanceof ProtocolError) throw error;
       this.#replyError(message.id, error);
     }
   }
 
-  #handle(m: Message): void {
-    const { broker } = this.#ctx;
+  /** Translates one request into its operation; the reply goes out when the operation answers. */
+  #handle(m: Message, caller: Caller): void {
+    const { ops } = this.#ctx;
     const h = m.header;
-    const now = Date.now();
     switch (m.type) {
       case MessageType.Put: {
         const parts = splitPayload(m.payload, h.sizes);
-        const items = this.#putItems(h.items, parts);
-        const timeoutMs = h.timeout === undefined ? 30_000 : checkDuration(h.timeout, "timeout");
-        broker.put(this.owner, queueName(h.q), items, { now, timeoutMs }, (result) => {
-          if (result instanceof TaskwireError) {
-            this.#replyError(m.id, result);
-            return;
-          }
-          this.#ctx.store.afterCommit(() => this.#reply(m.id, { ...result }));
-        });
-        this.#ctx.schedule();
+        const items = h.items;
+        if (!Array.isArray(items) || items.length !== parts.length) {
+          throw new ProtocolError(
+            ErrorCode.BadMessage,
+            "Put: items and sizes must be arrays of one length",
+          );
+        }
+        // Kept as text: compact to hold, and the frame's buffer is not retained.
+        const payloads: string[] = new Array(parts.length);
+        for (let i = 0; i < parts.length; i++) payloads[i] = payloadText(parts[i], i);
+        ops.put(
+          caller,
+          { queue: h.q, items, payloads, timeout: h.timeout },
+          () => `god-${caller.owner.id}-${++this.#idCounter}`,
+          this.#answer(m.id, (r) => [{ accepted: r.accepted, duplicates: r.duplicates }]),
+        );
         return;
       }
-      case MessageType.Get: {
-        const timeoutMs = checkDuration(h.timeout ?? 0, "timeout");
-        broker.get(this.owner, queueName(h.q), { now, timeoutMs }, (delivery) => {
-          if (delivery instanceof TaskwireError) this.#replyError(m.id, delivery);
-          else if (delivery === null) this.#reply(m.id, { job: null });
-          else {
-            this.#reply(m.id, { job: { ...jobMeta(delivery.job), tag: delivery.tag } }, [
-              delivery.job.payload,
-            ]);
-          }
-        });
-        this.#ctx.schedule();
+      case MessageType.Get:
+        ops.get(
+          caller,
+          { queue: h.q, timeout: h.timeout },
+          this.#answer(
+            m.id,
+            ([delivery]) =>
+              delivery === undefined
+                ? [{ job: null }]
+                : [{ job: jobMeta(delivery.job, delivery.tag) }, [delivery.job.payload]],
+          ),
+        );
         return;
-      }
       case MessageType.Consume: {
         // The client picks the subscription id, so it can route pushes that
         // arrive before this reply.
         const sub = h.sub;
         if (
-          !Number.isSafeInteger(sub) || sub < 1 || sub > 0xffff_ffff || this.#subscriptions.has(sub)
+          typeof sub !== "number" || !Number.isSafeInteger(sub) || sub < 1 ||
+          sub > 0xffff_ffff || this.#subscriptions.has(sub)
         ) {
           throw new RemoteError(
             ErrorCode.BadArgument,
             `Invalid subscription id: ${JSON.stringify(sub)}`,
           );
         }
-        const subscription = broker.subscribe(
-          this.owner,
-          queueName(h.q),
-          { prefetch: h.prefetch ?? 64, now },
+        const subscription = ops.consume(
+          caller,
+          { queue: h.q, prefetch: h.prefetch },
           (deliveries) => this.#deliver(sub, deliveries),
         );
         this.#subscriptions.set(sub, subscription);
@@ -322,108 +312,53 @@ export class Session {
         return;
       }
       case MessageType.Cancel: {
-        const subscription = this.#subscriptions.get(h.sub);
+        const subscription = this.#subscriptions.get(h.sub as number);
         if (subscription) {
-          broker.unsubscribe(subscription);
-          this.#subscriptions.delete(h.sub);
+          ops.cancel(caller, subscription);
+          this.#subscriptions.delete(h.sub as number);
         }
         this.#reply(m.id, {});
         return;
       }
-      case MessageType.Ack: {
-        if (!Array.isArray(h.tags) || !h.tags.every(Number.isSafeInteger)) {
-          throw new RemoteError(ErrorCode.BadArgument, "Invalid ack: tags must be integers");
+      case MessageType.Ack:
+        ops.ack(caller, { tags: h.tags }, this.#answer(m.id, (result) => [result]));
+        return;
+      case MessageType.Nack:
+        if (h.dead !== undefined) {
+          ops.fail(caller, { tag: h.tag, reason: h.dead }, this.#answer(m.id, () => [{}]));
+        } else {
+          ops.nack(caller, { tag: h.tag, delay: h.delay }, this.#answer(m.id, () => [{}]));
         }
-        settle(
-          broker.ack(this.owner, h.tags, now),
-          (failed) => this.#ctx.store.afterCommit(() => this.#reply(m.id, { failed })),
-          (error) => this.#replyError(m.id, error),
-        );
         return;
-      }
-      case MessageType.Nack: {
-        const nacked = broker.nack(this.owner, h.tag, {
-          now,
-          delayMs: h.delay,
-          dead: h.dead === undefined ? undefined : String(h.dead),
-        });
-        this.#ctx.schedule();
-        settle(
-          nacked,
-          () => this.#ctx.store.afterCommit(() => this.#reply(m.id, {})),
-          (error) => this.#replyError(m.id, error),
-        );
+      case MessageType.Touch:
+        ops.touch(caller, { tag: h.tag }, this.#answer(m.id, (deadline) => [{ deadline }]));
         return;
-      }
-      case MessageType.Touch: {
-        const touched = broker.touch(this.owner, h.tag, now);
-        this.#ctx.schedule();
-        settle(
-          touched,
-          (deadline) => this.#reply(m.id, { deadline }),
-          (error) => this.#replyError(m.id, error),
-        );
+      case MessageType.Stats:
+        ops.stats(caller, { queue: h.q }, this.#answer(m.id, (stats) => [stats]));
         return;
-      }
-      case MessageType.Stats: {
-        const q = h.q === undefined ? undefined : queueName(h.q);
-        const answer = () => this.#reply(m.id, this.#ctx.stats(q));
-        // A remote backend's stats are a snapshot: bring it up to date first.
-        if (broker.refresh) {
-          broker.refresh(q).then(answer, (error) => this.#replyError(m.id, error));
-        } else answer();
-        return;
-      }
       case MessageType.Peek:
-      case MessageType.DeadList: {
-        const limit = h.n === undefined ? 10 : h.n;
-        if (!Number.isSafeInteger(limit) || limit < 0 || limit > 10_000) {
-          throw new RemoteError(
-            ErrorCode.BadArgument,
-            `Invalid count: ${JSON.stringify(limit)} (0 to 10000)`,
-          );
-        }
-        const listed = m.type === MessageType.Peek
-          ? broker.peek(queueName(h.q), limit)
-          : broker.deadList(queueName(h.q), limit);
-        settle(listed, (jobs) => {
-          const payloads = jobs.map((job) => job.payload);
-          this.#reply(
-            m.id,
-            { jobs: jobs.map(jobMeta), sizes: payloads.map(utf8Length) },
-            payloads,
-          );
-        }, (error) => this.#replyError(m.id, error));
+        ops.peek(caller, { queue: h.q, limit: h.n }, this.#answer(m.id, listing));
         return;
-      }
-      case MessageType.Purge: {
-        settle(
-          broker.purge(queueName(h.q), now),
-          (purged) => this.#ctx.store.afterCommit(() => this.#reply(m.id, { purged })),
-          (error) => this.#replyError(m.id, error),
+      case MessageType.DeadList:
+        ops.deadList(caller, { queue: h.q, limit: h.n }, this.#answer(m.id, listing));
+        return;
+      case MessageType.Purge:
+        ops.purge(caller, { queue: h.q }, this.#answer(m.id, (purged) => [{ purged }]));
+        return;
+      case MessageType.DeadRequeue:
+        ops.deadRequeue(
+          caller,
+          { queue: h.q, ids: h.ids },
+          this.#answer(m.id, (requeued) => [{ requeued }]),
         );
         return;
-      }
-      case MessageType.DeadRequeue: {
-        const ids = h.ids === undefined || h.ids === null ? null : h.ids;
-        if (ids !== null && (!Array.isArray(ids) || !ids.every((id) => typeof id === "string"))) {
-          throw new RemoteError(ErrorCode.BadArgument, "Invalid requeue: ids must be strings");
-        }
-        settle(
-          broker.deadRequeue(queueName(h.q), ids, now),
-          (requeued) => this.#ctx.store.afterCommit(() => this.#reply(m.id, { requeued })),
-          (error) => this.#replyError(m.id, error),
+      case MessageType.Declare:
+        ops.declare(
+          caller,
+          { queue: h.q, options: h.options },
+          this.#answer(m.id, (options) => [{ options }]),
         );
         return;
-      }
-      case MessageType.Declare: {
-        settle(
-          broker.declare(queueName(h.q), h.options ?? {}),
-          (options) => this.#ctx.store.afterCommit(() => this.#reply(m.id, { options })),
-          (error) => this.#replyError(m.id, error),
-        );
-        return;
-      }
       default:
         throw new ProtocolError(
           ErrorCode.UnknownType,
@@ -432,21 +367,16 @@ export class Session {
     }
   }
 
-  #putItems(raw: unknown, parts: Uint8Array[]): PutItem[] {
-    if (!Array.isArray(raw) || raw.length !== parts.length) {
-      throw new ProtocolError(
-        ErrorCode.BadMessage,
-        "Put: items and sizes must be arrays of one length",
-      );
-    }
-    return raw.map((item, i) =>
-      putItem(
-        (typeof item === "object" && item !== null ? item : {}) as Record<string, unknown>,
-        // Kept as text: compact to hold, and the frame's buffer is not retained.
-        payloadText(parts[i], i),
-        () => `god-${this.owner.id}-${++this.#idCounter}`,
-      )
-    );
+  /** A `done` for request `id`: replies with the encoded value, or with the error. */
+  #answer<T>(id: number, encode: (value: T) => [object, string[]?]): Done<T> {
+    return (outcome) => {
+      if (outcome instanceof TaskwireError) {
+        this.#replyError(id, outcome);
+        return;
+      }
+      const [header, payload] = encode(outcome as T);
+      this.#reply(id, header, payload);
+    };
   }
 
   #deliver(subscription: number, deliveries: Delivery[]): void {
@@ -498,7 +428,6 @@ export class Session {
       ? error
       : new TaskwireError(ErrorCode.Internal, `internal error: ${String(error)}`);
     if (e.code === ErrorCode.Internal) this.#ctx.log({ event: "error", error: String(error) });
-    if (e.code === ErrorCode.Limit && /maxQueues/.test(e.message)) this.#ctx.limits.hit("queues");
     this.#answered(id);
     this.connection.send(errorBody(e, id));
     this.#checkWriteLimit();
@@ -545,8 +474,11 @@ export class Session {
     clearInterval(this.#pauseTimer);
     this.#held = [];
     this.#draining?.idle();
-    this.#ctx.broker.release(this.owner, Date.now());
-    if (this.peer) this.#ctx.log({ event: "disconnected", remote: this.remote, ...this.peer });
+    if (this.caller) {
+      this.#ctx.ops.detach(this.caller);
+      const { role, name, runtime } = this.caller.info;
+      this.#ctx.log({ event: "disconnected", remote: this.remote, role, name, runtime });
+    }
     this.#ctx.ended(this);
   }
 }
@@ -563,11 +495,4 @@ function payloadText(bytes: Uint8Array, index: number): string {
       `Cannot put: payload ${index} is not UTF-8 text (payloads are superjson)`,
     );
   }
-}
-
-function queueName(value: unknown): string {
-  if (typeof value !== "string") {
-    throw new RemoteError(ErrorCode.BadArgument, `Invalid queue name: ${JSON.stringify(value)}`);
-  }
-  return value;
 }

@@ -4,17 +4,9 @@
  * put is as durable as the store promises.
  */
 import type { Job, JournalRecord, QueueOptions } from "../queue/types.ts";
+import type { StoreStats } from "../protocol/replies.ts";
 
-/** What a store tells stats and metrics about itself. */
-export interface StoreStats {
-  kind: "memory" | "journal";
-  fsync?: string;
-  journalBytes?: number;
-  lastCompaction?: string | null;
-  recovered?: Record<string, number>;
-  /** Recent fsync durations in ms (for the metrics histogram). */
-  fsyncMs?: number[];
-}
+export type { StoreStats };
 
 /** Where a store reads the live state for a snapshot (the broker). */
 export interface StoreSource {

@@ -5,6 +5,7 @@
  * traffic and proves the god's certificate; the key proves both sides.
  */
 import * as tls from "node:tls";
+import { AuthError, ConnectionLostError, ErrorCode } from "../protocol/errors.ts";
 import type { Address, Listener, Transport } from "./transport.ts";
 import { SocketTransport } from "./tcp.ts";
 
@@ -26,36 +27,34 @@ export interface TlsClientOptions {
   servername?: string;
 }
 
-/** The scheme of addresses that ask for TLS: `tls://host:port`. */
-export const TLS_SCHEME = "tls://";
-
-/**
- * Splits "tls://host:port" into its address text and whether TLS was asked for.
- *
- * @example
- * ```ts
- * splitScheme("tls://god.example:5678"); // { tls: true, rest: "god.example:5678" }
- * ```
- */
-export function splitScheme(text: string): { tls: boolean; rest: string } {
-  const trimmed = text.trim();
-  if (trimmed.toLowerCase().startsWith(TLS_SCHEME)) {
-    return { tls: true, rest: trimmed.slice(TLS_SCHEME.length).replace(/\/+$/, "") };
-  }
-  if (trimmed.toLowerCase().startsWith("tcp://")) {
-    return { tls: false, rest: trimmed.slice("tcp://".length).replace(/\/+$/, "") };
-  }
-  return { tls: false, rest: trimmed };
-}
-
 function isIp(host: string): boolean {
   return /^[\d.]+$/.test(host) || host.includes(":");
 }
 
 /**
+ * Why a TLS connection could not be opened. A certificate that does not
+ * verify is an {@link AuthError} (retrying cannot fix it: the client says
+ * what to trust, or the god's certificate is fixed); anything else is a
+ * {@link ConnectionLostError} (worth retrying).
+ */
+function tlsError(error: Error, where: string): AuthError | ConnectionLostError {
+  const code = String((error as { code?: unknown }).code ?? "");
+  const certificate = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME|HOSTNAME/i.test(code) ||
+    /certificate/i.test(error.message);
+  if (certificate) {
+    return new AuthError(
+      ErrorCode.AuthFailed,
+      `Cannot trust the god's TLS certificate at ${where} (${error.message}): pass the CA that signed it with --tls-ca PATH or TASKWIRE_TLS_CA, or give the god a certificate for this name`,
+      { cause: error },
+    );
+  }
+  return new ConnectionLostError(`Cannot open TLS to ${where}: ${error.message}`, { cause: error });
+}
+
+/**
  * Returns a dialer that opens TLS connections, checking the god's certificate
  * against `options.ca` (or the system's roots). A certificate that does not
- * verify rejects with the TLS library's reason.
+ * verify rejects with an {@link AuthError} saying what to do.
  *
  * @example
  * ```ts
@@ -78,12 +77,7 @@ export function tlsDialer(
       });
       const onError = (error: Error) => {
         socket.destroy();
-        reject(
-          new Error(
-            `Cannot open TLS to ${address.host}:${address.port}: ${error.message}`,
-            { cause: error },
-          ),
-        );
+        reject(tlsError(error, `${address.host}:${address.port}`));
       };
       socket.once("error", onError);
       socket.once("secureConnect", () => {

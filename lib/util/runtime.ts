@@ -8,3 +8,13 @@ export function runtimeName(): string {
   if (g.process?.versions?.node) return `node ${g.process.versions.node}`;
   return "unknown";
 }
+
+/** The runtime's kind, the first word of {@link runtimeName}: "node", "deno", ... */
+export function runtimeKind(): string {
+  return runtimeName().split(" ")[0];
+}
+
+/** A name for a client that was given none: its runtime and a short random suffix, "node-ab12cd". */
+export function defaultClientName(): string {
+  return `${runtimeKind()}-${Math.random().toString(36).slice(2, 8).padEnd(6, "0")}`;
+}

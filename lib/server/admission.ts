@@ -1,117 +1,11 @@
 /**
- * The god's limits: what one client (or one address) may use, with safe
- * defaults, and a counter for every time a limit was hit. Sans-I/O: time comes
- * in as an argument, so the rules are tested without sockets or sleeps.
+ * Admission: which connections the god lets in (per address and in total,
+ * throttling addresses that keep failing the handshake), and a counter for
+ * every time a limit was hit. The limits themselves are in
+ * lib/protocol/limits.ts. Sans-I/O: time comes in as an argument, so the rules
+ * are tested without sockets or sleeps.
  */
-import { DEFAULT_MAX_FRAME, HANDSHAKE_MAX_FRAME } from "../protocol/frame.ts";
-import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from "../protocol/handshake.ts";
-
-/** Every limit the god enforces; each has a default in {@link DEFAULT_LIMITS}. */
-export interface Limits {
-  /** Connections open at once, all addresses together. */
-  maxConnections: number;
-  /** Connections open at once from one IP address. */
-  maxConnectionsPerAddress: number;
-  /** Connections that have not finished the handshake yet, all addresses together. */
-  maxUnauthenticated: number;
-  /** A client that has not finished the handshake by then is dropped (ms). */
-  handshakeTimeoutMs: number;
-  /** Largest frame before the handshake has succeeded (bytes; fixed by the protocol). */
-  maxHandshakeFrame: number;
-  /** Largest frame after the handshake (bytes). */
-  maxFrameSize: number;
-  /** Requests one connection may have waiting for their reply (parked gets and puts included). */
-  maxInFlight: number;
-  /** Queues the god holds (the broker's `maxQueues`). */
-  maxQueues: number;
-  /** Largest payload of one job (bytes). */
-  maxPayloadBytes: number;
-  /** Gets one connection may have parked waiting for a job. */
-  maxParkedGets: number;
-  /** Unread bytes queued to one client above which deliveries to it pause (resume on drain). */
-  writeHighWater: number;
-  /** Unread bytes queued to one client above which it is cut off (a slow consumer). */
-  writeLimit: number;
-  /** Failed handshakes one address may make in a burst before it is refused. */
-  authFailureBurst: number;
-  /** Time in which one failure of the burst is forgiven (ms): the bucket's refill period. */
-  authFailureRefillMs: number;
-}
-
-/**
- * The defaults: generous for honest clients on one machine, small enough that
- * one hostile address cannot exhaust the god.
- */
-export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
-  maxConnections: 10_000,
-  maxConnectionsPerAddress: 1_000,
-  maxUnauthenticated: 1_000,
-  handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
-  maxHandshakeFrame: HANDSHAKE_MAX_FRAME,
-  maxFrameSize: DEFAULT_MAX_FRAME,
-  maxInFlight: 65_536,
-  maxQueues: 10_000,
-  maxPayloadBytes: DEFAULT_MAX_FRAME,
-  maxParkedGets: 16_384,
-  writeHighWater: 4 * 1024 * 1024,
-  writeLimit: 64 * 1024 * 1024,
-  authFailureBurst: 10,
-  authFailureRefillMs: 6_000,
-});
-
-/** The names of the counters in {@link LimitStats.hits}. */
-export const LIMIT_NAMES = [
-  "connections",
-  "connectionsPerAddress",
-  "unauthenticated",
-  "handshakeTimeout",
-  "frameSize",
-  "inFlight",
-  "queues",
-  "payload",
-  "parkedGets",
-  "slowConsumer",
-  "authThrottled",
-] as const;
-/** One of {@link LIMIT_NAMES}. */
-export type LimitName = typeof LIMIT_NAMES[number];
-
-/** What stats and metrics show about limits. */
-export interface LimitStats {
-  settings: Limits;
-  /** How many times each limit refused something since the god started. */
-  hits: Record<LimitName, number>;
-  /** Failed handshakes (wrong key, bad version, replay) since the god started. */
-  authFailures: number;
-  /** Addresses refused right now because of failed handshakes. */
-  throttledAddresses: number;
-  unauthenticated: number;
-  /** Sessions paused because their write buffer is over `writeHighWater`. */
-  pausedWriters: number;
-}
-
-/**
- * Fills in defaults and checks each given value is a positive integer.
- *
- * @example
- * ```ts
- * resolveLimits({ maxConnections: 100 }).maxParkedGets; // 1024
- * ```
- */
-export function resolveLimits(given: Partial<Limits> = {}): Limits {
-  const limits = { ...DEFAULT_LIMITS };
-  for (const [name, value] of Object.entries(given)) {
-    if (value === undefined) continue;
-    if (!(name in DEFAULT_LIMITS)) throw new TypeError(`Unknown limit "${name}"`);
-    if (!Number.isSafeInteger(value) || (value as number) < 1) {
-      throw new TypeError(
-        `Invalid limit ${name}: ${JSON.stringify(value)} (expected a positive integer)`,
-      );
-    }
-    (limits as Record<string, number>)[name] = value as number;
-  }
-  return limits;
-}
+import { LIMIT_NAMES, type LimitName, type Limits, type LimitStats } from "../protocol/limits.ts";
 
 /** Whether a connection is in-process (the HTTP face, the god's own consumer): not limited per address. */
 export function isLocal(transport: { readonly remote: string }): boolean {
@@ -266,9 +160,9 @@ export class LimitCounters {
     });
   }
 
-  /** Counts one hit of `name`. */
-  hit(name: LimitName): void {
-    this.hits[name]++;
+  /** Counts one hit of the limit `name` (names not in {@link LIMIT_NAMES} are ignored). */
+  hit(name: LimitName | string): void {
+    if (Object.hasOwn(this.hits, name)) this.hits[name as LimitName]++;
   }
 
   /**

@@ -1,0 +1,127 @@
+/**
+ * The client surface: what a producer, a consumer or an operator holds,
+ * whichever way it reaches the god (TCP, TLS or the HTTP face). `connect()`
+ * returns a {@link Client}; the classes behind these interfaces are shared by
+ * every transport, and each transport is a small adapter (lib/client/wire.ts).
+ */
+import type { GodStats } from "../protocol/replies.ts";
+import type { QueueOptions } from "../queue/types.ts";
+
+/** A connection to a god. */
+export interface Client {
+  /** Where the god is, as given (`host:port`, `tls://…`, `http(s)://…`). */
+  readonly addr: string;
+  /** Whether the god can be reached right now (TCP: a connection is up). */
+  readonly connected: boolean;
+  /** A named queue. The same object is returned for the same name. */
+  queue<T = unknown>(name: string): Queue<T>;
+  /** Stats of the god: its queues, its store, its connections. */
+  stats(queue?: string): Promise<GodStats>;
+  /** Creates a queue or changes its options; resolves to the options in force. */
+  declare(queue: string, options?: Partial<QueueOptions>): Promise<QueueOptions>;
+  /** The next `limit` ready jobs of a queue (default 10), left in place. */
+  peek<T = unknown>(queue: string, limit?: number): Promise<ListedJob<T>[]>;
+  /** Removes every ready and delayed job of a queue; resolves to how many. */
+  purge(queue: string): Promise<number>;
+  /** Dead letters of a queue (default 100), with the reason each died. */
+  deadList<T = unknown>(queue: string, limit?: number): Promise<ListedJob<T>[]>;
+  /** Moves dead letters of a queue (all, or those with `ids`) back to it; resolves to how many. */
+  deadRequeue(queue: string, ids?: string[]): Promise<number>;
+  /**
+   * Sends the puts made so far, stops consumers (jobs fetched but not taken
+   * go back), says goodbye; unacked jobs go back to their queues.
+   */
+  close(): Promise<void>;
+}
+
+/** Options of a put. */
+export interface PutOptions {
+  /** Milliseconds before the job becomes ready. */
+  delay?: number;
+  /** Higher first; FIFO within a priority (default 0). */
+  priority?: number;
+  /** The job's id; a repeat within the god's dedupe window is ignored. Default: a fresh unique id. */
+  id?: string;
+  /** How long to wait for room in a full queue before failing with `queue_full` (default 30 s). */
+  timeout?: number;
+}
+
+/** A named queue on the god. Get one with `client.queue<T>(name)`. */
+export interface Queue<T = unknown> {
+  readonly name: string;
+  /**
+   * Adds a job; resolves to its id once the god has stored it (durably, with
+   * the journal). Puts made in the same turn of the event loop travel together.
+   */
+  put(value: T, options?: PutOptions): Promise<string>;
+  /** Adds many jobs in as few requests as possible; resolves to their ids. */
+  putMany(values: Iterable<T>, options?: Omit<PutOptions, "id">): Promise<string[]>;
+  /**
+   * Takes the next job, waiting on the god up to `timeout` ms (default: until
+   * one arrives). Resolves to null when the time passes first.
+   */
+  get(options?: { timeout?: number }): Promise<Job<T> | null>;
+  /** Streams jobs as they come, at most `prefetch` unsettled at a time. */
+  consume(options?: { prefetch?: number }): Consumer<T>;
+  /** Resolves once every put made so far has been answered. */
+  flush(): Promise<void>;
+}
+
+/**
+ * A job handed out under a lease. Finish it with {@link Job.ack}, hand it back
+ * with {@link Job.nack}, dead-letter it with {@link Job.fail}, or keep it
+ * longer with {@link Job.touch}.
+ */
+export interface Job<T = unknown> {
+  readonly queue: string;
+  readonly id: string;
+  readonly value: T;
+  /** Deliveries so far, this one included. */
+  readonly attempts: number;
+  readonly priority: number;
+  /** The lease number the god gave this delivery. */
+  readonly tag: number;
+  /** Whether ack, nack or fail was already called. */
+  readonly settled: boolean;
+  /** Finishes the job: it will not be delivered again. */
+  ack(): Promise<void>;
+  /** Hands the job back, ready again after `delay` ms (default now). Counts as an attempt. */
+  nack(options?: { delay?: number }): Promise<void>;
+  /** Sends the job straight to the dead-letter queue, with the reason. */
+  fail(reason: string): Promise<void>;
+  /** Extends the lease by the queue's lease time; resolves to the new deadline (epoch ms). */
+  touch(): Promise<number>;
+}
+
+/**
+ * Jobs as an async iterator, at most `prefetch` unsettled at once. Leaving
+ * the loop (break, return, throw) stops it and hands back jobs fetched but
+ * not yet taken.
+ */
+export interface Consumer<T = unknown> extends AsyncIterableIterator<Job<T>> {
+  next(): Promise<IteratorResult<Job<T>>>;
+  /** Stops: no more jobs are fetched; jobs fetched but not taken go back to the queue. */
+  return(): Promise<IteratorResult<Job<T>>>;
+  /** Resolves once the god accepted the subscription (rejects if it refused it). */
+  ready(): Promise<void>;
+  /** Stops, like leaving the loop. */
+  cancel(): Promise<void>;
+}
+
+/** A job listed by peek or the dead-letter listing. */
+export interface ListedJob<T = unknown> {
+  id: string;
+  value: T;
+  attempts: number;
+  priority: number;
+  reason?: string;
+  origin?: string;
+  /** Set when the job's payload could not be decoded (then `value` is undefined). */
+  error?: string;
+}
+
+/** What a client tells `onEvent` about its connection (TCP and TLS). */
+export type ClientEvent =
+  | { event: "connected"; addr: string; god: string; runtime: string }
+  | { event: "disconnected"; addr: string; reason: string }
+  | { event: "retrying"; addr: string; attempt: number; delayMs: number; reason: string };

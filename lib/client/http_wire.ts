@@ -1,0 +1,460 @@
+/**
+ * The HTTP transport of the client: signed requests to the god's HTTP face
+ * (docs/HTTP.md), using only fetch and WebCrypto, so it runs on Node, Deno,
+ * Bun, edge runtimes and browsers.
+ *
+ * Puts travel in one request per batch and are retried on network errors
+ * (put ids make that safe). Gets are long-polls; a consumer keeps up to its
+ * prefetch of jobs leased with repeated long-polls. While jobs are leased the
+ * client pings now and then, so the god does not take it for gone.
+ */
+import superjson from "superjson";
+import {
+  ArgumentError,
+  AuthError,
+  ConnectionLostError,
+  ErrorCode,
+  isTransient,
+  ProtocolError,
+  RemoteError,
+} from "../protocol/errors.ts";
+import { BOUNDS } from "../protocol/limits.ts";
+import type { GodStats, JobMeta } from "../protocol/replies.ts";
+import type { QueueOptions } from "../queue/types.ts";
+import { backoffMs, sleep } from "../util/backoff.ts";
+import { deferred } from "../util/deferred.ts";
+import { runtimeName } from "../util/runtime.ts";
+import { newClientId, signRequest } from "../http/sign.ts";
+import { itemFields, type PutEntry } from "./put_batch.ts";
+import type { JobSink, Wire, WireJob, WireSubscription } from "./wire.ts";
+
+/** What the god tells a client that says hello. */
+export interface HttpHello {
+  name: string;
+  runtime: string;
+  protocol: string;
+  /** A client silent for this long loses its leases. */
+  idleMs: number;
+  maxBodyBytes: number;
+}
+
+/** What the HTTP transport needs to connect. */
+export interface HttpWireOptions {
+  /** Base URL of the god's HTTP face, e.g. "http://127.0.0.1:8080". */
+  url: string;
+  key: CryptoKey;
+  role: string;
+  name: string;
+  /** The fetch to use (default the global one). */
+  fetch?: typeof fetch;
+}
+
+/** Longest single long-poll; longer waits are made of several. */
+const POLL_MS = 25_000;
+const PUT_ATTEMPTS = 5;
+const encoder = new TextEncoder();
+
+/** A job as the HTTP face sends it: the payload is the superjson object, spliced in. */
+interface HttpJob extends JobMeta {
+  tag: number;
+  payload?: unknown;
+  /** The stored text, when it is not JSON (a raw TCP put): it cannot be decoded. */
+  payloadText?: string;
+}
+
+function queuePath(queue: string): string {
+  return `/api/queues/${encodeURIComponent(queue)}`;
+}
+
+function wireJob(job: HttpJob): WireJob {
+  const out: WireJob = {
+    tag: job.tag ?? 0,
+    epoch: null,
+    id: job.id,
+    attempts: job.attempts,
+    priority: job.priority,
+    payload: "payloadText" in job ? { text: job.payloadText } : job.payload,
+  };
+  if (job.reason !== undefined) out.reason = job.reason;
+  if (job.origin !== undefined) out.origin = job.origin;
+  return out;
+}
+
+/** The HTTP transport; make one with {@link HttpWire.open}. */
+export class HttpWire implements Wire {
+  readonly addr: string;
+  readonly maxWaitMs = POLL_MS;
+  readonly maxPrefetch = BOUNDS.maxGetJobs;
+  readonly defaultPrefetch = 16;
+  // One request per batch: up to 1000 jobs or 512 KiB of payload.
+  readonly putBatch = { maxItems: 1000, maxBytes: 512 * 1024 };
+  /** This client's id, signed with every request. */
+  readonly id: string;
+  readonly #base: string;
+  readonly #key: CryptoKey;
+  readonly #fetch: typeof fetch;
+  readonly #peer: string;
+  readonly #requests = new Set<AbortController>();
+  #closed = false;
+  #server: HttpHello | null = null;
+  #lastRequest = 0;
+  #keepAlive: ReturnType<typeof setInterval> | undefined;
+  /** Jobs handed out and not yet settled; while any exist the client keeps its leases alive. */
+  #leased = 0;
+  readonly #ackRequests = new Set<Promise<unknown>>();
+  #acks: { tag: number; done: { resolve(): void; reject(e: unknown): void } }[] = [];
+
+  private constructor(options: HttpWireOptions) {
+    let base: URL;
+    try {
+      base = new URL(options.url);
+    } catch (cause) {
+      throw new ArgumentError(`Invalid HTTP address ${JSON.stringify(options.url)}: not a URL`, {
+        cause,
+      });
+    }
+    if (base.protocol !== "http:" && base.protocol !== "https:") {
+      throw new ArgumentError(
+        `Invalid HTTP address ${JSON.stringify(options.url)}: use http(s)://`,
+      );
+    }
+    this.addr = options.url;
+    this.#base = base.origin + base.pathname.replace(/\/+$/, "");
+    this.#key = options.key;
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    const runtime = runtimeName();
+    this.id = newClientId(runtime.split(" ")[0]);
+    this.#peer = new URLSearchParams({ role: options.role, runtime, name: options.name })
+      .toString();
+  }
+
+  /** Says hello: checks the key (an {@link AuthError} when refused) and registers this client. */
+  static async open(options: HttpWireOptions): Promise<HttpWire> {
+    const wire = new HttpWire(options);
+    wire.#server = await wire.#request<HttpHello>("GET", "/api/hello", { retries: 2 });
+    return wire;
+  }
+
+  /** What the god said at hello. */
+  get server(): HttpHello | null {
+    return this.#server;
+  }
+
+  get connected(): boolean {
+    return !this.#closed;
+  }
+
+  put(queue: string, entries: PutEntry[], timeout: number | undefined): Promise<void> {
+    // The superjson text is spliced in as it is, not parsed and written again.
+    const items = entries.map((entry) =>
+      `${JSON.stringify(itemFields(entry)).slice(0, -1)},"payload":${entry.payload}}`
+    );
+    let text = `{"items":[${items.join(",")}]`;
+    if (timeout !== undefined) text += `,"timeout":${Number(timeout)}`;
+    return this.#request("POST", `${queuePath(queue)}/put`, {
+      body: encoder.encode(`${text}}`),
+      retries: PUT_ATTEMPTS,
+    }).then(() => {});
+  }
+
+  async get(queue: string, timeoutMs: number): Promise<WireJob | null> {
+    const [job] = await this.#poll(queue, timeoutMs, 1);
+    return job ?? null;
+  }
+
+  subscribe(queue: string, _prefetch: number, sink: JobSink): WireSubscription {
+    const abort = new AbortController();
+    const started = deferred<void>();
+    started.promise.catch(() => {});
+    let stopped = false;
+    const pump = (async () => {
+      let failures = 0;
+      while (!stopped) {
+        const room = sink.room();
+        if (room <= 0) {
+          await sink.roomChanged();
+          continue;
+        }
+        try {
+          const jobs = await this.#poll(queue, POLL_MS, room, abort.signal);
+          started.resolve();
+          failures = 0;
+          if (stopped) {
+            // Nobody will take these: hand them back.
+            await Promise.allSettled(jobs.map((job) => this.nack(job.tag, null, 0)));
+            break;
+          }
+          for (const job of jobs) {
+            sink.job(job.tag, null, job.id, job.attempts, job.priority, job.payload);
+          }
+          if (jobs.length > 0) sink.delivered();
+        } catch (error) {
+          if (stopped) break;
+          if (!isTransient(error) || this.#closed) {
+            started.reject(error);
+            sink.fail(error);
+            return;
+          }
+          await sleep(backoffMs(++failures, { maxMs: 5000 }));
+        }
+      }
+    })();
+    return {
+      ready: started.promise,
+      stop: async () => {
+        stopped = true;
+        abort.abort();
+        await pump;
+      },
+    };
+  }
+
+  ack(tag: number, _epoch: unknown): Promise<void> {
+    const done = deferred<void>();
+    // Acks made in the same turn travel in one request.
+    if (this.#acks.length === 0) queueMicrotask(() => this.#sendAcks());
+    this.#acks.push({ tag, done });
+    this.#settled();
+    return done.promise;
+  }
+
+  async nack(tag: number, _epoch: unknown, delayMs: number): Promise<void> {
+    this.#settled();
+    await this.#request("POST", `/api/leases/${tag}/nack`, { json: { delay: delayMs } });
+  }
+
+  async fail(tag: number, _epoch: unknown, reason: string): Promise<void> {
+    this.#settled();
+    await this.#request("POST", `/api/leases/${tag}/nack`, { json: { dead: reason } });
+  }
+
+  async touch(tag: number, _epoch: unknown): Promise<number> {
+    const reply = await this.#request<{ deadline: number }>(
+      "POST",
+      `/api/leases/${tag}/touch`,
+      {},
+    );
+    return reply.deadline;
+  }
+
+  alive(_epoch: unknown): boolean {
+    return true;
+  }
+
+  decode<T>(payload: unknown): T {
+    if (typeof payload !== "object" || payload === null || !("json" in payload)) {
+      throw new ProtocolError(
+        ErrorCode.BadMessage,
+        "Cannot decode job value: not a superjson object",
+      );
+    }
+    // deno-lint-ignore no-explicit-any -- superjson's SuperJSONResult shape is checked just above
+    return superjson.deserialize(payload as any) as T;
+  }
+
+  stats(queue?: string): Promise<GodStats> {
+    return this.#request<GodStats>("GET", "/api/stats", {
+      query: queue === undefined ? {} : { queue },
+      retries: 2,
+    });
+  }
+
+  async declare(queue: string, options: Partial<QueueOptions>): Promise<QueueOptions> {
+    const reply = await this.#request<{ options: QueueOptions }>("PUT", queuePath(queue), {
+      json: { options },
+      retries: 2,
+    });
+    return reply.options;
+  }
+
+  async list(kind: "peek" | "dead", queue: string, limit: number | undefined): Promise<WireJob[]> {
+    const reply = await this.#request<{ jobs: HttpJob[] }>(
+      "GET",
+      `${queuePath(queue)}/${kind}`,
+      { query: limit === undefined ? {} : { limit: String(limit) }, retries: 2 },
+    );
+    return reply.jobs.map(wireJob);
+  }
+
+  async purge(queue: string): Promise<number> {
+    const reply = await this.#request<{ purged: number }>("POST", `${queuePath(queue)}/purge`, {});
+    return reply.purged;
+  }
+
+  async requeue(queue: string, ids: string[] | null): Promise<number> {
+    const reply = await this.#request<{ requeued: number }>(
+      "POST",
+      `${queuePath(queue)}/dead/requeue`,
+      { json: { ids }, retries: 2 },
+    );
+    return reply.requeued;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await Promise.allSettled([...this.#ackRequests]);
+    this.#closed = true;
+    clearInterval(this.#keepAlive);
+    for (const controller of this.#requests) controller.abort();
+    try {
+      await this.#request("POST", "/api/bye", { force: true });
+    } catch {
+      // The god is gone already: its idle timeout returns our leases.
+    }
+  }
+
+  // -- internals --
+
+  /** One long-poll for up to `max` jobs. */
+  async #poll(
+    queue: string,
+    timeoutMs: number,
+    max: number,
+    signal?: AbortSignal,
+  ): Promise<WireJob[]> {
+    const reply = await this.#request<{ jobs: HttpJob[] }>(
+      "POST",
+      `${queuePath(queue)}/get`,
+      { query: { timeout: String(Math.round(timeoutMs)), max: String(max) }, signal },
+    );
+    this.#lease(reply.jobs.length);
+    return reply.jobs.map(wireJob);
+  }
+
+  #sendAcks(): void {
+    const batch = this.#acks;
+    this.#acks = [];
+    const sent = this.#request<{ failed: { tag: number; message: string }[] }>(
+      "POST",
+      "/api/ack",
+      { json: { tags: batch.map((a) => a.tag) } },
+    ).then((reply) => {
+      const failed = new Map((reply.failed ?? []).map((f) => [f.tag, f.message]));
+      for (const a of batch) {
+        const why = failed.get(a.tag);
+        if (why === undefined) a.done.resolve();
+        else a.done.reject(new RemoteError(ErrorCode.NotLeased, `Cannot ack: ${why}`));
+      }
+    }, (error) => {
+      for (const a of batch) a.done.reject(error);
+    });
+    this.#ackRequests.add(sent);
+    sent.finally(() => this.#ackRequests.delete(sent));
+  }
+
+  /** Counts jobs handed out, and keeps their leases alive with pings while any are held. */
+  #lease(count: number): void {
+    this.#leased += count;
+    if (this.#leased > 0 && this.#keepAlive === undefined && !this.#closed) {
+      const every = Math.max(1000, Math.floor((this.#server?.idleMs ?? 60_000) / 3));
+      this.#keepAlive = setInterval(() => {
+        if (Date.now() - this.#lastRequest < every) return;
+        this.#request("POST", "/api/ping", {}).catch(() => {});
+      }, every);
+    } else if (this.#leased <= 0 && this.#keepAlive !== undefined) {
+      clearInterval(this.#keepAlive);
+      this.#keepAlive = undefined;
+    }
+  }
+
+  #settled(): void {
+    this.#lease(-1);
+  }
+
+  /**
+   * Sends a signed request and decodes the JSON reply. Network failures are
+   * retried `retries` times (only for requests safe to repeat).
+   */
+  async #request<R = Record<string, unknown>>(
+    method: string,
+    path: string,
+    options: {
+      query?: Record<string, string>;
+      json?: unknown;
+      body?: Uint8Array;
+      retries?: number;
+      signal?: AbortSignal;
+      force?: boolean;
+    },
+  ): Promise<R> {
+    const body = options.body ??
+      (options.json === undefined
+        ? new Uint8Array(0)
+        : encoder.encode(JSON.stringify(options.json)));
+    const url = new URL(this.#base + path);
+    for (const [k, v] of Object.entries(options.query ?? {})) url.searchParams.set(k, v);
+    const retries = options.retries ?? 0;
+    for (let attempt = 0;; attempt++) {
+      if (this.#closed && !options.force) {
+        throw new ConnectionLostError(`Cannot ${method} ${path}: the HTTP client is closed`);
+      }
+      const headers = await signRequest(this.#key, {
+        method,
+        url,
+        clientId: this.id,
+        peer: this.#peer,
+        body,
+      });
+      if (body.length > 0) headers["content-type"] = "application/json";
+      const controller = new AbortController();
+      const onAbort = () => controller.abort();
+      options.signal?.addEventListener("abort", onAbort);
+      this.#requests.add(controller);
+      this.#lastRequest = Date.now();
+      let response: Response;
+      try {
+        response = await this.#fetch(url, {
+          method,
+          headers,
+          body: method === "GET" || method === "HEAD" ? undefined : body as Uint8Array<ArrayBuffer>,
+          signal: controller.signal,
+        });
+      } catch (cause) {
+        if (controller.signal.aborted) {
+          throw new ConnectionLostError(`Cannot ${method} ${path}: cancelled`, { cause });
+        }
+        if (attempt < retries && !this.#closed) {
+          await sleep(backoffMs(attempt + 1, { maxMs: 2000 }));
+          continue;
+        }
+        throw new ConnectionLostError(
+          `Cannot ${method} ${url.origin}${path}: ${(cause as Error).message ?? cause}`,
+          { cause },
+        );
+      } finally {
+        options.signal?.removeEventListener("abort", onAbort);
+        this.#requests.delete(controller);
+      }
+      const text = await response.text();
+      let parsed: Record<string, unknown> = {};
+      try {
+        parsed = text === "" ? {} : JSON.parse(text);
+      } catch {
+        if (response.ok) {
+          throw new ProtocolError(
+            ErrorCode.BadMessage,
+            `Cannot ${method} ${path}: the reply is not JSON (status ${response.status}); is this the god's HTTP face?`,
+          );
+        }
+      }
+      if (response.ok) return parsed as R;
+      const error = (parsed.error ?? {}) as { code?: string; message?: string };
+      const message = `${method} ${path} failed with HTTP ${response.status}: ${
+        error.message ?? (text.slice(0, 200) || response.statusText)
+      }`;
+      if (response.status === 401 || response.status === 403) {
+        throw new AuthError(ErrorCode.AuthFailed, message);
+      }
+      const code = (Object.values(ErrorCode) as string[]).includes(error.code ?? "")
+        ? error.code as ErrorCode
+        : response.status >= 500
+        ? ErrorCode.Unavailable
+        : ErrorCode.BadMessage;
+      if ((response.status === 502 || response.status === 504) && attempt < retries) {
+        await sleep(backoffMs(attempt + 1, { maxMs: 2000 }));
+        continue;
+      }
+      throw new RemoteError(code, message);
+    }
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The seam between the client surface (one Client, Queue, Job and Consumer
+ * for every transport) and a transport: what a transport adapter does, in
+ * its own terms. Two adapters: TCP/TLS (lib/client/tcp_wire.ts, a framed
+ * connection that reconnects) and HTTP (lib/client/http_wire.ts, signed
+ * fetches and long-polls).
+ *
+ * A lease is its tag plus the adapter's `epoch` for it (TCP: the connection
+ * that leased it, since a lease dies with its connection; HTTP: nothing).
+ * Payloads stay in the adapter's form until {@link Wire.decode}.
+ */
+import type { GodStats } from "../protocol/replies.ts";
+import type { QueueOptions } from "../queue/types.ts";
+import type { PutEntry } from "./put_batch.ts";
+
+/** A job as an adapter hands it over. */
+export interface WireJob {
+  tag: number;
+  epoch: unknown;
+  id: string;
+  attempts: number;
+  priority: number;
+  reason?: string;
+  origin?: string;
+  /** The encoded value, in the adapter's form (see {@link Wire.decode}). */
+  payload: unknown;
+}
+
+/** Where a subscription's jobs go (the shared consumer). */
+export interface JobSink {
+  /** A job arrived. */
+  job(
+    tag: number,
+    epoch: unknown,
+    id: string,
+    attempts: number,
+    priority: number,
+    payload: unknown,
+  ): void;
+  /** The jobs of one delivery have all arrived: wake the reader. */
+  delivered(): void;
+  /** The subscription cannot go on (the god refused it). */
+  fail(error: unknown): void;
+  /** How many more jobs the reader has room for (a polling adapter asks for no more). */
+  room(): number;
+  /** Resolves when the room may have grown (a job was settled, or the consumer stopped). */
+  roomChanged(): Promise<void>;
+}
+
+/** A running subscription. */
+export interface WireSubscription {
+  /** Resolves once the god accepted it (rejects if it refused). */
+  readonly ready: Promise<void>;
+  /** Stops fetching jobs. */
+  stop(): Promise<void>;
+}
+
+/** What a transport adapter does. */
+export interface Wire {
+  /** The god's address as given. */
+  readonly addr: string;
+  readonly connected: boolean;
+  /** The longest wait one get may ask the god for; longer gets are made of several. */
+  readonly maxWaitMs: number;
+  /** The largest prefetch a consumer may ask for. */
+  readonly maxPrefetch: number;
+  /** The default prefetch of a consumer. */
+  readonly defaultPrefetch: number;
+  /** How many puts travel in one request at most. */
+  readonly putBatch: { maxItems: number; maxBytes: number };
+
+  put(queue: string, entries: PutEntry[], timeout: number | undefined): Promise<void>;
+  get(queue: string, timeoutMs: number): Promise<WireJob | null>;
+  subscribe(queue: string, prefetch: number, sink: JobSink): WireSubscription;
+  ack(tag: number, epoch: unknown): Promise<void>;
+  nack(tag: number, epoch: unknown, delayMs: number): Promise<void>;
+  fail(tag: number, epoch: unknown, reason: string): Promise<void>;
+  touch(tag: number, epoch: unknown): Promise<number>;
+  /** Whether leases of `epoch` can still be settled (TCP: their connection is still up). */
+  alive(epoch: unknown): boolean;
+  /** Decodes a payload in this adapter's form; throws when it is not a superjson value. */
+  decode<T>(payload: unknown): T;
+
+  stats(queue?: string): Promise<GodStats>;
+  declare(queue: string, options: Partial<QueueOptions>): Promise<QueueOptions>;
+  list(kind: "peek" | "dead", queue: string, limit: number | undefined): Promise<WireJob[]>;
+  purge(queue: string): Promise<number>;
+  requeue(queue: string, ids: string[] | null): Promise<number>;
+  /** Says goodbye; the god returns unacked jobs. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,53 @@
+/**
+ * The HTTP face's pages: the live dashboard (open; its data needs the viewer
+ * token), `/healthz` (open), and `/metrics` in Prometheus text (viewer token,
+ * or open when asked for).
+ */
+import { Hono } from "hono";
+import { DASHBOARD_HTML } from "./dashboard.ts";
+import { endpoint, type HttpEnv, open } from "./endpoint.ts";
+import { json } from "./errors.ts";
+import type { Face } from "./face.ts";
+import { renderMetrics } from "./metrics.ts";
+
+const DASHBOARD_HEADERS = {
+  "content-type": "text/html; charset=utf-8",
+  "cache-control": "no-store",
+  "content-security-policy":
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  "referrer-policy": "no-referrer",
+} as const;
+
+/** The pages as a Hono app. */
+export function pagesApp(face: Face): Hono<HttpEnv> {
+  const pages = new Hono<HttpEnv>();
+  endpoint(pages, face, "/", {
+    GET: open(() => new Response(DASHBOARD_HTML, { headers: DASHBOARD_HEADERS })),
+  });
+  endpoint(pages, face, "/healthz", {
+    GET: open(() => {
+      const { server } = face.ops.snapshot();
+      const ok = !face.closing.aborted;
+      return json({
+        ok,
+        live: true,
+        ready: ok,
+        name: server.name,
+        runtime: server.runtime,
+        uptimeMs: server.uptimeMs,
+        store: server.store,
+      }, ok ? 200 : 503);
+    }),
+  });
+  endpoint(pages, face, "/metrics", {
+    GET: {
+      access: face.openMetrics ? "open" : "viewer",
+      action: "read metrics",
+      handle: () =>
+        new Response(renderMetrics(face.ops.snapshot()), {
+          headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+        }),
+    },
+  });
+  return pages;
+}

@@ -1,0 +1,116 @@
+/**
+ * The HTTP face's clients. HTTP has no connection, so each client names
+ * itself with a client id (signed with every request); the face keeps one
+ * {@link Caller} per id on the operations layer. A client silent for
+ * `idleMs` (and with no request running) is forgotten: its jobs go back.
+ */
+import { ErrorCode } from "../protocol/errors.ts";
+import type { Caller } from "../ops/caller.ts";
+import type { Operations } from "../ops/operations.ts";
+import { HttpError } from "./errors.ts";
+
+/** Most HTTP clients remembered at once. */
+export const MAX_PEERS = 10_000;
+
+/** One HTTP client as the face remembers it. */
+export interface Peer {
+  readonly id: string;
+  readonly caller: Caller;
+  lastSeen: number;
+  /** Requests of this client being handled right now (a long-poll keeps it alive). */
+  active: number;
+}
+
+export class Peers {
+  readonly #ops: Operations;
+  readonly #idleMs: number;
+  readonly #log: (event: Record<string, unknown>) => void;
+  readonly #byId = new Map<string, Peer>();
+  readonly #reaper: ReturnType<typeof setInterval>;
+
+  constructor(
+    ops: Operations,
+    options: { idleMs: number; log: (event: Record<string, unknown>) => void },
+  ) {
+    this.#ops = ops;
+    this.#idleMs = options.idleMs;
+    this.#log = options.log;
+    this.#reaper = setInterval(
+      () => this.expire(Date.now()),
+      Math.max(250, Math.min(15_000, Math.floor(options.idleMs / 4))),
+    );
+  }
+
+  /**
+   * The client `clientId` makes a request: found, or registered with what it
+   * says of itself (`peerText`, a signed query string of role, runtime, name).
+   */
+  enter(clientId: string, peerText: string, remote: string, now: number): Peer {
+    let peer = this.#byId.get(clientId);
+    if (peer === undefined) {
+      if (this.#byId.size >= MAX_PEERS) {
+        this.expire(now);
+        if (this.#byId.size >= MAX_PEERS) {
+          throw new HttpError(
+            429,
+            ErrorCode.Limit,
+            `Too many HTTP clients (limit ${MAX_PEERS}); try again later`,
+          );
+        }
+      }
+      const info = new URLSearchParams(peerText.slice(0, 600));
+      const caller = this.#ops.attach({
+        door: "http",
+        remote,
+        role: (info.get("role") ?? "client").slice(0, 40),
+        runtime: (info.get("runtime") ?? "unknown").slice(0, 60),
+        name: (info.get("name") ?? clientId).slice(0, 100),
+      });
+      peer = { id: clientId, caller, lastSeen: now, active: 0 };
+      this.#byId.set(clientId, peer);
+      const { role, name, runtime } = caller.info;
+      this.#log({ event: "connected", via: "http", client: clientId, role, name, runtime, remote });
+    }
+    peer.lastSeen = now;
+    peer.active++;
+    return peer;
+  }
+
+  /** The request of `peer` is over. */
+  leave(peer: Peer, now: number): void {
+    peer.active--;
+    peer.lastSeen = now;
+  }
+
+  /** Forgets a client: its jobs go back to their queues. */
+  forget(peer: Peer, why: string): void {
+    if (this.#byId.get(peer.id) !== peer) return;
+    this.#byId.delete(peer.id);
+    this.#ops.detach(peer.caller);
+    const { role, name, runtime } = peer.caller.info;
+    this.#log({
+      event: "disconnected",
+      via: "http",
+      client: peer.id,
+      role,
+      name,
+      runtime,
+      reason: why,
+    });
+  }
+
+  /** Forgets clients silent for longer than `idleMs`. */
+  expire(now: number): void {
+    for (const peer of this.#byId.values()) {
+      if (peer.active === 0 && now - peer.lastSeen > this.#idleMs) {
+        this.forget(peer, `silent for more than ${this.#idleMs} ms`);
+      }
+    }
+  }
+
+  /** Forgets every client and stops the reaper. */
+  close(why: string): void {
+    clearInterval(this.#reaper);
+    for (const peer of [...this.#byId.values()]) this.forget(peer, why);
+  }
+}

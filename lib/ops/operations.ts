@@ -1,0 +1,491 @@
+/**
+ * The god's operations: the one place where a request is checked, carried
+ * out on the queue backend, and answered once it is as durable as the store
+ * promises. Every door (the TCP protocol, the HTTP face, the god's own
+ * in-process consumer, the Python door) translates its requests into calls
+ * here and encodes the outcome; no door talks to the backend, the store or
+ * the clock itself.
+ *
+ * Outcomes come back through a callback, `done(value)` or `done(error)` with
+ * a {@link TaskwireError}, so the embedded broker's answers stay synchronous
+ * and allocation-free on the hot path; `ask()` turns one into a promise.
+ */
+import { ErrorCode, LimitError, TaskwireError } from "../protocol/errors.ts";
+import type { Limits, LimitStats } from "../protocol/limits.ts";
+import type { GodStats } from "../protocol/replies.ts";
+import { type Awaitable, type QueueBackend, settle, type Subscription } from "../queue/backend.ts";
+import type { Owner, PutResult } from "../queue/backend.ts";
+import {
+  checkAck,
+  checkConsume,
+  checkDeadList,
+  checkDeclare,
+  checkFail,
+  checkGet,
+  checkNack,
+  checkPeek,
+  checkPurge,
+  checkPut,
+  checkRequeue,
+  checkStats,
+  checkTouch,
+  type RawPut,
+} from "../queue/arguments.ts";
+import type { Delivery, Job, QueueOptions } from "../queue/types.ts";
+import type { Store } from "../store/store.ts";
+import { runtimeName } from "../util/runtime.ts";
+import { Caller, type CallerInfo } from "./caller.ts";
+import { Clock } from "./clock.ts";
+
+/** An operation's outcome: its value, or why it failed. */
+export type Done<T> = (outcome: T | TaskwireError) => void;
+
+/** A get or put in progress: its owner, and `end(tags)` (false when it was aborted). */
+interface Wait {
+  owner: Owner;
+  end(tags: readonly number[]): boolean;
+}
+
+const NONE: readonly number[] = [];
+
+/** A lease that could not be acked, and why. */
+export interface AckFailure {
+  tag: number;
+  message: string;
+}
+
+/** Options of {@link Operations}. */
+export interface OperationsOptions {
+  backend: QueueBackend;
+  /** Where durable changes go; answers wait for it (`afterCommit`). */
+  store: Store;
+  limits: Limits;
+  /** The god's name, shown in stats. */
+  name: string;
+  /** Where the god listens, for stats (read when stats are made). */
+  address?: () => string;
+  /** The limits' counters, for stats (the TCP door keeps them). */
+  limitStats?: () => LimitStats;
+  /** Told each time a request is refused by a limit (to count it). */
+  onLimit?: (limit: string) => void;
+  now?: () => number;
+}
+
+/**
+ * Runs an operation and returns its outcome as a promise (rejected with the
+ * {@link TaskwireError}).
+ *
+ * @example
+ * ```ts
+ * const jobs = await ask<Job[]>((done) => ops.peek(caller, { queue: "tasks" }, done));
+ * ```
+ */
+export function ask<T>(run: (done: Done<T>) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    run((outcome) => outcome instanceof TaskwireError ? reject(outcome) : resolve(outcome as T));
+  });
+}
+
+/** Turns whatever was thrown into a {@link TaskwireError} for a `done` callback. */
+function asError(error: unknown): TaskwireError {
+  return error instanceof TaskwireError
+    ? error
+    : new TaskwireError(ErrorCode.Internal, `internal error: ${String(error)}`, { cause: error });
+}
+
+/**
+ * The operations of one god over its queue backend.
+ *
+ * @example
+ * ```ts
+ * const ops = new Operations({ backend: new Broker(), store: new MemoryStore(), limits: resolveLimits(), name: "god" });
+ * const caller = ops.attach({ door: "local", remote: "local", role: "test", runtime: "node", name: "t" });
+ * ops.put(caller, { queue: "tasks", items: [{}], payloads: ['{"json":1}'] }, (i) => `id-${i}`, console.log);
+ * ```
+ */
+export class Operations {
+  readonly backend: QueueBackend;
+  readonly limits: Limits;
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #now: () => number;
+  readonly #callers = new Set<Caller>();
+  readonly #options: OperationsOptions;
+  readonly #startedAt: number;
+  readonly #rates: ReturnType<typeof setInterval>;
+
+  constructor(options: OperationsOptions) {
+    this.backend = options.backend;
+    this.limits = options.limits;
+    this.#store = options.store;
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#clock = new Clock(this.backend, this.#now);
+    this.#startedAt = this.#now();
+    this.backend.sampleRates(this.#startedAt);
+    this.#rates = setInterval(() => this.backend.sampleRates(this.#now()), 1000);
+  }
+
+  // -- callers --
+
+  /** A new client, as its door learnt it. Detach it when it goes away. */
+  attach(info: CallerInfo): Caller {
+    const caller = new Caller(info, this.#now());
+    this.#callers.add(caller);
+    return caller;
+  }
+
+  /** The client went away: its leases return to their queues, its waits end. */
+  detach(caller: Caller): void {
+    if (caller.gone) return;
+    caller.markGone();
+    this.#callers.delete(caller);
+    const now = this.#now();
+    for (const owner of caller.owners()) this.backend.release(owner, now);
+    this.#clock.schedule();
+  }
+
+  /** Clients shown in stats. */
+  get callers(): ReadonlySet<Caller> {
+    return this.#callers;
+  }
+
+  // -- producing --
+
+  /**
+   * Stores jobs; answers once they are durable. A full queue makes the put
+   * wait up to its timeout. With `signal`, an abort ends the wait (and
+   * `done` is not called).
+   */
+  put(
+    caller: Caller,
+    raw: RawPut,
+    makeId: (index: number) => string,
+    done: Done<PutResult>,
+    signal?: AbortSignal,
+  ): void {
+    try {
+      const request = checkPut(raw, makeId, this.limits.maxPayloadBytes);
+      const wait = this.#beginWait(caller, signal);
+      if (wait === null) return;
+      this.backend.put(wait.owner, request.queue, request.items, {
+        now: this.#now(),
+        timeoutMs: request.timeoutMs,
+      }, (result) => {
+        if (!wait.end(NONE)) return;
+        if (result instanceof TaskwireError) this.#fail(done, result);
+        else this.#store.afterCommit(() => done(result));
+      });
+    } catch (error) {
+      this.#fail(done, error);
+    }
+    this.#clock.schedule();
+  }
+
+  // -- consuming --
+
+  /**
+   * Leases up to `max` jobs (default 1), waiting up to `timeout` ms for the
+   * first; answers with none when the time passes. With `signal`, an abort
+   * ends the wait, hands back what was taken, and `done` is not called.
+   */
+  get(
+    caller: Caller,
+    raw: { queue: unknown; timeout?: unknown; max?: unknown },
+    done: Done<Delivery[]>,
+    signal?: AbortSignal,
+  ): void {
+    try {
+      const request = checkGet(raw);
+      const wait = this.#beginWait(caller, signal);
+      if (wait === null) return;
+      const deliveries: Delivery[] = [];
+      const finish = (error: TaskwireError | null) => {
+        if (!wait.end(deliveries.map((d) => d.tag))) return;
+        this.#clock.schedule();
+        if (error !== null && deliveries.length === 0) this.#fail(done, error);
+        else done(deliveries);
+      };
+      // The first job may be waited for; the rest are taken only if ready now
+      // (in a later microtask: the first may arrive in the middle of the backend's dispatch).
+      const take = (timeoutMs: number) => {
+        try {
+          this.backend.get(
+            wait.owner,
+            request.queue,
+            { now: this.#now(), timeoutMs },
+            (delivery) => {
+              if (delivery instanceof TaskwireError) return finish(delivery);
+              if (delivery === null) return finish(null);
+              deliveries.push(delivery);
+              if (deliveries.length < request.max && !signal?.aborted) {
+                queueMicrotask(() => take(0));
+              } else finish(null);
+            },
+          );
+        } catch (error) {
+          finish(asError(error));
+        }
+      };
+      take(request.timeoutMs);
+    } catch (error) {
+      this.#fail(done, error);
+    }
+    this.#clock.schedule();
+  }
+
+  /**
+   * Starts pushing jobs of a queue to `deliver`, at most `prefetch` unacked
+   * at a time. Throws a {@link RemoteError} when refused.
+   */
+  consume(
+    caller: Caller,
+    raw: { queue: unknown; prefetch?: unknown },
+    deliver: (deliveries: Delivery[]) => void,
+  ): Subscription {
+    const request = checkConsume(raw);
+    const subscription = this.backend.subscribe(caller.owner, request.queue, {
+      prefetch: request.prefetch,
+      now: this.#now(),
+    }, deliver);
+    this.#clock.schedule();
+    return subscription;
+  }
+
+  /** Stops a subscription; its unacked jobs stay leased. */
+  cancel(_caller: Caller, subscription: Subscription): void {
+    this.backend.unsubscribe(subscription);
+  }
+
+  // -- finishing --
+
+  /** Finishes leased jobs; answers with those that could not be acked, once durable. */
+  ack(caller: Caller, raw: { tags: unknown }, done: Done<{ failed: AckFailure[] }>): void {
+    try {
+      const { tags } = checkAck(raw, this.limits.maxAckTags);
+      const now = this.#now();
+      if (!caller.lendsLeases) {
+        this.#answer(this.backend.ack(caller.owner, tags, now), (failed) => ({ failed }), done);
+      } else {
+        // Some leases were taken by waits under borrowed owners: ack each under its owner.
+        const byOwner = new Map<Owner, number[]>();
+        for (const tag of tags) {
+          const owner = caller.ownerOf(tag);
+          let list = byOwner.get(owner);
+          if (list === undefined) byOwner.set(owner, list = []);
+          list.push(tag);
+        }
+        const results = [...byOwner].map(([owner, list]) => this.backend.ack(owner, list, now));
+        const all = results.some((r) => r instanceof Promise)
+          ? Promise.all(results).then((lists) => lists.flat())
+          : (results as AckFailure[][]).flat();
+        this.#answer(all, (failed) => ({ failed }), done);
+      }
+      caller.tidy();
+    } catch (error) {
+      this.#fail(done, error);
+    }
+    this.#clock.schedule();
+  }
+
+  /** Hands a leased job back, ready again after `delay` ms. */
+  nack(caller: Caller, raw: { tag: unknown; delay?: unknown }, done: Done<void>): void {
+    try {
+      const { tag, delayMs } = checkNack(raw);
+      const result = this.backend.nack(caller.ownerOf(tag), tag, { now: this.#now(), delayMs });
+      this.#answer(result, () => undefined, done);
+      caller.tidy();
+    } catch (error) {
+      this.#fail(done, error);
+    }
+    this.#clock.schedule();
+  }
+
+  /** Sends a leased job to the dead-letter queue, with the reason. */
+  fail(caller: Caller, raw: { tag: unknown; reason: unknown }, done: Done<void>): void {
+    try {
+      const { tag, reason } = checkFail(raw);
+      const result = this.backend.nack(caller.ownerOf(tag), tag, {
+        now: this.#now(),
+        dead: reason,
+      });
+      this.#answer(result, () => undefined, done);
+      caller.tidy();
+    } catch (error) {
+      this.#fail(done, error);
+    }
+    this.#clock.schedule();
+  }
+
+  /** Extends a lease by its queue's lease time; answers with the new deadline (epoch ms). */
+  touch(caller: Caller, raw: { tag: unknown }, done: Done<number>): void {
+    try {
+      const { tag } = checkTouch(raw);
+      settle(
+        this.backend.touch(caller.ownerOf(tag), tag, this.#now()),
+        (deadline) => done(deadline),
+        (error) => this.#fail(done, error),
+      );
+    } catch (error) {
+      this.#fail(done, error);
+    }
+    this.#clock.schedule();
+  }
+
+  // -- looking and managing --
+
+  /** Stats of the god (or of one queue), brought up to date first for a remote backend. */
+  stats(_caller: Caller, raw: { queue?: unknown }, done: Done<GodStats>): void {
+    try {
+      const { queue } = checkStats(raw);
+      const answer = () => {
+        try {
+          done(this.snapshot(queue));
+        } catch (error) {
+          this.#fail(done, error);
+        }
+      };
+      if (this.backend.refresh) {
+        this.backend.refresh(queue).then(answer, (error) => this.#fail(done, error));
+      } else answer();
+    } catch (error) {
+      this.#fail(done, error);
+    }
+  }
+
+  /** Stats as they are now (a remote backend answers from its last snapshot). */
+  snapshot(queue?: string): GodStats {
+    const now = this.#now();
+    const connections = [];
+    for (const caller of this.#callers) {
+      if (caller.info.listed !== false) connections.push(caller.connection());
+    }
+    return {
+      server: {
+        name: this.#options.name,
+        runtime: runtimeName(),
+        uptimeMs: now - this.#startedAt,
+        address: this.#options.address?.() ?? "",
+        store: this.backend.info?.() ?? this.#store.stats(),
+      },
+      queues: this.backend.stats(now, queue),
+      connections,
+      limits: this.#options.limitStats?.(),
+    };
+  }
+
+  /** The next ready jobs of a queue, in delivery order, left in place. */
+  peek(_caller: Caller, raw: { queue: unknown; limit?: unknown }, done: Done<Job[]>): void {
+    try {
+      const { queue, limit } = checkPeek(raw);
+      this.#answer(this.backend.peek(queue, limit), (jobs) => jobs, done, false);
+    } catch (error) {
+      this.#fail(done, error);
+    }
+  }
+
+  /** Dead letters of a queue, oldest first. */
+  deadList(_caller: Caller, raw: { queue: unknown; limit?: unknown }, done: Done<Job[]>): void {
+    try {
+      const { queue, limit } = checkDeadList(raw);
+      this.#answer(this.backend.deadList(queue, limit), (jobs) => jobs, done, false);
+    } catch (error) {
+      this.#fail(done, error);
+    }
+  }
+
+  /** Moves dead letters of a queue (all, or those with `ids`) back; answers how many. */
+  deadRequeue(_caller: Caller, raw: { queue: unknown; ids?: unknown }, done: Done<number>): void {
+    try {
+      const { queue, ids } = checkRequeue(raw);
+      this.#answer(this.backend.deadRequeue(queue, ids, this.#now()), (n) => n, done);
+    } catch (error) {
+      this.#fail(done, error);
+    }
+    this.#clock.schedule();
+  }
+
+  /** Removes a queue's waiting jobs; answers how many. */
+  purge(_caller: Caller, raw: { queue: unknown }, done: Done<number>): void {
+    try {
+      const { queue } = checkPurge(raw);
+      this.#answer(this.backend.purge(queue, this.#now()), (n) => n, done);
+    } catch (error) {
+      this.#fail(done, error);
+    }
+    this.#clock.schedule();
+  }
+
+  /** Creates a queue or changes its options; answers with the options in force. */
+  declare(
+    _caller: Caller,
+    raw: { queue: unknown; options?: unknown },
+    done: Done<QueueOptions>,
+  ): void {
+    try {
+      const { queue, options } = checkDeclare(raw);
+      this.#answer(this.backend.declare(queue, options), (o) => o, done);
+    } catch (error) {
+      this.#fail(done, error);
+    }
+  }
+
+  /** Stops the clock and the rate sampling (the server closes the backend and store). */
+  close(): void {
+    this.#clock.stop();
+    clearInterval(this.#rates);
+  }
+
+  // -- internals --
+
+  /** Answers `done` with an error, counting a refusal by a limit. */
+  #fail(done: Done<never>, error: unknown): void {
+    const e = asError(error);
+    if (e instanceof LimitError) this.#options.onLimit?.(e.limit);
+    done(e);
+  }
+
+  /**
+   * Starts a wait (a get or a put) under the caller's owner, or, with a
+   * signal, under an owner borrowed for it alone: an abort releases that
+   * owner (the wait ends, what it took goes back) and the wait's outcome is
+   * then dropped. Null when the signal has already aborted.
+   */
+  #beginWait(caller: Caller, signal: AbortSignal | undefined): Wait | null {
+    if (signal === undefined) return { owner: caller.owner, end: () => true };
+    if (signal.aborted) return null;
+    const owner = caller.borrow();
+    const onAbort = () => {
+      caller.endWait(owner, NONE);
+      this.backend.release(owner, this.#now());
+      this.#clock.schedule();
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    return {
+      owner,
+      end: (tags) => {
+        signal.removeEventListener("abort", onAbort);
+        if (signal.aborted) return false;
+        caller.endWait(owner, tags);
+        return true;
+      },
+    };
+  }
+
+  /**
+   * Answers with `result` (a value now, or a promise of it) mapped by `shape`,
+   * after the store commits when `durable`.
+   */
+  #answer<T, R>(
+    result: Awaitable<T>,
+    shape: (value: T) => R,
+    done: Done<R>,
+    durable = true,
+  ): void {
+    settle(result, (value) => {
+      const reply = shape(value);
+      if (durable) this.#store.afterCommit(() => done(reply));
+      else done(reply);
+    }, (error) => this.#fail(done, error));
+  }
+}
