@@ -12,7 +12,7 @@ import { DEFAULT_ADDRESS, formatAddress, parseTarget, type Target } from "../uti
 import { defaultClientName } from "../util/runtime.ts";
 import type { Client, ClientEvent } from "./api.ts";
 import { GodClient } from "./client.ts";
-import { HttpWire } from "./http_wire.ts";
+import { connectHttp } from "./connect_http.ts";
 import { TcpWire } from "./tcp_wire.ts";
 
 /** Options of {@link connect}. */
@@ -67,14 +67,12 @@ export function targetOf(addr: string | Address | undefined): Target {
  */
 export async function connect(options: ConnectOptions): Promise<Client> {
   const target = targetOf(options.addr);
-  const key = await importAuthKey(options.authkey);
   const role = options.role ?? "client";
   const name = options.name ?? defaultClientName();
   if (target.kind === "http") {
-    return new GodClient(
-      await HttpWire.open({ url: target.url, key, role, name, fetch: options.fetch }),
-    );
+    return await connectHttp({ ...options, addr: target.url });
   }
+  const key = await importAuthKey(options.authkey);
   const tls = target.kind === "tls" || options.tls !== undefined;
   const wire = await TcpWire.open({
     addr: tls && target.kind === "tcp" ? `tls://${target.text}` : target.text,
