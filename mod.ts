@@ -36,7 +36,7 @@ export {
   RemoteError,
   TaskwireError,
 } from "./lib/protocol/errors.ts";
-export { generateAuthKey } from "./lib/protocol/handshake.ts";
+export { describeScope, generateAuthKey, makeWorkerKey } from "./lib/protocol/keys.ts";
 export { decodeValue, encodeValue } from "./lib/protocol/codec.ts";
 export { formatAddress, parseAddress } from "./lib/util/address.ts";
 export { MemoryStore } from "./lib/store/store.ts";
@@ -65,6 +65,7 @@ export type {
   StoreStats,
 } from "./lib/protocol/replies.ts";
 export type { Limits, LimitStats } from "./lib/protocol/limits.ts";
+export type { WorkerScope } from "./lib/protocol/keys.ts";
 export type { QueueOptions } from "./lib/queue/types.ts";
 export type { Store, StoreSource } from "./lib/store/store.ts";
 export type {

@@ -4,16 +4,33 @@
  *   deno run --allow-net --allow-env --allow-read roles/admin.ts stats
  *   npx tsx roles/admin.ts dead list tasks
  */
-import { formatHelp, type OptionSpec, parseArgs, UsageError } from "../lib/cli/args.ts";
+import { CliFailure, formatHelp, type OptionSpec, parseArgs, UsageError } from "../lib/cli/args.ts";
 import { CLIENT_OPTIONS, connectRole } from "../lib/cli/connect.ts";
 import { count, duration, jsonLine, Output, rate, table } from "../lib/cli/output.ts";
-import { requireKey, resolveTarget, runRole } from "../lib/cli/role.ts";
+import { KEY_ENV, requireKey, resolveTarget, runRole } from "../lib/cli/role.ts";
 import { defaultClientName } from "../lib/util/runtime.ts";
-import type { Client, ListedJob } from "../mod.ts";
+import {
+  type Client,
+  describeScope,
+  type ListedJob,
+  makeWorkerKey,
+  type WorkerScope,
+} from "../mod.ts";
+import { checkScope } from "../lib/protocol/keys.ts";
 
 const OPTIONS = {
   ...CLIENT_OPTIONS,
   id: { kind: "list", arg: "ID", help: "with dead requeue: only this job (repeatable)" },
+  queues: {
+    kind: "list",
+    arg: "Q[,Q...]",
+    help: "with key worker: queues whose jobs the key may take and finish (repeatable)",
+  },
+  results: {
+    kind: "list",
+    arg: "Q[,Q...]",
+    help: "with key worker: queues the key may put to (repeatable)",
+  },
   json: { kind: "flag", help: "print JSON instead of tables" },
   help: { kind: "flag", help: "show this help" },
 } as const satisfies Record<string, OptionSpec>;
@@ -28,8 +45,12 @@ const HELP = formatHelp(
   purge QUEUE                     remove every waiting job of QUEUE
   dead list QUEUE [N]             dead letters of QUEUE with the reason each died
   dead requeue QUEUE [--id ID]..  move dead letters of QUEUE (all, or those IDs) back to it
+  key worker --queues Q --results R
+                                  print a worker key: it may only take and finish jobs of Q
+                                  and put to R (made from the god's key; nothing is sent)
 
-Exits 0 on success, 2 on usage errors, 1 on failures (god unreachable, key rejected).`,
+Exits 0 on success, 2 on usage errors, 1 on failures (god unreachable, key rejected,
+dead requeue --id that matched nothing).`,
 );
 
 type Command =
@@ -37,9 +58,21 @@ type Command =
   | { cmd: "peek"; queue: string; limit: number }
   | { cmd: "purge"; queue: string }
   | { cmd: "dead-list"; queue: string; limit: number }
-  | { cmd: "dead-requeue"; queue: string; ids?: string[] };
+  | { cmd: "dead-requeue"; queue: string; ids?: string[] }
+  | { cmd: "key-worker"; scope: WorkerScope };
 
-function parseCommand(positionals: string[], ids: string[] | undefined): Command {
+/** Queue names given as repeatable, comma-separated options. */
+function queueList(given: string[] | undefined): string[] {
+  return (given ?? []).flatMap((text) => text.split(",")).map((q) => q.trim()).filter((q) =>
+    q !== ""
+  );
+}
+
+function parseCommand(
+  positionals: string[],
+  values: { id?: string[]; queues?: string[]; results?: string[] },
+): Command {
+  const { id: ids } = values;
   const [cmd, ...rest] = positionals;
   const limit = (text: string | undefined, fallback: number): number => {
     if (text === undefined) return fallback;
@@ -59,9 +92,14 @@ function parseCommand(positionals: string[], ids: string[] | undefined): Command
   if (ids !== undefined && !(cmd === "dead" && rest[0] === "requeue")) {
     throw new UsageError("Option --id only goes with dead requeue");
   }
+  if ((values.queues ?? values.results) !== undefined && !(cmd === "key" && rest[0] === "worker")) {
+    throw new UsageError("Options --queues and --results only go with key worker");
+  }
   switch (cmd) {
     case undefined:
-      throw new UsageError("Missing command: one of stats, peek, purge, dead list, dead requeue");
+      throw new UsageError(
+        "Missing command: one of stats, peek, purge, dead list, dead requeue, key worker",
+      );
     case "stats":
       noMore(1, "stats [QUEUE]");
       return { cmd, queue: rest[0] };
@@ -85,11 +123,31 @@ function parseCommand(positionals: string[], ids: string[] | undefined): Command
         noMore(2, "dead requeue QUEUE [--id ID]...");
         return { cmd: "dead-requeue", queue, ids };
       }
-      throw new UsageError(`Unknown command "dead ${sub ?? ""}": use dead list or dead requeue`);
+      throw new UsageError(
+        `Unknown command "${
+          ["dead", sub].filter(Boolean).join(" ")
+        }": use dead list or dead requeue`,
+      );
+    }
+    case "key": {
+      if (rest[0] !== "worker") {
+        throw new UsageError(
+          `Unknown command "${["key", rest[0]].filter(Boolean).join(" ")}": use key worker`,
+        );
+      }
+      noMore(1, "key worker --queues Q --results R");
+      try {
+        return {
+          cmd: "key-worker",
+          scope: checkScope({ consume: queueList(values.queues), put: queueList(values.results) }),
+        };
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
     }
     default:
       throw new UsageError(
-        `Unknown command "${cmd}": use stats, peek, purge, dead list or dead requeue`,
+        `Unknown command "${cmd}": use stats, peek, purge, dead list, dead requeue or key worker`,
       );
   }
 }
@@ -100,10 +158,15 @@ async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const command = parseCommand(positionals, values.id as string[] | undefined);
+  const command = parseCommand(positionals, {
+    id: values.id as string[] | undefined,
+    queues: values.queues as string[] | undefined,
+    results: values.results as string[] | undefined,
+  });
   const out = new Output({ json: values.json === true });
-  const addr = resolveTarget(values.connect as string | undefined);
   const authkey = await requireKey(values["authkey-file"] as string | undefined);
+  if (command.cmd === "key-worker") return await printWorkerKey(out, authkey, command.scope);
+  const addr = resolveTarget(values.connect as string | undefined);
   const client = await connectRole(new Output({ json: out.json, sink: silent }), {
     addr,
     authkey,
@@ -113,20 +176,44 @@ async function main(argv: string[]): Promise<number> {
     tlsCa: values["tls-ca"] as string | undefined,
   });
   try {
-    await run(out, client, command);
+    return await run(out, client, command);
   } finally {
     await client.close();
   }
+}
+
+/** `key worker`: a worker key made from the god's key, printed with what it may do. */
+async function printWorkerKey(out: Output, authkey: string, scope: WorkerScope): Promise<number> {
+  let key: string;
+  try {
+    key = await makeWorkerKey(authkey, scope);
+  } catch (error) {
+    throw new CliFailure(`${(error as Error).message} (${KEY_ENV} or --authkey-file)`);
+  }
+  out.event(
+    "worker-key",
+    { key, ...scope, may: describeScope(scope) },
+    `${key}\n# this key may only ${
+      describeScope(scope)
+    }; give it to the worker as ${KEY_ENV} or in its --authkey-file`,
+  );
   return 0;
 }
 
 const silent = { out: () => {}, err: () => {}, tty: false };
 
-async function run(out: Output, client: Client, command: Command): Promise<void> {
+async function run(
+  out: Output,
+  client: Client,
+  command: Exclude<Command, { cmd: "key-worker" }>,
+): Promise<number> {
   switch (command.cmd) {
     case "stats": {
       const stats = await client.stats(command.queue);
-      if (out.json) return out.event("stats", stats as unknown as Record<string, unknown>, null);
+      if (out.json) {
+        out.event("stats", stats as unknown as Record<string, unknown>, null);
+        return 0;
+      }
       const { server } = stats;
       const store = server.store;
       const lines = [
@@ -184,12 +271,12 @@ async function run(out: Output, client: Client, command: Command): Promise<void>
         ),
       ];
       out.say(lines.join("\n"));
-      return;
+      return 0;
     }
     case "peek": {
       const jobs = await client.peek(command.queue, command.limit);
       listJobs(out, "peek", command.queue, jobs, `no ready jobs in ${command.queue}`);
-      return;
+      return 0;
     }
     case "purge": {
       const purged = await client.purge(command.queue);
@@ -198,12 +285,12 @@ async function run(out: Output, client: Client, command: Command): Promise<void>
         { queue: command.queue, purged },
         `purged ${count(purged)} jobs from ${command.queue}`,
       );
-      return;
+      return 0;
     }
     case "dead-list": {
       const jobs = await client.deadList(command.queue, command.limit);
       listJobs(out, "dead", command.queue, jobs, `no dead letters for ${command.queue}`);
-      return;
+      return 0;
     }
     case "dead-requeue": {
       const requeued = await client.deadRequeue(command.queue, command.ids);
@@ -212,7 +299,18 @@ async function run(out: Output, client: Client, command: Command): Promise<void>
         { queue: command.queue, requeued, ids: command.ids ?? null },
         `requeued ${count(requeued)} dead letters back to ${command.queue}`,
       );
-      return;
+      if (command.ids !== undefined && requeued < command.ids.length) {
+        // Asked for by id: an id that matched no dead letter is a mistake worth an exit code.
+        out.warn(
+          "requeue-unmatched",
+          { queue: command.queue, asked: command.ids.length, requeued },
+          `${
+            command.ids.length - requeued
+          } of the ${command.ids.length} ids given matched no dead letter of ${command.queue} (see admin dead list ${command.queue})`,
+        );
+        return 1;
+      }
+      return 0;
     }
   }
 }

@@ -8,7 +8,7 @@
 // Imported from their modules, not mod.ts: a god loads neither Hono (unless
 // --http) nor the NATS client (unless --store), which saves memory.
 import { type God, serve, type ServeOptions } from "../lib/server/server.ts";
-import { generateAuthKey } from "../lib/protocol/handshake.ts";
+import { generateAuthKey } from "../lib/protocol/keys.ts";
 import { formatAddress } from "../lib/util/address.ts";
 import { consumeLocally, type LocalJob } from "../lib/server/local_consumer.ts";
 import { CliFailure, formatHelp, type OptionSpec, parseArgs, UsageError } from "../lib/cli/args.ts";

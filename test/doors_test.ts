@@ -13,7 +13,7 @@ import { type HttpFace, serveHttp } from "../lib/http/serve.ts";
 import { signRequest } from "../lib/http/sign.ts";
 import { checkPut } from "../lib/queue/arguments.ts";
 import { ErrorCode, RemoteError } from "../lib/protocol/errors.ts";
-import { importAuthKey } from "../lib/protocol/handshake.ts";
+import { importAuthKey } from "../lib/protocol/keys.ts";
 import { DEFAULTS } from "../lib/protocol/limits.ts";
 import { MessageType, utf8Length } from "../lib/protocol/messages.ts";
 import { dialTcp } from "../lib/transport/tcp.ts";

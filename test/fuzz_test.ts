@@ -172,7 +172,8 @@ async function fuzzGod(god: HardGod): Promise<Record<string, number>> {
       fc.oneof(fc.constant(0), fc.integer({ min: -20, max: 20 })),
       async (flips, resize) => {
         const peer = await RawPeer.connect(god.port);
-        const { ClientHandshake, importAuthKey } = await import("../lib/protocol/handshake.ts");
+        const { ClientHandshake } = await import("../lib/protocol/handshake.ts");
+        const { importAuthKey } = await import("../lib/protocol/keys.ts");
         const handshake = new ClientHandshake(await importAuthKey(AUTHKEY), {
           role: "fuzz",
           runtime: "test",

@@ -3,16 +3,14 @@ import assert from "node:assert/strict";
 import {
   ClientHandshake,
   errorBody,
-  fromBase64,
-  generateAuthKey,
-  importAuthKey,
   type PeerInfo,
   PROTOCOL_NAME,
   PROTOCOL_VERSION,
   ServerHandshake,
   type ServerInfo,
-  toBase64,
 } from "../lib/protocol/handshake.ts";
+import { fromBase64, toBase64 } from "../lib/util/base64.ts";
+import { generateAuthKey, importAuthKey, KeyRing } from "../lib/protocol/keys.ts";
 import { decodeMessage, encodeMessage, MessageType } from "../lib/protocol/messages.ts";
 import {
   AuthError,
@@ -59,7 +57,7 @@ async function handshake(
   clientKey: string,
   options: { sNonce?: Uint8Array; cNonce?: Uint8Array; peer?: PeerInfo } = {},
 ) {
-  const server = new ServerHandshake(await importAuthKey(serverKey), INFO, {
+  const server = new ServerHandshake(new KeyRing(await importAuthKey(serverKey)), INFO, {
     nonce: options.sNonce,
   });
   const client = new ClientHandshake(await importAuthKey(clientKey), options.peer ?? PEER, {
@@ -143,7 +141,7 @@ test("fixed nonces give byte-identical handshakes; fresh nonces differ every tim
 });
 
 test("the god refuses a client with the wrong key: authentication failed", async () => {
-  const server = new ServerHandshake(await importAuthKey(KEY), INFO);
+  const server = new ServerHandshake(new KeyRing(await importAuthKey(KEY)), INFO);
   const client = new ClientHandshake(await importAuthKey("wrong key"), PEER);
   const step = await client.receive(server.hello());
   assert.ok("send" in step);
@@ -198,7 +196,7 @@ test("a client refuses a god with the wrong key (the Welcome proof is checked)",
 test("a client refuses a Welcome with a missing or malformed proof", async () => {
   for (const proof of [undefined, "", "not base64!", toBase64(new Uint8Array(31)), 42, null]) {
     const client = new ClientHandshake(await importAuthKey(KEY), PEER);
-    const server = new ServerHandshake(await importAuthKey(KEY), INFO);
+    const server = new ServerHandshake(new KeyRing(await importAuthKey(KEY)), INFO);
     await client.receive(server.hello());
     await assert.rejects(
       client.receive(encodeMessage(MessageType.Welcome, 0, { proof, ...INFO })),
@@ -209,7 +207,7 @@ test("a client refuses a Welcome with a missing or malformed proof", async () =>
 
 test("the god refuses an Auth with a missing or malformed proof", async () => {
   for (const proof of [undefined, "", "%%%", toBase64(new Uint8Array(33)), 1, ["x"]]) {
-    const server = new ServerHandshake(await importAuthKey(KEY), INFO);
+    const server = new ServerHandshake(new KeyRing(await importAuthKey(KEY)), INFO);
     const sNonce = fromBase64(decodeMessage(server.hello()).header.nonce as string)!;
     assert.equal(sNonce.length, 32);
     const auth = encodeMessage(MessageType.Auth, 0, {
@@ -226,7 +224,7 @@ test("the god refuses an Auth with a missing or malformed proof", async () => {
 test("a captured Auth replayed against a new Hello is refused", async () => {
   const recorded = await handshake(KEY, KEY);
   // An attacker without the key connects and plays back the recorded Auth.
-  const server = new ServerHandshake(await importAuthKey(KEY), INFO);
+  const server = new ServerHandshake(new KeyRing(await importAuthKey(KEY)), INFO);
   server.hello();
   await assert.rejects(
     server.receive(recorded.auth),
@@ -248,7 +246,9 @@ test("a captured Welcome replayed to a new client is refused", async () => {
 });
 
 test("a proof made for one role does not authenticate another role", async () => {
-  const server = new ServerHandshake(await importAuthKey(KEY), INFO, { nonce: nonce(5) });
+  const server = new ServerHandshake(new KeyRing(await importAuthKey(KEY)), INFO, {
+    nonce: nonce(5),
+  });
   const client = new ClientHandshake(await importAuthKey(KEY), PEER, { nonce: nonce(6) });
   const step = await client.receive(server.hello());
   assert.ok("send" in step);
@@ -279,7 +279,7 @@ test("a version mismatch names both versions, on either side", async () => {
       /^Cannot handshake: god speaks taskwire\/2, this side speaks taskwire\/1$/,
     ),
   );
-  const server = new ServerHandshake(await importAuthKey(KEY), INFO);
+  const server = new ServerHandshake(new KeyRing(await importAuthKey(KEY)), INFO);
   const auth = encodeMessage(MessageType.Auth, 0, {
     proto: "taskwire",
     version: 7,
@@ -307,7 +307,7 @@ test("a wrong protocol name is refused with both names", async () => {
     client.receive(hello),
     authError(ErrorCode.VersionMismatch, /god speaks "amqp", expected "taskwire"/),
   );
-  const server = new ServerHandshake(await importAuthKey(KEY), INFO);
+  const server = new ServerHandshake(new KeyRing(await importAuthKey(KEY)), INFO);
   const auth = encodeMessage(MessageType.Auth, 0, { version: 1, nonce: toBase64(nonce(2)) });
   await assert.rejects(
     server.receive(auth),
@@ -343,7 +343,7 @@ test("messages out of order or repeated are refused", async () => {
   );
   // The god expects Auth first.
   await assert.rejects(
-    new ServerHandshake(key, INFO).receive(encodeMessage(MessageType.Put, 1, {})),
+    new ServerHandshake(new KeyRing(key), INFO).receive(encodeMessage(MessageType.Put, 1, {})),
     (error: unknown) =>
       error instanceof ProtocolError && /expected message type 2 from client, got 16/.test(
         error.message,
@@ -351,11 +351,14 @@ test("messages out of order or repeated are refused", async () => {
   );
   // A ServerHandshake checks one Auth only.
   const { auth } = await handshake(KEY, KEY);
-  const server = new ServerHandshake(key, INFO);
+  const server = new ServerHandshake(new KeyRing(key), INFO);
   await server.receive(auth).catch(() => {});
   await assert.rejects(server.receive(auth), /Handshake already finished/);
   // Garbage instead of a message.
-  await assert.rejects(new ServerHandshake(key, INFO).receive(utf8.encode("GET /")), ProtocolError);
+  await assert.rejects(
+    new ServerHandshake(new KeyRing(key), INFO).receive(utf8.encode("GET /")),
+    ProtocolError,
+  );
 });
 
 test("an Error frame instead of a Hello is reported with its code", async () => {
@@ -374,13 +377,13 @@ test("an Error frame instead of a Hello is reported with its code", async () => 
 test("importAuthKey() accepts strings and bytes alike, refuses an empty key", async () => {
   const fromBytes = await handshake(KEY, KEY);
   assert.ok(fromBytes);
-  const server = new ServerHandshake(await importAuthKey(utf8.encode(KEY)), INFO);
+  const server = new ServerHandshake(new KeyRing(await importAuthKey(utf8.encode(KEY))), INFO);
   const client = new ClientHandshake(await importAuthKey(KEY), PEER);
   const step = await client.receive(server.hello());
   assert.ok("send" in step);
   await server.receive(step.send);
-  assert.throws(() => importAuthKey(""), /Cannot use an empty authkey/);
-  assert.throws(() => importAuthKey(new Uint8Array(0)), /Cannot use an empty authkey/);
+  assert.throws(() => importAuthKey(""), /Cannot use an empty key/);
+  assert.throws(() => importAuthKey(new Uint8Array(0)), /Cannot use an empty key/);
 });
 
 test("generateAuthKey() makes distinct 43-character base64url keys", () => {
@@ -452,7 +455,7 @@ test("the worked handshake example of docs/PROTOCOL.md is reproduced byte for by
   const hex = (bytes: Uint8Array) =>
     Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   const key = await importAuthKey("secret");
-  const server = new ServerHandshake(key, {
+  const server = new ServerHandshake(new KeyRing(key), {
     maxFrameSize: 16777216,
     runtime: "node 20.20.2",
     name: "god",

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { serve } from "../lib/server/server.ts";
 import { connect } from "../lib/client/connect.ts";
 import { ArgumentError, AuthError, ErrorCode, RemoteError } from "../lib/protocol/errors.ts";
-import { importAuthKey } from "../lib/protocol/handshake.ts";
+import { importAuthKey } from "../lib/protocol/keys.ts";
 import { encodeValue } from "../lib/protocol/codec.ts";
 import { serveHttp } from "../lib/http/serve.ts";
 import { signRequest } from "../lib/http/sign.ts";

@@ -11,7 +11,7 @@ import { type God, serve, type ServeOptions } from "../lib/server/server.ts";
 import { AuthLimiter, hostOf } from "../lib/server/admission.ts";
 import { DEFAULT_LIMITS, type Limits, resolveLimits } from "../lib/protocol/limits.ts";
 import { Link } from "../lib/client/link.ts";
-import { importAuthKey } from "../lib/protocol/handshake.ts";
+import { importAuthKey } from "../lib/protocol/keys.ts";
 import { dialTcp } from "../lib/transport/tcp.ts";
 import { memoryPair } from "../lib/transport/memory.ts";
 import { parseAddress } from "../lib/util/address.ts";

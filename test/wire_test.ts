@@ -7,7 +7,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as net from "node:net";
 import { AuthError, connect, ErrorCode, type God, serve } from "../mod.ts";
-import { ClientHandshake, importAuthKey, toBase64 } from "../lib/protocol/handshake.ts";
+import { ClientHandshake } from "../lib/protocol/handshake.ts";
+import { toBase64 } from "../lib/util/base64.ts";
+import { importAuthKey } from "../lib/protocol/keys.ts";
 import { encodeFrame, FrameDecoder } from "../lib/protocol/frame.ts";
 import {
   decodeMessage,

@@ -4,7 +4,7 @@
  * the same inside TLS, "http://" or "https://" the god's HTTP face — and the
  * client surface is the same for all of them.
  */
-import { importAuthKey } from "../protocol/handshake.ts";
+import { importAuthKey, scopeOfKey } from "../protocol/keys.ts";
 import { dialTcp } from "../transport/tcp.ts";
 import { type TlsClientOptions, tlsDialer } from "../transport/tls.ts";
 import type { Address, Dialer } from "../transport/transport.ts";
@@ -79,6 +79,7 @@ export async function connect(options: ConnectOptions): Promise<Client> {
     address: target.address,
     dial: options.dial ?? (tls ? tlsDialer(options.tls) : dialTcp),
     key,
+    scope: scopeOfKey(options.authkey),
     role,
     name,
     reconnect: options.reconnect,

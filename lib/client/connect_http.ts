@@ -4,7 +4,7 @@
  * can take it alone (the package's `taskwire/worker` entry).
  */
 import { ArgumentError } from "../protocol/errors.ts";
-import { importAuthKey } from "../protocol/handshake.ts";
+import { importAuthKey, scopeOfKey } from "../protocol/keys.ts";
 import { parseTarget } from "../util/address.ts";
 import { defaultClientName } from "../util/runtime.ts";
 import type { Client } from "./api.ts";
@@ -44,6 +44,7 @@ export async function connectHttp(options: HttpConnectOptions): Promise<Client> 
   const wire = await HttpWire.open({
     url: target.url,
     key: await importAuthKey(options.authkey),
+    scope: scopeOfKey(options.authkey),
     role: options.role ?? "client",
     name: options.name ?? defaultClientName(),
     fetch: options.fetch,

@@ -43,6 +43,8 @@ export interface HttpWireOptions {
   /** Base URL of the god's HTTP face, e.g. "http://127.0.0.1:8080". */
   url: string;
   key: CryptoKey;
+  /** With a worker key, its scope text (sent with every request). */
+  scope: string | null;
   role: string;
   name: string;
   /** The fetch to use (default the global one). */
@@ -92,6 +94,7 @@ export class HttpWire implements Wire {
   readonly id: string;
   readonly #base: string;
   readonly #key: CryptoKey;
+  readonly #scope: string | null;
   readonly #fetch: typeof fetch;
   readonly #peer: string;
   readonly #requests = new Set<AbortController>();
@@ -121,6 +124,7 @@ export class HttpWire implements Wire {
     this.addr = options.url;
     this.#base = base.origin + base.pathname.replace(/\/+$/, "");
     this.#key = options.key;
+    this.#scope = options.scope;
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
     const runtime = runtimeName();
     this.id = newClientId(runtime.split(" ")[0]);
@@ -394,6 +398,7 @@ export class HttpWire implements Wire {
         clientId: this.id,
         peer: this.#peer,
         body,
+        scope: this.#scope,
       });
       if (body.length > 0) headers["content-type"] = "application/json";
       const controller = new AbortController();
@@ -442,6 +447,9 @@ export class HttpWire implements Wire {
       const message = `${method} ${path} failed with HTTP ${response.status}: ${
         error.message ?? (text.slice(0, 200) || response.statusText)
       }`;
+      if (response.status === 403 && error.code === ErrorCode.Forbidden) {
+        throw new RemoteError(ErrorCode.Forbidden, message);
+      }
       if (response.status === 401 || response.status === 403) {
         throw new AuthError(ErrorCode.AuthFailed, message);
       }

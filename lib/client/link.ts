@@ -62,10 +62,10 @@ export class Link {
     transport: Transport,
     key: CryptoKey,
     peer: PeerInfo,
-    options: { timeoutMs: number },
+    options: { timeoutMs: number; scope?: string | null },
   ): Promise<Link> {
     const connection = new FramedConnection(transport, { maxFrameSize: HANDSHAKE_MAX_FRAME });
-    const handshake = new ClientHandshake(key, peer);
+    const handshake = new ClientHandshake(key, peer, { scope: options.scope });
     const result = deferred<Link>();
     let link: Link | null = null;
     let busy = Promise.resolve();

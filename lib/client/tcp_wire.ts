@@ -29,6 +29,8 @@ export interface TcpWireOptions {
   address: Address;
   dial: Dialer;
   key: CryptoKey;
+  /** With a worker key, its scope text (sent in the handshake). */
+  scope: string | null;
   role: string;
   name: string;
   /** Keep reconnecting when the connection drops (default true). */
@@ -290,6 +292,7 @@ export class TcpWire implements Wire {
     return o.dial(o.address).then((transport) =>
       Link.open(transport, o.key, { role: o.role, runtime: runtimeName(), name: o.name }, {
         timeoutMs: o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+        scope: o.scope,
       })
     );
   }

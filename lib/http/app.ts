@@ -62,13 +62,13 @@ export interface HttpApp {
  * ```
  */
 export async function createHttpApp(god: God, options: HttpAppOptions = {}): Promise<HttpApp> {
-  const { ops, key } = god;
+  const { ops, keys } = god;
   const log = options.log ?? (() => {});
   const idleMs = options.idleMs ?? 60_000;
   const closing = new AbortController();
   const face: Face = {
     ops,
-    key,
+    keys,
     log,
     idleMs,
     maxBodyBytes: options.maxBodyBytes ?? 16 * 1024 * 1024,
@@ -99,7 +99,7 @@ export async function createHttpApp(god: God, options: HttpAppOptions = {}): Pro
     )
   );
   app.onError((error) => errorResponse(error));
-  const token = await viewerToken(key);
+  const token = await viewerToken(keys.key);
 
   return {
     app,

@@ -8,6 +8,7 @@ import { ErrorCode } from "../protocol/errors.ts";
 import { HttpError, malformed } from "./errors.ts";
 import type { Peer, Peers } from "./peers.ts";
 import { checkSignedHeaders, SignHeader, verifyRequest, verifyViewerToken } from "./sign.ts";
+import type { KeyRing } from "../protocol/keys.ts";
 
 /** What a route needs: nothing, the viewer token (or a signature), or a signature. */
 export type Access = "open" | "viewer" | "signed";
@@ -20,7 +21,8 @@ export type Visitor =
 
 /** What authentication needs from the face. */
 export interface AuthContext {
-  key: CryptoKey;
+  /** The god's key and the worker keys derived from it. */
+  keys: KeyRing;
   peers: Peers;
   maxBodyBytes: number;
   skewMs: number;
@@ -45,7 +47,7 @@ export async function authenticate(
   const viewer = bearer ?? url.searchParams.get("token") ?? undefined;
   const signed = request.headers.has(SignHeader.Signature);
   if (viewer !== undefined && !signed) {
-    if (!(await verifyViewerToken(ctx.key, viewer))) {
+    if (!(await verifyViewerToken(ctx.keys.key, viewer))) {
       throw new HttpError(
         401,
         ErrorCode.AuthFailed,
@@ -63,15 +65,26 @@ export async function authenticate(
   }
   const early = checkSignedHeaders(request.headers, Date.now(), ctx.skewMs);
   if (!early.ok) throw new HttpError(401, ErrorCode.AuthFailed, early.reason, UNAUTHORIZED);
+  // A worker key's client sends its scope; the key it signed with is derived from it.
+  const { key, scope } = await ctx.keys.keyFor(request.headers.get(SignHeader.Scope)).catch(
+    (error) => {
+      throw new HttpError(401, ErrorCode.AuthFailed, (error as Error).message, UNAUTHORIZED);
+    },
+  );
   const body = await readBody(request, ctx.maxBodyBytes);
   const verdict = await verifyRequest(
-    ctx.key,
+    key,
     { method: request.method, url, headers: request.headers, body },
     Date.now(),
     ctx.skewMs,
   );
-  if (!verdict.ok) throw new HttpError(401, ErrorCode.AuthFailed, verdict.reason, UNAUTHORIZED);
-  const peer = ctx.peers.enter(verdict.clientId, verdict.peer, remote, Date.now());
+  if (!verdict.ok) {
+    const reason = scope !== null && verdict.reason.startsWith("Bad signature")
+      ? "Bad signature: the worker key was not made from the god's key, or the request was changed on the way"
+      : verdict.reason;
+    throw new HttpError(401, ErrorCode.AuthFailed, reason, UNAUTHORIZED);
+  }
+  const peer = ctx.peers.enter(verdict.clientId, verdict.peer, remote, scope, Date.now());
   return { kind: "client", peer, body, signature: request.headers.get(SignHeader.Signature)! };
 }
 

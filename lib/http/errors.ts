@@ -11,6 +11,7 @@ const STATUS: Readonly<Record<string, number>> = {
   [ErrorCode.BadMessage]: 400,
   [ErrorCode.BadFrame]: 400,
   [ErrorCode.NotLeased]: 409,
+  [ErrorCode.Forbidden]: 403,
   [ErrorCode.QueueFull]: 503,
   [ErrorCode.Limit]: 429,
   [ErrorCode.FrameTooLarge]: 413,

@@ -8,6 +8,11 @@ import { ErrorCode } from "../protocol/errors.ts";
 import type { Caller } from "../ops/caller.ts";
 import type { Operations } from "../ops/operations.ts";
 import { HttpError } from "./errors.ts";
+import type { WorkerScope } from "../protocol/keys.ts";
+
+function sameScope(a: WorkerScope | null, b: WorkerScope | null): boolean {
+  return a === b || (a !== null && b !== null && JSON.stringify(a) === JSON.stringify(b));
+}
 
 /** Most HTTP clients remembered at once. */
 export const MAX_PEERS = 10_000;
@@ -45,8 +50,22 @@ export class Peers {
    * The client `clientId` makes a request: found, or registered with what it
    * says of itself (`peerText`, a signed query string of role, runtime, name).
    */
-  enter(clientId: string, peerText: string, remote: string, now: number): Peer {
+  enter(
+    clientId: string,
+    peerText: string,
+    remote: string,
+    scope: WorkerScope | null,
+    now: number,
+  ): Peer {
     let peer = this.#byId.get(clientId);
+    if (peer !== undefined && !sameScope(peer.caller.info.scope ?? null, scope)) {
+      // A client id stands for the leases taken with one key: another key cannot act as it.
+      throw new HttpError(
+        403,
+        ErrorCode.AuthFailed,
+        `Client id ${clientId} is in use with another key: pick a fresh client id`,
+      );
+    }
     if (peer === undefined) {
       if (this.#byId.size >= MAX_PEERS) {
         this.expire(now);
@@ -65,6 +84,7 @@ export class Peers {
         role: (info.get("role") ?? "client").slice(0, 40),
         runtime: (info.get("runtime") ?? "unknown").slice(0, 60),
         name: (info.get("name") ?? clientId).slice(0, 100),
+        scope,
       });
       peer = { id: clientId, caller, lastSeen: now, active: 0 };
       this.#byId.set(clientId, peer);

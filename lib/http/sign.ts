@@ -9,10 +9,13 @@
  * taskwire-http-1 \n METHOD \n /path \n sorted query \n timestamp \n client id \n peer \n sha256(body) hex
  * ```
  *
- * keyed with the shared key. The key itself never crosses the wire. The
- * read-only viewer token is `HMAC(key, "taskwire viewer")`, base64url.
+ * keyed with the shared key, or, for a client holding a worker key, with that
+ * worker key; such a client also sends the key's scope text (`x-taskwire-scope`),
+ * from which the god derives the worker key (lib/protocol/keys.ts). The key
+ * itself never crosses the wire. The read-only viewer token is
+ * `HMAC(key, "taskwire viewer")`, base64url.
  */
-import { toBase64 } from "../protocol/handshake.ts";
+import { fromBase64url, toBase64url } from "../util/base64.ts";
 
 /** Header names of a signed request. */
 export const SignHeader = {
@@ -20,6 +23,7 @@ export const SignHeader = {
   Peer: "x-taskwire-peer",
   Timestamp: "x-taskwire-timestamp",
   Signature: "x-taskwire-signature",
+  Scope: "x-taskwire-scope",
 } as const;
 
 /** How far a request's timestamp may be from the server's clock (default ±60 s). */
@@ -31,26 +35,6 @@ const CLIENT_ID = /^[A-Za-z0-9_.-]{8,64}$/;
 /** Lower-case hex of bytes. */
 function hex(bytes: ArrayBuffer): string {
   return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function base64url(bytes: ArrayBuffer): string {
-  return toBase64(new Uint8Array(bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(
-    /=+$/,
-    "",
-  );
-}
-
-function fromBase64url(text: string): Uint8Array | null {
-  if (text.length > 200 || !/^[A-Za-z0-9_-]*$/.test(text)) return null;
-  const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
-  try {
-    const s = atob(b64 + "=".repeat((4 - b64.length % 4) % 4));
-    const out = new Uint8Array(s.length);
-    for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-    return out;
-  } catch {
-    return null;
-  }
 }
 
 /** The query string in a canonical order (sorted by name, then value), percent-encoded. */
@@ -103,7 +87,7 @@ async function canonical(parts: SignedParts): Promise<Uint8Array<ArrayBuffer>> {
  */
 export async function signRequest(
   key: CryptoKey,
-  request: Omit<SignedParts, "timestamp"> & { now?: number },
+  request: Omit<SignedParts, "timestamp"> & { now?: number; scope?: string | null },
 ): Promise<Record<string, string>> {
   const timestamp = String(Math.round(request.now ?? Date.now()));
   const signature = await crypto.subtle.sign(
@@ -111,12 +95,14 @@ export async function signRequest(
     key,
     await canonical({ ...request, timestamp }),
   );
-  return {
+  const headers: Record<string, string> = {
     [SignHeader.Client]: request.clientId,
     [SignHeader.Peer]: request.peer,
     [SignHeader.Timestamp]: timestamp,
-    [SignHeader.Signature]: base64url(signature),
+    [SignHeader.Signature]: toBase64url(new Uint8Array(signature)),
   };
+  if (request.scope) headers[SignHeader.Scope] = request.scope;
+  return headers;
 }
 
 /** The outcome of {@link checkSignedHeaders} / {@link verifyRequest}. */
@@ -180,7 +166,7 @@ export async function verifyRequest(
 ): Promise<Verdict> {
   const verdict = checkSignedHeaders(request.headers, now, skewMs);
   if (!verdict.ok) return verdict;
-  const signature = fromBase64url(request.headers.get(SignHeader.Signature)!);
+  const signature = fromBase64url(request.headers.get(SignHeader.Signature)!, 200);
   const data = await canonical({
     method: request.method,
     url: request.url,
@@ -209,12 +195,12 @@ const VIEWER_INPUT = encoder.encode("taskwire viewer");
  * its live stream, stats and metrics, and nothing that changes state.
  */
 export async function viewerToken(key: CryptoKey): Promise<string> {
-  return base64url(await crypto.subtle.sign("HMAC", key, VIEWER_INPUT));
+  return toBase64url(new Uint8Array(await crypto.subtle.sign("HMAC", key, VIEWER_INPUT)));
 }
 
 /** Checks a viewer token in constant time. */
 export async function verifyViewerToken(key: CryptoKey, token: string): Promise<boolean> {
-  const bytes = fromBase64url(token);
+  const bytes = fromBase64url(token, 200);
   if (bytes === null || bytes.length !== 32) return false;
   return await crypto.subtle.verify("HMAC", key, bytes as Uint8Array<ArrayBuffer>, VIEWER_INPUT);
 }
@@ -222,6 +208,6 @@ export async function verifyViewerToken(key: CryptoKey, token: string): Promise<
 /** A fresh random client id (base64url, 16 characters) with a readable prefix. */
 export function newClientId(prefix: string): string {
   const clean = prefix.replace(/[^A-Za-z0-9_.-]/g, "").slice(0, 24) || "client";
-  const random = base64url(crypto.getRandomValues(new Uint8Array(12)).buffer);
+  const random = toBase64url(crypto.getRandomValues(new Uint8Array(12)));
   return `${clean}.${random}`;
 }

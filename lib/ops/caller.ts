@@ -8,6 +8,7 @@
  */
 import { Owner } from "../queue/backend.ts";
 import type { ConnectionInfo, Door } from "../protocol/replies.ts";
+import type { WorkerScope } from "../protocol/keys.ts";
 
 /** Who a client says it is; the door adds where it came from. */
 export interface CallerInfo {
@@ -19,6 +20,8 @@ export interface CallerInfo {
   name: string;
   /** Shown among the god's connections (default true; the god's own consumer is not). */
   listed?: boolean;
+  /** What a client holding a worker key may do; null (or absent) for the god's key. */
+  scope?: WorkerScope | null;
 }
 
 export class Caller {

@@ -10,7 +10,8 @@
  * a {@link TaskwireError}, so the embedded broker's answers stay synchronous
  * and allocation-free on the hot path; `ask()` turns one into a promise.
  */
-import { ErrorCode, LimitError, TaskwireError } from "../protocol/errors.ts";
+import { ErrorCode, LimitError, RemoteError, TaskwireError } from "../protocol/errors.ts";
+import { describeScope } from "../protocol/keys.ts";
 import type { Limits, LimitStats } from "../protocol/limits.ts";
 import type { GodStats } from "../protocol/replies.ts";
 import { type Awaitable, type QueueBackend, settle, type Subscription } from "../queue/backend.ts";
@@ -84,6 +85,35 @@ export function ask<T>(run: (done: Done<T>) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     run((outcome) => outcome instanceof TaskwireError ? reject(outcome) : resolve(outcome as T));
   });
+}
+
+/**
+ * Refuses what a worker key may not do: it takes and finishes jobs of its
+ * `consume` queues (acks, nacks, fails and touches need no check: a worker
+ * holds leases only of those), puts to its `put` queues, and reads the stats
+ * of those queues; nothing else. The god's key may do everything.
+ */
+function permit(
+  caller: Caller,
+  kind: "put" | "consume" | "read" | "manage",
+  queue: string | null,
+  action: string,
+): void {
+  const scope = caller.info.scope;
+  if (scope === undefined || scope === null) return;
+  const allowed = kind === "put"
+    ? scope.put.includes(queue!)
+    : kind === "consume"
+    ? scope.consume.includes(queue!)
+    : kind === "read"
+    ? queue !== null && (scope.consume.includes(queue) || scope.put.includes(queue))
+    : false;
+  if (!allowed) {
+    throw new RemoteError(
+      ErrorCode.Forbidden,
+      `This worker key may only ${describeScope(scope)}: it cannot ${action}`,
+    );
+  }
 }
 
 /** Turns whatever was thrown into a {@link TaskwireError} for a `done` callback. */
@@ -166,6 +196,7 @@ export class Operations {
   ): void {
     try {
       const request = checkPut(raw, makeId, this.limits.maxPayloadBytes);
+      permit(caller, "put", request.queue, `put to "${request.queue}"`);
       const wait = this.#beginWait(caller, signal);
       if (wait === null) return;
       this.backend.put(wait.owner, request.queue, request.items, {
@@ -197,6 +228,7 @@ export class Operations {
   ): void {
     try {
       const request = checkGet(raw);
+      permit(caller, "consume", request.queue, `take jobs of "${request.queue}"`);
       const wait = this.#beginWait(caller, signal);
       if (wait === null) return;
       const deliveries: Delivery[] = [];
@@ -244,6 +276,7 @@ export class Operations {
     deliver: (deliveries: Delivery[]) => void,
   ): Subscription {
     const request = checkConsume(raw);
+    permit(caller, "consume", request.queue, `take jobs of "${request.queue}"`);
     const subscription = this.backend.subscribe(caller.owner, request.queue, {
       prefetch: request.prefetch,
       now: this.#now(),
@@ -335,9 +368,15 @@ export class Operations {
   // -- looking and managing --
 
   /** Stats of the god (or of one queue), brought up to date first for a remote backend. */
-  stats(_caller: Caller, raw: { queue?: unknown }, done: Done<GodStats>): void {
+  stats(caller: Caller, raw: { queue?: unknown }, done: Done<GodStats>): void {
     try {
       const { queue } = checkStats(raw);
+      permit(
+        caller,
+        "read",
+        queue ?? null,
+        queue === undefined ? "read the stats of the whole god" : `read the stats of "${queue}"`,
+      );
       const answer = () => {
         try {
           done(this.snapshot(queue));
@@ -375,9 +414,10 @@ export class Operations {
   }
 
   /** The next ready jobs of a queue, in delivery order, left in place. */
-  peek(_caller: Caller, raw: { queue: unknown; limit?: unknown }, done: Done<Job[]>): void {
+  peek(caller: Caller, raw: { queue: unknown; limit?: unknown }, done: Done<Job[]>): void {
     try {
       const { queue, limit } = checkPeek(raw);
+      permit(caller, "manage", queue, `peek at "${queue}"`);
       this.#answer(this.backend.peek(queue, limit), (jobs) => jobs, done, false);
     } catch (error) {
       this.#fail(done, error);
@@ -385,9 +425,10 @@ export class Operations {
   }
 
   /** Dead letters of a queue, oldest first. */
-  deadList(_caller: Caller, raw: { queue: unknown; limit?: unknown }, done: Done<Job[]>): void {
+  deadList(caller: Caller, raw: { queue: unknown; limit?: unknown }, done: Done<Job[]>): void {
     try {
       const { queue, limit } = checkDeadList(raw);
+      permit(caller, "manage", queue, `list the dead letters of "${queue}"`);
       this.#answer(this.backend.deadList(queue, limit), (jobs) => jobs, done, false);
     } catch (error) {
       this.#fail(done, error);
@@ -395,9 +436,10 @@ export class Operations {
   }
 
   /** Moves dead letters of a queue (all, or those with `ids`) back; answers how many. */
-  deadRequeue(_caller: Caller, raw: { queue: unknown; ids?: unknown }, done: Done<number>): void {
+  deadRequeue(caller: Caller, raw: { queue: unknown; ids?: unknown }, done: Done<number>): void {
     try {
       const { queue, ids } = checkRequeue(raw);
+      permit(caller, "manage", queue, `requeue the dead letters of "${queue}"`);
       this.#answer(this.backend.deadRequeue(queue, ids, this.#now()), (n) => n, done);
     } catch (error) {
       this.#fail(done, error);
@@ -406,9 +448,10 @@ export class Operations {
   }
 
   /** Removes a queue's waiting jobs; answers how many. */
-  purge(_caller: Caller, raw: { queue: unknown }, done: Done<number>): void {
+  purge(caller: Caller, raw: { queue: unknown }, done: Done<number>): void {
     try {
       const { queue } = checkPurge(raw);
+      permit(caller, "manage", queue, `purge "${queue}"`);
       this.#answer(this.backend.purge(queue, this.#now()), (n) => n, done);
     } catch (error) {
       this.#fail(done, error);
@@ -418,12 +461,13 @@ export class Operations {
 
   /** Creates a queue or changes its options; answers with the options in force. */
   declare(
-    _caller: Caller,
+    caller: Caller,
     raw: { queue: unknown; options?: unknown },
     done: Done<QueueOptions>,
   ): void {
     try {
       const { queue, options } = checkDeclare(raw);
+      permit(caller, "manage", queue, `declare "${queue}"`);
       this.#answer(this.backend.declare(queue, options), (o) => o, done);
     } catch (error) {
       this.#fail(done, error);

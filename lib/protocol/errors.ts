@@ -19,6 +19,7 @@ export const ErrorCode = {
   QueueFull: "queue_full",
   BadArgument: "bad_argument",
   NotLeased: "not_leased",
+  Forbidden: "forbidden",
   Limit: "limit",
   ShuttingDown: "shutting_down",
   Unavailable: "unavailable",

@@ -3,10 +3,14 @@
  *
  * ```
  * god    → client  Hello   {proto, version, nonce: sNonce}
- * client → god     Auth    {proto, version, nonce: cNonce, role, runtime, name,
+ * client → god     Auth    {proto, version, nonce: cNonce, role, runtime, name, scope?,
  *                           proof: HMAC(key, "taskwire/1 client" ‖ sNonce ‖ cNonce ‖ role)}
  * god    → client  Welcome {proof: HMAC(key, "taskwire/1 server" ‖ sNonce ‖ cNonce ‖ role), ...}
  * ```
+ *
+ * `key` is the god's key, or for a client holding a worker key that worker
+ * key, which the god derives from the `scope` the client sends
+ * (lib/protocol/keys.ts).
  *
  * The god's nonce is fresh per connection, so a recorded Auth fails against
  * any other Hello; the client's nonce is fresh too, so a recorded Welcome
@@ -14,6 +18,8 @@
  * (constant time). Time is not read here: the driver enforces the deadline.
  */
 import { AuthError, ErrorCode, ProtocolError } from "./errors.ts";
+import { fromBase64, toBase64 } from "../util/base64.ts";
+import type { KeyRing, WorkerScope } from "./keys.ts";
 import { decodeMessage, encodeMessage, type Message, MessageType } from "./messages.ts";
 
 export const PROTOCOL_NAME = "taskwire";
@@ -37,32 +43,6 @@ export interface ServerInfo {
 }
 
 const encoder = new TextEncoder();
-
-/**
- * Imports a shared key (a string as typed by users, or raw bytes) for HMAC-SHA256.
- *
- * @example
- * ```ts
- * const key = await importAuthKey(Deno.env.get("TASKWIRE_AUTHKEY")!);
- * ```
- */
-export function importAuthKey(authkey: string | Uint8Array): Promise<CryptoKey> {
-  const raw = typeof authkey === "string" ? encoder.encode(authkey) : authkey;
-  if (raw.length === 0) throw new TypeError("Cannot use an empty authkey");
-  return crypto.subtle.importKey(
-    "raw",
-    raw as Uint8Array<ArrayBuffer>,
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign", "verify"],
-  );
-}
-
-/** Makes a strong random key (32 random bytes, base64url) for a god started without one. */
-export function generateAuthKey(): string {
-  return toBase64(crypto.getRandomValues(new Uint8Array(32))).replace(/\+/g, "-")
-    .replace(/\//g, "_").replace(/=+$/, "");
-}
 
 function proofInput(
   side: "client" | "server",
@@ -149,13 +129,14 @@ function expect(message: Message, type: MessageType, who: string): void {
  * frame to {@link ServerHandshake.receive}, send the Welcome it returns.
  */
 export class ServerHandshake {
-  readonly #key: CryptoKey;
+  readonly #keys: KeyRing;
   readonly #nonce: Uint8Array;
   readonly #info: ServerInfo;
   #used = false;
 
-  constructor(key: CryptoKey, info: ServerInfo, options: { nonce?: Uint8Array } = {}) {
-    this.#key = key;
+  /** `keys`: the god's key, and the worker keys derived from it (lib/protocol/keys.ts). */
+  constructor(keys: KeyRing, info: ServerInfo, options: { nonce?: Uint8Array } = {}) {
+    this.#keys = keys;
     this.#info = info;
     this.#nonce = options.nonce ?? crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
   }
@@ -170,10 +151,13 @@ export class ServerHandshake {
   }
 
   /**
-   * Checks the client's Auth. Resolves to the Welcome body and who the peer
-   * is; rejects with {@link AuthError} (send {@link errorBody} of it, then close).
+   * Checks the client's Auth. Resolves to the Welcome body, who the peer is
+   * and, for a worker key, what it may do; rejects with {@link AuthError}
+   * (send {@link errorBody} of it, then close).
    */
-  async receive(body: Uint8Array): Promise<{ reply: Uint8Array; peer: PeerInfo }> {
+  async receive(
+    body: Uint8Array,
+  ): Promise<{ reply: Uint8Array; peer: PeerInfo; scope: WorkerScope | null }> {
     if (this.#used) throw new ProtocolError(ErrorCode.BadMessage, "Handshake already finished");
     this.#used = true;
     const message = decodeMessage(body);
@@ -184,19 +168,27 @@ export class ServerHandshake {
     // The proof covers the role exactly as sent (the frame limit bounds it);
     // it is shortened only for display.
     const role = typeof h.role === "string" ? h.role : "";
-    if (!(await verify(this.#key, h.proof, proofInput("client", this.#nonce, cNonce, role)))) {
+    // A worker key sends its scope; the key it must know is derived from it.
+    const { key, scope } = await this.#keys.keyFor(typeof h.scope === "string" ? h.scope : null);
+    if (!(await verify(key, h.proof, proofInput("client", this.#nonce, cNonce, role)))) {
       throw new AuthError(
         ErrorCode.AuthFailed,
-        "authentication failed: the client's key does not match the god's key",
+        scope === null
+          ? "authentication failed: the client's key does not match the god's key"
+          : "authentication failed: the worker key was not made from the god's key",
       );
     }
-    const proof = await sign(this.#key, proofInput("server", this.#nonce, cNonce, role));
+    const proof = await sign(key, proofInput("server", this.#nonce, cNonce, role));
     const peer: PeerInfo = {
       role: role.slice(0, 64),
       runtime: typeof h.runtime === "string" ? h.runtime.slice(0, 64) : "unknown",
       name: typeof h.name === "string" ? h.name.slice(0, 128) : "",
     };
-    return { reply: encodeMessage(MessageType.Welcome, 0, { proof, ...this.#info }), peer };
+    return {
+      reply: encodeMessage(MessageType.Welcome, 0, { proof, ...this.#info }),
+      peer,
+      scope,
+    };
   }
 }
 
@@ -207,12 +199,19 @@ export class ServerHandshake {
 export class ClientHandshake {
   readonly #key: CryptoKey;
   readonly #peer: PeerInfo;
+  readonly #scope: string | null;
   readonly #nonce: Uint8Array;
   #serverNonce: Uint8Array | null = null;
 
-  constructor(key: CryptoKey, peer: PeerInfo, options: { nonce?: Uint8Array } = {}) {
+  /** `scope`: with a worker key, its scope text (sent along; see lib/protocol/keys.ts). */
+  constructor(
+    key: CryptoKey,
+    peer: PeerInfo,
+    options: { nonce?: Uint8Array; scope?: string | null } = {},
+  ) {
     this.#key = key;
     this.#peer = peer;
+    this.#scope = options.scope ?? null;
     this.#nonce = options.nonce ?? crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
   }
 
@@ -237,6 +236,7 @@ export class ClientHandshake {
           version: PROTOCOL_VERSION,
           nonce: toBase64(this.#nonce),
           ...this.#peer,
+          ...(this.#scope === null ? {} : { scope: this.#scope }),
           proof,
         }),
       };
@@ -263,24 +263,4 @@ export class ClientHandshake {
 /** The Error body that tells a peer why the connection is about to close. */
 export function errorBody(error: { code: string; message: string }, id = 0): Uint8Array {
   return encodeMessage(MessageType.Error, id, { code: error.code, message: error.message });
-}
-
-/** Standard base64 (btoa works on every runtime but wants a binary string). */
-export function toBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
-  return btoa(s);
-}
-
-/** Decodes standard base64, or returns null for anything else. */
-export function fromBase64(text: string): Uint8Array | null {
-  if (text.length > 1024 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return null;
-  try {
-    const s = atob(text);
-    const out = new Uint8Array(s.length);
-    for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-    return out;
-  } catch {
-    return null;
-  }
 }

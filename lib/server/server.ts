@@ -9,7 +9,7 @@ import type { QueueBackend } from "../queue/backend.ts";
 import type { QueueOptions } from "../queue/types.ts";
 import { MemoryStore, type Store } from "../store/store.ts";
 import { Operations } from "../ops/operations.ts";
-import { importAuthKey } from "../protocol/handshake.ts";
+import { importAuthKey, KeyRing } from "../protocol/keys.ts";
 import { ErrorCode } from "../protocol/errors.ts";
 import { errorBody } from "../protocol/handshake.ts";
 import { encodeFrame } from "../protocol/frame.ts";
@@ -70,8 +70,8 @@ export interface God {
   readonly port: number;
   /** The operations every door translates onto (lib/ops/operations.ts). */
   readonly ops: Operations;
-  /** The shared key, imported for HMAC: the doors started on this god check requests with it. */
-  readonly key: CryptoKey;
+  /** The god's key (imported for HMAC) and the worker keys derived from it: the doors started on this god check requests with them. */
+  readonly keys: KeyRing;
   /** Everything the god can tell about itself, now. */
   stats(queue?: string): GodStats;
   /** Hands a transport to the TCP door as if it had just connected (tests use this). */
@@ -94,7 +94,7 @@ export async function serve(options: ServeOptions): Promise<God> {
   const address = typeof options.listen === "string"
     ? parseAddress(options.listen)
     : options.listen ?? { host: "127.0.0.1", port: 5678 };
-  const key = await importAuthKey(options.authkey);
+  const keys = new KeyRing(await importAuthKey(options.authkey));
   const limits = resolveLimits({
     maxFrameSize: options.maxFrameSize,
     handshakeTimeoutMs: options.handshakeTimeoutMs,
@@ -127,7 +127,7 @@ export async function serve(options: ServeOptions): Promise<God> {
 
   const ctx: SessionContext = {
     ops,
-    key,
+    keys,
     info: { maxFrameSize: limits.maxFrameSize, runtime: runtimeName(), name },
     handshakeTimeoutMs: limits.handshakeTimeoutMs,
     limits: counters,
@@ -193,7 +193,7 @@ export async function serve(options: ServeOptions): Promise<God> {
     host: listener.host,
     port: listener.port,
     ops,
-    key,
+    keys,
     stats: (queue) => ops.snapshot(queue),
     accept,
     async close() {

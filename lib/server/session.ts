@@ -15,6 +15,7 @@ import { ErrorCode, ProtocolError, RemoteError, TaskwireError } from "../protoco
 import { HANDSHAKE_MAX_FRAME } from "../protocol/frame.ts";
 import type { JobMeta } from "../protocol/replies.ts";
 import { errorBody, ServerHandshake, type ServerInfo } from "../protocol/handshake.ts";
+import type { KeyRing } from "../protocol/keys.ts";
 import {
   decodeMessage,
   type Message,
@@ -29,7 +30,8 @@ import { hostOf, isLocal, type LimitCounters } from "./admission.ts";
 /** What a session needs from the server around it. */
 export interface SessionContext {
   ops: Operations;
-  key: CryptoKey;
+  /** The god's key and the worker keys derived from it. */
+  keys: KeyRing;
   info: ServerInfo;
   handshakeTimeoutMs: number;
   /** The god's limits and their counters. */
@@ -80,7 +82,7 @@ export class Session {
   constructor(transport: Transport, ctx: SessionContext) {
     this.#ctx = ctx;
     this.connection = new FramedConnection(transport, { maxFrameSize: HANDSHAKE_MAX_FRAME });
-    this.#handshake = new ServerHandshake(ctx.key, ctx.info);
+    this.#handshake = new ServerHandshake(ctx.keys, ctx.info);
     this.connection.start({
       frame: (body) => this.#onFrame(body),
       error: (error) => this.#fail(error),
@@ -220,12 +222,12 @@ export class Session {
     }
     if (this.#state === "hello") {
       this.#state = "checking";
-      this.#handshake.receive(body).then(({ reply, peer }) => {
+      this.#handshake.receive(body).then(({ reply, peer, scope }) => {
         if (this.#ended) return;
         clearTimeout(this.#timer);
         this.#state = "ready";
         if (!isLocal(this.connection.transport)) this.#ctx.limits.handshakeOver();
-        this.caller = this.#ctx.ops.attach({ door: "tcp", remote: this.remote, ...peer });
+        this.caller = this.#ctx.ops.attach({ door: "tcp", remote: this.remote, ...peer, scope });
         this.connection.decoder.maxFrameSize = this.#ctx.info.maxFrameSize;
         this.connection.send(reply);
         this.#ctx.log({ event: "connected", remote: this.remote, ...peer });

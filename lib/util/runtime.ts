@@ -1,15 +1,44 @@
-/** Which runtime runs this process, e.g. "node 20.20.2" or "deno 2.9.6"; sent in the handshake. */
-export function runtimeName(): string {
-  const g = globalThis as {
-    Deno?: { version: { deno: string } };
-    process?: { versions?: { node?: string } };
-  };
-  if (g.Deno) return `deno ${g.Deno.version.deno}`;
-  if (g.process?.versions?.node) return `node ${g.process.versions.node}`;
+/**
+ * Which runtime runs this code, for client names, the handshake, stats, the
+ * dashboard and metrics: "node 20.20.2", "deno 2.9.6", "bun 1.2.3",
+ * "workerd", "edge-runtime", "browser Chrome/156", or "unknown".
+ */
+interface RuntimeGlobals {
+  Deno?: { version?: { deno?: string } };
+  Bun?: { version?: string };
+  EdgeRuntime?: unknown;
+  process?: { versions?: { node?: string } };
+  navigator?: { userAgent?: string };
+  document?: unknown;
+}
+
+/** Names the runtime; `globals` is for tests (default `globalThis`). */
+export function detectRuntime(globals: RuntimeGlobals = globalThis as RuntimeGlobals): string {
+  const userAgent = globals.navigator?.userAgent ?? "";
+  // Order matters: Bun and workerd (with nodejs_compat) also carry process.versions.node,
+  // and Deno has a navigator.
+  if (globals.Deno?.version?.deno) return `deno ${globals.Deno.version.deno}`;
+  if (typeof globals.Bun?.version === "string") return `bun ${globals.Bun.version}`;
+  if (globals.EdgeRuntime !== undefined) return "edge-runtime";
+  if (userAgent === "Cloudflare-Workers") return "workerd";
+  if (globals.process?.versions?.node) return `node ${globals.process.versions.node}`;
+  if (globals.document !== undefined || /Mozilla\//.test(userAgent)) {
+    const browser = /(Edg|OPR|Firefox|Chrome|Version)\/(\d+)/.exec(userAgent);
+    if (browser === null) return "browser";
+    const name = browser[1] === "Version" ? "Safari" : browser[1] === "Edg" ? "Edge" : browser[1];
+    return `browser ${name}/${browser[2]}`;
+  }
   return "unknown";
 }
 
-/** The runtime's kind, the first word of {@link runtimeName}: "node", "deno", ... */
+let detected: string | undefined;
+
+/** This runtime's name (see {@link detectRuntime}); sent in the handshake. */
+export function runtimeName(): string {
+  return detected ??= detectRuntime();
+}
+
+/** The runtime's kind, the first word of {@link runtimeName}: "node", "deno", "bun", ... */
 export function runtimeKind(): string {
   return runtimeName().split(" ")[0];
 }

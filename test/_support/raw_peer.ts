@@ -5,7 +5,8 @@
  */
 import * as net from "node:net";
 import { encodeFrame, FrameDecoder } from "../../lib/protocol/frame.ts";
-import { ClientHandshake, importAuthKey } from "../../lib/protocol/handshake.ts";
+import { ClientHandshake } from "../../lib/protocol/handshake.ts";
+import { importAuthKey } from "../../lib/protocol/keys.ts";
 import { decodeMessage, type Message } from "../../lib/protocol/messages.ts";
 
 /** What {@link RawPeer.next} resolves to. */
