@@ -37,7 +37,7 @@ export { generateAuthKey } from "./lib/protocol/handshake.ts";
 export { decodeValue, encodeValue } from "./lib/protocol/codec.ts";
 export { formatAddress, parseAddress } from "./lib/util/address.ts";
 export { MemoryStore } from "./lib/store/store.ts";
-export { openJournal, StoreError } from "./lib/store/journal.ts";
+export { openJournal, StoreError } from "./lib/store/open.ts";
 export { connectHttp, HttpClient, HttpConsumer, HttpJob, HttpQueue } from "./lib/http/client.ts";
 export { serveHttp } from "./lib/http/serve.ts";
 
@@ -46,12 +46,7 @@ export type { PutOptions } from "./lib/client/queue.ts";
 export type { ConnectionInfo, God, GodStats, ServeOptions } from "./lib/server/server.ts";
 export type { QueueOptions, QueueStats } from "./lib/queue/types.ts";
 export type { Store, StoreSource, StoreStats } from "./lib/store/store.ts";
-export type {
-  FsyncPolicy,
-  JournalStore,
-  OpenJournalOptions,
-  Recovered,
-} from "./lib/store/journal.ts";
+export type { FsyncPolicy, JournalStore, OpenJournalOptions, Recovered } from "./lib/store/open.ts";
 export type { Address, Dialer, Listener, Transport } from "./lib/transport/transport.ts";
 export type {
   HttpConnectOptions,

@@ -17,7 +17,7 @@ import { resolveLimits } from "../lib/server/limits.ts";
 import { count, duration, Output, rate } from "../lib/cli/output.ts";
 import { KEY_ENV, loadKey, resolveAddress, runRole, watchSignals } from "../lib/cli/role.ts";
 import { describeResult, type SquareResult } from "../lib/cli/squares.ts";
-import { openJournal } from "../lib/store/journal.ts";
+import { openJournal } from "../lib/store/open.ts";
 import type { Address } from "../lib/transport/transport.ts";
 
 const OPTIONS = {

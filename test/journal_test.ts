@@ -20,7 +20,7 @@ import {
   RecordWriter,
   type StoredRecord,
 } from "../lib/store/record_codec.ts";
-import { openJournal, StoreError } from "../lib/store/journal.ts";
+import { openJournal, StoreError } from "../lib/store/open.ts";
 import { Broker } from "../lib/queue/broker.ts";
 import { Owner } from "../lib/queue/backend.ts";
 import type { Job } from "../lib/queue/types.ts";

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { openJournal, StoreError } from "../lib/store/journal.ts";
+import { openJournal, StoreError } from "../lib/store/open.ts";
 import { StateFolder } from "../lib/store/recovery.ts";
 import {
   encodeHeader,

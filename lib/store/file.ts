@@ -171,6 +171,21 @@ export function self(): { pid: number; host: string } {
   return { pid: process.pid, host };
 }
 
+/**
+ * A failed file operation in a few words for a one-line message: "the disk is
+ * full (ENOSPC)", "permission denied (EACCES)", or the error's own message.
+ */
+export function describeFileError(error: unknown): string {
+  const code = errorCode(error);
+  const message = error instanceof Error ? error.message : String(error);
+  if (code === "ENOSPC") return "the disk is full (ENOSPC)";
+  if (code === "EACCES" || code === "EPERM") return `permission denied (${code})`;
+  if (code === "EROFS") return "the filesystem is read-only (EROFS)";
+  if (code === "ENOTDIR") return "a part of the path is a file, not a directory (ENOTDIR)";
+  if (code === "EEXIST") return "a file (not a directory) is in the way (EEXIST)";
+  return message;
+}
+
 /** The error code of a failed file operation ("ENOSPC", "EACCES", ...), if any. */
 export function errorCode(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
