@@ -11,8 +11,16 @@
  */
 import type { Job, QueueOptions } from "../queue/types.ts";
 import type { StoreSource } from "./store.ts";
-import { describeFileError, listDir, openFile, remove, rename, syncDir } from "./file.ts";
-import { SEGMENT, segmentName, SNAPSHOT, snapshotName, tempSnapshotName } from "./layout.ts";
+import {
+  describeFileError,
+  type FileWrapper,
+  listDir,
+  openFile,
+  remove,
+  rename,
+  syncDir,
+} from "./file.ts";
+import { SEGMENT, SNAPSHOT, snapshotName, tempSnapshotName } from "./layout.ts";
 import { encodeHeader, FileKind, HEADER_SIZE, RecordWriter } from "./record_codec.ts";
 import type { Recovered } from "./recovery.ts";
 import type { IdList } from "./recent_ids.ts";
@@ -51,6 +59,8 @@ export interface CompactionOptions {
   /** Tests: pause this long between the steps, to widen the window for a kill. */
   pauseMs: number;
   log: (event: Record<string, unknown>) => void;
+  /** Tests: wraps the snapshot file, to inject disk faults. */
+  wrapFile?: FileWrapper;
 }
 
 /**
@@ -118,12 +128,18 @@ export class Compactor {
   }
 
   /**
-   * Salvage: writes `state` (what recovery could read) as a fresh snapshot and
-   * sets the damaged files aside (renamed `*.corrupt-<time>`).
+   * Salvage: writes `state` (what recovery could read) as snapshot
+   * `generation`, the generation of the fresh (empty) segment the journal
+   * appends to. `setAside` moves the damaged files out of the way (renamed
+   * `*.corrupt-<time>`) after the snapshot is on disk and before it is renamed
+   * into place: a crash in between leaves them, never deletes them.
    */
-  async writeSalvaged(state: Recovered, segments: number[], snapshots: number[]): Promise<void> {
+  async writeSalvaged(
+    state: Recovered,
+    generation: number,
+    setAside: () => Promise<void>,
+  ): Promise<void> {
     const host = this.#host;
-    const { generation, rotated } = host.rotate();
     const size = await writeSnapshot(
       host.dir,
       generation,
@@ -133,15 +149,9 @@ export class Compactor {
         get: (i) => ({ q: state.jobs[i].queue, job: state.jobs[i].job }),
       },
       host.recentIds(),
-      rotated,
+      setAside,
       this.#hooks(),
     );
-    const stamp = Date.now();
-    for (const name of [...segments.map(segmentName), ...snapshots.map(snapshotName)]) {
-      const path = `${host.dir}/${name}`;
-      await rename(path, `${path}.corrupt-${stamp}`).catch(() => {});
-    }
-    await syncDir(host.dir);
     host.compacted(size ?? 0);
     this.#options.log({ event: "salvaged", generation, jobs: state.jobs.length });
   }
@@ -206,7 +216,7 @@ export class Compactor {
         }),
       },
       ids,
-      rotated,
+      () => rotated,
       this.#hooks(),
     );
     if (size === null) return;
@@ -232,6 +242,7 @@ export class Compactor {
     const pauseMs = this.#options.pauseMs;
     return {
       log: this.#options.log,
+      wrapFile: this.#options.wrapFile ?? ((file) => file),
       closed: () => this.#host.closed(),
       pause: () =>
         pauseMs > 0 ? new Promise((resolve) => setTimeout(resolve, pauseMs)) : Promise.resolve(),
@@ -242,13 +253,14 @@ export class Compactor {
 /** How {@link writeSnapshot} reports, pauses (tests) and learns that the journal closed. */
 interface SnapshotHooks {
   log: (event: Record<string, unknown>) => void;
+  wrapFile: FileWrapper;
   closed(): boolean;
   pause(): Promise<void>;
 }
 
 /**
  * Writes snapshot `generation` of `dir` as a temp file in slices, fsyncs it,
- * waits for segment `generation` to exist (`rotated`), renames it into place
+ * waits for `ready` (segment `generation` exists), renames it into place
  * and fsyncs the directory. Returns its size, or null when the journal closed
  * meanwhile (the temp file is removed).
  */
@@ -258,12 +270,12 @@ async function writeSnapshot(
   queues: Record<string, QueueOptions>,
   jobs: SnapshotJobs,
   ids: IdList,
-  rotated: Promise<void>,
+  ready: () => Promise<void>,
   hooks: SnapshotHooks,
 ): Promise<number | null> {
   const tmp = `${dir}/${tempSnapshotName(generation)}`;
   const final = `${dir}/${snapshotName(generation)}`;
-  const file = await openFile(tmp, "create");
+  const file = hooks.wrapFile(await openFile(tmp, "create"));
   let ok = false;
   try {
     const writer = new RecordWriter(1024 * 1024);
@@ -294,8 +306,10 @@ async function writeSnapshot(
     }
     writer.write({ t: "end", jobs: jobs.count, ids: ids.q.length });
     await flush();
+    // The whole file is committed: a snapshot cut short is refused, not read as a torn tail.
+    await file.write(encodeHeader(FileKind.snapshot, generation, position), 0);
     await file.datasync();
-    await rotated;
+    await ready();
     hooks.log({ event: "compaction_snapshot_written", generation, file: tmp, bytes: position });
     await hooks.pause();
     await rename(tmp, final);

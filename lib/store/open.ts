@@ -1,25 +1,42 @@
 /**
- * Opening a data directory: lock it, find its files, replay the newest
- * snapshot and the journal segments after it (reporting and cutting a torn
- * tail, refusing corruption in the middle unless salvaging), and hand the
- * newest segment to a {@link Journal} to append to.
+ * Opening a data directory: check it (owner, permissions), lock it, find its
+ * files, replay the newest snapshot and the journal segments after it, and
+ * hand a segment to a {@link Journal} to append to.
  *
  * The state is the newest snapshot K (or nothing, when K is the first
  * generation) followed by the segments K, K+1, ... replayed in order.
+ *
+ * **Nothing is dropped unreported, nothing unkept.** Every byte recovery does
+ * not load is named in an event and in the summary, and kept:
+ * - a torn tail of the newest segment past its committed length (records
+ *   whose fsync never finished, so never acknowledged) is copied to
+ *   `<segment>.damaged-<time>`, then cut off; so is a segment whose header
+ *   was never completely written;
+ * - anything that loses acknowledged data — damage or a cut before a
+ *   segment's committed length, damage in the middle or in an older segment,
+ *   a damaged snapshot, a missing generation — refuses to start. With
+ *   `salvage` the readable records are loaded, a fresh snapshot holds them,
+ *   and every file that was read is kept whole as `<name>.corrupt-<time>`;
+ * - only files whose content is elsewhere are deleted: an unfinished
+ *   snapshot (`*.tmp`, written from the journal that is still there) and the
+ *   files before a complete snapshot (a compaction that stopped before
+ *   deleting them).
  */
 import {
+  chmod,
   type DataFile,
   describeFileError,
-  ensureDir,
   listDir,
   openFile,
   remove,
+  rename,
   syncDir,
 } from "./file.ts";
 import { SEGMENT, segmentName, SNAPSHOT, snapshotName, TEMP_SNAPSHOT } from "./layout.ts";
+import { prepareDataDir } from "./data_dir.ts";
 import { acquireLock, type Lock } from "./lock.ts";
 import { encodeHeader, FileKind, HEADER_SIZE, StoreError } from "./record_codec.ts";
-import { type Recovered, scanFile, StateFolder } from "./recovery.ts";
+import { type Recovered, scanFile, type ScanResult, StateFolder } from "./recovery.ts";
 import {
   FSYNC_POLICIES,
   type FsyncPolicy,
@@ -33,7 +50,7 @@ export { StoreError } from "./record_codec.ts";
 export { FSYNC_POLICIES } from "./journal.ts";
 export type { FsyncPolicy, JournalStore } from "./journal.ts";
 export type { Recovered } from "./recovery.ts";
-export type { StoreSource } from "./store.ts";
+export type { StoreHealth, StoreSource } from "./store.ts";
 export type { StoredRecord } from "./record_codec.ts";
 
 /** Options of {@link openJournal}. */
@@ -73,19 +90,10 @@ export async function openJournal(
       `Invalid fsync policy ${JSON.stringify(fsync)}: use one of ${FSYNC_POLICIES.join(", ")}`,
     );
   }
+  const { uid } = await prepareDataDir(dir, log);
+  const lock = await acquireLock(dir, { uid, log });
   try {
-    await ensureDir(dir);
-  } catch (error) {
-    throw new StoreError(
-      `Cannot create data directory ${dir}: ${
-        describeFileError(error)
-      }; choose a writable --data DIR`,
-      { cause: error },
-    );
-  }
-  const lock = await acquireLock(dir, log);
-  try {
-    return await recover(dir, fsync, options, lock, started);
+    return await recover(dir, { fsync, options, lock, uid, started });
   } catch (error) {
     await lock.release();
     if (error instanceof StoreError) throw error;
@@ -95,14 +103,28 @@ export async function openJournal(
   }
 }
 
+/** The segment the journal appends to. */
+interface Segment {
+  file: DataFile;
+  generation: number;
+  size: number;
+  /** Its header's committed length; null for a version 1 header (no such field). */
+  committed: number | null;
+}
+
 async function recover(
   dir: string,
-  fsync: FsyncPolicy,
-  options: OpenJournalOptions,
-  lock: Lock,
-  started: number,
+  context: {
+    fsync: FsyncPolicy;
+    options: OpenJournalOptions;
+    lock: Lock;
+    uid: number;
+    started: number;
+  },
 ): Promise<{ store: JournalStore; restore: Recovered; summary: string }> {
+  const { fsync, options, lock, uid, started } = context;
   const log = options.log ?? (() => {});
+  const wrap = options.wrapFile ?? ((file: DataFile) => file);
   const names = await listDir(dir);
   const segments: number[] = [];
   const snapshots: number[] = [];
@@ -112,7 +134,8 @@ async function recover(
     const snap = SNAPSHOT.exec(name);
     if (snap) snapshots.push(Number(snap[1]));
     if (TEMP_SNAPSHOT.test(name)) {
-      // An unfinished snapshot of a compaction that was interrupted.
+      // An unfinished snapshot of a compaction that was interrupted: its
+      // state is in the journal, which compaction deletes only later.
       log({ event: "compaction_leftover", file: name, note: "removing an unfinished snapshot" });
       await remove(`${dir}/${name}`);
     }
@@ -124,9 +147,43 @@ async function recover(
   const folder = new StateFolder();
   const notes: string[] = [];
   let bytes = 0;
-  let damagedMiddle = false;
+  let salvaging = false;
   let truncatedBytes = 0;
   let skippedBytes = 0;
+  let missingBytes = 0;
+
+  function problem(what: string): void {
+    if (!options.salvage) {
+      throw new StoreError(
+        `Cannot recover data directory ${dir}: ${what}; refusing to start so nothing is lost. Restore it from a backup, or start with --salvage to load what is readable (every damaged file is kept)`,
+      );
+    }
+    salvaging = true;
+    notes.push(`salvaged past: ${what}`);
+    log({ event: "salvage", dir, problem: what });
+  }
+
+  /** Opens a file of the directory, refusing one another user made; tightens an old 0644. */
+  async function open(name: string, mode: "read" | "update"): Promise<DataFile> {
+    const path = `${dir}/${name}`;
+    const file = wrap(await openFile(path, mode));
+    const info = await file.stat();
+    if (info.uid !== uid) {
+      await file.close();
+      throw new StoreError(
+        `Cannot use data directory ${dir}: ${name} belongs to user id ${info.uid}, not to this god's user (id ${uid}), so it may not be this god's journal; move it out of ${dir} (or chown it if you trust it)`,
+      );
+    }
+    if ((info.mode & 0o077) !== 0) {
+      await chmod(path, 0o600);
+      log({
+        event: "permissions_tightened",
+        file: path,
+        note: `${path} was readable by other users (mode 0${info.mode.toString(8)}); made it 0600`,
+      });
+    }
+    return file;
+  }
 
   // Which generations must be there.
   const first = base > 0 ? base : 1;
@@ -148,27 +205,20 @@ async function recover(
     problem(`journal ${segmentName(base)} is missing beside ${snapshotName(base)}`);
   }
 
-  function problem(what: string): void {
-    if (!options.salvage) {
-      throw new StoreError(
-        `Cannot recover data directory ${dir}: ${what}; refusing to start so nothing is lost. Restore it from a backup, or start with --salvage to load what is readable`,
-      );
-    }
-    damagedMiddle = true;
-    notes.push(`salvaged past: ${what}`);
-    log({ event: "salvage", dir, problem: what });
-  }
-
   if (base > 0) {
     const path = `${dir}/${snapshotName(base)}`;
-    const file = await openFile(path, "read");
+    const file = await open(snapshotName(base), "read");
     try {
       const scan = await scanFile(file, FileKind.snapshot, (r) => folder.apply(r), options);
       bytes += scan.size;
       if (scan.damage || folder.end === null) {
         const where = scan.damage
           ? `at offset ${scan.damage.offset}: ${scan.damage.detail}`
-          : "its end marker is missing";
+          : `its end marker is missing${
+            scan.committed !== null && scan.size < scan.committed
+              ? ` (it ends at byte ${scan.size} of ${scan.committed})`
+              : ""
+          }`;
         problem(`snapshot ${path} is damaged ${where}`);
         skippedBytes += scan.skipped + (scan.damage?.where === "tail" ? scan.damage.bytes : 0);
       }
@@ -177,19 +227,28 @@ async function recover(
     }
   }
 
-  let last: { file: DataFile; generation: number; size: number } | null = null;
+  let last: Segment | null = null;
   let lastScanned = 0;
+  let lastVersion = 0;
   for (let i = 0; i < replay.length; i++) {
     const generation = replay[i];
     const isLast = i === replay.length - 1;
     const path = `${dir}/${segmentName(generation)}`;
-    const file = await openFile(path, isLast ? "update" : "read");
+    const file = await open(segmentName(generation), isLast ? "update" : "read");
     let keep = false;
     try {
       const scan = await scanFile(file, FileKind.journal, (r) => folder.apply(r), options);
       bytes += scan.size;
-      let size = scan.size;
       const damage = scan.damage;
+      const lost = lostCommitted(scan);
+      if (scan.committedUnreadable) {
+        log({
+          event: "journal_header_unreadable",
+          file: path,
+          note:
+            `the committed length in the header of ${path} fails its checksum; its tail is checked by record checksums only`,
+        });
+      }
       if (damage && (damage.where === "middle" || !isLast)) {
         const next = damage.where === "middle"
           ? `, and valid records follow at offset ${damage.resumeAt}`
@@ -198,49 +257,53 @@ async function recover(
           `journal ${path} is corrupt at offset ${damage.offset} (${damage.detail})${next}`,
         );
         skippedBytes += scan.skipped + (damage.where === "tail" ? damage.bytes : 0);
+      } else if (lost !== null) {
+        problem(`journal ${path} ${lost}`);
+        missingBytes += Math.max(0, scan.committed! - scan.size);
+        skippedBytes += damage?.bytes ?? 0;
+      } else if (!isLast && scan.noHeader) {
+        problem(`journal ${path} has no header, and newer journals follow it`);
       } else if (damage) {
-        // A torn tail of the newest journal: report it, keep a copy if it is
-        // more than a cut-short record, then cut it off.
-        const event: Record<string, unknown> = {
+        // A torn tail of the newest journal, past what was committed: records
+        // never acknowledged. Report it, keep a copy, then cut it off.
+        const keptIn = await keepCopy(file, damage.offset, damage.bytes, wrap);
+        log({
           event: "journal_tail_truncated",
           file: path,
           offset: damage.offset,
           bytes: damage.bytes,
           detail: damage.detail,
-        };
-        if (!damage.detail.includes("cut short") && damage.bytes > 0) {
-          const aside = `${path}.damaged-${Date.now()}`;
-          const copy = new Uint8Array(damage.bytes);
-          await file.read(copy, damage.offset);
-          const out = await openFile(aside, "create");
-          await out.write(copy, 0);
-          await out.datasync();
-          await out.close();
-          event.keptIn = aside;
-        }
-        log(event);
+          keptIn,
+        });
         notes.push(
           `cut a damaged tail of ${damage.bytes} bytes from ${
             segmentName(generation)
-          } at offset ${damage.offset} (${damage.detail})`,
+          } at offset ${damage.offset} (${damage.detail}; kept in ${keptIn})`,
         );
         truncatedBytes += damage.bytes;
       }
       if (isLast) {
-        if (scan.noHeader) {
+        let segment: Segment = {
+          file,
+          generation,
+          size: scan.size,
+          committed: scan.version >= 2 ? scan.committed ?? HEADER_SIZE : null,
+        };
+        if (salvaging) {
+          // Superseded by the fresh segment and snapshot below; kept whole.
+        } else if (scan.noHeader) {
           await file.truncate(0);
           await file.write(encodeHeader(FileKind.journal, generation), 0);
           await file.datasync();
-          size = HEADER_SIZE;
-        } else if (damage && damage.where === "tail") {
+          segment = { file, generation, size: HEADER_SIZE, committed: HEADER_SIZE };
+        } else if (damage) {
           await file.truncate(scan.goodEnd);
           await file.datasync();
-          size = scan.goodEnd;
-        } else if (damage && options.salvage) {
-          size = scan.goodEnd; // salvage: superseded by the fresh snapshot below
+          segment.size = scan.goodEnd;
         }
-        last = { file, generation, size };
+        last = segment;
         lastScanned = scan.size;
+        lastVersion = scan.noHeader ? 2 : scan.version;
         keep = true;
       }
     } finally {
@@ -252,26 +315,40 @@ async function recover(
   const windowMs = options.dedupeWindowMs ?? 600_000;
   const restore = folder.result(now, windowMs);
   const store = new Journal(dir, fsync, options, lock);
-  let generation: number;
-  if (last === null) {
+  let older = bytes - lastScanned;
+  if (last !== null && (salvaging || lastVersion < 2)) {
+    // Salvage appends to a fresh segment; a version 1 segment (no committed
+    // length in its header) is finished as it is, and the next one has it.
+    await last.file.close();
+    older = salvaging ? 0 : bytes;
+    last = await createSegment(dir, Math.max(...segments, ...snapshots) + 1, wrap);
+  } else if (last === null) {
     // A fresh directory (or only a snapshot): start segment `first`.
-    generation = first;
-    const file = await openFile(`${dir}/${segmentName(generation)}`, "create");
-    await file.write(encodeHeader(FileKind.journal, generation), 0);
-    await file.datasync();
-    await syncDir(dir);
-    last = { file, generation, size: HEADER_SIZE };
+    last = await createSegment(dir, first, wrap);
+  } else {
+    // What recovery read is what the journal counts as committed: make sure it is on disk.
+    await last.file.datasync();
   }
-  generation = last.generation;
-  store.start(last.file, generation, last.size, bytes - lastScanned);
+  store.start(last.file, last, older);
   store.seedIds(folder.recentIds(now - windowMs));
   try {
-    // Leftovers of a compaction that finished renaming but not deleting.
-    for (const g of segments) if (g < base) await remove(`${dir}/${segmentName(g)}`);
-    for (const g of snapshots) if (g < base) await remove(`${dir}/${snapshotName(g)}`);
-    if (damagedMiddle) {
-      // Salvage: write what was recovered as a fresh snapshot, keep the damaged files aside.
-      await store.writeSalvaged(restore, segments.filter((g) => g <= generation), snapshots);
+    if (salvaging) {
+      // Write what was recovered as a fresh snapshot; keep every file that was read, whole.
+      const stamp = Date.now();
+      const setAside = async () => {
+        const kept = [...segments.map(segmentName), ...snapshots.map(snapshotName)];
+        for (const name of kept) {
+          const path = `${dir}/${name}`;
+          await rename(path, `${path}.corrupt-${stamp}`);
+        }
+        await syncDir(dir);
+        log({ event: "salvage_kept", dir, files: kept.map((name) => `${name}.corrupt-${stamp}`) });
+      };
+      await store.writeSalvaged(restore, last.generation, setAside);
+    } else {
+      // Leftovers of a compaction that finished renaming but not deleting.
+      for (const g of segments) if (g < base) await remove(`${dir}/${segmentName(g)}`);
+      for (const g of snapshots) if (g < base) await remove(`${dir}/${snapshotName(g)}`);
     }
   } catch (error) {
     await store.abandon();
@@ -280,7 +357,7 @@ async function recover(
 
   const ms = Math.round(performance.now() - started);
   const c = restore.counts;
-  Object.assign(c, { bytes, ms, truncatedBytes, skippedBytes });
+  Object.assign(c, { bytes, ms, truncatedBytes, skippedBytes, missingBytes });
   store.recovered = c;
   const summary =
     `recovered ${c.jobs} jobs (${c.ready} ready, ${c.delayed} delayed, ${c.dead} dead) in ${c.queues} queues from ${
@@ -288,4 +365,58 @@ async function recover(
     } journal in ${ms} ms` + (notes.length ? `; ${notes.join("; ")}` : "");
   log({ event: "recovered", dir, fsync, ...c });
   return { store, restore, summary };
+}
+
+/**
+ * How a segment lost records it had committed (acknowledged ones), or null:
+ * it is shorter than its committed length (cut, even at a record boundary),
+ * or damaged before it.
+ */
+function lostCommitted(scan: ScanResult): string | null {
+  const committed = scan.committed;
+  if (committed === null || scan.goodEnd >= committed) return null;
+  if (scan.damage === null || scan.size < committed) {
+    return `ends at byte ${scan.size}, but its first ${committed} bytes were committed (fsynced and acknowledged): ${
+      committed - scan.size
+    } bytes of acknowledged records are missing (the file was cut short)`;
+  }
+  return `is damaged at offset ${scan.damage.offset} (${scan.damage.detail}), inside the ${committed} bytes it had committed (fsynced and acknowledged)`;
+}
+
+/** Copies `bytes` bytes of `file` from `offset` to `<file>.damaged-<time>`; resolves with that path. */
+async function keepCopy(
+  file: DataFile,
+  offset: number,
+  bytes: number,
+  wrap: (file: DataFile) => DataFile,
+): Promise<string> {
+  const aside = `${file.path}.damaged-${Date.now()}`;
+  const copy = new Uint8Array(bytes);
+  let got = 0;
+  while (got < bytes) {
+    const n = await file.read(copy.subarray(got), offset + got);
+    if (n <= 0) break;
+    got += n;
+  }
+  const out = wrap(await openFile(aside, "create"));
+  try {
+    await out.write(copy.subarray(0, got), 0);
+    await out.datasync();
+  } finally {
+    await out.close();
+  }
+  return aside;
+}
+
+/** Creates segment `generation` (a header alone) and makes it durable. */
+async function createSegment(
+  dir: string,
+  generation: number,
+  wrap: (file: DataFile) => DataFile,
+): Promise<Segment> {
+  const file = wrap(await openFile(`${dir}/${segmentName(generation)}`, "create"));
+  await file.write(encodeHeader(FileKind.journal, generation), 0);
+  await file.datasync();
+  await syncDir(dir);
+  return { file, generation, size: HEADER_SIZE, committed: HEADER_SIZE };
 }

@@ -4,6 +4,7 @@
  * put is as durable as the store promises.
  */
 import type { Job, JournalRecord, QueueOptions } from "../queue/types.ts";
+import type { StoreError } from "./record_codec.ts";
 
 /** What a store tells stats and metrics about itself. */
 export interface StoreStats {
@@ -14,7 +15,29 @@ export interface StoreStats {
   recovered?: Record<string, number>;
   /** Recent fsync durations in ms (for the metrics histogram). */
   fsyncMs?: number[];
+  /** See {@link StoreHealth}. */
+  state?: StoreHealth["state"];
 }
+
+/**
+ * Whether a store can make new records durable, for the server to decide
+ * what to accept:
+ * - "ok": everything goes;
+ * - "stalled": its disk is full (ENOSPC or quota). Records appended now wait
+ *   in memory and are written when space returns (the store retries by
+ *   itself, and reports `journal_resumed`); their `afterCommit` runs then.
+ *   Refuse new puts with `error` (code `unavailable`, a one-line message
+ *   naming the disk); gets, acks, nacks and touches go on (their records
+ *   wait too: a job acked meanwhile may come back after a crash, never a
+ *   put that was acknowledged be lost);
+ * - "failed": a write or fsync failed otherwise (EIO, ...). Nothing more will
+ *   be durable and no `afterCommit` runs again; refuse puts with `error` and
+ *   restart the god (it recovers everything acknowledged before).
+ */
+export type StoreHealth =
+  | { state: "ok" }
+  | { state: "stalled"; error: StoreError; since: string }
+  | { state: "failed"; error: StoreError };
 
 /** Where a store reads the live state for a snapshot (the broker). */
 export interface StoreSource {
@@ -30,6 +53,8 @@ export interface Store {
   stats(): StoreStats;
   /** Gives the store the live state to snapshot when it compacts (the server passes its broker). */
   attach?(source: StoreSource): void;
+  /** Whether new records can be made durable now (a store without it always can). */
+  health?(): StoreHealth;
   /** Makes everything durable and releases files and locks. */
   close(): Promise<void>;
 }
@@ -43,7 +68,11 @@ export class MemoryStore implements Store {
   }
 
   stats(): StoreStats {
-    return { kind: "memory" };
+    return { kind: "memory", state: "ok" };
+  }
+
+  health(): StoreHealth {
+    return { state: "ok" };
   }
 
   close(): Promise<void> {
