@@ -532,6 +532,7 @@ test("a flipped bit in the last record's length: inside what was committed it re
       uncommitted.subarray(lastRecord),
       "every byte not loaded is kept",
     );
+    assert.equal(fs.statSync(String(tail.keptIn)).mode & 0o777, 0o600, "privately");
     await store.close();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
