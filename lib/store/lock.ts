@@ -236,10 +236,10 @@ async function readHolder(dir: string, uid: number | null): Promise<Holder | nul
     // An empty or half-written lock of an older version: its writer died while creating it.
   }
   return {
-    pid: typeof fields.pid === "number" ? fields.pid : null,
-    host: typeof fields.host === "string" ? fields.host : "",
-    startedAt: typeof fields.startedAt === "string" ? fields.startedAt : null,
-    socket: typeof fields.socket === "string" ? fields.socket : null,
+    pid: typeof fields.pid === "number" && Number.isSafeInteger(fields.pid) ? fields.pid : null,
+    host: printable(fields.host) ?? "",
+    startedAt: printable(fields.startedAt),
+    socket: printable(fields.socket),
   };
 }
 
@@ -249,7 +249,7 @@ async function readHolder(dir: string, uid: number | null): Promise<Holder | nul
  */
 function checkHolder(dir: string, holder: Holder, host: string): void {
   const path = `${dir}/${LOCK}`;
-  if (holder.pid !== null && holder.host !== "" && host !== "" && holder.host !== host) {
+  if (holder.pid !== null && holder.host !== "" && host !== "" && holder.host !== printable(host)) {
     throw new StoreError(
       `Cannot open data directory ${dir}: it is locked by PID ${holder.pid} on host ${holder.host}; stop that god, or if it is gone, delete ${path}`,
     );
@@ -267,6 +267,11 @@ function checkHolder(dir: string, holder: Holder, host: string): void {
       `Cannot open data directory ${dir}: it is locked by PID ${holder.pid} (a lock of an older taskwire), and this runtime may not check whether that process runs (Deno without --allow-run); if no god uses ${dir}, delete ${path}`,
     );
   }
+}
+
+/** What goes into messages is printable and short, whatever a lock file says. */
+function printable(value: unknown): string | null {
+  return typeof value === "string" ? value.replace(/[^\x20-\x7e]/g, "?").slice(0, 200) : null;
 }
 
 /** An 8-hex-digit tag of the machine's name (FNV-1a), "00000000" when unknown. */
