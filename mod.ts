@@ -40,7 +40,7 @@ export { describeScope, generateAuthKey, makeWorkerKey } from "./lib/protocol/ke
 export { decodeValue, encodeValue } from "./lib/protocol/codec.ts";
 export { formatAddress, parseAddress } from "./lib/util/address.ts";
 export { MemoryStore } from "./lib/store/store.ts";
-export { openJournal, StoreError } from "./lib/store/journal.ts";
+export { openJournal, StoreError } from "./lib/store/open.ts";
 export { serveHttp } from "./lib/http/serve.ts";
 
 export type {
@@ -68,11 +68,6 @@ export type { Limits, LimitStats } from "./lib/protocol/limits.ts";
 export type { WorkerScope } from "./lib/protocol/keys.ts";
 export type { QueueOptions } from "./lib/queue/types.ts";
 export type { Store, StoreSource } from "./lib/store/store.ts";
-export type {
-  FsyncPolicy,
-  JournalStore,
-  OpenJournalOptions,
-  Recovered,
-} from "./lib/store/journal.ts";
+export type { FsyncPolicy, JournalStore, OpenJournalOptions, Recovered } from "./lib/store/open.ts";
 export type { Address, Dialer, Listener, Transport } from "./lib/transport/transport.ts";
 export type { HttpFace, ServeHttpOptions } from "./lib/http/serve.ts";

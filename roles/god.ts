@@ -17,7 +17,7 @@ import { resolveLimits } from "../lib/protocol/limits.ts";
 import { count, duration, Output, rate } from "../lib/cli/output.ts";
 import { KEY_ENV, loadKey, resolveAddress, runRole, watchSignals } from "../lib/cli/role.ts";
 import { describeResult, type SquareResult } from "../lib/cli/squares.ts";
-import { openJournal } from "../lib/store/journal.ts";
+import { openJournal, StoreError } from "../lib/store/open.ts";
 import type { Address } from "../lib/transport/transport.ts";
 
 const OPTIONS = {
@@ -39,6 +39,10 @@ const OPTIONS = {
     default: "./taskwire-data",
   },
   "in-memory": { kind: "flag", help: "keep queues in memory only (lost when the god stops)" },
+  salvage: {
+    kind: "flag",
+    help: "start from a damaged journal: load what is readable, keep the damaged files aside",
+  },
   store: {
     kind: "string",
     arg: "nats://HOST:PORT[,HOST:PORT...]",
@@ -168,6 +172,7 @@ async function main(argv: string[]): Promise<number> {
     try {
       journal = await openJournal(dir, {
         fsync,
+        salvage: values.salvage === true,
         log: (event) =>
           out.event(
             "journal",
@@ -181,9 +186,12 @@ async function main(argv: string[]): Promise<number> {
           ),
       });
     } catch (error) {
+      // A StoreError says what failed and what to do; anything else gets the advice here.
       throw new CliFailure(
-        `Cannot open the data directory "${dir}": ${(error as Error).message}. ` +
-          `Pick another with --data DIR, or run with --in-memory`,
+        error instanceof StoreError
+          ? error.message
+          : `Cannot open the data directory "${dir}": ${(error as Error).message}. ` +
+            `Pick another with --data DIR, or run with --in-memory`,
         { cause: error },
       );
     }

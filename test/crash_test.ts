@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import process from "node:process";
 import { connect } from "../lib/client/connect.ts";
-import { openJournal } from "../lib/store/journal.ts";
+import { openJournal } from "../lib/store/open.ts";
 import type { Client } from "../lib/client/api.ts";
 import { freePort, type Proc, type Runtime, RUNTIMES, start } from "./_support/process.ts";
 

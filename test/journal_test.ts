@@ -10,17 +10,21 @@ import * as os from "node:os";
 import * as path from "node:path";
 import process from "node:process";
 import {
+  COMMITTED_OFFSET,
   crc32,
   decodeHeader,
+  encodeCommitted,
   encodeHeader,
   encodeRecord,
   FileKind,
   FORMAT_VERSION,
+  HEADER_SIZE,
+  MAX_RECORD,
   readRecord,
   RecordWriter,
   type StoredRecord,
 } from "../lib/store/record_codec.ts";
-import { openJournal, StoreError } from "../lib/store/journal.ts";
+import { openJournal, StoreError } from "../lib/store/open.ts";
 import { Broker } from "../lib/queue/broker.ts";
 import { Owner } from "../lib/queue/backend.ts";
 import type { Job } from "../lib/queue/types.ts";
@@ -131,23 +135,29 @@ test("readRecord() says short for every prefix of a record and corrupt for any f
   }
 });
 
-test("readRecord() rejects a zero or huge length as corrupt", () => {
+test("readRecord() rejects a zero length as corrupt; any other length asks for its bytes (no limit below the format's)", () => {
   const zeros = new Uint8Array(64);
   const r = readRecord(zeros, 0);
   assert.ok(!r.ok && r.reason === "corrupt" && /length 0/.test(r.detail));
+  // A length no god limit would allow is still a record length: the file's size decides.
   const huge = new Uint8Array(16);
   new DataView(huge.buffer).setUint32(0, 0xffff_fff0, true);
   const h = readRecord(huge, 0);
-  assert.ok(!h.ok && h.reason === "corrupt");
+  assert.deepEqual(h, { ok: false, reason: "short", need: 0xffff_fff0 + 8 });
+  assert.equal(MAX_RECORD, 0xffff_ffff);
 });
 
 test("decodeHeader() reads its own header and refuses a newer version or foreign bytes", () => {
   const header = encodeHeader(FileKind.journal, 12);
+  assert.equal(header.length, HEADER_SIZE);
   assert.deepEqual(decodeHeader(header), {
     ok: true,
     version: FORMAT_VERSION,
     kind: FileKind.journal,
     generation: 12,
+    size: HEADER_SIZE,
+    committed: HEADER_SIZE,
+    committedUnreadable: false,
   });
   const newer = header.slice();
   new DataView(newer.buffer).setUint16(8, FORMAT_VERSION + 1, true);
@@ -161,7 +171,28 @@ test("decodeHeader() reads its own header and refuses a newer version or foreign
     reason: "magic",
   });
   assert.deepEqual(decodeHeader(header.subarray(0, 5)), { ok: false, reason: "short" });
+  assert.deepEqual(decodeHeader(header.subarray(0, 20)), { ok: false, reason: "short" });
 });
+
+test("a header's committed length: encodeCommitted() rewrites it, a damaged one reads as unknown, version 1 has none", () => {
+  const header = encodeHeader(FileKind.journal, 3);
+  header.set(encodeCommitted(FileKind.journal, 3, 2 ** 40 + 77), COMMITTED_OFFSET);
+  const read = decodeHeader(header);
+  assert.ok(read.ok && read.committed === 2 ** 40 + 77 && !read.committedUnreadable);
+  header[COMMITTED_OFFSET + 1] ^= 1;
+  const torn = decodeHeader(header);
+  assert.ok(torn.ok && torn.committed === null && torn.committedUnreadable);
+  // Version 1: 16 bytes, no committed length.
+  const v1 = encodeHeader(FileKind.journal, 3).slice(0, 16);
+  new DataView(v1.buffer).setUint16(8, 1, true);
+  const old = decodeHeader(v1);
+  assert.ok(old.ok && old.size === 16 && old.committed === null && !old.committedUnreadable);
+});
+
+/** `LOCK` and the gods' lock sockets (`lock.<machine>.<random>`). */
+function isLockFile(name: string): boolean {
+  return name === "LOCK" || /^lock\.[0-9a-f]{8}\.[0-9a-f]{8}$/.test(name);
+}
 
 /** A broker journaling into `store`, as the server wires them. */
 function brokerOn(store: { append(r: never): void }): Broker {
@@ -305,8 +336,8 @@ test("compaction: a snapshot replaces the journal; every step a crash could stop
   const copies: { step: string; dir: string }[] = [];
   const copy = (step: string) => {
     const to = path.join(root, `copy-${copies.length}-${step}`);
-    fs.cpSync(dir, to, { recursive: true });
-    fs.rmSync(path.join(to, "LOCK"), { force: true });
+    // A copy as a crash would leave it, without the lock (the god's socket cannot be copied).
+    fs.cpSync(dir, to, { recursive: true, filter: (from) => !isLockFile(path.basename(from)) });
     copies.push({ step, dir: to });
   };
   try {
@@ -327,7 +358,7 @@ test("compaction: a snapshot replaces the journal; every step a crash could stop
     const after = store.stats();
     assert.ok(after.journalBytes! < before / 3, `${after.journalBytes} vs ${before}`);
     assert.ok(after.lastCompaction);
-    const files = fs.readdirSync(dir).sort();
+    const files = fs.readdirSync(dir).filter((f) => !isLockFile(f) || f === "LOCK").sort();
     assert.deepEqual(files, ["LOCK", "journal-00000002.twj", "snapshot-00000002.tws"]);
     const live = [...broker.liveJobs()].map((l) => l.job.id).sort();
     await store.close();
@@ -447,6 +478,122 @@ test("openJournal() on a path that cannot be a directory says so in one line", a
       fs.mkdirSync(readonly, { mode: 0o500 });
       await assert.rejects(openJournal(readonly), /permission denied/);
     }
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test("a put larger than any limit the god had (here 65 MiB, over the old 64 MiB record cap) reads back after a restart", async () => {
+  const dir = tempDir();
+  try {
+    const { store } = await openJournal(dir);
+    const payload = "x".repeat(65 * 1024 * 1024);
+    store.append({ t: "put", q: "tasks", job: job(1, { payload }) });
+    store.append({ t: "put", q: "tasks", job: job(2) });
+    await new Promise<void>((resolve) => store.afterCommit(resolve));
+    await store.close();
+    const again = await openJournal(dir);
+    assert.deepEqual(
+      again.restore.jobs.map((j) => [j.job.id, j.job.payload.length]),
+      [["id-1", payload.length], ["id-2", "payload 2".length]],
+    );
+    assert.equal(again.restore.counts.truncatedBytes, 0);
+    await again.store.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("lock: two gods opening one directory at the same moment never both get it", async () => {
+  const dir = tempDir();
+  try {
+    for (let round = 0; round < 15; round++) {
+      const results = await Promise.allSettled([openJournal(dir), openJournal(dir)]);
+      const opened = results.filter((r) => r.status === "fulfilled");
+      assert.ok(opened.length <= 1, `round ${round}: both opened`);
+      for (const r of results) {
+        if (r.status === "rejected") {
+          assert.match(String(r.reason), /another god \(.*\) is using it; stop that god/);
+        }
+      }
+      for (const r of opened) await r.value.store.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("lock: a god never removes a LOCK that is not its own when it closes", async () => {
+  const dir = tempDir();
+  try {
+    const { store } = await openJournal(dir);
+    const lockFile = path.join(dir, "LOCK");
+    // Someone else's lock where ours was (as a god that wrongly took over would leave it).
+    const theirs = JSON.stringify({ pid: 1, host: "", socket: "lock.00000000.12345678" }) + "\n";
+    fs.writeFileSync(lockFile, theirs);
+    await store.close();
+    assert.equal(fs.readFileSync(lockFile, "utf8"), theirs);
+    assert.deepEqual(fs.readdirSync(dir).filter(isLockFile), ["LOCK"], "our own socket is gone");
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("lock: a lock socket whose god is gone is taken over; one of another machine is refused with advice", async () => {
+  const dir = tempDir();
+  try {
+    const first = await openJournal(dir);
+    const sockets = () => fs.readdirSync(dir).filter((f) => f.startsWith("lock."));
+    const [socket] = sockets();
+    // A god that died without closing leaves its socket file and LOCK; a
+    // listener is gone with its process. Here: copy the file aside, let the
+    // god close, put the (now dead) socket file and its LOCK back.
+    const lockText = fs.readFileSync(path.join(dir, "LOCK"), "utf8");
+    fs.linkSync(path.join(dir, socket), path.join(dir, "kept-socket"));
+    await first.store.close();
+    fs.renameSync(path.join(dir, "kept-socket"), path.join(dir, socket));
+    fs.writeFileSync(path.join(dir, "LOCK"), lockText, { mode: 0o600 });
+    const events: Record<string, unknown>[] = [];
+    const second = await openJournal(dir, { log: (e) => events.push(e) });
+    const stale = events.find((e) => e.event === "stale_lock");
+    assert.ok(stale, JSON.stringify(events));
+    assert.equal(stale.pid, process.pid);
+    assert.match(String(stale.note), /which is gone \(its lock socket refuses connections\)/);
+    assert.ok(!sockets().includes(socket), "the stale socket is removed");
+    await second.store.close();
+
+    // A lock of another machine (a shared filesystem): it cannot be probed, so it is never taken over.
+    fs.writeFileSync(
+      path.join(dir, "LOCK"),
+      JSON.stringify({ pid: 77, host: "elsewhere.example", socket: "lock.0badc0de.00000001" }),
+      { mode: 0o600 },
+    );
+    await assert.rejects(
+      openJournal(dir),
+      /it is locked by PID 77 on host elsewhere\.example; stop that god, or if it is gone, delete .*LOCK/,
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("lock: a data directory deeper than a Unix socket path allows still locks, through a short link that does not outlive the call", async () => {
+  const root = tempDir();
+  const links = () => fs.readdirSync(os.tmpdir()).filter((f) => /^taskwire-[0-9a-f]{12}$/.test(f));
+  try {
+    const dir = path.join(root, "d".repeat(60), "e".repeat(60));
+    assert.ok(dir.length > 110);
+    const before = links();
+    const { store } = await openJournal(dir);
+    assert.ok(
+      fs.readdirSync(dir).some((f) => f.startsWith("lock.")),
+      "the socket is in the directory",
+    );
+    await assert.rejects(openJournal(dir), /another god \(PID \d+, since [^)]+\) is using it/);
+    await store.close();
+    const again = await openJournal(dir);
+    await again.store.close();
+    assert.deepEqual(links(), before, "no link left behind");
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
   }

@@ -11,6 +11,7 @@ import { ask, type Done, Operations } from "../lib/ops/operations.ts";
 import type { Caller } from "../lib/ops/caller.ts";
 import { MemoryStore, type Store } from "../lib/store/store.ts";
 import { ErrorCode, LimitError, RemoteError, TaskwireError } from "../lib/protocol/errors.ts";
+import { StoreError } from "../lib/store/open.ts";
 import { resolveLimits } from "../lib/protocol/limits.ts";
 import type { JournalRecord } from "../lib/queue/types.ts";
 
@@ -190,6 +191,42 @@ test("a put is answered only once the store has committed it", async () => {
     commits.splice(0).forEach((fn) => fn());
     await putting;
     assert.equal(answered, true);
+  } finally {
+    close();
+  }
+});
+
+test("a store that cannot make records durable refuses puts at once; gets and acks go on", async () => {
+  const stalled = new StoreError(
+    "Cannot write journal /data: the disk is full (ENOSPC); free space",
+    undefined,
+    ErrorCode.Unavailable,
+  );
+  let health: ReturnType<NonNullable<Store["health"]>> = { state: "ok" };
+  const memory = new MemoryStore();
+  const store: Store = {
+    append: (record) => memory.append(record),
+    afterCommit: (fn) => memory.afterCommit(fn),
+    stats: () => ({ kind: "journal", state: health.state }),
+    health: () => health,
+    close: () => Promise.resolve(),
+  };
+  const { ops, caller, put, close } = setup({ store });
+  try {
+    await put("q");
+    health = { state: "stalled", error: stalled, since: new Date().toISOString() };
+    const refused = refusal((done) =>
+      ops.put(caller, { queue: "q", items: [{}], payloads: [TEXT] }, () => "x", done)
+    );
+    assert.equal(refused.code, ErrorCode.Unavailable);
+    assert.match(refused.message, /the disk is full/);
+    const [delivery] = await ask<Delivery[]>((done) => ops.get(caller, { queue: "q" }, done));
+    const { failed } = await ask<{ failed: unknown[] }>((done) =>
+      ops.ack(caller, { tags: [delivery.tag] }, done)
+    );
+    assert.deepEqual(failed, []);
+    health = { state: "ok" };
+    await put("q");
   } finally {
     close();
   }

@@ -9,9 +9,12 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { openJournal, StoreError } from "../lib/store/journal.ts";
+import { openJournal, StoreError } from "../lib/store/open.ts";
 import { StateFolder } from "../lib/store/recovery.ts";
 import {
+  COMMITTED_OFFSET,
+  crc32,
+  encodeCommitted,
   encodeHeader,
   FileKind,
   FORMAT_VERSION,
@@ -412,6 +415,175 @@ test("recovered put ids keep deduplicating after a restart", async () => {
     );
     assert.deepEqual(result, { accepted: 0, duplicates: 1 });
     await again.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Puts `n` jobs through a real journal in `dir` and closes it (its header then commits every byte). */
+async function journalOf(dir: string, n: number): Promise<Uint8Array> {
+  const { store } = await openJournal(dir);
+  const broker = new Broker({ journal: (r) => store.append(r) });
+  const now = Date.now();
+  for (let i = 0; i < n; i++) {
+    broker.put(
+      null,
+      "tasks",
+      [{ id: `j${i}`, payload: `payload ${i}`, priority: 0, delayMs: 0 }],
+      { now },
+      () => {},
+    );
+    await new Promise<void>((resolve) => store.afterCommit(resolve));
+  }
+  await store.close();
+  return new Uint8Array(fs.readFileSync(path.join(dir, SEGMENT_1)));
+}
+
+/** The ids of the jobs put by {@link journalOf} that the records of `bytes[0, end)` hold. */
+function idsIn(bytes: Uint8Array, end: number): string[] {
+  return expected(bytes, end).map((line) => line.split(":")[1]);
+}
+
+function corruptCopies(dir: string, name: string): string[] {
+  return fs.readdirSync(dir).filter((f) => f.startsWith(`${name}.corrupt-`));
+}
+
+test("a journal cut exactly at a record boundary, short of what it had committed, refuses to start; --salvage loads the rest and keeps the file", async () => {
+  const dir = tempDir();
+  try {
+    const bytes = await journalOf(dir, 20);
+    const starts = boundaries(bytes);
+    const cut = starts[starts.length - 6]; // the last 5 acknowledged puts are gone
+    const file = path.join(dir, SEGMENT_1);
+    fs.writeFileSync(file, bytes.subarray(0, cut));
+    await assert.rejects(openJournal(dir), (error: unknown) => {
+      assert.ok(error instanceof StoreError);
+      assert.match(
+        error.message,
+        new RegExp(
+          `journal .*journal-00000001\\.twj ends at byte ${cut}, but its first ${bytes.length} bytes were committed \\(fsynced and acknowledged\\): ${
+            bytes.length - cut
+          } bytes of acknowledged records are missing \\(the file was cut short\\); refusing to start so nothing is lost\\..*--salvage`,
+        ),
+      );
+      assert.ok(!error.message.includes("\n"));
+      return true;
+    });
+    assert.equal(fs.statSync(file).size, cut, "refusing touches nothing");
+
+    const events: Record<string, unknown>[] = [];
+    const salvaged = await openJournal(dir, { salvage: true, log: (e) => events.push(e) });
+    assert.deepEqual(salvaged.restore.jobs.map((j) => j.job.id), idsIn(bytes, cut));
+    assert.equal(salvaged.restore.jobs.length, 15);
+    assert.equal(salvaged.restore.counts.missingBytes, bytes.length - cut);
+    assert.match(salvaged.summary, /salvaged past: journal .* ends at byte/);
+    await salvaged.store.close();
+    const [kept] = corruptCopies(dir, SEGMENT_1);
+    assert.ok(kept, fs.readdirSync(dir).join(","));
+    assert.deepEqual(new Uint8Array(fs.readFileSync(path.join(dir, kept))), bytes.subarray(0, cut));
+    assert.ok(events.some((e) => e.event === "salvage_kept"));
+    const again = await openJournal(dir);
+    assert.equal(again.restore.jobs.length, 15);
+    assert.doesNotMatch(again.summary, /salvaged|damaged/);
+    await again.store.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a flipped bit in the last record's length: inside what was committed it refuses (salvage keeps the file whole); past it, the tail is cut and kept", async () => {
+  const dir = tempDir();
+  try {
+    const bytes = await journalOf(dir, 10);
+    const starts = boundaries(bytes);
+    const lastRecord = starts[starts.length - 2];
+    const flipped = bytes.slice();
+    flipped[lastRecord + 2] ^= 0x10; // the length grows by 1 MiB: "cut short"
+    const file = path.join(dir, SEGMENT_1);
+    fs.writeFileSync(file, flipped);
+    await assert.rejects(
+      openJournal(dir),
+      new RegExp(
+        `journal-00000001\\.twj is damaged at offset ${lastRecord} \\(the last record is cut short.*\\), inside the ${bytes.length} bytes it had committed.*--salvage`,
+      ),
+    );
+    assert.deepEqual(new Uint8Array(fs.readFileSync(file)), flipped, "refusing touches nothing");
+    const salvaged = await openJournal(dir, { salvage: true });
+    assert.deepEqual(salvaged.restore.jobs.map((j) => j.job.id), idsIn(bytes, lastRecord));
+    await salvaged.store.close();
+    const [kept] = corruptCopies(dir, SEGMENT_1);
+    assert.deepEqual(new Uint8Array(fs.readFileSync(path.join(dir, kept))), flipped);
+
+    // The same damage past the committed length (the record's fsync had not
+    // finished, so it was never acknowledged): cut, reported, and kept.
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.mkdirSync(dir, { mode: 0o700 });
+    const uncommitted = flipped.slice();
+    uncommitted.set(encodeCommitted(FileKind.journal, 1, lastRecord), COMMITTED_OFFSET);
+    fs.writeFileSync(file, uncommitted);
+    const events: Record<string, unknown>[] = [];
+    const { store, restore } = await openJournal(dir, { log: (e) => events.push(e) });
+    assert.deepEqual(restore.jobs.map((j) => j.job.id), idsIn(bytes, lastRecord));
+    const tail = events.find((e) => e.event === "journal_tail_truncated");
+    assert.ok(tail, JSON.stringify(events));
+    assert.equal(tail.offset, lastRecord);
+    assert.deepEqual(
+      new Uint8Array(fs.readFileSync(String(tail.keptIn))),
+      uncommitted.subarray(lastRecord),
+      "every byte not loaded is kept",
+    );
+    assert.equal(fs.statSync(String(tail.keptIn)).mode & 0o777, 0o600, "privately");
+    await store.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a newest journal whose header was never fully written is kept aside before it starts afresh", async () => {
+  const dir = tempDir();
+  try {
+    const file = path.join(dir, SEGMENT_1);
+    const half = encodeHeader(FileKind.journal, 1).subarray(0, 21);
+    fs.writeFileSync(file, half);
+    const events: Record<string, unknown>[] = [];
+    const { store } = await openJournal(dir, { log: (e) => events.push(e) });
+    const tail = events.find((e) => e.event === "journal_tail_truncated");
+    assert.ok(tail, JSON.stringify(events));
+    assert.deepEqual(new Uint8Array(fs.readFileSync(String(tail.keptIn))), half);
+    await store.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a version 1 journal (16-byte header, no committed length) still loads; the god goes on in a version 2 segment", async () => {
+  const dir = tempDir();
+  try {
+    const records = sampleRecords();
+    const writer = new RecordWriter();
+    for (const record of records) writer.write(record, 1000);
+    const body = writer.take();
+    const v1 = new Uint8Array(16 + body.length);
+    v1.set(encodeHeader(FileKind.journal, 1).subarray(0, 16), 0);
+    new DataView(v1.buffer).setUint16(8, 1, true);
+    v1.set(body, 16);
+    fs.writeFileSync(path.join(dir, SEGMENT_1), v1);
+    const folder = new StateFolder();
+    records.forEach((r) => folder.apply(r));
+    const want = describe(folder.result(Date.now(), 600_000).jobs);
+    const { store, restore } = await openJournal(dir);
+    assert.deepEqual(describe(restore.jobs), want);
+    store.append({ t: "put", q: "tasks", job: job(100) });
+    await store.close();
+    const second = fs.readFileSync(path.join(dir, "journal-00000002.twj"));
+    assert.equal(new DataView(second.buffer, second.byteOffset).getUint16(8, true), 2);
+    assert.equal(
+      crc32(second, 8, 24),
+      new DataView(second.buffer, second.byteOffset).getUint32(24, true),
+    );
+    const again = await openJournal(dir);
+    assert.equal(again.restore.jobs.length, want.length + 1);
+    await again.store.close();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

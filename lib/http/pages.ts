@@ -27,7 +27,9 @@ export function pagesApp(face: Face): Hono<HttpEnv> {
   endpoint(pages, face, "/healthz", {
     GET: open(() => {
       const { server } = face.ops.snapshot();
-      const ok = !face.closing.aborted;
+      // Ready: not closing, and (for the journal) able to make new jobs durable.
+      const storeState = (server.store as { state?: string }).state ?? "ok";
+      const ok = !face.closing.aborted && storeState === "ok";
       return json({
         ok,
         live: true,

@@ -197,6 +197,10 @@ export class Operations {
     try {
       const request = checkPut(raw, makeId, this.limits.maxPayloadBytes);
       permit(caller, "put", request.queue, `put to "${request.queue}"`);
+      // A store that cannot make records durable now (a full disk) refuses new jobs at once;
+      // gets, acks and nacks go on (their records wait with the rest).
+      const health = this.#store.health?.();
+      if (health !== undefined && health.state !== "ok") throw health.error;
       const wait = this.#beginWait(caller, signal);
       if (wait === null) return;
       this.backend.put(wait.owner, request.queue, request.items, {

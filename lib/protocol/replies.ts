@@ -40,6 +40,8 @@ export interface StoreStats {
   recovered?: Record<string, number>;
   /** Recent fsync durations in ms (for the metrics histogram). */
   fsyncMs?: number[];
+  /** Whether the store can make new records durable: "ok", "stalled" (disk full) or "failed". */
+  state?: "ok" | "stalled" | "failed";
 }
 
 /** What a remote queue backend tells about itself. */

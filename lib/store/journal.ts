@@ -1,17 +1,7 @@
 /**
- * The durable store: an append-only journal with group commit, crash
- * recovery, compaction and a lock on the data directory.
- *
- * A data directory holds
- * - `LOCK`: the PID and host of the god using it;
- * - `journal-NNNNNNNN.twj`: journal segments, one per generation N;
- * - `snapshot-NNNNNNNN.tws`: the live state as it was when segment N began.
- *
- * The state is the newest snapshot K (or nothing, when K is the first
- * generation) followed by the segments K, K+1, ... replayed in order.
- * Compaction starts segment N+1, writes snapshot N+1 beside it as a temp file,
- * fsyncs and renames it, fsyncs the directory, and only then deletes the older
- * files, so a crash at any point leaves a loadable state.
+ * The journal proper: an append-only log of the broker's changes with group
+ * commit, in segment files that compaction rotates. {@link openJournal}
+ * (open.ts) recovers a data directory and hands over its newest segment.
  *
  * **fsync policies** (see {@link FsyncPolicy}): with "always" (the default) a
  * put is acknowledged only after its record is fsynced; records that arrive
@@ -20,36 +10,53 @@
  * record is written to the operating system (it survives a crash of the god,
  * not of the machine) and fsyncs at most every `batchMs`. "off" writes but
  * never fsyncs until close.
+ *
+ * **Committed length.** Each segment's header says how many of its bytes an
+ * fsync has covered (see record_codec.ts). The journal rewrites it with the
+ * length its last fsync covered, in the same write+fsync as the next records
+ * (at most every {@link MARK_EVERY_MS}), or on its own once writing pauses for
+ * that long, at rotation and at close. So the value never claims a byte that
+ * was not durable, and every acknowledged record is covered within about
+ * {@link MARK_EVERY_MS} of its fsync: recovery refuses a segment that is
+ * shorter than its committed length or damaged before it, instead of
+ * mistaking lost acknowledged records for a torn tail. Most fsyncs carry no
+ * header write, so the hot path pays nothing extra.
+ *
+ * **A full disk** (ENOSPC, EDQUOT) on a write is not fatal: records wait in
+ * memory, the write is retried (the same bytes at the same offset, so a
+ * partial write is simply overwritten) every {@link RETRY_FIRST_MS} growing to
+ * {@link RETRY_MAX_MS}, and `health()` says "stalled" so the server refuses new
+ * puts. **A failed fsync** (EIO, or anything on fsync) is fatal: the kernel
+ * may have dropped the dirty pages, so a retried fsync could succeed without
+ * the data; nothing more is acknowledged and fsync is never called again.
  */
-import type { Job, JournalRecord, QueueOptions } from "../queue/types.ts";
-import type { Store, StoreSource, StoreStats } from "./store.ts";
+import type { JournalRecord } from "../queue/types.ts";
+import type { Store, StoreHealth, StoreSource, StoreStats } from "./store.ts";
 import {
-  createExclusive,
   type DataFile,
-  ensureDir,
-  errorCode,
-  listDir,
+  describeFileError,
+  type FileWrapper,
+  isOutOfSpace,
   openFile,
-  processAlive,
-  readText,
   remove,
-  rename,
-  self,
   syncDir,
 } from "./file.ts";
+import { segmentName } from "./layout.ts";
+import type { Lock } from "./lock.ts";
 import {
+  COMMITTED_OFFSET,
+  encodeCommitted,
   encodeHeader,
   FileKind,
   HEADER_SIZE,
   RecordWriter,
-  type StoredRecord,
   StoreError,
 } from "./record_codec.ts";
-import { type Recovered, scanFile, StateFolder } from "./recovery.ts";
+import { ErrorCode } from "../protocol/errors.ts";
+import type { Recovered } from "./recovery.ts";
+import { Compactor } from "./compaction.ts";
+import { RecentIds } from "./recent_ids.ts";
 import { nextTurn } from "../util/next_turn.ts";
-
-export { StoreError } from "./record_codec.ts";
-export type { Recovered } from "./recovery.ts";
 
 /** When the journal calls fsync. */
 export type FsyncPolicy = "always" | "batch" | "off";
@@ -57,18 +64,10 @@ export type FsyncPolicy = "always" | "batch" | "off";
 /** The fsync policies, for checking command-line values. */
 export const FSYNC_POLICIES: readonly FsyncPolicy[] = ["always", "batch", "off"];
 
-/** Options of {@link openJournal}. */
-export interface OpenJournalOptions {
-  /** Default "always": a put is acknowledged only after its record is fsynced (group commit). */
-  fsync?: FsyncPolicy;
+/** How a {@link Journal} writes, reports and compacts (see `OpenJournalOptions`). */
+export interface JournalOptions {
   /** With "batch", fsync at most this often (default 50 ms). */
   batchMs?: number;
-  /**
-   * Load what is readable from a journal damaged in the middle instead of
-   * refusing to start. The damaged files are kept aside (renamed
-   * `*.corrupt-<time>`), and a fresh snapshot holds what was recovered.
-   */
-  salvage?: boolean;
   /** Receives notable events: recovery, a truncated tail, a stale lock, compaction. */
   log?: (event: Record<string, unknown>) => void;
   /**
@@ -87,9 +86,11 @@ export interface OpenJournalOptions {
   dedupeWindowMs?: number;
   /** At most this many put ids are kept in a snapshot (default 1,000,000, as the broker). */
   dedupeMaxIds?: number;
+  /** Tests: wraps every file the journal opens, to inject disk faults. */
+  wrapFile?: FileWrapper;
 }
 
-/** The durable {@link Store} returned by {@link openJournal}. */
+/** The durable {@link Store} returned by `openJournal`. */
 export interface JournalStore extends Store {
   /** The data directory. */
   readonly dir: string;
@@ -97,345 +98,13 @@ export interface JournalStore extends Store {
   compact(): Promise<void>;
 }
 
-const SEGMENT = /^journal-(\d{8})\.twj$/;
-const SNAPSHOT = /^snapshot-(\d{8})\.tws$/;
-const TEMP = /^snapshot-\d{8}\.tmp$/;
-const LOCK = "LOCK";
 const FSYNC_SAMPLES = 256;
-
-function pad(generation: number): string {
-  return String(generation).padStart(8, "0");
-}
-
-function segmentName(generation: number): string {
-  return `journal-${pad(generation)}.twj`;
-}
-
-function snapshotName(generation: number): string {
-  return `snapshot-${pad(generation)}.tws`;
-}
-
-/** "3.1 MB", "512 B". */
-export function formatBytes(n: number): string {
-  if (n < 1000) return `${n} B`;
-  if (n < 1e6) return `${(n / 1e3).toFixed(1)} kB`;
-  if (n < 1e9) return `${(n / 1e6).toFixed(1)} MB`;
-  return `${(n / 1e9).toFixed(2)} GB`;
-}
-
-function describe(error: unknown): string {
-  const code = errorCode(error);
-  const message = error instanceof Error ? error.message : String(error);
-  if (code === "ENOSPC") return "the disk is full (ENOSPC)";
-  if (code === "EACCES" || code === "EPERM") return `permission denied (${code})`;
-  if (code === "EROFS") return "the filesystem is read-only (EROFS)";
-  if (code === "ENOTDIR") return "a part of the path is a file, not a directory (ENOTDIR)";
-  if (code === "EEXIST") return "a file (not a directory) is in the way (EEXIST)";
-  return message;
-}
-
-// -- the lock --
-
-interface Lock {
-  release(): Promise<void>;
-}
-
-async function acquireLock(
-  dir: string,
-  log: (event: Record<string, unknown>) => void,
-): Promise<Lock> {
-  const path = `${dir}/${LOCK}`;
-  const me = self();
-  const text = JSON.stringify({ pid: me.pid, host: me.host, startedAt: new Date().toISOString() }) +
-    "\n";
-  for (let attempt = 0; attempt < 3; attempt++) {
-    let created: boolean;
-    try {
-      created = await createExclusive(path, text);
-    } catch (error) {
-      throw new StoreError(
-        `Cannot lock data directory ${dir}: ${describe(error)}; choose a writable --data DIR`,
-        { cause: error },
-      );
-    }
-    if (created) {
-      return { release: () => remove(path).catch(() => {}) };
-    }
-    const existing = await readText(path).catch(() => null);
-    let holder: { pid?: unknown; host?: unknown; startedAt?: unknown } = {};
-    try {
-      holder = JSON.parse(existing ?? "");
-    } catch {
-      // An empty or half-written lock: its writer died while creating it.
-    }
-    const pid = typeof holder.pid === "number" ? holder.pid : null;
-    const host = typeof holder.host === "string" ? holder.host : "";
-    // Only a PID on this machine can be checked (the host is "" when a runtime cannot tell it).
-    if (pid !== null && host !== "" && me.host !== "" && host !== me.host) {
-      throw new StoreError(
-        `Cannot open data directory ${dir}: it is locked by PID ${pid} on host ${host}; stop that god, or if it is gone, delete ${path}`,
-      );
-    }
-    if (pid !== null && processAlive(pid)) {
-      const since = typeof holder.startedAt === "string" ? `, since ${holder.startedAt}` : "";
-      throw new StoreError(
-        `Cannot open data directory ${dir}: another god (PID ${pid}${since}) is using it; stop that god or choose another --data DIR`,
-      );
-    }
-    log({
-      event: "stale_lock",
-      dir,
-      pid,
-      note: `taking over the lock of PID ${pid}, which is gone`,
-    });
-    await remove(path);
-  }
-  throw new StoreError(
-    `Cannot lock data directory ${dir}: the lock file keeps changing; is another god starting?`,
-  );
-}
-
-// -- opening --
-
-/**
- * Opens (or creates) the data directory `dir`: locks it, recovers its state
- * and returns the store to hand to `serve`, the state to restore, and a
- * one-line summary of what was recovered. Throws a {@link StoreError} with a
- * one-line, actionable message when the directory cannot be used.
- *
- * @example
- * ```ts
- * const { store, restore, summary } = await openJournal("./taskwire-data", { fsync: "always" });
- * console.log(summary); // recovered 1200 jobs (1000 ready, 150 delayed, 50 dead) ...
- * const god = await serve({ authkey, store, restore });
- * ```
- */
-export async function openJournal(
-  dir: string,
-  options: OpenJournalOptions = {},
-): Promise<{ store: JournalStore; restore: Recovered; summary: string }> {
-  const started = performance.now();
-  const log = options.log ?? (() => {});
-  const fsync = options.fsync ?? "always";
-  if (!FSYNC_POLICIES.includes(fsync)) {
-    throw new StoreError(
-      `Invalid fsync policy ${JSON.stringify(fsync)}: use one of ${FSYNC_POLICIES.join(", ")}`,
-    );
-  }
-  try {
-    await ensureDir(dir);
-  } catch (error) {
-    throw new StoreError(
-      `Cannot create data directory ${dir}: ${describe(error)}; choose a writable --data DIR`,
-      { cause: error },
-    );
-  }
-  const lock = await acquireLock(dir, log);
-  try {
-    return await recover(dir, fsync, options, lock, started);
-  } catch (error) {
-    await lock.release();
-    if (error instanceof StoreError) throw error;
-    throw new StoreError(`Cannot open data directory ${dir}: ${describe(error)}`, { cause: error });
-  }
-}
-
-async function recover(
-  dir: string,
-  fsync: FsyncPolicy,
-  options: OpenJournalOptions,
-  lock: Lock,
-  started: number,
-): Promise<{ store: JournalStore; restore: Recovered; summary: string }> {
-  const log = options.log ?? (() => {});
-  const names = await listDir(dir);
-  const segments: number[] = [];
-  const snapshots: number[] = [];
-  for (const name of names) {
-    const seg = SEGMENT.exec(name);
-    if (seg) segments.push(Number(seg[1]));
-    const snap = SNAPSHOT.exec(name);
-    if (snap) snapshots.push(Number(snap[1]));
-    if (TEMP.test(name)) {
-      // An unfinished snapshot of a compaction that was interrupted.
-      log({ event: "compaction_leftover", file: name, note: "removing an unfinished snapshot" });
-      await remove(`${dir}/${name}`);
-    }
-  }
-  segments.sort((a, b) => a - b);
-  snapshots.sort((a, b) => a - b);
-  const base = snapshots.length > 0 ? snapshots[snapshots.length - 1] : 0;
-  const replay = segments.filter((g) => g >= base);
-  const folder = new StateFolder();
-  const notes: string[] = [];
-  let bytes = 0;
-  let damagedMiddle = false;
-  let truncatedBytes = 0;
-  let skippedBytes = 0;
-
-  // Which generations must be there.
-  const first = base > 0 ? base : 1;
-  if (base === 0 && segments.length > 0 && segments[0] !== 1) {
-    problem(
-      `journal ${segmentName(first)} is missing (the oldest journal is ${
-        segmentName(segments[0])
-      } and there is no snapshot)`,
-    );
-  }
-  for (let i = 0; i < replay.length; i++) {
-    const expected = (base > 0 ? base : replay[0]) + i;
-    if (replay[i] !== expected) {
-      problem(`journal ${segmentName(expected)} is missing between the journals that remain`);
-    }
-  }
-  if (base > 0 && (replay.length === 0 || replay[0] !== base)) {
-    // Compaction creates segment N before snapshot N is renamed into place.
-    problem(`journal ${segmentName(base)} is missing beside ${snapshotName(base)}`);
-  }
-
-  function problem(what: string): void {
-    if (!options.salvage) {
-      throw new StoreError(
-        `Cannot recover data directory ${dir}: ${what}; refusing to start so nothing is lost. Restore it from a backup, or start with --salvage to load what is readable`,
-      );
-    }
-    damagedMiddle = true;
-    notes.push(`salvaged past: ${what}`);
-    log({ event: "salvage", dir, problem: what });
-  }
-
-  if (base > 0) {
-    const path = `${dir}/${snapshotName(base)}`;
-    const file = await openFile(path, "read");
-    try {
-      const scan = await scanFile(file, FileKind.snapshot, (r) => folder.apply(r), options);
-      bytes += scan.size;
-      if (scan.damage || folder.end === null) {
-        const where = scan.damage
-          ? `at offset ${scan.damage.offset}: ${scan.damage.detail}`
-          : "its end marker is missing";
-        problem(`snapshot ${path} is damaged ${where}`);
-        skippedBytes += scan.skipped + (scan.damage?.where === "tail" ? scan.damage.bytes : 0);
-      }
-    } finally {
-      await file.close();
-    }
-  }
-
-  let last: { file: DataFile; generation: number; size: number } | null = null;
-  let lastScanned = 0;
-  for (let i = 0; i < replay.length; i++) {
-    const generation = replay[i];
-    const isLast = i === replay.length - 1;
-    const path = `${dir}/${segmentName(generation)}`;
-    const file = await openFile(path, isLast ? "update" : "read");
-    let keep = false;
-    try {
-      const scan = await scanFile(file, FileKind.journal, (r) => folder.apply(r), options);
-      bytes += scan.size;
-      let size = scan.size;
-      const damage = scan.damage;
-      if (damage && (damage.where === "middle" || !isLast)) {
-        const next = damage.where === "middle"
-          ? `, and valid records follow at offset ${damage.resumeAt}`
-          : `, and newer journals follow it`;
-        problem(
-          `journal ${path} is corrupt at offset ${damage.offset} (${damage.detail})${next}`,
-        );
-        skippedBytes += scan.skipped + (damage.where === "tail" ? damage.bytes : 0);
-      } else if (damage) {
-        // A torn tail of the newest journal: report it, keep a copy if it is
-        // more than a cut-short record, then cut it off.
-        const event: Record<string, unknown> = {
-          event: "journal_tail_truncated",
-          file: path,
-          offset: damage.offset,
-          bytes: damage.bytes,
-          detail: damage.detail,
-        };
-        if (!damage.detail.includes("cut short") && damage.bytes > 0) {
-          const aside = `${path}.damaged-${Date.now()}`;
-          const copy = new Uint8Array(damage.bytes);
-          await file.read(copy, damage.offset);
-          const out = await openFile(aside, "create");
-          await out.write(copy, 0);
-          await out.datasync();
-          await out.close();
-          event.keptIn = aside;
-        }
-        log(event);
-        notes.push(
-          `cut a damaged tail of ${damage.bytes} bytes from ${
-            segmentName(generation)
-          } at offset ${damage.offset} (${damage.detail})`,
-        );
-        truncatedBytes += damage.bytes;
-      }
-      if (isLast) {
-        if (scan.noHeader) {
-          await file.truncate(0);
-          await file.write(encodeHeader(FileKind.journal, generation), 0);
-          await file.datasync();
-          size = HEADER_SIZE;
-        } else if (damage && damage.where === "tail") {
-          await file.truncate(scan.goodEnd);
-          await file.datasync();
-          size = scan.goodEnd;
-        } else if (damage && options.salvage) {
-          size = scan.goodEnd; // salvage: superseded by the fresh snapshot below
-        }
-        last = { file, generation, size };
-        lastScanned = scan.size;
-        keep = true;
-      }
-    } finally {
-      if (!keep) await file.close();
-    }
-  }
-
-  const now = Date.now();
-  const windowMs = options.dedupeWindowMs ?? 600_000;
-  const restore = folder.result(now, windowMs);
-  const store = new Journal(dir, fsync, options, lock);
-  let generation: number;
-  if (last === null) {
-    // A fresh directory (or only a snapshot): start segment `first`.
-    generation = first;
-    const file = await openFile(`${dir}/${segmentName(generation)}`, "create");
-    await file.write(encodeHeader(FileKind.journal, generation), 0);
-    await file.datasync();
-    await syncDir(dir);
-    last = { file, generation, size: HEADER_SIZE };
-  }
-  generation = last.generation;
-  store.start(last.file, generation, last.size, bytes - lastScanned);
-  store.seedIds(folder.recentIds(now - windowMs));
-  try {
-    // Leftovers of a compaction that finished renaming but not deleting.
-    for (const g of segments) if (g < base) await remove(`${dir}/${segmentName(g)}`);
-    for (const g of snapshots) if (g < base) await remove(`${dir}/${snapshotName(g)}`);
-    if (damagedMiddle) {
-      // Salvage: write what was recovered as a fresh snapshot, keep the damaged files aside.
-      await store.writeSnapshotOf(restore, segments.filter((g) => g <= generation), snapshots);
-    }
-  } catch (error) {
-    await store.abandon();
-    throw error;
-  }
-
-  const ms = Math.round(performance.now() - started);
-  const c = restore.counts;
-  Object.assign(c, { bytes, ms, truncatedBytes, skippedBytes });
-  store.recovered = c;
-  const summary =
-    `recovered ${c.jobs} jobs (${c.ready} ready, ${c.delayed} delayed, ${c.dead} dead) in ${c.queues} queues from ${
-      formatBytes(bytes)
-    } journal in ${ms} ms` + (notes.length ? `; ${notes.join("; ")}` : "");
-  log({ event: "recovered", dir, fsync, ...c });
-  return { store, restore, summary };
-}
-
-// -- the store --
+/** The committed length in a segment's header trails its last fsync by at most about this long. */
+export const MARK_EVERY_MS = 100;
+/** A write refused for lack of space is retried after this long at first ... */
+export const RETRY_FIRST_MS = 250;
+/** ... then less and less often, down to this. */
+export const RETRY_MAX_MS = 2000;
 
 interface Pending {
   bytes: Uint8Array;
@@ -449,19 +118,21 @@ interface Rotate {
   failed: (error: unknown) => void;
 }
 
-class Journal implements JournalStore {
+/** Where a step of the write loop failed: a write can wait for space, an fsync cannot be retried. */
+type Step = "write" | "fsync";
+
+/** The journal of one data directory; made by `openJournal`, which recovers the directory first. */
+export class Journal implements JournalStore {
   readonly dir: string;
   recovered: Record<string, number> = {};
   readonly #fsync: FsyncPolicy;
   readonly #batchMs: number;
   readonly #log: (event: Record<string, unknown>) => void;
   readonly #onError: (error: StoreError) => void;
+  readonly #wrap: FileWrapper;
   readonly #lock: Lock;
-  readonly #compactMinBytes: number;
-  readonly #compactRatio: number;
-  readonly #compactPauseMs: number;
-  readonly #dedupeWindowMs: number;
-  readonly #dedupeMaxIds: number;
+  readonly #compactor: Compactor;
+  readonly #ids: RecentIds;
 
   #file: DataFile | null = null;
   #generation = 0;
@@ -480,25 +151,35 @@ class Journal implements JournalStore {
   #waiterFn: (() => void)[] = [];
   #waiterHead = 0;
   #loop: Promise<void> | null = null;
+  /** What the write loop is doing (what a failure means). */
+  #step: Step = "write";
   #failed: StoreError | null = null;
+  /** The error new puts get once failed (code `unavailable`). */
+  #failedRefusal: StoreError | null = null;
+  /** Waiting for disk space since `since`. */
+  #stalled: { error: StoreError; since: number } | null = null;
+  #retryMs = RETRY_FIRST_MS;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   #lastSync = 0;
   #syncDue = false;
   #syncTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #fsyncMs: number[] = [];
-
   #source: StoreSource | null = null;
-  #compacting: Promise<void> | null = null;
-  #nextCheck = 0;
-  #lastCompaction: string | null = null;
 
-  /** Recent put ids (queue, id, time), oldest first, for snapshots. */
-  #idQ: string[] = [];
-  #idV: string[] = [];
-  #idAt: number[] = [];
-  #idHead = 0;
+  // The committed length in the current segment's header.
+  /** Whether the segment's header has the field (version 1 segments do not). */
+  #marks = true;
+  /** Bytes of the current segment the last fsync covered. */
+  #syncedSize = 0;
+  /** The value last written into the header, and the value an fsync has made durable. */
+  #markWritten = 0;
+  #markDurable = 0;
+  #lastMarkAt = 0;
+  #markDue = false;
+  #markTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(dir: string, fsync: FsyncPolicy, options: OpenJournalOptions, lock: Lock) {
+  constructor(dir: string, fsync: FsyncPolicy, options: JournalOptions, lock: Lock) {
     this.dir = dir;
     this.#fsync = fsync;
     this.#batchMs = options.batchMs ?? 50;
@@ -508,31 +189,68 @@ class Journal implements JournalStore {
         throw error;
       }, 0);
     });
+    this.#wrap = options.wrapFile ?? ((file) => file);
     this.#lock = lock;
-    this.#compactMinBytes = options.compactMinBytes ?? 64 * 1024 * 1024;
-    this.#compactRatio = options.compactRatio ?? 4;
-    this.#compactPauseMs = options.compactPauseMs ?? 0;
-    this.#dedupeWindowMs = options.dedupeWindowMs ?? 600_000;
-    this.#dedupeMaxIds = options.dedupeMaxIds ?? 1_000_000;
+    this.#ids = new RecentIds({
+      windowMs: options.dedupeWindowMs ?? 600_000,
+      maxIds: options.dedupeMaxIds ?? 1_000_000,
+    });
+    this.#compactor = new Compactor({
+      dir,
+      journalBytes: () => this.#journalBytes,
+      rotate: () => this.#rotateHere(),
+      recentIds: () => this.#ids.capture(Date.now()),
+      compacted: (bytes) => {
+        this.#olderBytes = bytes;
+      },
+      closed: () => this.#closed,
+    }, {
+      minBytes: options.compactMinBytes ?? 64 * 1024 * 1024,
+      ratio: options.compactRatio ?? 4,
+      pauseMs: options.compactPauseMs ?? 0,
+      log: this.#log,
+      wrapFile: this.#wrap,
+    });
   }
 
-  /** Internal: the segment to append to. */
-  start(file: DataFile, generation: number, size: number, olderBytes: number): void {
+  /**
+   * Internal (open): the segment to append to, all `size` bytes of it durable
+   * already; `committed` is what its header says (null: a version 1 header,
+   * which has no such field).
+   */
+  start(
+    file: DataFile,
+    segment: { generation: number; size: number; committed: number | null },
+    olderBytes: number,
+  ): void {
     this.#file = file;
-    this.#generation = generation;
-    this.#fileSize = size;
+    this.#generation = segment.generation;
+    this.#fileSize = segment.size;
+    this.#syncedSize = segment.size;
+    this.#marks = segment.committed !== null;
+    this.#markWritten = this.#markDurable = segment.committed ?? segment.size;
     this.#olderBytes = olderBytes;
-    this.#nextCheck = this.#compactMinBytes;
+    this.#scheduleMark();
   }
 
-  /** Internal: recent ids read back (oldest first), so the next snapshot keeps them. */
+  /** Internal (open): recent ids read back (oldest first), so the next snapshot keeps them. */
   seedIds(ids: Iterable<{ q: string; id: string; at: number }>): void {
-    for (const { q, id, at } of ids) this.#rememberId(q, id, at);
+    for (const { q, id, at } of ids) this.#ids.remember(q, id, at);
   }
 
-  /** Internal: opening failed after the store was made; close the file, keep the lock for the caller. */
+  /** Internal (open, salvage): writes `state` as snapshot `generation`, after setting the damaged files aside. */
+  writeSalvaged(
+    state: Recovered,
+    generation: number,
+    setAside: () => Promise<void>,
+  ): Promise<void> {
+    return this.#compactor.writeSalvaged(state, generation, setAside);
+  }
+
+  /** Internal (open): opening failed after the store was made; close the file, keep the lock for the caller. */
   async abandon(): Promise<void> {
     this.#closed = true;
+    this.#clearTimers();
     while (this.#loop !== null) await this.#loop.catch(() => {});
     await this.#file?.close().catch(() => {});
     this.#file = null;
@@ -557,7 +275,7 @@ class Journal implements JournalStore {
       return;
     }
     this.#appended += this.#writer.write(record, now);
-    if (record.t === "put") this.#rememberId(record.q, record.job.id, now);
+    if (record.t === "put") this.#ids.remember(record.q, record.job.id, now);
     this.#kick();
   }
 
@@ -573,6 +291,19 @@ class Journal implements JournalStore {
 
   attach(source: StoreSource): void {
     this.#source = source;
+    this.#compactor.attach(source);
+  }
+
+  health(): StoreHealth {
+    if (this.#failed) return { state: "failed", error: this.#failedRefusal! };
+    if (this.#stalled) {
+      return {
+        state: "stalled",
+        error: this.#stalled.error,
+        since: new Date(this.#stalled.since).toISOString(),
+      };
+    }
+    return { state: "ok" };
   }
 
   stats(): StoreStats {
@@ -580,29 +311,46 @@ class Journal implements JournalStore {
       kind: "journal",
       fsync: this.#fsync,
       journalBytes: this.#journalBytes,
-      lastCompaction: this.#lastCompaction,
+      lastCompaction: this.#compactor.lastCompaction,
       recovered: { ...this.recovered },
       fsyncMs: [...this.#fsyncMs],
+      state: this.health().state,
     };
   }
 
   compact(): Promise<void> {
-    if (this.#compacting) return this.#compacting;
-    if (this.#source === null || this.#closed || this.#failed) return Promise.resolve();
-    return this.#startCompaction("requested");
+    if (this.#failed || this.#stalled) return Promise.resolve();
+    return this.#compactor.compact("requested");
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#syncTimer);
-    if (this.#compacting) await this.#compacting.catch(() => {});
+    this.#clearTimers();
+    await this.#compactor.running?.catch(() => {});
     await this.#drain();
     if (this.#file && !this.#failed) {
       try {
-        if (this.#written > this.#synced || this.#fsync !== "always") await this.#sync();
+        if (this.#stalled) {
+          // Still no space: what could not be written was never acknowledged.
+          this.#log({
+            event: "journal_closed_unwritten",
+            bytes: this.#appended - this.#written,
+            note: `closing with ${
+              this.#appended - this.#written
+            } bytes of records never written (the disk is full; none of them was acknowledged)`,
+          });
+          this.#step = "write";
+          await this.#file.truncate(this.#fileSize); // drop a partial write
+        }
+        if (this.#written > this.#synced || this.#fsync !== "always") {
+          this.#step = "fsync";
+          await this.#sync();
+        }
+        await this.#finishMark();
       } catch (error) {
-        this.#fail(error, "fsync at close");
+        // No room even for the header's committed length: it stays lower, which is safe.
+        if (!(this.#step === "write" && isOutOfSpace(error))) this.#fail(error, this.#step);
       }
       this.#release();
     }
@@ -613,23 +361,29 @@ class Journal implements JournalStore {
 
   // -- writing --
 
-  #kick(): void {
+  /**
+   * Starts the write loop if it is idle. While stalled, only the retry timer
+   * (`retry`) and close start it, so a full disk is not hammered by every append.
+   */
+  #kick(retry = false): void {
     if (this.#loop !== null || this.#failed) return;
+    if (this.#stalled !== null && !retry) return;
     this.#loop = this.#run().finally(() => {
       this.#loop = null;
-      if (!this.#failed && this.#hasWork()) this.#kick();
+      if (!this.#failed && this.#stalled === null && this.#hasWork()) this.#kick();
     });
   }
 
   #hasWork(): boolean {
     return this.#queue.length > 0 || this.#writer.length > 0 ||
-      (this.#syncDue && this.#written > this.#synced);
+      (this.#syncDue && this.#written > this.#synced) ||
+      (this.#markDue && this.#markDurable < this.#syncedSize);
   }
 
   async #drain(): Promise<void> {
     while (this.#loop !== null) await this.#loop;
     if (!this.#failed && this.#hasWork()) {
-      this.#kick();
+      this.#kick(true);
       while (this.#loop !== null) await this.#loop;
     }
   }
@@ -641,41 +395,67 @@ class Journal implements JournalStore {
     await new Promise<void>((resolve) => nextTurn(resolve));
     try {
       while (!this.#failed) {
-        let item = this.#queue.shift();
-        if (item === undefined && this.#writer.length > 0) {
-          item = { bytes: this.#writer.take(), end: this.#appended };
+        if (this.#queue.length === 0 && this.#writer.length > 0) {
+          this.#queue.push({ bytes: this.#writer.take(), end: this.#appended });
         }
+        // An item leaves the queue only once done: after a failed write it is
+        // written again, at the same offset.
+        const item = this.#queue[0];
         if (item === undefined) {
           if (this.#syncDue && this.#written > this.#synced) {
             this.#syncDue = false;
+            this.#step = "fsync";
             await this.#sync();
             continue;
           }
+          if (this.#markDue) {
+            this.#markDue = false;
+            await this.#finishMark();
+            continue;
+          }
+          if (this.#stalled !== null) this.#resume(); // nothing waits to be written any more
           break;
         }
         if ("rotate" in item) {
           await this.#rotate(item);
+          this.#queue.shift();
           continue;
         }
+        if (
+          this.#marks && this.#markWritten < this.#syncedSize &&
+          performance.now() - this.#lastMarkAt >= MARK_EVERY_MS
+        ) {
+          // Rides on the fsync these records get anyway.
+          await this.#writeMark();
+        }
+        this.#step = "write";
         await this.#file!.write(item.bytes, this.#fileSize);
+        this.#queue.shift();
         this.#fileSize += item.bytes.length;
         this.#written = item.end;
+        if (this.#stalled !== null) this.#resume();
         if (this.#fsync === "always") {
+          this.#step = "fsync";
           await this.#sync();
         } else if (this.#fsync === "batch") {
+          this.#step = "fsync";
           if (performance.now() - this.#lastSync >= this.#batchMs) await this.#sync();
           else this.#scheduleSync();
         }
         this.#release();
-        this.#maybeCompact();
+        this.#scheduleMark();
+        this.#compactor.maybeStart();
       }
     } catch (error) {
-      this.#fail(error, "write");
+      if (this.#step === "write" && isOutOfSpace(error)) this.#stall(error);
+      else this.#fail(error, this.#step);
     }
   }
 
   async #sync(): Promise<void> {
     const target = this.#written;
+    const size = this.#fileSize;
+    const mark = this.#markWritten;
     const t0 = performance.now();
     await this.#file!.datasync();
     const ms = performance.now() - t0;
@@ -683,6 +463,8 @@ class Journal implements JournalStore {
     if (this.#fsyncMs.length >= FSYNC_SAMPLES) this.#fsyncMs.shift();
     this.#fsyncMs.push(Math.round(ms * 1000) / 1000);
     if (target > this.#synced) this.#synced = target;
+    if (size > this.#syncedSize) this.#syncedSize = size;
+    if (mark > this.#markDurable) this.#markDurable = mark;
   }
 
   /** "batch": makes sure an fsync follows within `batchMs` of a write. */
@@ -694,6 +476,46 @@ class Journal implements JournalStore {
       this.#syncDue = true;
       this.#kick();
     }, wait);
+  }
+
+  // -- the committed length in the header --
+
+  /** Writes the length the last fsync covered into the header (durable with the next fsync). */
+  async #writeMark(): Promise<void> {
+    const value = this.#syncedSize;
+    this.#step = "write";
+    await this.#file!.write(
+      encodeCommitted(FileKind.journal, this.#generation, value),
+      COMMITTED_OFFSET,
+    );
+    this.#markWritten = value;
+    this.#lastMarkAt = performance.now();
+  }
+
+  /** Makes the header's committed length cover everything fsynced so far. */
+  async #finishMark(): Promise<void> {
+    if (!this.#marks || this.#markDurable >= this.#syncedSize) return;
+    await this.#writeMark();
+    this.#step = "fsync";
+    await this.#sync();
+  }
+
+  /** Once writing pauses, the last records get covered too, off the path of any acknowledgement. */
+  #scheduleMark(): void {
+    if (!this.#marks || this.#markTimer !== undefined || this.#closed) return;
+    if (this.#markDurable >= this.#syncedSize) return;
+    this.#markTimer = setTimeout(() => {
+      this.#markTimer = undefined;
+      this.#markDue = true;
+      this.#kick();
+    }, MARK_EVERY_MS);
+  }
+
+  #clearTimers(): void {
+    clearTimeout(this.#syncTimer);
+    clearTimeout(this.#markTimer);
+    clearTimeout(this.#retryTimer);
+    this.#syncTimer = this.#markTimer = this.#retryTimer = undefined;
   }
 
   /** Calls the afterCommit callbacks whose records are now durable. */
@@ -723,282 +545,143 @@ class Journal implements JournalStore {
     this.#waiterHead = head;
   }
 
-  #fail(error: unknown, during: string): void {
+  // -- faults --
+
+  /** A write found the disk full: keep the records, refuse puts (health), try again later. */
+  #stall(error: unknown): void {
+    // A compaction waiting for its new segment gives up (and frees its temp
+    // snapshot's space); later records simply stay in the current segment.
+    for (let i = this.#queue.length - 1; i >= 0; i--) {
+      const item = this.#queue[i];
+      if ("rotate" in item) {
+        this.#queue.splice(i, 1);
+        item.failed(error);
+      }
+    }
+    if (this.#stalled === null) {
+      const file = this.#file?.path ?? this.dir;
+      const message = `Cannot write journal ${file}: ${
+        describeFileError(error)
+      }; new puts are refused until space is freed in ${this.dir} (the journal retries by itself, and nothing acknowledged is lost)`;
+      this.#stalled = {
+        error: new StoreError(message, { cause: error }, ErrorCode.Unavailable),
+        since: Date.now(),
+      };
+      this.#retryMs = RETRY_FIRST_MS;
+      this.#log({ event: "journal_stalled", dir: this.dir, note: message });
+    } else {
+      this.#retryMs = Math.min(this.#retryMs * 2, RETRY_MAX_MS);
+    }
+    if (this.#closed) return;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#kick(true);
+    }, this.#retryMs);
+  }
+
+  /** A write went through again after a stall. */
+  #resume(): void {
+    const stalledMs = Date.now() - this.#stalled!.since;
+    this.#stalled = null;
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    this.#log({
+      event: "journal_resumed",
+      dir: this.dir,
+      stalledMs,
+      note: `the disk has space again after ${
+        Math.round(stalledMs / 100) / 10
+      } s: writing the waiting records, accepting puts`,
+    });
+  }
+
+  /** Anything but a full disk: nothing more can be made durable. */
+  #fail(error: unknown, step: Step): void {
     if (this.#failed) return;
     const file = this.#file?.path ?? this.dir;
+    const why = step === "fsync"
+      ? "after a failed fsync the kernel may have dropped the data, so it is never retried"
+      : "the state of the file is unknown";
     const storeError = error instanceof StoreError ? error : new StoreError(
-      `Cannot ${during} journal ${file}: ${
-        describe(error)
-      }; nothing more is acknowledged. Free space or fix the disk, then restart the god (the journal recovers everything acknowledged)`,
+      `Cannot ${step} journal ${file}: ${
+        describeFileError(error)
+      }; nothing more is acknowledged (${why}). Check the disk, then restart the god: the journal recovers everything acknowledged`,
       { cause: error },
     );
     this.#failed = storeError;
+    this.#failedRefusal = new StoreError(
+      `Cannot accept puts: the journal in ${this.dir} failed (${
+        describeFileError(error)
+      } on ${step}); restart the god once the disk is fixed`,
+      { cause: storeError },
+      ErrorCode.Unavailable,
+    );
+    this.#stalled = null;
+    this.#clearTimers();
     // A compaction waiting for its new segment must not wait forever.
     for (const item of this.#queue) if ("rotate" in item) item.failed(storeError);
     this.#log({ event: "journal_failed", message: storeError.message });
     this.#onError(storeError);
   }
 
-  // -- compaction --
+  // -- rotation (compaction's boundary) --
 
-  #maybeCompact(): void {
-    if (this.#source === null || this.#compacting !== null || this.#closed) return;
-    const total = this.#journalBytes;
-    if (total < this.#nextCheck) return;
-    let live = 0;
-    for (const { job } of this.#source.liveJobs()) live += job.payload.length + job.id.length + 80;
-    if (live * this.#compactRatio > total) {
-      this.#nextCheck = Math.max(
-        this.#compactMinBytes,
-        live * this.#compactRatio,
-        Math.ceil(total * 1.25),
-      );
-      return;
-    }
-    void this.#startCompaction("journal " + formatBytes(total) + ", live ~" + formatBytes(live));
-  }
-
-  #startCompaction(why: string): Promise<void> {
-    const promise = this.#compact(why).catch((error) => {
-      this.#log({ event: "compaction_failed", message: describe(error) });
-      this.#nextCheck = this.#journalBytes * 2;
-    }).finally(() => {
-      this.#compacting = null;
-    });
-    this.#compacting = promise;
-    return promise;
-  }
-
-  async #compact(why: string): Promise<void> {
-    const source = this.#source!;
-    const started = performance.now();
+  /** Queues the start of the next segment after every record appended so far. */
+  #rotateHere(): { generation: number; rotated: Promise<void> } {
     const generation = this.#generation + 1 + this.#queue.filter((i) => "rotate" in i).length;
-    // The boundary: records appended so far belong to the old segment, the
-    // state captured right now is the snapshot, later records go to the new one.
     if (this.#writer.length > 0) {
       this.#queue.push({ bytes: this.#writer.take(), end: this.#appended });
     }
-    let rotateDone!: () => void;
-    let rotateFailed!: (error: unknown) => void;
+    let done!: () => void;
+    let failed!: (error: unknown) => void;
     const rotated = new Promise<void>((resolve, reject) => {
-      rotateDone = resolve;
-      rotateFailed = reject;
+      done = resolve;
+      failed = reject;
     });
     rotated.catch(() => {});
-    this.#queue.push({ rotate: generation, done: rotateDone, failed: rotateFailed });
-    const queues = { ...source.queueOptions() };
-    const qs: string[] = [];
-    const jobs: Job[] = [];
-    const attempts: number[] = [];
-    const readyAt: number[] = [];
-    const reasons: (string | undefined)[] = [];
-    const origins: (string | undefined)[] = [];
-    for (const { queue, job } of source.liveJobs()) {
-      qs.push(queue);
-      jobs.push(job);
-      attempts.push(job.attempts);
-      readyAt.push(job.readyAt);
-      reasons.push(job.reason);
-      origins.push(job.origin);
-    }
-    const ids = this.#captureIds();
-    const captureMs = performance.now() - started;
+    this.#queue.push({ rotate: generation, done, failed });
     this.#kick();
-    this.#log({ event: "compaction_started", generation, jobs: jobs.length, why, captureMs });
-
-    const size = await this.#writeSnapshot(
-      generation,
-      queues,
-      {
-        count: jobs.length,
-        get: (i) => ({
-          q: qs[i],
-          job: {
-            seq: jobs[i].seq,
-            id: jobs[i].id,
-            payload: jobs[i].payload,
-            priority: jobs[i].priority,
-            attempts: attempts[i],
-            readyAt: readyAt[i],
-            reason: reasons[i],
-            origin: origins[i],
-          },
-        }),
-      },
-      ids,
-      rotated,
-    );
-    if (size === null) return;
-    // Older files are no longer needed.
-    const names = await listDir(this.dir);
-    for (const name of names) {
-      const seg = SEGMENT.exec(name) ?? SNAPSHOT.exec(name);
-      if (seg && Number(seg[1]) < generation) await remove(`${this.dir}/${name}`);
-    }
-    await syncDir(this.dir);
-    this.#olderBytes = size;
-    this.#nextCheck = Math.max(this.#compactMinBytes, size * this.#compactRatio);
-    this.#lastCompaction = new Date().toISOString();
-    this.#log({
-      event: "compaction_done",
-      generation,
-      jobs: jobs.length,
-      snapshotBytes: size,
-      ms: Math.round(performance.now() - started),
-    });
+    return { generation, rotated };
   }
 
   /**
-   * Writes snapshot `generation` as a temp file in slices, fsyncs it, waits
-   * for segment `generation` to exist, renames it into place. Returns its size,
-   * or null when the store closed meanwhile (the temp file is removed).
+   * Called by the write loop at the boundary: finish the old segment, start
+   * the new one. No space for the new one fails only the compaction that
+   * asked for it (its records stay in the current segment), not the journal.
    */
-  async #writeSnapshot(
-    generation: number,
-    queues: Record<string, QueueOptions>,
-    jobs: { count: number; get(i: number): { q: string; job: Job } },
-    ids: { q: string[]; id: string[]; at: number[] },
-    rotated: Promise<void>,
-  ): Promise<number | null> {
-    const tmp = `${this.dir}/snapshot-${pad(generation)}.tmp`;
-    const final = `${this.dir}/${snapshotName(generation)}`;
-    const file = await openFile(tmp, "create");
-    let ok = false;
-    try {
-      const writer = new RecordWriter(1024 * 1024);
-      let position = 0;
-      const flush = async () => {
-        const bytes = writer.take();
-        await file.write(bytes, position);
-        position += bytes.length;
-        await this.#pause();
-      };
-      await file.write(encodeHeader(FileKind.snapshot, generation), 0);
-      position = HEADER_SIZE;
-      writer.write({ t: "meta", queues, createdAt: Date.now() });
-      for (let i = 0; i < jobs.count; i++) {
-        const { q, job } = jobs.get(i);
-        writer.write({ t: "job", q, job });
-        if (writer.length >= 512 * 1024) {
-          await flush();
-          if (this.#closed) return null;
-        }
-      }
-      for (let i = 0; i < ids.q.length; i++) {
-        writer.write({ t: "id", q: ids.q[i], id: ids.id[i], at: ids.at[i] });
-        if (writer.length >= 512 * 1024) {
-          await flush();
-          if (this.#closed) return null;
-        }
-      }
-      writer.write({ t: "end", jobs: jobs.count, ids: ids.q.length });
-      await flush();
-      await file.datasync();
-      await rotated;
-      this.#log({ event: "compaction_snapshot_written", generation, file: tmp, bytes: position });
-      await this.#pause();
-      await rename(tmp, final);
-      await syncDir(this.dir);
-      ok = true;
-      this.#log({ event: "compaction_snapshot_renamed", generation, file: final });
-      await this.#pause();
-      return position;
-    } finally {
-      await file.close().catch(() => {});
-      if (!ok) await remove(tmp).catch(() => {});
-    }
-  }
-
-  /** Tests: widens the windows between the steps of a compaction. */
-  async #pause(): Promise<void> {
-    if (this.#compactPauseMs > 0) {
-      await new Promise((resolve) => setTimeout(resolve, this.#compactPauseMs));
-    }
-  }
-
-  /** Called by the write loop at the boundary: finish the old segment, start the new one. */
   async #rotate(item: Rotate): Promise<void> {
+    const old = this.#file!;
+    if (this.#written > this.#synced || this.#fsync !== "always") {
+      this.#step = "fsync";
+      await this.#sync();
+    }
+    await this.#finishMark();
+    const path = `${this.dir}/${segmentName(item.rotate)}`;
+    let next: DataFile | null = null;
     try {
-      const old = this.#file!;
-      if (this.#written > this.#synced || this.#fsync !== "always") await this.#sync();
-      const next = await openFile(`${this.dir}/${segmentName(item.rotate)}`, "create");
+      this.#step = "write";
+      next = this.#wrap(await openFile(path, "create"));
       await next.write(encodeHeader(FileKind.journal, item.rotate), 0);
+      this.#step = "fsync";
       await next.datasync();
       await syncDir(this.dir);
-      await old.close();
-      this.#olderBytes += this.#fileSize;
-      this.#file = next;
-      this.#generation = item.rotate;
-      this.#fileSize = HEADER_SIZE;
-      item.done();
     } catch (error) {
+      if (this.#step !== "write") throw error;
+      // No new segment after all: remove what was made of it.
+      await next?.close().catch(() => {});
+      await remove(path).catch(() => {});
+      if (!isOutOfSpace(error)) throw error;
       item.failed(error);
-      throw error;
+      return;
     }
-  }
-
-  // -- recent put ids, for snapshots --
-
-  #rememberId(q: string, id: string, at: number): void {
-    this.#idQ.push(q);
-    this.#idV.push(id);
-    this.#idAt.push(at);
-    if (this.#idQ.length - this.#idHead > this.#dedupeMaxIds * 1.5) this.#trimIds(Date.now());
-  }
-
-  #trimIds(now: number): void {
-    let head = this.#idHead;
-    const since = now - this.#dedupeWindowMs;
-    const length = this.#idQ.length;
-    while (head < length && (length - head > this.#dedupeMaxIds || this.#idAt[head] < since)) {
-      head++;
-    }
-    this.#idQ = this.#idQ.slice(head);
-    this.#idV = this.#idV.slice(head);
-    this.#idAt = this.#idAt.slice(head);
-    this.#idHead = 0;
-  }
-
-  #captureIds(): { q: string[]; id: string[]; at: number[] } {
-    this.#trimIds(Date.now());
-    return { q: this.#idQ.slice(), id: this.#idV.slice(), at: this.#idAt.slice() };
-  }
-
-  /** Internal (salvage): writes `state` as a fresh snapshot and sets the damaged files aside. */
-  async writeSnapshotOf(state: Recovered, segments: number[], snapshots: number[]): Promise<void> {
-    const generation = this.#generation + 1;
-    const rotated = new Promise<void>((resolve, reject) => {
-      this.#queue.push({ rotate: generation, done: resolve, failed: reject });
-    });
-    this.#kick();
-    const ids = this.#captureIds();
-    const size = await this.#writeSnapshot(
-      generation,
-      state.queues,
-      {
-        count: state.jobs.length,
-        get: (i) => ({ q: state.jobs[i].queue, job: state.jobs[i].job }),
-      },
-      ids,
-      rotated,
-    );
-    const stamp = Date.now();
-    for (const g of segments) {
-      const name = `${this.dir}/${segmentName(g)}`;
-      await rename(name, `${name}.corrupt-${stamp}`).catch(() => {});
-    }
-    for (const g of snapshots) {
-      const name = `${this.dir}/${snapshotName(g)}`;
-      await rename(name, `${name}.corrupt-${stamp}`).catch(() => {});
-    }
-    await syncDir(this.dir);
-    this.#olderBytes = size ?? 0;
-    this.#log({ event: "salvaged", generation, jobs: state.jobs.length });
+    await old.close().catch(() => {});
+    this.#olderBytes += this.#fileSize;
+    this.#file = next;
+    this.#generation = item.rotate;
+    this.#fileSize = this.#syncedSize = HEADER_SIZE;
+    this.#marks = true;
+    this.#markWritten = this.#markDurable = HEADER_SIZE;
+    item.done();
   }
 }
-
-/** The source a store snapshots from (the broker). */
-export type { StoreSource } from "./store.ts";
-
-/** A record as stored (for tools that read journals). */
-export type { StoredRecord };

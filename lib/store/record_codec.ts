@@ -4,10 +4,20 @@
  *
  * ```
  * file   = header record*
- * header = "TASKWIRE" (8 bytes) | version u16 | kind u8 | 0 u8 | generation u32   (16 bytes, little-endian)
+ * header = "TASKWIRE" (8 bytes) | version u16 | kind u8 | 0 u8 | generation u32
+ *          | committed u64 | crc32(bytes 8..24) u32 | 0 u32           (32 bytes, little-endian)
  * record = bodyLength u32 | crc32(body) u32 | body
  * body   = type u8 | fields...
  * ```
+ *
+ * `committed` is a length of the file known to be on disk: the journal
+ * rewrites it (12 bytes at offset 16, in the block it already syncs) with the
+ * length its last fsync covered, so it never claims bytes that were not yet
+ * durable. Recovery uses it to tell a torn tail (past `committed`: records
+ * never acknowledged, cut) from lost or damaged acknowledged records (before
+ * it: refused), which record checksums alone cannot: a file cut exactly at a
+ * record boundary looks complete. Version 1 headers (16 bytes, no
+ * `committed`) are still read.
  *
  * Fields are strings (u32 byte length + UTF-8), byte strings (u32 length +
  * bytes) and numbers (f64, so every safe integer and epoch ms fits). The
@@ -17,21 +27,33 @@
 import { ErrorCode, TaskwireError } from "../protocol/errors.ts";
 import type { Job, JournalRecord, QueueOptions } from "../queue/types.ts";
 
-/** A problem with the data directory: unreadable, locked, corrupt, newer format, full disk. */
+/**
+ * A problem with the data directory: unreadable, locked, corrupt, newer
+ * format, full disk. Code `internal`, or `unavailable` for the store's
+ * refusal of new puts while its disk is full or failed (see `Store.health`).
+ */
 export class StoreError extends TaskwireError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(ErrorCode.Internal, message, options);
+  constructor(message: string, options?: ErrorOptions, code: ErrorCode = ErrorCode.Internal) {
+    super(code, message, options);
   }
 }
 
 /** The format version this build writes; it reads this and older ones. */
-export const FORMAT_VERSION = 1;
-/** Bytes of a file header. */
-export const HEADER_SIZE = 16;
+export const FORMAT_VERSION = 2;
+/** Bytes of a file header (version 2; version 1 headers had 16). */
+export const HEADER_SIZE = 32;
+/** Where a header's `committed` field starts; {@link encodeCommitted} writes from here. */
+export const COMMITTED_OFFSET = 16;
 /** Bytes before a record's body: length and CRC-32. */
 export const RECORD_OVERHEAD = 8;
-/** Largest record body accepted when reading (a put of a 16 MiB frame fits). */
-export const MAX_RECORD = 64 * 1024 * 1024;
+/**
+ * Largest record body: the format's own limit (a u32 length), so reading
+ * never depends on a limit of the god. Whatever `maxPayloadBytes` and
+ * `maxFrameSize` were when a put was acknowledged, its record reads back
+ * under any other setting. (A JavaScript string of the longest length there
+ * is encodes to less than this.) Reading allocates at most the file's size.
+ */
+export const MAX_RECORD = 0xffff_ffff;
 
 const MAGIC = [0x54, 0x41, 0x53, 0x4b, 0x57, 0x49, 0x52, 0x45]; // "TASKWIRE"
 
@@ -109,34 +131,99 @@ export function crc32(bytes: Uint8Array, start = 0, end: number = bytes.length):
 
 // -- header --
 
-/** The 16-byte header of a journal or snapshot file. */
-export function encodeHeader(kind: FileKind, generation: number): Uint8Array {
+const V1_HEADER_SIZE = 16;
+
+/**
+ * The 32-byte header of a journal or snapshot file; `committed` (default:
+ * the header alone) is the file length known to be durable.
+ */
+export function encodeHeader(
+  kind: FileKind,
+  generation: number,
+  committed: number = HEADER_SIZE,
+): Uint8Array {
   const bytes = new Uint8Array(HEADER_SIZE);
   bytes.set(MAGIC, 0);
   const view = new DataView(bytes.buffer);
   view.setUint16(8, FORMAT_VERSION, true);
   bytes[10] = kind;
   view.setUint32(12, generation, true);
+  bytes.set(encodeCommitted(kind, generation, committed), COMMITTED_OFFSET);
   return bytes;
+}
+
+/**
+ * The 12 bytes at {@link COMMITTED_OFFSET} of a header that say the file's
+ * first `committed` bytes are durable (with their checksum, which covers the
+ * header's version, kind and generation too).
+ */
+export function encodeCommitted(kind: FileKind, generation: number, committed: number): Uint8Array {
+  const covered = new Uint8Array(16); // header bytes 8..24
+  const view = new DataView(covered.buffer);
+  view.setUint16(0, FORMAT_VERSION, true);
+  covered[2] = kind;
+  view.setUint32(4, generation, true);
+  view.setUint32(8, committed % 0x1_0000_0000, true);
+  view.setUint32(12, Math.floor(committed / 0x1_0000_0000), true);
+  const out = new Uint8Array(12);
+  out.set(covered.subarray(8, 16), 0);
+  new DataView(out.buffer).setUint32(8, crc32(covered), true);
+  return out;
 }
 
 /** A parsed header, or why it is not one. */
 export type HeaderResult =
-  | { ok: true; version: number; kind: FileKind; generation: number }
+  | {
+    ok: true;
+    version: number;
+    kind: FileKind;
+    generation: number;
+    /** Bytes of the header (16 in version 1, 32 since). */
+    size: number;
+    /**
+     * The file length known to be durable; null in version 1 files, and when
+     * the field's checksum fails (`committedUnreadable`).
+     */
+    committed: number | null;
+    committedUnreadable: boolean;
+  }
   | { ok: false; reason: "short" | "magic" | "kind" | "newer"; version?: number };
 
-/** Reads a header from the first 16 bytes of a file. */
+/** Reads a header from the first bytes of a file (32 are enough). */
 export function decodeHeader(bytes: Uint8Array): HeaderResult {
-  if (bytes.length < HEADER_SIZE) return { ok: false, reason: "short" };
+  if (bytes.length < V1_HEADER_SIZE) return { ok: false, reason: "short" };
   for (let i = 0; i < MAGIC.length; i++) {
     if (bytes[i] !== MAGIC[i]) return { ok: false, reason: "magic" };
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER_SIZE);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
   const version = view.getUint16(8, true);
   if (version > FORMAT_VERSION) return { ok: false, reason: "newer", version };
   const kind = bytes[10];
   if (kind !== FileKind.journal && kind !== FileKind.snapshot) return { ok: false, reason: "kind" };
-  return { ok: true, version, kind: kind as FileKind, generation: view.getUint32(12, true) };
+  const generation = view.getUint32(12, true);
+  if (version <= 1) {
+    return {
+      ok: true,
+      version,
+      kind: kind as FileKind,
+      generation,
+      size: V1_HEADER_SIZE,
+      committed: null,
+      committedUnreadable: false,
+    };
+  }
+  if (bytes.length < HEADER_SIZE) return { ok: false, reason: "short" };
+  const intact = view.getUint32(24, true) === crc32(bytes, 8, 24);
+  const committed = view.getUint32(16, true) + view.getUint32(20, true) * 0x1_0000_0000;
+  return {
+    ok: true,
+    version,
+    kind: kind as FileKind,
+    generation,
+    size: HEADER_SIZE,
+    committed: intact ? committed : null,
+    committedUnreadable: !intact,
+  };
 }
 
 // -- writing --
@@ -184,6 +271,13 @@ export class RecordWriter {
     this.#length += RECORD_OVERHEAD;
     this.#body(record, now);
     const bodyLength = this.#length - start - RECORD_OVERHEAD;
+    if (bodyLength > MAX_RECORD) {
+      // Cannot happen with JavaScript strings; refuse rather than write a record that reads back wrong.
+      this.#length = start;
+      throw new StoreError(
+        `Cannot journal a ${record.t} record of ${bodyLength} bytes: the format's limit is ${MAX_RECORD}`,
+      );
+    }
     this.#view.setUint32(start, bodyLength, true);
     this.#view.setUint32(
       start + 4,
@@ -313,9 +407,16 @@ export class RecordWriter {
   }
 
   #str(value: string): void {
-    // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    this.#reserve(4 + value.length * 3);
-    const { written } = encoder.encodeInto(value, this.#bytes.subarray(this.#length + 4));
+    // Most text is ASCII (one byte per UTF-16 unit): try with room for that
+    // first, so a 100 MB payload does not make a 300 MB buffer; text that
+    // needs more is encoded again with room for the worst case (3 bytes per unit).
+    this.#reserve(4 + value.length);
+    const first = encoder.encodeInto(value, this.#bytes.subarray(this.#length + 4));
+    let written = first.written;
+    if (first.read < value.length) {
+      this.#reserve(4 + value.length * 3);
+      written = encoder.encodeInto(value, this.#bytes.subarray(this.#length + 4)).written;
+    }
     this.#view.setUint32(this.#length, written, true);
     this.#length += 4 + written;
   }

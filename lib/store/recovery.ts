@@ -223,6 +223,18 @@ export interface Damage {
 export interface ScanResult {
   generation: number;
   kind: FileKind;
+  /** The format version of its header. */
+  version: number;
+  /** Bytes of its header: where the first record starts. */
+  headerSize: number;
+  /**
+   * The length its header says was durable (see record_codec.ts): records
+   * before it were acknowledged, so damage before it (or a file shorter than
+   * it) is lost acknowledged data, never a torn tail. Null in version 1 files
+   * and when the field is unreadable (`committedUnreadable`).
+   */
+  committed: number | null;
+  committedUnreadable: boolean;
   size: number;
   /** End of the last good record (the length to truncate to when the tail is damaged). */
   goodEnd: number;
@@ -253,11 +265,15 @@ export async function scanFile(
 ): Promise<ScanResult> {
   const size = await file.size();
   const head = new Uint8Array(HEADER_SIZE);
-  const headLength = await file.read(head, 0);
+  const headLength = await readAt(file, head, 0, size);
   const header = decodeHeader(head.subarray(0, headLength));
   const result: ScanResult = {
     generation: 0,
     kind: expectedKind,
+    version: 0,
+    headerSize: 0,
+    committed: null,
+    committedUnreadable: false,
     size,
     goodEnd: 0,
     records: 0,
@@ -298,12 +314,16 @@ export async function scanFile(
     );
   }
   result.generation = header.generation;
-  result.goodEnd = HEADER_SIZE;
+  result.version = header.version;
+  result.headerSize = header.size;
+  result.committed = header.committed;
+  result.committedUnreadable = header.committedUnreadable;
+  result.goodEnd = header.size;
 
   let buffer = new Uint8Array(Math.min(CHUNK, Math.max(size, 1)));
-  let bufferStart = HEADER_SIZE; // file offset of buffer[0]
+  let bufferStart = header.size; // file offset of buffer[0]
   let bufferLength = 0;
-  let position = HEADER_SIZE; // file offset of the next record
+  let position = header.size; // file offset of the next record
   let eof = false;
 
   const fill = async (need: number): Promise<void> => {
@@ -384,32 +404,41 @@ function isZeroOrPrefix(bytes: Uint8Array): boolean {
 
 /**
  * The offset of the first valid record after `from`, or null. A candidate must
- * have a sane length, a known type and a matching checksum.
+ * have a sane length, a known type and a matching checksum. Memory stays
+ * bounded: one window of the file, plus a candidate too big for it (at most
+ * the rest of the file, and within the budget).
  */
 async function findNextRecord(file: DataFile, from: number, size: number): Promise<number | null> {
   let budget = RESYNC_BUDGET;
-  const window = new Uint8Array(Math.min(size - from, CHUNK + MAX_RECORD + RECORD_OVERHEAD));
+  const window = new Uint8Array(Math.min(size - from, CHUNK + 1024 * 1024));
   let windowStart = -1;
   let windowLength = 0;
   for (let offset = from + 1; offset + RECORD_OVERHEAD < size; offset++) {
-    if (windowStart < 0 || offset + RECORD_OVERHEAD > windowStart + windowLength) {
+    if (windowStart < 0 || offset + RECORD_OVERHEAD + 1 > windowStart + windowLength) {
       windowStart = offset;
       windowLength = await readAt(file, window, windowStart, size);
     }
     const at = offset - windowStart;
-    const length = window[at] | (window[at + 1] << 8) | (window[at + 2] << 16) |
-      (window[at + 3] << 24);
-    if (length <= 0 || length > MAX_RECORD || offset + RECORD_OVERHEAD + length > size) continue;
-    const type = at + RECORD_OVERHEAD < windowLength ? window[at + RECORD_OVERHEAD] : 0;
+    const length = (window[at] | (window[at + 1] << 8) | (window[at + 2] << 16) |
+      (window[at + 3] << 24)) >>> 0;
+    if (length === 0 || length > MAX_RECORD || offset + RECORD_OVERHEAD + length > size) continue;
+    const type = window[at + RECORD_OVERHEAD];
     if (!((type >= 1 && type <= 7) || (type >= 16 && type <= 19))) continue;
-    if (at + RECORD_OVERHEAD + length > windowLength) {
+    budget -= length;
+    if (budget < 0) return offset; // too much to check: assume valid data follows (refuse, not lose)
+    let r;
+    if (at + RECORD_OVERHEAD + length <= windowLength) {
+      r = readRecord(window.subarray(0, windowLength), at);
+    } else if (RECORD_OVERHEAD + length <= window.length) {
       // Bring the whole candidate into the window.
       windowStart = offset;
       windowLength = await readAt(file, window, windowStart, size);
+      r = readRecord(window.subarray(0, windowLength), 0);
+    } else {
+      const candidate = new Uint8Array(RECORD_OVERHEAD + length);
+      const got = await readAt(file, candidate, offset, size);
+      r = readRecord(candidate.subarray(0, got), 0);
     }
-    budget -= length;
-    if (budget < 0) return offset; // too much to check: assume valid data follows (refuse, not lose)
-    const r = readRecord(window.subarray(0, windowLength), offset - windowStart);
     if (r.ok) return offset;
   }
   return null;

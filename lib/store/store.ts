@@ -5,8 +5,29 @@
  */
 import type { Job, JournalRecord, QueueOptions } from "../queue/types.ts";
 import type { StoreStats } from "../protocol/replies.ts";
+import type { StoreError } from "./record_codec.ts";
 
 export type { StoreStats };
+
+/**
+ * Whether a store can make new records durable, for the server to decide
+ * what to accept:
+ * - "ok": everything goes;
+ * - "stalled": its disk is full (ENOSPC or quota). Records appended now wait
+ *   in memory and are written when space returns (the store retries by
+ *   itself, and reports `journal_resumed`); their `afterCommit` runs then.
+ *   Refuse new puts with `error` (code `unavailable`, a one-line message
+ *   naming the disk); gets, acks, nacks and touches go on (their records
+ *   wait too: a job acked meanwhile may come back after a crash, never a
+ *   put that was acknowledged be lost);
+ * - "failed": a write or fsync failed otherwise (EIO, ...). Nothing more will
+ *   be durable and no `afterCommit` runs again; refuse puts with `error` and
+ *   restart the god (it recovers everything acknowledged before).
+ */
+export type StoreHealth =
+  | { state: "ok" }
+  | { state: "stalled"; error: StoreError; since: string }
+  | { state: "failed"; error: StoreError };
 
 /** Where a store reads the live state for a snapshot (the broker). */
 export interface StoreSource {
@@ -22,6 +43,8 @@ export interface Store {
   stats(): StoreStats;
   /** Gives the store the live state to snapshot when it compacts (the server passes its broker). */
   attach?(source: StoreSource): void;
+  /** Whether new records can be made durable now (a store without it always can). */
+  health?(): StoreHealth;
   /** Makes everything durable and releases files and locks. */
   close(): Promise<void>;
 }
@@ -35,7 +58,11 @@ export class MemoryStore implements Store {
   }
 
   stats(): StoreStats {
-    return { kind: "memory" };
+    return { kind: "memory", state: "ok" };
+  }
+
+  health(): StoreHealth {
+    return { state: "ok" };
   }
 
   close(): Promise<void> {

@@ -12,7 +12,7 @@
  */
 import process from "node:process";
 import { serve } from "../../lib/server/server.ts";
-import { type FsyncPolicy, openJournal } from "../../lib/store/journal.ts";
+import { type FsyncPolicy, openJournal } from "../../lib/store/open.ts";
 
 const args = process.argv.slice(2);
 const dir = args[0];

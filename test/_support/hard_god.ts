@@ -12,7 +12,7 @@
 import process from "node:process";
 import * as fs from "node:fs";
 import { serve } from "../../lib/server/server.ts";
-import { openJournal } from "../../lib/store/journal.ts";
+import { openJournal } from "../../lib/store/open.ts";
 
 const args = process.argv.slice(2);
 const option = (name: string): string | undefined => {
