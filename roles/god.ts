@@ -18,6 +18,7 @@ import { count, duration, Output, rate } from "../lib/cli/output.ts";
 import { KEY_ENV, loadKey, resolveAddress, runRole, watchSignals } from "../lib/cli/role.ts";
 import { describeResult, type SquareResult } from "../lib/cli/squares.ts";
 import { openJournal, StoreError } from "../lib/store/open.ts";
+import { checkCorsOrigins } from "../lib/http/cors.ts";
 import type { Address } from "../lib/transport/transport.ts";
 
 const OPTIONS = {
@@ -72,6 +73,11 @@ const OPTIONS = {
     arg: "HOST:PORT",
     help: "also serve the HTTP API, /metrics and the live dashboard there",
   },
+  "http-cors": {
+    kind: "string",
+    arg: "ORIGIN[,ORIGIN...]",
+    help: "let web pages on these origins call the HTTP API (https://app.example, or *)",
+  },
   "tls-cert": {
     kind: "string",
     arg: "PEM",
@@ -108,6 +114,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
+  const cors = parseCors(values["http-cors"] as string | undefined, values.http !== undefined);
   const out = new Output({ json: values.json === true });
   const stopper = watchSignals(out, "god");
   const listen = resolveAddress(values.listen as Address | undefined);
@@ -219,17 +226,6 @@ async function main(argv: string[]): Promise<number> {
       { cause: error },
     );
   }
-  const addr = `${options.tls ? "tls://" : ""}${god.host}:${god.port}`;
-  out.event(
-    "listening",
-    {
-      addr,
-      runtime: god.stats().server.runtime,
-      pid: (globalThis as { process?: { pid: number } }).process?.pid,
-    },
-    `god listening on ${addr} (${god.stats().server.runtime}); queues: tasks, results`,
-  );
-
   let http: { url: string; viewerToken: string; close(): Promise<void> } | null = null;
   if (values.http) {
     try {
@@ -237,6 +233,7 @@ async function main(argv: string[]): Promise<number> {
       const { serveHttp } = await import("../lib/http/serve.ts");
       http = await serveHttp(god, {
         listen: formatAddress(values.http as Address),
+        cors,
         log: (event: Record<string, unknown>) => logServerEvent(out, event),
         tls: options.tls,
       });
@@ -250,11 +247,26 @@ async function main(argv: string[]): Promise<number> {
         { cause: error },
       );
     }
+  }
+  // Every port is taken before the god says it is listening.
+  const addr = `${options.tls ? "tls://" : ""}${god.host}:${god.port}`;
+  out.event(
+    "listening",
+    {
+      addr,
+      runtime: god.stats().server.runtime,
+      pid: (globalThis as { process?: { pid: number } }).process?.pid,
+    },
+    `god listening on ${addr} (${god.stats().server.runtime}); queues: tasks, results`,
+  );
+
+  if (http !== null) {
     const dashboard = `${http.url}/?token=${http.viewerToken}`;
     out.event(
       "http",
-      { url: http.url, dashboard, viewerToken: http.viewerToken },
-      `HTTP API on ${http.url}; live dashboard: ${dashboard}`,
+      { url: http.url, dashboard, viewerToken: http.viewerToken, cors: cors ?? null },
+      `HTTP API on ${http.url}; live dashboard: ${dashboard}` +
+        (cors ? `; CORS for ${cors.join(", ")}` : ""),
     );
   }
 
@@ -322,6 +334,17 @@ function parseLimits(text: string | undefined): Record<string, number> | undefin
     throw new UsageError(`Invalid --limits: ${(error as Error).message}`);
   }
   return limits;
+}
+
+/** `--http-cors a,b` as a checked list of origins; it needs --http. */
+function parseCors(text: string | undefined, http: boolean): string[] | undefined {
+  if (text === undefined) return undefined;
+  if (!http) throw new UsageError("--http-cors goes with --http HOST:PORT");
+  try {
+    return checkCorsOrigins(text.split(",").map((o) => o.trim()).filter((o) => o !== ""));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 /** Reads `--tls-cert` and `--tls-key` (both or neither). */

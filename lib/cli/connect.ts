@@ -6,7 +6,7 @@ import { parseTarget } from "../util/address.ts";
 import { CliFailure, type OptionSpec } from "./args.ts";
 import type { Output } from "./output.ts";
 import { KEY_ENV, keyRejected, reportClientEvent, type Stopper } from "./role.ts";
-import { env, readText } from "./runtime.ts";
+import { env, missingPermission, readText } from "./runtime.ts";
 
 /** The environment variable naming a PEM file of the CA to trust for tls:// addresses. */
 export const TLS_CA_ENV = "TASKWIRE_TLS_CA";
@@ -82,7 +82,9 @@ export async function connectRole(
       tls: target.kind === "tls" ? await tlsFrom(options.tlsCa) : undefined,
     });
   } catch (error) {
-    // Both clients (TCP and HTTP) report a refused key as an AuthError.
+    // Deno without --allow-net for the god: not an unreachable god. reportFailure says which flag.
+    if (missingPermission(error) !== null) throw error;
+    // Both transports (TCP and HTTP) report a refused key as an AuthError.
     if (error instanceof AuthError) {
       throw keyRejected(options.addr, error as Error);
     }

@@ -9,7 +9,16 @@ import type { Address } from "../transport/transport.ts";
 import { DEFAULT_ADDRESS } from "../util/address.ts";
 import { CliFailure, parseAddressOption, UsageError } from "./args.ts";
 import { duration, Output } from "./output.ts";
-import { args, env, exit, onSignals, readText, writeErr } from "./runtime.ts";
+import {
+  args,
+  env,
+  envAllowed,
+  exit,
+  missingPermission,
+  onSignals,
+  readText,
+  writeErr,
+} from "./runtime.ts";
 
 /** The environment variable holding the shared key. */
 export const KEY_ENV = "TASKWIRE_AUTHKEY";
@@ -47,6 +56,11 @@ export async function loadKey(file: string | undefined): Promise<string | undefi
       );
     }
     return key;
+  }
+  if (!envAllowed(KEY_ENV)) {
+    throw new CliFailure(
+      `Deno may not read ${KEY_ENV}: run with --allow-env=${KEY_ENV}, or pass --authkey-file PATH (with --allow-read=PATH)`,
+    );
   }
   return env(KEY_ENV)?.trim() || undefined;
 }
@@ -189,6 +203,14 @@ export async function runRole(
 
 /** Prints `error` as one line on stderr; returns the exit code it deserves. */
 export function reportFailure(role: string, error: unknown): number {
+  const permission = missingPermission(error);
+  if (permission !== null) {
+    const message = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    writeErr(
+      `taskwire ${role}: Deno refused a permission (${message}): run again with ${permission}\n`,
+    );
+    return 1;
+  }
   if (error instanceof UsageError) {
     writeErr(`taskwire ${role}: ${error.message}. Run with --help to see the options.\n`);
     return 2;

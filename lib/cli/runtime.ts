@@ -18,7 +18,7 @@ export function writeErr(text: string): void {
 
 /** Whether standard output is a terminal (progress lines are drawn only then). */
 export function stdoutIsTTY(): boolean {
-  return process.stdout.isTTY === true && !process.env.TASKWIRE_NO_TTY;
+  return process.stdout.isTTY === true && !env("TASKWIRE_NO_TTY");
 }
 
 /** The width of the terminal, or 80. */
@@ -26,10 +26,47 @@ export function terminalColumns(): number {
   return process.stdout.columns || 80;
 }
 
-/** Reads an environment variable; undefined when unset or empty. */
+/**
+ * Reads an environment variable; undefined when unset or empty, and also when
+ * Deno was not allowed to read it: a role reads only the variables it needs,
+ * and runs with `--allow-env` narrowed to those (see {@link missingPermission}
+ * for the one it cannot do without, the key).
+ */
 export function env(name: string): string | undefined {
-  const value = process.env[name];
+  let value: string | undefined;
+  try {
+    value = process.env[name];
+  } catch (error) {
+    if (missingPermission(error) !== null) return undefined;
+    throw error;
+  }
   return value === undefined || value === "" ? undefined : value;
+}
+
+/** Whether Deno may read environment variable `name` (always true on Node). */
+export function envAllowed(name: string): boolean {
+  try {
+    void process.env[name];
+    return true;
+  } catch (error) {
+    if (missingPermission(error) !== null) return false;
+    throw error;
+  }
+}
+
+/**
+ * The Deno permission flag a failure asks for, narrowed to what was refused
+ * ("--allow-net=127.0.0.1:5678", "--allow-read=/etc/taskwire.key"), looking
+ * through its causes; null when the failure is not a refused permission.
+ */
+export function missingPermission(error: unknown): string | null {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e.name !== "NotCapable" && e.name !== "PermissionDenied") continue;
+    const asked = /Requires (\w+) access to "([^"]*)"/.exec(e.message);
+    if (asked === null) return "the permission it names";
+    return `--allow-${asked[1]}=${asked[2]}`;
+  }
+  return null;
 }
 
 /** The command-line arguments after the script. */

@@ -64,6 +64,21 @@ interface HttpJob extends JobMeta {
   payloadText?: string;
 }
 
+/**
+ * In a browser page, a request to another origin that fails without a
+ * response is most often a CORS refusal (the browser does not say): name it.
+ */
+function crossOriginHint(url: URL): string {
+  const page = (globalThis as { location?: { origin?: string } }).location?.origin;
+  if (
+    page === undefined || page === url.origin ||
+    (globalThis as { document?: unknown }).document === undefined
+  ) {
+    return "";
+  }
+  return ` (from a page on ${page}, this is usually the browser refusing the request: start the god with --http-cors ${page}, or serve the page from ${url.origin})`;
+}
+
 function queuePath(queue: string): string {
   return `/api/queues/${encodeURIComponent(queue)}`;
 }
@@ -423,7 +438,9 @@ export class HttpWire implements Wire {
           continue;
         }
         throw new ConnectionLostError(
-          `Cannot ${method} ${url.origin}${path}: ${(cause as Error).message ?? cause}`,
+          `Cannot ${method} ${url.origin}${path}: ${(cause as Error).message ?? cause}${
+            crossOriginHint(url)
+          }`,
           { cause },
         );
       } finally {

@@ -11,7 +11,9 @@
  * left behind.
  */
 import { Hono } from "hono";
+import { cors } from "hono/cors";
 import { ErrorCode } from "../protocol/errors.ts";
+import { checkCorsOrigins } from "./cors.ts";
 import { runtimeName } from "../util/runtime.ts";
 import type { God } from "../server/server.ts";
 import { apiApp } from "./api.ts";
@@ -21,7 +23,7 @@ import { History } from "./events.ts";
 import type { Face } from "./face.ts";
 import { pagesApp } from "./pages.ts";
 import { Peers } from "./peers.ts";
-import { DEFAULT_SKEW_MS, viewerToken } from "./sign.ts";
+import { DEFAULT_SKEW_MS, SignHeader, viewerToken } from "./sign.ts";
 
 export type { HttpBindings };
 
@@ -35,6 +37,12 @@ export interface HttpAppOptions {
   idleMs?: number;
   /** Serve `/metrics` without any token (default false: viewer token or signature). */
   openMetrics?: boolean;
+  /**
+   * Web pages on these origins ("https://app.example", or "*" for any) may
+   * call the API from a browser: preflights are answered and responses carry
+   * CORS headers. Default none: no CORS headers at all.
+   */
+  cors?: readonly string[];
   /** Receives one object per notable event. */
   log?: (event: Record<string, unknown>) => void;
 }
@@ -48,6 +56,17 @@ export interface HttpApp {
   readonly viewerToken: string;
   /** Ends long-polls and event streams, forgets every client (their jobs go back), stops timers. */
   close(): void;
+}
+
+/** The CORS middleware: preflights answered for the signed headers, on the given origins only. */
+function corsFor(origins: readonly string[]) {
+  const allowed = checkCorsOrigins(origins);
+  return cors({
+    origin: allowed.includes("*") ? "*" : allowed,
+    allowMethods: ["GET", "HEAD", "POST", "PUT", "OPTIONS"],
+    allowHeaders: ["authorization", "content-type", ...Object.values(SignHeader)],
+    maxAge: 600,
+  });
 }
 
 /**
@@ -87,6 +106,9 @@ export async function createHttpApp(god: God, options: HttpAppOptions = {}): Pro
     history: new History(() => ops.snapshot()),
   };
   const app = new Hono<HttpEnv>();
+  if (options.cors !== undefined && options.cors.length > 0) {
+    app.use("*", corsFor(options.cors));
+  }
   app.route("/api", apiApp(face));
   app.route("/", pagesApp(face));
   app.notFound((c) =>
