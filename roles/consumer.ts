@@ -1,6 +1,7 @@
 /**
  * A consumer: takes integers from `tasks`, computes n * n exactly (BigInt),
- * puts the result on `results`, then acks the task (at-least-once).
+ * and completes the task with the result (ack and result in one step, at-least-once):
+ * the result goes to the task's caller if it was called, else on `results`.
  *
  *   deno run --allow-net --allow-env --allow-read roles/consumer.ts [options]
  *   npx tsx roles/consumer.ts [options]
@@ -12,7 +13,7 @@ import { count, Output, plural, rate } from "../lib/cli/output.ts";
 import { requireKey, resolveTarget, runRole, watchSignals } from "../lib/cli/role.ts";
 import { type SquareResult, toInteger } from "../lib/cli/squares.ts";
 import { defaultClientName } from "../lib/util/runtime.ts";
-import type { Job, Queue } from "../mod.ts";
+import type { Job } from "../mod.ts";
 
 const OPTIONS = {
   ...CLIENT_OPTIONS,
@@ -72,7 +73,6 @@ async function main(argv: string[]): Promise<number> {
   }
   const client = first;
   const tasks = client.queue<unknown>("tasks");
-  const results = client.queue<SquareResult>("results");
   const stream = tasks.consume({ prefetch: concurrency });
   out.event(
     "ready",
@@ -107,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
         job.nack().catch(() => {});
         continue;
       }
-      const work: Promise<void> = handle(out, job, results, { name, quiet }, tally)
+      const work: Promise<void> = handle(out, job, { name, quiet }, tally)
         .catch((error) => {
           failure ??= error;
         })
@@ -149,7 +149,6 @@ async function main(argv: string[]): Promise<number> {
 async function handle(
   out: Output,
   job: Job<unknown>,
-  results: Queue<SquareResult>,
   { name, quiet }: { name: string; quiet: boolean },
   tally: { computed: number; dead: number; handedBack: number },
 ): Promise<void> {
@@ -166,9 +165,10 @@ async function handle(
       return;
     }
     const square = n * n;
-    // The result's id comes from the task's: a task delivered twice yields one result.
-    await results.put({ n, square, by: name, task: job.id }, { id: `result:${job.id}` });
-    await job.ack();
+    // The ack and the result in one step: to the task's caller if it called it, else to
+    // `results`, with an id derived from the task's (a task delivered twice yields one result).
+    const result: SquareResult = { n, square, by: name, task: job.id };
+    await job.complete(result, { queue: "results" });
     tally.computed++;
     if (!quiet) out.event("computed", { n, square, task: job.id }, `${n} * ${n} = ${square}`);
   } catch (error) {

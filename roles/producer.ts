@@ -9,7 +9,7 @@ import { CliFailure, formatHelp, type OptionSpec, parseArgs, UsageError } from "
 import { CLIENT_OPTIONS, connectUnlessStopped, within } from "../lib/cli/connect.ts";
 import { count, duration, Output, plural, rate } from "../lib/cli/output.ts";
 import { requireKey, resolveTarget, runRole, watchSignals } from "../lib/cli/role.ts";
-import { randomInteger } from "../lib/cli/squares.ts";
+import { describeResult, randomInteger, type SquareResult } from "../lib/cli/squares.ts";
 import { sleep } from "../lib/util/backoff.ts";
 import { defaultClientName } from "../lib/util/runtime.ts";
 import type { Queue } from "../mod.ts";
@@ -36,6 +36,10 @@ const OPTIONS = {
     min: 1,
     help: "stop after N tasks; with --interval 0, put them as one fast burst",
   },
+  "await-results": {
+    kind: "flag",
+    help: "call each task and print its answer as it arrives (the results come back here)",
+  },
   json: { kind: "flag", help: "print one JSON object per line per event" },
   help: { kind: "flag", help: "show this help" },
 } as const satisfies Record<string, OptionSpec>;
@@ -48,6 +52,7 @@ const HELP = formatHelp(
   producer.ts                              10 tasks every 3s, forever (as in the seed)
   producer.ts --rounds 5 --per-round 100   5 rounds of 100
   producer.ts --count 100000 --interval 0  a burst of 100,000, with a progress line
+  producer.ts --rounds 1 --await-results   10 tasks, and each answer as it comes back
 
 Keeps trying while the god is unreachable; puts are never lost or doubled.
 Exits 0 when done or after a graceful stop on SIGINT/SIGTERM, 2 on usage errors, 1 on failures.`,
@@ -75,6 +80,7 @@ async function main(argv: string[]): Promise<number> {
   const rounds = (values.rounds as number | undefined) ?? Infinity;
   const max = (values.max as bigint | undefined) ?? 999n;
   const total = (values.count as number | undefined) ?? Infinity;
+  const awaitResults = values["await-results"] === true;
   const stopper = watchSignals(out, "producer");
 
   const name = defaultClientName();
@@ -91,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const client = first;
   const tasks = client.queue<number | bigint>("tasks");
-  const tally = { put: 0, sum: 0n, unconfirmed: 0 };
+  const tally = { put: 0, sum: 0n, unconfirmed: 0, answered: 0 };
   const started = Date.now();
 
   // After a stop request, puts still unanswered get DRAIN_MS (the god may be coming back).
@@ -105,7 +111,7 @@ async function main(argv: string[]): Promise<number> {
     return n;
   };
   try {
-    if (interval === 0 && Number.isFinite(total)) {
+    if (interval === 0 && Number.isFinite(total) && !awaitResults) {
       await burst(out, tasks, total, next, tally, stopper.signal, confirm);
     } else {
       for (
@@ -115,7 +121,15 @@ async function main(argv: string[]): Promise<number> {
       ) {
         const size = Math.min(perRound, total - tally.put);
         const values = Array.from({ length: size }, next);
-        if (await confirm(tasks.putMany(values)) === GAVE_UP) {
+        const sent: Promise<unknown> = awaitResults
+          ? Promise.all(values.map((n) =>
+            tasks.call<SquareResult>(n).then((answer) => {
+              tally.answered++;
+              reportAnswer(out, n, answer);
+            })
+          ))
+          : tasks.putMany(values);
+        if (await confirm(sent) === GAVE_UP) {
           tally.unconfirmed += size;
           break;
         }
@@ -151,12 +165,30 @@ async function main(argv: string[]): Promise<number> {
   }
   out.event(
     "done",
-    { put: tally.put, sum: tally.sum, ms: elapsed, stopped: stopper.signal.aborted },
+    {
+      put: tally.put,
+      sum: tally.sum,
+      ms: elapsed,
+      stopped: stopper.signal.aborted,
+      ...(awaitResults ? { answered: tally.answered } : {}),
+    },
     `producer ${stopper.signal.aborted ? "stopped" : "done"}: put ${count(tally.put)} tasks in ${
       duration(elapsed)
     } (${rate(tally.put / Math.max(elapsed / 1000, 0.001))}/s)`,
   );
   return 0;
+}
+
+/** Prints the answer to a called task, as the god prints a result. */
+function reportAnswer(out: Output, n: number | bigint, answer: SquareResult): void {
+  const v = answer as Partial<SquareResult>;
+  out.event(
+    "answer",
+    typeof v === "object" && v !== null && "square" in v
+      ? { n: v.n, square: v.square, by: v.by, task: v.task }
+      : { n, value: answer },
+    describeResult(v),
+  );
 }
 
 /** Puts `total` tasks as fast as the god takes them: windows of putMany, a few in flight. */

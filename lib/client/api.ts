@@ -63,6 +63,15 @@ export interface Queue<T = unknown> {
   get(options?: { timeout?: number }): Promise<Job<T> | null>;
   /** Streams jobs as they come, at most `prefetch` unsettled at a time. */
   consume(options?: { prefetch?: number }): Consumer<T>;
+  /**
+   * Puts a task and resolves to the result its consumer completes it with
+   * (`job.complete(result)`), waiting up to `timeout` ms (default 30 s).
+   * Rejects with a `TimeoutError` when the time passes (the task stays queued;
+   * its result then goes to its fallback queue), a `RemoteError` with code
+   * `dead_lettered` when the task is dead-lettered, and a
+   * `ConnectionLostError` when the connection to the god drops first.
+   */
+  call<R = unknown>(value: T, options?: { timeout?: number; priority?: number }): Promise<R>;
   /** Resolves once every put made so far has been answered. */
   flush(): Promise<void>;
 }
@@ -85,6 +94,15 @@ export interface Job<T = unknown> {
   readonly settled: boolean;
   /** Finishes the job: it will not be delivered again. */
   ack(): Promise<void>;
+  /**
+   * Finishes the job and stores its result in the same step (one request,
+   * one journal record: after a crash both happened or neither). The result
+   * goes to the caller when the task was made with `queue.call()`; otherwise
+   * (or when the caller has gone) to `options.queue`, or `<queue>.results`,
+   * with the id `result:<task id>` unless `options.id` says otherwise, so a
+   * repeated completion stores it once. Without a result it is an ack.
+   */
+  complete(result?: unknown, options?: { queue?: string; id?: string }): Promise<void>;
   /** Hands the job back, ready again after `delay` ms (default now). Counts as an attempt. */
   nack(options?: { delay?: number }): Promise<void>;
   /** Sends the job straight to the dead-letter queue, with the reason. */

@@ -22,7 +22,7 @@ import { BOUNDS } from "../protocol/limits.ts";
 import type { GodStats, JobMeta } from "../protocol/replies.ts";
 import type { QueueOptions } from "../queue/types.ts";
 import { backoffMs, sleep } from "../util/backoff.ts";
-import { deferred } from "../util/deferred.ts";
+import { type Deferred, deferred } from "../util/deferred.ts";
 import { runtimeName } from "../util/runtime.ts";
 import { newClientId, signRequest } from "../http/sign.ts";
 import { itemFields, type PutEntry } from "./put_batch.ts";
@@ -55,6 +55,15 @@ export interface HttpWireOptions {
 const POLL_MS = 25_000;
 const PUT_ATTEMPTS = 5;
 const encoder = new TextEncoder();
+
+/** The answer to a called task, as the HTTP face sends it. */
+interface HttpAnswer {
+  id: string;
+  queue: string;
+  result?: unknown;
+  resultText?: string;
+  error?: { code: string; message: string };
+}
 
 /** A job as the HTTP face sends it: the payload is the superjson object, spliced in. */
 interface HttpJob extends JobMeta {
@@ -120,7 +129,17 @@ export class HttpWire implements Wire {
   /** Jobs handed out and not yet settled; while any exist the client keeps its leases alive. */
   #leased = 0;
   readonly #ackRequests = new Set<Promise<unknown>>();
-  #acks: { tag: number; done: { resolve(): void; reject(e: unknown): void } }[] = [];
+  /** Acks and completions made this turn: they travel together in one request. */
+  #settles: {
+    tag: number;
+    result: string | null;
+    queue: string | null;
+    id: string | null;
+    done: { resolve(): void; reject(e: unknown): void };
+  }[] = [];
+  /** Called tasks waiting for their answer, by task id, and the long-poll that fetches answers. */
+  readonly #calls = new Map<string, Deferred<unknown>>();
+  #answering: Promise<void> | null = null;
 
   private constructor(options: HttpWireOptions) {
     let base: URL;
@@ -228,13 +247,36 @@ export class HttpWire implements Wire {
     };
   }
 
-  ack(tag: number, _epoch: unknown): Promise<void> {
+  ack(tag: number, epoch: unknown): Promise<void> {
+    return this.complete(tag, epoch, null, null, null);
+  }
+
+  complete(
+    tag: number,
+    _epoch: unknown,
+    result: string | null,
+    queue: string | null,
+    id: string | null,
+  ): Promise<void> {
     const done = deferred<void>();
-    // Acks made in the same turn travel in one request.
-    if (this.#acks.length === 0) queueMicrotask(() => this.#sendAcks());
-    this.#acks.push({ tag, done });
+    // Acks and completions made in the same turn travel in one request.
+    if (this.#settles.length === 0) queueMicrotask(() => this.#sendSettles());
+    this.#settles.push({ tag, result, queue, id, done });
     this.#settled();
     return done.promise;
+  }
+
+  awaitResult(id: string): Promise<unknown> {
+    const answer = deferred<unknown>();
+    this.#calls.set(id, answer);
+    this.#answering ??= this.#pollAnswers().finally(() => this.#answering = null);
+    return answer.promise;
+  }
+
+  forget(id: string): void {
+    if (this.#calls.delete(id)) {
+      this.#request("POST", "/api/forget", { json: { ids: [id] } }).catch(() => {});
+    }
   }
 
   async nack(tag: number, _epoch: unknown, delayMs: number): Promise<void> {
@@ -313,6 +355,10 @@ export class HttpWire implements Wire {
     if (this.#closed) return;
     await Promise.allSettled([...this.#ackRequests]);
     this.#closed = true;
+    for (const call of this.#calls.values()) {
+      call.reject(new ConnectionLostError("The client was closed before the answer came"));
+    }
+    this.#calls.clear();
     clearInterval(this.#keepAlive);
     for (const controller of this.#requests) controller.abort();
     try {
@@ -340,25 +386,75 @@ export class HttpWire implements Wire {
     return reply.jobs.map(wireJob);
   }
 
-  #sendAcks(): void {
-    const batch = this.#acks;
-    this.#acks = [];
-    const sent = this.#request<{ failed: { tag: number; message: string }[] }>(
-      "POST",
-      "/api/ack",
-      { json: { tags: batch.map((a) => a.tag) } },
-    ).then((reply) => {
+  /** Sends this turn's acks and completions: to /api/ack when none has a result, else /api/complete. */
+  #sendSettles(): void {
+    const batch = this.#settles;
+    this.#settles = [];
+    const plain = batch.every((s) => s.result === null);
+    const request = plain
+      ? this.#request<{ failed: { tag: number; message: string }[] }>("POST", "/api/ack", {
+        json: { tags: batch.map((s) => s.tag) },
+      })
+      : this.#request<{ failed: { tag: number; message: string }[] }>("POST", "/api/complete", {
+        // Results are superjson text: spliced in as they are, not parsed and written again.
+        body: encoder.encode(`{"items":[${
+          batch.map((s) => {
+            const fields: Record<string, unknown> = { tag: s.tag };
+            if (s.queue !== null) fields.q = s.queue;
+            if (s.id !== null) fields.id = s.id;
+            const head = JSON.stringify(fields);
+            return s.result === null ? head : `${head.slice(0, -1)},"result":${s.result}}`;
+          }).join(",")
+        }]}`),
+      });
+    const sent = request.then((reply) => {
       const failed = new Map((reply.failed ?? []).map((f) => [f.tag, f.message]));
-      for (const a of batch) {
-        const why = failed.get(a.tag);
-        if (why === undefined) a.done.resolve();
-        else a.done.reject(new RemoteError(ErrorCode.NotLeased, `Cannot ack: ${why}`));
+      for (const s of batch) {
+        const why = failed.get(s.tag);
+        if (why === undefined) s.done.resolve();
+        else {
+          s.done.reject(
+            new RemoteError(ErrorCode.NotLeased, `Cannot ${plain ? "ack" : "complete"}: ${why}`),
+          );
+        }
       }
     }, (error) => {
-      for (const a of batch) a.done.reject(error);
+      for (const s of batch) s.done.reject(error);
     });
     this.#ackRequests.add(sent);
     sent.finally(() => this.#ackRequests.delete(sent));
+  }
+
+  /** Long-polls for the answers to called tasks while any are awaited. */
+  async #pollAnswers(): Promise<void> {
+    let failures = 0;
+    while (this.#calls.size > 0 && !this.#closed) {
+      try {
+        const reply = await this.#request<{ results: HttpAnswer[] }>("POST", "/api/results", {
+          query: { timeout: String(POLL_MS) },
+        });
+        failures = 0;
+        for (const answer of reply.results) {
+          const call = this.#calls.get(answer.id);
+          if (call === undefined) continue;
+          this.#calls.delete(answer.id);
+          if (answer.error !== undefined) {
+            call.reject(
+              new RemoteError(answer.error.code as ErrorCode, answer.error.message),
+            );
+          } else {
+            call.resolve("resultText" in answer ? { text: answer.resultText } : answer.result);
+          }
+        }
+      } catch (error) {
+        if (!isTransient(error) || this.#closed) {
+          for (const call of this.#calls.values()) call.reject(error);
+          this.#calls.clear();
+          return;
+        }
+        await sleep(backoffMs(++failures, { maxMs: 5000 }));
+      }
+    }
   }
 
   /** Counts jobs handed out, and keeps their leases alive with pings while any are held. */

@@ -1,5 +1,6 @@
 /** The one Job implementation, whichever transport leased it. */
 import { ArgumentError } from "../protocol/errors.ts";
+import { encodeText } from "../protocol/codec.ts";
 import type { Job } from "./api.ts";
 import type { Wire } from "./wire.ts";
 
@@ -57,6 +58,17 @@ export class LeasedJob<T = unknown> implements Job<T> {
 
   ack(): Promise<void> {
     return this.#settle("ack") ?? this.#wire.ack(this.#tag, this.#epoch);
+  }
+
+  complete(result?: unknown, options: { queue?: string; id?: string } = {}): Promise<void> {
+    let text: string | null;
+    try {
+      text = result === undefined ? null : encodeText(result);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#settle("complete") ??
+      this.#wire.complete(this.#tag, this.#epoch, text, options.queue ?? null, options.id ?? null);
   }
 
   nack(options: { delay?: number } = {}): Promise<void> {

@@ -13,11 +13,29 @@ import {
 } from "../protocol/errors.ts";
 import { HANDSHAKE_MAX_FRAME } from "../protocol/frame.ts";
 import { ClientHandshake, type PeerInfo, type ServerInfo } from "../protocol/handshake.ts";
-import { decodeMessage, type Message, MessageType } from "../protocol/messages.ts";
+import { decodeMessage, type Message, MessageType, utf8Length } from "../protocol/messages.ts";
 import { FramedConnection } from "../transport/framed.ts";
 import type { Transport } from "../transport/transport.ts";
 import { deferred } from "../util/deferred.ts";
 import { nextTurn } from "../util/next_turn.ts";
+
+/** An ack or completion waiting for this turn's request. */
+interface Settle {
+  tag: number;
+  result: string | null;
+  queue: string | null;
+  id: string | null;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+/** A completion's fields as a Complete request lists them (results travel as payload parts). */
+function completionFields(s: Settle): { tag: number; q?: string; id?: string } {
+  const fields: { tag: number; q?: string; id?: string } = { tag: s.tag };
+  if (s.queue !== null) fields.q = s.queue;
+  if (s.id !== null) fields.id = s.id;
+  return fields;
+}
 
 interface Pending {
   resolve(message: Message): void;
@@ -43,8 +61,10 @@ export class Link {
   #nextId = 1;
   #nextSubscription = 1;
   readonly #ackRequests = new Set<Promise<void>>();
-  #acks: number[] = [];
-  #ackWaiters: { tag: number; resolve(): void; reject(e: Error): void }[] = [];
+  /** Acks and completions made this turn: they travel together in one request. */
+  #settles: Settle[] = [];
+  /** Told each Result push (the answer to a task this client called). */
+  onResult: ((message: Message) => void) | null = null;
   #closedError: Error | null = null;
   readonly #closed = deferred<Error>();
 
@@ -152,13 +172,26 @@ export class Link {
     else this.#pushes.delete(id);
   }
 
-  /** Acks a lease; acks made in the same turn travel in one request. */
+  /** Acks a lease; acks (and completions) made in the same turn travel in one request. */
   ack(tag: number): Promise<void> {
+    return this.complete(tag, null, null, null);
+  }
+
+  /**
+   * Finishes a lease and stores `result` (superjson text) with it, in one step
+   * on the god: to `queue` (or where the god routes it), with `id`. Without a
+   * result it is an ack. Made in the same turn, they travel in one request.
+   */
+  complete(
+    tag: number,
+    result: string | null,
+    queue: string | null,
+    id: string | null,
+  ): Promise<void> {
     if (this.#closedError) return Promise.reject(this.#leaseLost());
     const done = deferred<void>();
-    if (this.#acks.length === 0) nextTurn(() => this.#flushAcks());
-    this.#acks.push(tag);
-    this.#ackWaiters.push({ tag, resolve: done.resolve, reject: done.reject });
+    if (this.#settles.length === 0) nextTurn(() => this.#flushSettles());
+    this.#settles.push({ tag, result, queue, id, resolve: done.resolve, reject: done.reject });
     return done.promise;
   }
 
@@ -168,7 +201,7 @@ export class Link {
    */
   async close(graceMs = 2000): Promise<void> {
     if (this.#closedError) return;
-    this.#flushAcks();
+    this.#flushSettles();
     if (this.#ackRequests.size > 0) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
@@ -182,24 +215,38 @@ export class Link {
     this.#shutdown(new ConnectionLostError("Connection closed by the client"));
   }
 
-  #flushAcks(): void {
-    if (this.#acks.length === 0) return;
-    const tags = this.#acks;
-    const waiters = this.#ackWaiters;
-    this.#acks = [];
-    this.#ackWaiters = [];
-    const sent = this.request(MessageType.Ack, { tags }).then((reply) => {
+  /** Sends the acks and completions of this turn: an Ack when none has a result, else a Complete. */
+  #flushSettles(): void {
+    if (this.#settles.length === 0) return;
+    const settles = this.#settles;
+    this.#settles = [];
+    const request = settles.every((s) => s.result === null)
+      ? this.request(MessageType.Ack, { tags: settles.map((s) => s.tag) })
+      : this.request(
+        MessageType.Complete,
+        {
+          items: settles.map(completionFields),
+          sizes: settles.map((s) => utf8Length(s.result ?? "")),
+        },
+        settles.map((s) => s.result ?? ""),
+      );
+    const sent = request.then((reply) => {
       const failed = new Map<number, string>();
       const refused = (reply.header.failed ?? []) as { tag: number; message: string }[];
       for (const f of refused) failed.set(f.tag, f.message);
-      for (const w of waiters) {
-        const why = failed.get(w.tag);
-        if (why === undefined) w.resolve();
-        else w.reject(new RemoteError(ErrorCode.NotLeased, `Cannot ack: ${why}`));
+      for (const s of settles) {
+        const why = failed.get(s.tag);
+        if (why === undefined) s.resolve();
+        else {s.reject(
+            new RemoteError(
+              ErrorCode.NotLeased,
+              `Cannot ${s.result === null ? "ack" : "complete"}: ${why}`,
+            ),
+          );}
       }
     }, (error) => {
-      for (const w of waiters) {
-        w.reject(error instanceof ConnectionLostError ? this.#leaseLost() : error);
+      for (const s of settles) {
+        s.reject(error instanceof ConnectionLostError ? this.#leaseLost() : error);
       }
     });
     this.#ackRequests.add(sent);
@@ -235,6 +282,9 @@ export class Link {
       case MessageType.Deliver:
         this.#pushes.get(message.id)?.(message);
         return;
+      case MessageType.Result:
+        this.onResult?.(message);
+        return;
       case MessageType.Bye:
         this.#shutdown(
           new ConnectionLostError(`The god said goodbye: ${String(message.header.reason ?? "")}`),
@@ -257,9 +307,8 @@ export class Link {
       : new ConnectionLostError(error.message, { cause: error });
     for (const pending of this.#pending.values()) pending.reject(lost);
     this.#pending.clear();
-    for (const w of this.#ackWaiters) w.reject(this.#leaseLost());
-    this.#acks = [];
-    this.#ackWaiters = [];
+    for (const s of this.#settles) s.reject(this.#leaseLost());
+    this.#settles = [];
     this.#closed.resolve(error);
   }
 }

@@ -27,15 +27,26 @@ export interface PutEntry {
   id: string;
   priority?: number;
   delay?: number;
+  /** A called task: the putting client waits for its result. */
+  call?: true;
   payload: string;
   bytes: number;
 }
 
+/** The fields of a put as a request lists them (the payload travels apart). */
+export interface ItemFields {
+  id: string;
+  priority?: number;
+  delay?: number;
+  call?: true;
+}
+
 /** An entry's fields as a put request lists them (the payload travels apart). */
-export function itemFields(entry: PutEntry): { id: string; priority?: number; delay?: number } {
-  const fields: { id: string; priority?: number; delay?: number } = { id: entry.id };
+export function itemFields(entry: PutEntry): ItemFields {
+  const fields: ItemFields = { id: entry.id };
   if (entry.priority !== undefined) fields.priority = entry.priority;
   if (entry.delay !== undefined) fields.delay = entry.delay;
+  if (entry.call) fields.call = true;
   return fields;
 }
 
@@ -86,7 +97,7 @@ export class PutBatcher<T> {
   }
 
   /** Adds a job; resolves to its id once the god has stored it. */
-  put(value: T, options: PutOptions = {}): Promise<string> {
+  put(value: T, options: PutOptions & { call?: true } = {}): Promise<string> {
     try {
       const id = this.#add(value, options);
       const done = deferred<void>();
@@ -120,7 +131,7 @@ export class PutBatcher<T> {
     await Promise.allSettled([...this.#inFlight]);
   }
 
-  #add(value: T, options: PutOptions): string {
+  #add(value: T, options: PutOptions & { call?: true }): string {
     const payload = encodeText(value);
     const bytes = utf8Length(payload);
     const id = options.id ?? nextId();
@@ -145,6 +156,7 @@ export class PutBatcher<T> {
     const entry: PutEntry = { id, payload, bytes };
     if (options.priority) entry.priority = options.priority;
     if (options.delay) entry.delay = options.delay;
+    if (options.call) entry.call = true;
     batch.entries.push(entry);
     batch.bytes += bytes;
     return id;

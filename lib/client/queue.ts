@@ -2,11 +2,12 @@
  * The one Queue implementation: puts gathered per turn of the event loop
  * into batches, gets split into waits the transport allows, consumers.
  */
-import { ArgumentError } from "../protocol/errors.ts";
+import { ArgumentError, TimeoutError } from "../protocol/errors.ts";
+import { BOUNDS, DEFAULTS } from "../protocol/limits.ts";
 import type { Consumer, Job, PutOptions, Queue } from "./api.ts";
 import { JobStream } from "./consumer.ts";
 import { LeasedJob } from "./job.ts";
-import { PutBatcher } from "./put_batch.ts";
+import { nextId, PutBatcher } from "./put_batch.ts";
 import type { Wire } from "./wire.ts";
 
 /** A named queue on the god; see {@link Queue}. */
@@ -70,6 +71,44 @@ export class QueueHandle<T = unknown> implements Queue<T> {
     );
     this.#consumers.add(consumer);
     return consumer;
+  }
+
+  async call<R = unknown>(
+    value: T,
+    options: { timeout?: number; priority?: number } = {},
+  ): Promise<R> {
+    const timeout = options.timeout ?? DEFAULTS.callTimeoutMs;
+    if (typeof timeout !== "number" || !(timeout > 0) || timeout > BOUNDS.maxDurationMs) {
+      throw new ArgumentError(
+        `Invalid timeout: ${
+          String(options.timeout)
+        } (expected milliseconds from 1 to ${BOUNDS.maxDurationMs})`,
+      );
+    }
+    const id = nextId();
+    // Waiting before the put: the answer may come back before the put's own reply.
+    const answer = this.#wire.awaitResult(id);
+    answer.catch(() => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.#wire.forget(id);
+        reject(
+          new TimeoutError(
+            `No answer to task ${id} on ${this.name} within ${timeout} ms; it stays queued, and its result goes to its fallback queue (the consumer's, or ${this.name}.results)`,
+          ),
+        );
+      }, timeout);
+    });
+    try {
+      await Promise.race([
+        this.#puts.put(value, { id, call: true, priority: options.priority }),
+        timedOut,
+      ]);
+      return this.#wire.decode<R>(await Promise.race([answer, timedOut]));
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   flush(): Promise<void> {

@@ -15,10 +15,10 @@ import type { QueueOptions } from "../queue/types.ts";
 import type { Address, Dialer } from "../transport/transport.ts";
 import { formatAddress } from "../util/address.ts";
 import { backoffMs, sleep } from "../util/backoff.ts";
-import { deferred } from "../util/deferred.ts";
+import { type Deferred, deferred } from "../util/deferred.ts";
 import { runtimeName } from "../util/runtime.ts";
 import type { ClientEvent } from "./api.ts";
-import { Link } from "./link.ts";
+import { Link, remoteError } from "./link.ts";
 import { itemFields, type PutEntry } from "./put_batch.ts";
 import type { JobSink, Wire, WireJob, WireSubscription } from "./wire.ts";
 
@@ -61,6 +61,8 @@ export class TcpWire implements Wire {
   #closed = false;
   /** Called with each new link, so subscriptions are made again after a reconnect. */
   readonly #onLink = new Set<(link: Link) => void>();
+  /** Called tasks waiting for their answer, by task id. */
+  readonly #calls = new Map<string, Deferred<unknown>>();
 
   private constructor(options: TcpWireOptions) {
     this.#options = options;
@@ -166,6 +168,29 @@ export class TcpWire implements Wire {
     return link instanceof Error ? Promise.reject(link) : link.ack(tag);
   }
 
+  complete(
+    tag: number,
+    epoch: unknown,
+    result: string | null,
+    queue: string | null,
+    id: string | null,
+  ): Promise<void> {
+    const link = this.#leaseLink(epoch, "complete");
+    return link instanceof Error ? Promise.reject(link) : link.complete(tag, result, queue, id);
+  }
+
+  awaitResult(id: string): Promise<unknown> {
+    const answer = deferred<unknown>();
+    this.#calls.set(id, answer);
+    return answer.promise;
+  }
+
+  forget(id: string): void {
+    if (this.#calls.delete(id)) {
+      this.#link?.request(MessageType.Forget, { ids: [id] }).catch(() => {});
+    }
+  }
+
   nack(tag: number, epoch: unknown, delayMs: number): Promise<void> {
     return this.#settle(epoch, "nack", { tag, delay: delayMs });
   }
@@ -233,6 +258,10 @@ export class TcpWire implements Wire {
     this.#closed = true;
     const link = this.#link;
     this.#link = null;
+    for (const call of this.#calls.values()) {
+      call.reject(new ConnectionLostError("The client was closed before the answer came"));
+    }
+    this.#calls.clear();
     this.#waiting.reject(new ConnectionLostError("Cannot send: the client is closed"));
     await link?.close();
   }
@@ -299,6 +328,7 @@ export class TcpWire implements Wire {
 
   #adopt(link: Link): void {
     this.#link = link;
+    link.onResult = (message) => this.#answer(message);
     this.#waiting.resolve(link);
     this.#emit({
       event: "connected",
@@ -310,9 +340,30 @@ export class TcpWire implements Wire {
     link.closed.then((reason) => this.#lost(link, reason));
   }
 
+  /** A Result push: the answer to a task this client called. */
+  #answer(message: Message): void {
+    const id = String(message.header.id);
+    const call = this.#calls.get(id);
+    if (call === undefined) return;
+    this.#calls.delete(id);
+    const error = message.header.error as { code?: string; message?: string } | undefined;
+    if (error === undefined) call.resolve(message.payload);
+    else call.reject(remoteError({ ...message, header: error }));
+  }
+
   async #lost(link: Link, reason: Error): Promise<void> {
     if (this.#link !== link) return;
     this.#link = null;
+    // The god routes answers by connection: calls made on the lost one will not hear back here.
+    for (const [id, call] of this.#calls) {
+      call.reject(
+        new ConnectionLostError(
+          `The connection to the god dropped before the answer to task ${id}; its result goes to its fallback queue`,
+          { cause: reason },
+        ),
+      );
+    }
+    this.#calls.clear();
     if (this.#closed) return;
     this.#waiting = deferred<Link>();
     this.#waiting.promise.catch(() => {});

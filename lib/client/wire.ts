@@ -73,6 +73,22 @@ export interface Wire {
   get(queue: string, timeoutMs: number): Promise<WireJob | null>;
   subscribe(queue: string, prefetch: number, sink: JobSink): WireSubscription;
   ack(tag: number, epoch: unknown): Promise<void>;
+  /** Finishes a lease with its result (superjson text, or null for none) in one step. */
+  complete(
+    tag: number,
+    epoch: unknown,
+    result: string | null,
+    queue: string | null,
+    id: string | null,
+  ): Promise<void>;
+  /**
+   * Waits for the answer to called task `id` (put with `call: true`):
+   * resolves to the result's payload in this adapter's form; rejects when
+   * the task was dead-lettered or the connection dropped.
+   */
+  awaitResult(id: string): Promise<unknown>;
+  /** Stops waiting for called task `id` (its result goes to its fallback queue). */
+  forget(id: string): void;
   nack(tag: number, epoch: unknown, delayMs: number): Promise<void>;
   fail(tag: number, epoch: unknown, reason: string): Promise<void>;
   touch(tag: number, epoch: unknown): Promise<number>;

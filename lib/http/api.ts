@@ -9,6 +9,7 @@ import { ErrorCode, TaskwireError } from "../protocol/errors.ts";
 import { ask, type Done } from "../ops/operations.ts";
 import type { Caller } from "../ops/caller.ts";
 import type { Delivery, Job } from "../queue/types.ts";
+import type { CallResult } from "../protocol/replies.ts";
 import { parseJson } from "./auth.ts";
 import { type Call, endpoint, type HttpEnv, signed, type SignedCall, viewer } from "./endpoint.ts";
 import { HttpError, json, JSON_HEADERS, malformed, shuttingDown } from "./errors.ts";
@@ -48,6 +49,19 @@ function isJson(text: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The answer to a called task as JSON, its result spliced in like a job's payload. */
+function answerJson(answer: CallResult): string {
+  const head = JSON.stringify(
+    answer.error === undefined
+      ? { id: answer.id, queue: answer.queue }
+      : { id: answer.id, queue: answer.queue, error: answer.error },
+  ).slice(0, -1);
+  if (answer.payload === undefined) return `${head}}`;
+  return isJson(answer.payload)
+    ? `${head},"result":${answer.payload}}`
+    : `${head},"resultText":${JSON.stringify(answer.payload)}}`;
 }
 
 function jobsResponse(jobs: string[]): Response {
@@ -246,6 +260,61 @@ export function apiApp(face: Face): Hono<HttpEnv> {
     POST: signed("ack jobs", async (call) => {
       const body = parseJson(call.body);
       return json(await ask((done) => ops.ack(call.peer.caller, { tags: body.tags }, done)));
+    }),
+  });
+  on("/complete", {
+    POST: signed("complete jobs", async (call) => {
+      const body = parseJson(call.body);
+      if (!Array.isArray(body.items)) {
+        throw malformed('Malformed complete: "items" must be an array');
+      }
+      const items: unknown[] = body.items;
+      // A result is the superjson object the worker sent; "" stands for none.
+      const results = items.map((item) =>
+        typeof item === "object" && item !== null && "result" in item
+          ? JSON.stringify(item.result)
+          : ""
+      );
+      return json(await ask((done) => ops.complete(call.peer.caller, { items, results }, done)));
+    }),
+  });
+  on("/results", {
+    POST: signed("wait for the answers to called tasks", async (call) => {
+      const timeout = intParam(call.c.req.query("timeout"), "timeout") ?? 0;
+      if (timeout > MAX_POLL_MS) {
+        throw new HttpError(
+          400,
+          ErrorCode.BadArgument,
+          `Invalid timeout: ${timeout} (a long-poll lasts at most ${MAX_POLL_MS} ms; poll again)`,
+        );
+      }
+      const { peer } = call;
+      if (peer.answers.length === 0 && timeout > 0) {
+        await new Promise<void>((resolve) => {
+          const signal = AbortSignal.any([call.request.signal, face.closing]);
+          const timer = setTimeout(done, timeout);
+          signal.addEventListener("abort", done, { once: true });
+          peer.wake = done;
+          function done() {
+            clearTimeout(timer);
+            signal.removeEventListener("abort", done);
+            if (peer.wake === done) peer.wake = null;
+            resolve();
+          }
+        });
+      }
+      if (face.closing.aborted) throw shuttingDown();
+      const answers = peer.answers.splice(0);
+      return new Response(`{"results":[${answers.map(answerJson).join(",")}]}`, {
+        headers: JSON_HEADERS,
+      });
+    }),
+  });
+  on("/forget", {
+    POST: signed("stop waiting for called tasks", async (call) => {
+      const body = parseJson(call.body);
+      await ask<void>((done) => ops.forget(call.peer.caller, { ids: body.ids }, done));
+      return json({});
     }),
   });
   on("/leases/:tag/nack", {

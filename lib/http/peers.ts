@@ -9,6 +9,7 @@ import type { Caller } from "../ops/caller.ts";
 import type { Operations } from "../ops/operations.ts";
 import { HttpError } from "./errors.ts";
 import type { WorkerScope } from "../protocol/keys.ts";
+import type { CallResult } from "../protocol/replies.ts";
 
 function sameScope(a: WorkerScope | null, b: WorkerScope | null): boolean {
   return a === b || (a !== null && b !== null && JSON.stringify(a) === JSON.stringify(b));
@@ -24,6 +25,10 @@ export interface Peer {
   lastSeen: number;
   /** Requests of this client being handled right now (a long-poll keeps it alive). */
   active: number;
+  /** Answers to the tasks it called, kept for its next results poll. */
+  answers: CallResult[];
+  /** Wakes the results poll waiting for an answer. */
+  wake: (() => void) | null;
 }
 
 export class Peers {
@@ -86,7 +91,21 @@ export class Peers {
         name: (info.get("name") ?? clientId).slice(0, 100),
         scope,
       });
-      peer = { id: clientId, caller, lastSeen: now, active: 0 };
+      const entered: Peer = {
+        id: clientId,
+        caller,
+        lastSeen: now,
+        active: 0,
+        answers: [],
+        wake: null,
+      };
+      caller.onResult = (result) => {
+        entered.answers.push(result);
+        const wake = entered.wake;
+        entered.wake = null;
+        wake?.();
+      };
+      peer = entered;
       this.#byId.set(clientId, peer);
       const { role, name, runtime } = caller.info;
       this.#log({ event: "connected", via: "http", client: clientId, role, name, runtime, remote });

@@ -7,7 +7,7 @@
  * owner borrowed for it alone, so ending that wait returns only what it took.
  */
 import { Owner } from "../queue/backend.ts";
-import type { ConnectionInfo, Door } from "../protocol/replies.ts";
+import type { CallResult, ConnectionInfo, Door } from "../protocol/replies.ts";
 import type { WorkerScope } from "../protocol/keys.ts";
 
 /** Who a client says it is; the door adds where it came from. */
@@ -24,9 +24,21 @@ export interface CallerInfo {
   scope?: WorkerScope | null;
 }
 
+let nextCallerId = 1;
+
 export class Caller {
+  /** This caller's id on this god: what a called task's `replyTo` names. */
+  readonly id: string = `c${nextCallerId++}`;
   readonly info: Readonly<CallerInfo>;
   readonly connectedAt: number;
+  /**
+   * How the caller's door hands it the result of a task it called (TCP: a
+   * Result push; HTTP: kept for its next results poll). Null: it cannot take
+   * results, and its calls' results go to their fallback queue.
+   */
+  onResult: ((result: CallResult) => void) | null = null;
+  /** Ids of the tasks it called and still waits for. */
+  #calls: Set<string> | null = null;
   /** Holds subscriptions, puts and the leases of waits that are never abandoned. */
   readonly owner: Owner = new Owner();
   /** Owners borrowed for waits that may be abandoned, and which of them holds each lease. */
@@ -39,6 +51,21 @@ export class Caller {
   constructor(info: CallerInfo, now: number) {
     this.info = info;
     this.connectedAt = now;
+  }
+
+  /** The caller now waits for the result of task `id` (it called it). */
+  expect(id: string): void {
+    (this.#calls ??= new Set()).add(id);
+  }
+
+  /** The caller waits for task `id` no more (it gave up, or the result is on its way). */
+  forget(id: string): boolean {
+    return this.#calls?.delete(id) ?? false;
+  }
+
+  /** Whether the caller still waits for task `id`. */
+  expects(id: string): boolean {
+    return this.#calls?.has(id) ?? false;
   }
 
   /** Whether the caller has gone away (its door detached it). */

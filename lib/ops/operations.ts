@@ -13,15 +13,17 @@
 import { ErrorCode, LimitError, RemoteError, TaskwireError } from "../protocol/errors.ts";
 import { describeScope } from "../protocol/keys.ts";
 import type { Limits, LimitStats } from "../protocol/limits.ts";
-import type { GodStats } from "../protocol/replies.ts";
+import type { CallResult, GodStats } from "../protocol/replies.ts";
 import { type Awaitable, type QueueBackend, settle, type Subscription } from "../queue/backend.ts";
-import type { Owner, PutResult } from "../queue/backend.ts";
+import type { Owner, PutResult, ResultPut } from "../queue/backend.ts";
 import {
   checkAck,
+  checkComplete,
   checkConsume,
   checkDeadList,
   checkDeclare,
   checkFail,
+  checkForget,
   checkGet,
   checkNack,
   checkPeek,
@@ -30,6 +32,7 @@ import {
   checkRequeue,
   checkStats,
   checkTouch,
+  type RawComplete,
   type RawPut,
 } from "../queue/arguments.ts";
 import type { Delivery, Job, QueueOptions } from "../queue/types.ts";
@@ -140,6 +143,8 @@ export class Operations {
   readonly #clock: Clock;
   readonly #now: () => number;
   readonly #callers = new Set<Caller>();
+  /** Callers by id, to route the results of the tasks they called. */
+  readonly #byId = new Map<string, Caller>();
   readonly #options: OperationsOptions;
   readonly #startedAt: number;
   readonly #rates: ReturnType<typeof setInterval>;
@@ -153,6 +158,21 @@ export class Operations {
     this.#clock = new Clock(this.backend, this.#now);
     this.#startedAt = this.#now();
     this.backend.sampleRates(this.#startedAt);
+    // A called task that dies: its caller hears why, instead of waiting out its timeout.
+    this.backend.watch?.({
+      dead: (job, queue, reason) => {
+        const to = job.replyTo === undefined ? undefined : this.#byId.get(job.replyTo);
+        if (to === undefined || !to.forget(job.id)) return;
+        to.onResult?.({
+          id: job.id,
+          queue,
+          error: {
+            code: ErrorCode.DeadLettered,
+            message: `Task ${job.id} was dead-lettered: ${reason}`,
+          },
+        });
+      },
+    });
     this.#rates = setInterval(() => this.backend.sampleRates(this.#now()), 1000);
   }
 
@@ -162,6 +182,7 @@ export class Operations {
   attach(info: CallerInfo): Caller {
     const caller = new Caller(info, this.#now());
     this.#callers.add(caller);
+    this.#byId.set(caller.id, caller);
     return caller;
   }
 
@@ -170,6 +191,7 @@ export class Operations {
     if (caller.gone) return;
     caller.markGone();
     this.#callers.delete(caller);
+    this.#byId.delete(caller.id);
     const now = this.#now();
     for (const owner of caller.owners()) this.backend.release(owner, now);
     this.#clock.schedule();
@@ -195,7 +217,12 @@ export class Operations {
     signal?: AbortSignal,
   ): void {
     try {
-      const request = checkPut(raw, makeId, this.limits.maxPayloadBytes);
+      const request = checkPut(
+        raw,
+        makeId,
+        this.limits.maxPayloadBytes,
+        caller.onResult === null ? undefined : caller.id,
+      );
       permit(caller, "put", request.queue, `put to "${request.queue}"`);
       // A store that cannot make records durable now (a full disk) refuses new jobs at once;
       // gets, acks and nacks go on (their records wait with the rest).
@@ -203,6 +230,7 @@ export class Operations {
       if (health !== undefined && health.state !== "ok") throw health.error;
       const wait = this.#beginWait(caller, signal);
       if (wait === null) return;
+      if (request.called !== null) { for (const id of request.called) caller.expect(id); }
       this.backend.put(wait.owner, request.queue, request.items, {
         now: this.#now(),
         timeoutMs: request.timeoutMs,
@@ -323,6 +351,59 @@ export class Operations {
       this.#fail(done, error);
     }
     this.#clock.schedule();
+  }
+
+  /**
+   * Finishes leased jobs, each with its result stored in the same step (see
+   * {@link QueueBackend.complete}): a called task's result goes to its caller
+   * while it waits, else to the queue named with it, else `<queue>.results`.
+   * Answers with the jobs that could not be completed, once durable.
+   */
+  complete(caller: Caller, raw: RawComplete, done: Done<{ failed: AckFailure[] }>): void {
+    try {
+      const items = checkComplete(raw, this.limits.maxAckTags, this.limits.maxPayloadBytes);
+      const answers: { to: Caller; result: CallResult }[] = [];
+      const route = (job: Job, queue: string, index: number): ResultPut | null => {
+        const { result, id } = items[index];
+        if (result === null) return null;
+        if (job.replyTo !== undefined) {
+          const to = this.#byId.get(job.replyTo);
+          if (to !== undefined && to.forget(job.id)) {
+            answers.push({ to, result: { id: job.id, queue, payload: result } });
+            return null;
+          }
+        }
+        const target = items[index].queue ?? `${queue}.results`;
+        permit(caller, "put", target, `put the result to "${target}"`);
+        return {
+          queue: target,
+          item: { id: id ?? `result:${job.id}`, payload: result, priority: 0, delayMs: 0 },
+        };
+      };
+      const tags = items.map((item) => item.tag);
+      this.#answer(
+        this.#completeOn(caller, tags, route),
+        (failed) => {
+          for (const { to, result } of answers) to.onResult?.(result);
+          return { failed };
+        },
+        done,
+      );
+      caller.tidy();
+    } catch (error) {
+      this.#fail(done, error);
+    }
+    this.#clock.schedule();
+  }
+
+  /** The caller waits no more for the results of these called tasks (they go to their fallback). */
+  forget(caller: Caller, raw: { ids: unknown }, done: Done<void>): void {
+    try {
+      for (const id of checkForget(raw)) caller.forget(id);
+      done(undefined);
+    } catch (error) {
+      this.#fail(done, error);
+    }
   }
 
   /** Hands a leased job back, ready again after `delay` ms. */
@@ -485,6 +566,86 @@ export class Operations {
   }
 
   // -- internals --
+
+  /**
+   * Completes on the backend, under the owners that hold the leases. A
+   * backend that cannot complete in one step gets the results put first and
+   * the leases acked after: a crash between redelivers the task, and its
+   * result's id keeps the second one from being stored twice.
+   */
+  #completeOn(
+    caller: Caller,
+    tags: number[],
+    route: (job: Job, queue: string, index: number) => ResultPut | null,
+  ): Awaitable<AckFailure[]> {
+    const now = this.#now();
+    const backend = this.backend;
+    if (backend.complete === undefined) return this.#completeInSteps(caller, tags, route, now);
+    if (!caller.lendsLeases) return backend.complete(caller.owner, tags, route, now);
+    // Some leases were taken by waits under borrowed owners: complete each under its owner.
+    const byOwner = new Map<Owner, number[]>();
+    for (let i = 0; i < tags.length; i++) {
+      const owner = caller.ownerOf(tags[i]);
+      let indexes = byOwner.get(owner);
+      if (indexes === undefined) byOwner.set(owner, indexes = []);
+      indexes.push(i);
+    }
+    const results = [...byOwner].map(([owner, indexes]) =>
+      backend.complete!(
+        owner,
+        indexes.map((i) => tags[i]),
+        (job, queue, j) => route(job, queue, indexes[j]),
+        now,
+      )
+    );
+    return results.some((r) => r instanceof Promise)
+      ? Promise.all(results).then((lists) => lists.flat())
+      : (results as AckFailure[][]).flat();
+  }
+
+  async #completeInSteps(
+    caller: Caller,
+    tags: number[],
+    route: (job: Job, queue: string, index: number) => ResultPut | null,
+    now: number,
+  ): Promise<AckFailure[]> {
+    const failed: AckFailure[] = [];
+    const acks: number[] = [];
+    for (let i = 0; i < tags.length; i++) {
+      const tag = tags[i];
+      const leased = this.backend.leased?.(caller.ownerOf(tag), tag);
+      if (leased === undefined || leased === null) {
+        failed.push({ tag, message: `No lease ${tag} held by this client` });
+        continue;
+      }
+      let put: ResultPut | null;
+      try {
+        put = route(leased.job, leased.queue, i);
+      } catch (error) {
+        failed.push({ tag, message: (error as Error).message });
+        continue;
+      }
+      if (put !== null) {
+        const stored = await new Promise<PutResult | TaskwireError>((resolve) =>
+          this.backend.put(caller.owner, put!.queue, [put!.item], { now, timeoutMs: 0 }, resolve)
+        );
+        if (stored instanceof TaskwireError) {
+          failed.push({ tag, message: stored.message });
+          continue;
+        }
+      }
+      acks.push(tag);
+    }
+    const byOwner = new Map<Owner, number[]>();
+    for (const tag of acks) {
+      const owner = caller.ownerOf(tag);
+      let list = byOwner.get(owner);
+      if (list === undefined) byOwner.set(owner, list = []);
+      list.push(tag);
+    }
+    for (const [owner, list] of byOwner) failed.push(...await this.backend.ack(owner, list, now));
+    return failed;
+  }
 
   /** Answers `done` with an error, counting a refusal by a limit. */
   #fail(done: Done<never>, error: unknown): void {

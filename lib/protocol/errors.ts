@@ -20,6 +20,8 @@ export const ErrorCode = {
   BadArgument: "bad_argument",
   NotLeased: "not_leased",
   Forbidden: "forbidden",
+  DeadLettered: "dead_lettered",
+  Timeout: "timeout",
   Limit: "limit",
   ShuttingDown: "shutting_down",
   Unavailable: "unavailable",
@@ -65,6 +67,13 @@ export class LimitError extends RemoteError {
   constructor(limit: string, message: string, options?: ErrorOptions) {
     super(ErrorCode.Limit, message, options);
     this.limit = limit;
+  }
+}
+
+/** A wait ran out of time: a call's answer, or a request's reply. The message names what. */
+export class TimeoutError extends TaskwireError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.Timeout, message, options);
   }
 }
 

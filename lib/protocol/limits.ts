@@ -128,6 +128,8 @@ export const DEFAULTS = Object.freeze({
   peekLimit: 10,
   /** Dead letters a listing shows when it does not say. */
   deadListLimit: 100,
+  /** How long `queue.call()` waits for the answer when it does not say. */
+  callTimeoutMs: 30_000,
 });
 
 /** The bounds of request arguments. */

@@ -39,8 +39,11 @@ export const MessageType = {
   DeadList: 26,
   DeadRequeue: 27,
   Declare: 28,
+  Complete: 29,
+  Forget: 30,
   // pushes (god → client)
   Deliver: 40,
+  Result: 41,
 } as const;
 export type MessageType = typeof MessageType[keyof typeof MessageType];
 

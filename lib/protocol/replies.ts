@@ -100,3 +100,16 @@ export interface JobMeta {
   reason?: string;
   origin?: string;
 }
+
+/**
+ * The answer to a called task (`queue.call()`): its result, or why it has
+ * none (it was dead-lettered). `payload` is the result's superjson text.
+ */
+export interface CallResult {
+  /** The called task's id. */
+  id: string;
+  /** The queue the task was put to. */
+  queue: string;
+  payload?: string;
+  error?: { code: string; message: string };
+}

@@ -83,11 +83,13 @@ export interface PutRequest {
   queue: string;
   items: PutItem[];
   timeoutMs: number;
+  /** Ids of the items put with `call: true` (their caller waits for their results), or null. */
+  called: string[] | null;
 }
 
 /**
  * A put as a door received it: `items[i]` holds the fields of job `i`
- * (`{id?, priority?, delay?}`, as sent) and `payloads[i]` its stored text.
+ * (`{id?, priority?, delay?, call?}`, as sent) and `payloads[i]` its stored text.
  */
 export interface RawPut {
   queue: unknown;
@@ -99,7 +101,8 @@ export interface RawPut {
 /**
  * Checks a put. `makeId(i)` names item `i` when the client gave it no id
  * (each door has its own rule, see docs/PROTOCOL.md); `maxPayloadBytes` bounds
- * each payload's UTF-8 size.
+ * each payload's UTF-8 size. An item with `call: true` is a called task: its
+ * job's `replyTo` is `replyTo` (the caller's id).
  *
  * @example
  * ```ts
@@ -110,6 +113,7 @@ export function checkPut(
   raw: RawPut,
   makeId: (index: number) => string,
   maxPayloadBytes: number,
+  replyTo?: string,
 ): PutRequest {
   const queue = checkQueue(raw.queue);
   const { items: fields, payloads } = raw;
@@ -117,11 +121,13 @@ export function checkPut(
     throw bad(`Invalid put: ${fields.length} items but ${payloads.length} payloads`);
   }
   const items: PutItem[] = new Array(fields.length);
+  let called: string[] | null = null;
   for (let i = 0; i < fields.length; i++) {
     const f = (typeof fields[i] === "object" && fields[i] !== null ? fields[i] : {}) as {
       id?: unknown;
       priority?: unknown;
       delay?: unknown;
+      call?: unknown;
     };
     const id = f.id === undefined || f.id === null ? makeId(i) : f.id;
     if (typeof id !== "string" || id.length === 0 || id.length > MAX_ID_LENGTH) {
@@ -140,11 +146,17 @@ export function checkPut(
       );
     }
     items[i] = { id, payload, priority, delayMs: optionalDuration(f.delay, "delay", 0) };
+    if (f.call === true) {
+      if (replyTo === undefined) throw bad("Invalid put: this door cannot wait for results (call)");
+      items[i].replyTo = replyTo;
+      (called ??= []).push(id);
+    }
   }
   return {
     queue,
     items,
     timeoutMs: optionalDuration(raw.timeout, "timeout", DEFAULTS.putTimeoutMs),
+    called,
   };
 }
 
@@ -213,6 +225,82 @@ export function checkAck(raw: { tags: unknown }, maxTags: number): AckRequest {
     }
   }
   return { tags: tags as number[] };
+}
+
+/** One finished job of a `complete`: its lease, and where its result goes (if it has one). */
+export interface Completion {
+  tag: number;
+  /** The result's stored text, or null for none (a plain ack). */
+  result: string | null;
+  /** The queue for the result (default: the caller, for a called task; else `<queue>.results`). */
+  queue: string | null;
+  /** The result's id (default `result:<task id>`, so a retried completion stores it once). */
+  id: string | null;
+}
+
+/**
+ * `complete`: finish leased jobs, each with its result stored in the same
+ * step. As a door received it: `items[i]` holds `{tag, q?, id?}`, and
+ * `results[i]` the result's text, or "" for none.
+ */
+export interface RawComplete {
+  items: readonly unknown[];
+  results: readonly string[];
+}
+
+export function checkComplete(
+  raw: RawComplete,
+  maxTags: number,
+  maxPayloadBytes: number,
+): Completion[] {
+  const { items, results } = raw;
+  if (!Array.isArray(items) || items.length !== results.length) {
+    throw bad("Invalid complete: items must be an array with one result each");
+  }
+  if (items.length > maxTags) {
+    throw new LimitError(
+      "ackTags",
+      `Cannot complete ${items.length} jobs in one request: the limit is ${maxTags} (maxAckTags); split it`,
+    );
+  }
+  const out: Completion[] = new Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    const f = (typeof items[i] === "object" && items[i] !== null ? items[i] : {}) as {
+      tag?: unknown;
+      q?: unknown;
+      id?: unknown;
+    };
+    const id = f.id === undefined || f.id === null ? null : f.id;
+    if (id !== null && (typeof id !== "string" || id.length === 0 || id.length > MAX_ID_LENGTH)) {
+      throw bad(`Invalid result id: ${shown(id)} (1 to ${MAX_ID_LENGTH} characters)`);
+    }
+    const result = results[i] === "" ? null : results[i];
+    if (result !== null) {
+      const size = utf8Bound(result, maxPayloadBytes);
+      if (size > maxPayloadBytes) {
+        throw new LimitError(
+          "payload",
+          `Cannot complete: a result of ${size} bytes exceeds maxPayloadBytes ${maxPayloadBytes}`,
+        );
+      }
+    }
+    out[i] = {
+      tag: checkTag(f.tag),
+      result,
+      queue: f.q === undefined || f.q === null ? null : checkQueue(f.q),
+      id: id as string | null,
+    };
+  }
+  return out;
+}
+
+/** `forget`: the caller waits no more for the results of these called tasks. */
+export function checkForget(raw: { ids: unknown }): string[] {
+  const ids = raw.ids;
+  if (!Array.isArray(ids) || !ids.every((id) => typeof id === "string")) {
+    throw bad("Invalid forget: ids must be an array of strings");
+  }
+  return ids as string[];
 }
 
 /** `nack`: hand a leased job back, ready again after `delayMs`. */

@@ -38,6 +38,18 @@ export interface Subscription {
   cancelled: boolean;
 }
 
+/** A result to store with a completion: its job, and the queue it goes to. */
+export interface ResultPut {
+  queue: string;
+  item: PutItem;
+}
+
+/** What a backend tells the operations layer as it happens. */
+export interface BackendEvents {
+  /** A called job (with `replyTo`) was dead-lettered. */
+  dead(job: Job, queue: string, reason: string): void;
+}
+
 /** The outcome of a put: how many jobs were stored and how many were repeats. */
 export interface PutResult {
   accepted: number;
@@ -87,6 +99,25 @@ export interface QueueBackend {
     tags: readonly number[],
     now: number,
   ): Awaitable<{ tag: number; message: string }[]>;
+  /**
+   * Finishes leased jobs, each with the result `route` gives for it stored in
+   * the same step; returns the tags that could not be completed, with why.
+   * A backend that cannot do both in one step leaves this out: the operations
+   * layer then stores the result first and acks after.
+   */
+  complete?(
+    owner: Owner,
+    tags: readonly number[],
+    route: (job: Job, queue: string, index: number) => ResultPut | null,
+    now: number,
+  ): Awaitable<{ tag: number; message: string }[]>;
+  /**
+   * Tells `events` when a called job (one with `replyTo`) is dead-lettered,
+   * so its caller hears of it. Backends that cannot tell leave this out.
+   */
+  watch?(events: BackendEvents): void;
+  /** The job and queue of lease `tag` of `owner`, or null (used to complete in steps). */
+  leased?(owner: Owner, tag: number): { job: Job; queue: string } | null;
   /** Hands a leased job back (after `delayMs`), or dead-letters it with the reason `dead`. */
   nack(
     owner: Owner,

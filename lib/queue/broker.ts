@@ -15,7 +15,14 @@ import { Heap } from "./heap.ts";
 import { Deque } from "./deque.ts";
 import { RateMeter } from "./rate.ts";
 import { ReadyQueue } from "./ready_queue.ts";
-import { Owner, type PutResult, type QueueBackend, type Subscription } from "./backend.ts";
+import {
+  Owner,
+  type PutResult,
+  type QueueBackend,
+  type ResultPut,
+  type Subscription,
+} from "./backend.ts";
+import type { BackendEvents } from "./backend.ts";
 import { defaultQueueOptions, resolveQueueOptions } from "./options.ts";
 import type { Delivery, Job, JournalRecord, PutItem, QueueOptions, QueueStats } from "./types.ts";
 
@@ -142,6 +149,8 @@ export class Broker implements QueueBackend {
   readonly #leasedQueues = new Set<NamedQueue>();
   /** Parked gets and puts, across queues (to know when the deadline heap is mostly stale). */
   #parked = 0;
+  /** Told when a called job dies (see {@link Broker.watch}). */
+  #events: BackendEvents | null = null;
   /** What each owner has parked, so its waits end when it goes away. */
   readonly #parkedBy = new Map<Owner, Set<Waiter | PendingPut>>();
 
@@ -154,6 +163,11 @@ export class Broker implements QueueBackend {
     for (const [name, queueOptions] of Object.entries(options.queues ?? {})) {
       this.declare(name, queueOptions);
     }
+  }
+
+  /** Tells `events` when a called job is dead-lettered. */
+  watch(events: BackendEvents): void {
+    this.#events = events;
   }
 
   /** Names of all queues. */
@@ -307,6 +321,71 @@ export class Broker implements QueueBackend {
       queue.totals.acked++;
       this.#journal?.({ t: "ack", q: queue.name, seq: job.seq });
       touched.add(queue);
+    }
+    for (const queue of touched) this.#dispatch(queue, now);
+    return failures;
+  }
+
+  /**
+   * Finishes leased jobs, each together with the result `route` gives for it
+   * (or none), in one step: one journal record per job, so after a crash
+   * either both the ack and the result happened or neither. A result whose id
+   * was seen within the dedupe window is not stored twice. Returns the tags
+   * that could not be completed, with why (a full or unknown result queue);
+   * their leases stay.
+   */
+  complete(
+    owner: Owner,
+    tags: readonly number[],
+    route: (job: Job, queue: string, index: number) => ResultPut | null,
+    now: number,
+  ): { tag: number; message: string }[] {
+    const failures: { tag: number; message: string }[] = [];
+    const touched = new Set<NamedQueue>();
+    for (let i = 0; i < tags.length; i++) {
+      const tag = tags[i];
+      const lease = this.#ownLease(owner, tag);
+      if (typeof lease === "string") {
+        failures.push({ tag, message: lease });
+        continue;
+      }
+      let target: NamedQueue | null = null;
+      let result: Job | undefined;
+      try {
+        const put = route(lease.job, lease.queue.name, i);
+        if (put !== null) {
+          target = this.#queue(put.queue);
+          const seenAt = target.dedupe.get(put.item.id);
+          if (seenAt !== undefined && this.#withinWindow(seenAt, now)) {
+            target.totals.duplicates++;
+          } else if (!target.hasRoom() || target.parkedPuts > 0) {
+            throw new RemoteError(
+              ErrorCode.QueueFull,
+              `Cannot complete: queue "${target.name}" for its result is full (maxsize ${target.options.maxsize}); the job stays leased, try again`,
+            );
+          } else {
+            result = this.#newJob(put.item, now);
+            this.#remember(target, put.item.id, now, seenAt !== undefined);
+            target.totals.put++;
+          }
+        }
+      } catch (error) {
+        failures.push({ tag, message: (error as Error).message });
+        continue;
+      }
+      this.#endLease(lease);
+      lease.queue.totals.acked++;
+      this.#journal?.({
+        t: "complete",
+        q: lease.queue.name,
+        seq: lease.job.seq,
+        put: result === undefined ? undefined : { q: target!.name, job: result },
+      });
+      touched.add(lease.queue);
+      if (result !== undefined) {
+        this.#enqueue(target!, result);
+        touched.add(target!);
+      }
     }
     for (const queue of touched) this.#dispatch(queue, now);
     return failures;
@@ -610,25 +689,38 @@ export class Broker implements QueueBackend {
       if (!queue.hasRoom()) return;
       pending.next++;
       pending.accepted++;
-      const job: Job = {
-        seq: this.#seq++,
-        id: item.id,
-        payload: item.payload,
-        priority: item.priority,
-        attempts: 0,
-        // 0 for ready now: a small integer costs no heap number per job.
-        readyAt: item.delayMs > 0 ? now + item.delayMs : 0,
-      };
+      const job = this.#newJob(item, now);
       this.#remember(queue, item.id, now, seenAt !== undefined);
       queue.totals.put++;
       this.#journal?.({ t: "put", q: queue.name, job });
-      if (item.delayMs > 0) {
-        queue.delayed.push(job);
-        queue.delayedCount++;
-        this.#delayedQueues.add(queue);
-      } else {
-        queue.ready.push(job);
-      }
+      this.#enqueue(queue, job);
+    }
+  }
+
+  /** A job for a put item, numbered. */
+  #newJob(item: PutItem, now: number): Job {
+    const job: Job = {
+      seq: this.#seq++,
+      id: item.id,
+      payload: item.payload,
+      priority: item.priority,
+      attempts: 0,
+      // 0 for ready now: a small integer costs no heap number per job.
+      readyAt: item.delayMs > 0 ? now + item.delayMs : 0,
+    };
+    // Only called tasks carry it: other jobs keep the smaller shape.
+    if (item.replyTo !== undefined) job.replyTo = item.replyTo;
+    return job;
+  }
+
+  /** A new job joins its queue: ready, or delayed until `readyAt`. */
+  #enqueue(queue: NamedQueue, job: Job): void {
+    if (job.readyAt > 0) {
+      queue.delayed.push(job);
+      queue.delayedCount++;
+      this.#delayedQueues.add(queue);
+    } else {
+      queue.ready.push(job);
     }
   }
 
@@ -854,6 +946,7 @@ export class Broker implements QueueBackend {
     job.origin = queue.name;
     job.readyAt = 0;
     dlq.ready.push(job);
+    if (job.replyTo !== undefined) this.#events?.dead(job, queue.name, reason);
     this.#dispatch(dlq, now);
   }
 }

@@ -32,6 +32,12 @@ export interface Job {
   /** Why the job was dead-lettered, and the queue it died in. */
   reason?: string;
   origin?: string;
+  /**
+   * For a task made with `call()`: the caller waiting for its result (the
+   * operations layer's id for it). Held in memory only: after a restart the
+   * caller is gone, and the result goes where an uncalled task's would.
+   */
+  replyTo?: string;
 }
 
 /** A job to add. */
@@ -40,6 +46,8 @@ export interface PutItem {
   payload: string;
   priority: number;
   delayMs: number;
+  /** See {@link Job.replyTo}. */
+  replyTo?: string;
 }
 
 /** A job handed to a consumer under a lease. */
@@ -56,6 +64,8 @@ export type JournalRecord =
   | { t: "declare"; q: string; options: QueueOptions }
   | { t: "put"; q: string; job: Job }
   | { t: "ack"; q: string; seq: number }
+  /** An ack and, when `put` is there, the result it stored: one record, so both or neither. */
+  | { t: "complete"; q: string; seq: number; put?: { q: string; job: Job } }
   | { t: "return"; q: string; seq: number; attempts: number; readyAt: number }
   | { t: "dead"; q: string; seq: number; to: string; reason: string; attempts: number }
   | { t: "requeue"; q: string; seq: number; to: string }

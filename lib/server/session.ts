@@ -13,7 +13,7 @@ import type { Caller } from "../ops/caller.ts";
 import type { Done, Operations } from "../ops/operations.ts";
 import { ErrorCode, ProtocolError, RemoteError, TaskwireError } from "../protocol/errors.ts";
 import { HANDSHAKE_MAX_FRAME } from "../protocol/frame.ts";
-import type { JobMeta } from "../protocol/replies.ts";
+import type { CallResult, JobMeta } from "../protocol/replies.ts";
 import { errorBody, ServerHandshake, type ServerInfo } from "../protocol/handshake.ts";
 import type { KeyRing } from "../protocol/keys.ts";
 import {
@@ -227,7 +227,9 @@ export class Session {
         clearTimeout(this.#timer);
         this.#state = "ready";
         if (!isLocal(this.connection.transport)) this.#ctx.limits.handshakeOver();
-        this.caller = this.#ctx.ops.attach({ door: "tcp", remote: this.remote, ...peer, scope });
+        const caller = this.#ctx.ops.attach({ door: "tcp", remote: this.remote, ...peer, scope });
+        caller.onResult = (result) => this.#sendResult(result);
+        this.caller = caller;
         this.connection.decoder.maxFrameSize = this.#ctx.info.maxFrameSize;
         this.connection.send(reply);
         this.#ctx.log({ event: "connected", remote: this.remote, ...peer });
@@ -325,6 +327,23 @@ export class Session {
       case MessageType.Ack:
         ops.ack(caller, { tags: h.tags }, this.#answer(m.id, (result) => [result]));
         return;
+      case MessageType.Complete: {
+        const parts = splitPayload(m.payload, h.sizes);
+        // A part of 0 bytes is "no result" (an empty text is never a value).
+        const results: string[] = new Array(parts.length);
+        for (let i = 0; i < parts.length; i++) {
+          results[i] = parts[i].length === 0 ? "" : payloadText(parts[i], i);
+        }
+        ops.complete(
+          caller,
+          { items: Array.isArray(h.items) ? h.items : [], results },
+          this.#answer(m.id, (result) => [result]),
+        );
+        return;
+      }
+      case MessageType.Forget:
+        ops.forget(caller, { ids: h.ids }, this.#answer(m.id, () => [{}]));
+        return;
       case MessageType.Nack:
         if (h.dead !== undefined) {
           ops.fail(caller, { tag: h.tag, reason: h.dead }, this.#answer(m.id, () => [{}]));
@@ -418,6 +437,19 @@ export class Session {
       // More to go: hand these bytes to the socket now, so its buffer says whether to pause.
       if (start < deliveries.length) this.connection.flush();
     }
+  }
+
+  /** The answer to a task this client called: a Result push (the value as payload). */
+  #sendResult(result: CallResult): void {
+    if (this.#ended) return;
+    const header: Record<string, unknown> = { id: result.id, q: result.queue };
+    if (result.error !== undefined) header.error = result.error;
+    this.#sendMessage(
+      MessageType.Result,
+      0,
+      header,
+      result.payload === undefined ? [] : [result.payload],
+    );
   }
 
   #reply(id: number, header: object, payload?: string[]): void {

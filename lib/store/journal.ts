@@ -276,6 +276,9 @@ export class Journal implements JournalStore {
     }
     this.#appended += this.#writer.write(record, now);
     if (record.t === "put") this.#ids.remember(record.q, record.job.id, now);
+    else if (record.t === "complete" && record.put) {
+      this.#ids.remember(record.put.q, record.put.job.id, now);
+    }
     this.#kick();
   }
 

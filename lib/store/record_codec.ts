@@ -70,6 +70,7 @@ export const RecordType = {
   dead: 5,
   requeue: 6,
   purge: 7,
+  complete: 8,
   // snapshot records
   meta: 16,
   job: 17,
@@ -79,9 +80,11 @@ export const RecordType = {
 
 /** A record as stored: a broker change, or a snapshot part. */
 export type StoredRecord =
-  | Exclude<JournalRecord, { t: "put" | "purge" }>
+  | Exclude<JournalRecord, { t: "put" | "purge" | "complete" }>
   /** `at`: when the put was journaled (epoch ms), for the dedupe window after a restart. */
   | { t: "put"; q: string; job: Job; at?: number }
+  /** `at`: when a complete with a result was journaled, as for a put. */
+  | { t: "complete"; q: string; seq: number; put?: { q: string; job: Job }; at?: number }
   /** `keep`: seqs of the queue's jobs in flight at the purge, which the broker keeps. */
   | { t: "purge"; q: string; keep?: number[] }
   | { t: "meta"; queues: Record<string, QueueOptions>; createdAt: number }
@@ -304,6 +307,19 @@ export class RecordWriter {
         this.#u8(RecordType.ack);
         this.#name(r.q);
         this.#f64(r.seq);
+        return;
+      case "complete":
+        this.#u8(RecordType.complete);
+        this.#name(r.q);
+        this.#f64(r.seq);
+        if (r.put === undefined) {
+          this.#u8(0);
+        } else {
+          this.#u8(1);
+          this.#name(r.put.q);
+          this.#job(r.put.job);
+          this.#f64(now);
+        }
         return;
       case "return":
         this.#u8(RecordType.return);
@@ -542,6 +558,14 @@ class BodyReader {
       case RecordType.ack:
         record = { t: "ack", q: this.#name(), seq: this.#f64() };
         break;
+      case RecordType.complete: {
+        const q = this.#name();
+        const seq = this.#f64();
+        record = this.#u8() === 0
+          ? { t: "complete", q, seq }
+          : { t: "complete", q, seq, put: { q: this.#name(), job: this.#job() }, at: this.#f64() };
+        break;
+      }
       case RecordType.return:
         record = {
           t: "return",

@@ -77,6 +77,16 @@ export class StateFolder {
       case "ack":
         if (!this.#jobs.get(record.q)?.delete(record.seq)) this.orphans++;
         return;
+      case "complete": {
+        if (!this.#jobs.get(record.q)?.delete(record.seq)) this.orphans++;
+        const put = record.put;
+        if (put !== undefined) {
+          this.#queue(put.q).set(put.job.seq, put.job);
+          if (put.job.seq > this.#maxSeq) this.#maxSeq = put.job.seq;
+          this.#remember(put.q, put.job.id, record.at ?? 0, put.job);
+        }
+        return;
+      }
       case "return": {
         const job = this.#jobs.get(record.q)?.get(record.seq);
         if (job === undefined) {
