@@ -35,6 +35,7 @@ export {
   ProtocolError,
   RemoteError,
   TaskwireError,
+  TimeoutError,
 } from "./lib/protocol/errors.ts";
 export { describeScope, generateAuthKey, makeWorkerKey } from "./lib/protocol/keys.ts";
 export { decodeValue, encodeValue } from "./lib/protocol/codec.ts";

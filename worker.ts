@@ -26,6 +26,7 @@ export {
   ProtocolError,
   RemoteError,
   TaskwireError,
+  TimeoutError,
 } from "./lib/protocol/errors.ts";
 export { decodeValue, encodeValue } from "./lib/protocol/codec.ts";
 

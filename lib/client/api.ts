@@ -61,6 +61,13 @@ export interface Queue<T = unknown> {
    * one arrives). Resolves to null when the time passes first.
    */
   get(options?: { timeout?: number }): Promise<Job<T> | null>;
+  /**
+   * Takes up to `max` jobs (at most 1000) in one request, waiting on the god up
+   * to `timeout` ms for the first; resolves to none when the time passes.
+   * Completing or acking them in the same turn sends one request, so a worker
+   * spends about two requests per batch.
+   */
+  getMany(max: number, options?: { timeout?: number }): Promise<Job<T>[]>;
   /** Streams jobs as they come, at most `prefetch` unsettled at a time. */
   consume(options?: { prefetch?: number }): Consumer<T>;
   /**

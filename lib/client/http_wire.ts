@@ -23,6 +23,7 @@ import type { GodStats, JobMeta } from "../protocol/replies.ts";
 import type { QueueOptions } from "../queue/types.ts";
 import { backoffMs, sleep } from "../util/backoff.ts";
 import { type Deferred, deferred } from "../util/deferred.ts";
+import { nextTurn } from "../util/next_turn.ts";
 import { runtimeName } from "../util/runtime.ts";
 import { newClientId, signRequest } from "../http/sign.ts";
 import { itemFields, type PutEntry } from "./put_batch.ts";
@@ -62,6 +63,7 @@ interface HttpAnswer {
   queue: string;
   result?: unknown;
   resultText?: string;
+  fallback?: string;
   error?: { code: string; message: string };
 }
 
@@ -195,9 +197,8 @@ export class HttpWire implements Wire {
     }).then(() => {});
   }
 
-  async get(queue: string, timeoutMs: number): Promise<WireJob | null> {
-    const [job] = await this.#poll(queue, timeoutMs, 1);
-    return job ?? null;
+  get(queue: string, timeoutMs: number, max: number): Promise<WireJob[]> {
+    return this.#poll(queue, timeoutMs, max);
   }
 
   subscribe(queue: string, _prefetch: number, sink: JobSink): WireSubscription {
@@ -259,8 +260,9 @@ export class HttpWire implements Wire {
     id: string | null,
   ): Promise<void> {
     const done = deferred<void>();
-    // Acks and completions made in the same turn travel in one request.
-    if (this.#settles.length === 0) queueMicrotask(() => this.#sendSettles());
+    // Acks and completions made in the same turn of the event loop (a whole batch of
+    // jobs handled at once) travel in one request.
+    if (this.#settles.length === 0) nextTurn(() => this.#sendSettles());
     this.#settles.push({ tag, result, queue, id, done });
     this.#settled();
     return done.promise;
@@ -428,15 +430,30 @@ export class HttpWire implements Wire {
   /** Long-polls for the answers to called tasks while any are awaited. */
   async #pollAnswers(): Promise<void> {
     let failures = 0;
-    while (this.#calls.size > 0 && !this.#closed) {
+    // Polling goes on a little after the last call ended, to collect answers that come late.
+    let idleUntil = 0;
+    while ((this.#calls.size > 0 || Date.now() < idleUntil) && !this.#closed) {
+      if (this.#calls.size > 0) idleUntil = Date.now() + 1000;
       try {
         const reply = await this.#request<{ results: HttpAnswer[] }>("POST", "/api/results", {
-          query: { timeout: String(POLL_MS) },
+          query: { timeout: String(this.#calls.size > 0 ? POLL_MS : 1000) },
         });
         failures = 0;
         for (const answer of reply.results) {
           const call = this.#calls.get(answer.id);
-          if (call === undefined) continue;
+          if (call === undefined) {
+            // An answer this client no longer waits for (its call timed out): not lost, but stored.
+            if (answer.fallback !== undefined && "result" in answer) {
+              const payload = JSON.stringify(answer.result);
+              this.put(answer.fallback, [{
+                id: `result:${answer.id}`,
+                payload,
+                bytes: payload.length,
+              }], 0)
+                .catch(() => {});
+            }
+            continue;
+          }
           this.#calls.delete(answer.id);
           if (answer.error !== undefined) {
             call.reject(

@@ -8,7 +8,7 @@ import type { Consumer, Job, PutOptions, Queue } from "./api.ts";
 import { JobStream } from "./consumer.ts";
 import { LeasedJob } from "./job.ts";
 import { nextId, PutBatcher } from "./put_batch.ts";
-import type { Wire } from "./wire.ts";
+import type { Wire, WireJob } from "./wire.ts";
 
 /** A named queue on the god; see {@link Queue}. */
 export class QueueHandle<T = unknown> implements Queue<T> {
@@ -36,6 +36,16 @@ export class QueueHandle<T = unknown> implements Queue<T> {
   }
 
   async get(options: { timeout?: number } = {}): Promise<Job<T> | null> {
+    const [job] = await this.getMany(1, options);
+    return job ?? null;
+  }
+
+  async getMany(max: number, options: { timeout?: number } = {}): Promise<Job<T>[]> {
+    if (!Number.isSafeInteger(max) || max < 1 || max > BOUNDS.maxGetJobs) {
+      throw new ArgumentError(
+        `Invalid max: ${String(max)} (expected an integer from 1 to ${BOUNDS.maxGetJobs})`,
+      );
+    }
     let remaining = options.timeout ?? Infinity;
     if (typeof remaining !== "number" || Number.isNaN(remaining) || remaining < 0) {
       throw new ArgumentError(
@@ -44,22 +54,35 @@ export class QueueHandle<T = unknown> implements Queue<T> {
     }
     for (;;) {
       const wait = Math.min(remaining, this.#wire.maxWaitMs);
-      const job = await this.#wire.get(this.name, wait);
-      if (job !== null) {
-        let value: T;
-        try {
-          value = this.#wire.decode<T>(job.payload);
-        } catch (error) {
-          // Undecodable bytes can never succeed: dead-letter them (as consume does), then report.
-          this.#wire.fail(job.tag, job.epoch, `undecodable payload: ${(error as Error).message}`)
-            .catch(() => {});
-          throw error;
-        }
-        return new LeasedJob<T>(this.#wire, { ...job, queue: this.name, value }, null);
-      }
+      const taken = await this.#wire.get(this.name, wait, max);
+      if (taken.length > 0) return this.#jobs(taken);
       remaining -= wait;
-      if (remaining <= 0) return null;
+      if (remaining <= 0) return [];
     }
+  }
+
+  /**
+   * Jobs from what a get took; one whose payload cannot be decoded never
+   * will be, so it is dead-lettered (as consume does) and reported when it
+   * was the only one.
+   */
+  #jobs(taken: WireJob[]): Job<T>[] {
+    const jobs: Job<T>[] = [];
+    let undecodable: unknown = null;
+    for (const job of taken) {
+      let value: T;
+      try {
+        value = this.#wire.decode<T>(job.payload);
+      } catch (error) {
+        this.#wire.fail(job.tag, job.epoch, `undecodable payload: ${(error as Error).message}`)
+          .catch(() => {});
+        undecodable = error;
+        continue;
+      }
+      jobs.push(new LeasedJob<T>(this.#wire, { ...job, queue: this.name, value }, null));
+    }
+    if (jobs.length === 0 && undecodable !== null) throw undecodable;
+    return jobs;
   }
 
   consume(options: { prefetch?: number } = {}): Consumer<T> {

@@ -103,19 +103,30 @@ export class TcpWire implements Wire {
       .then(() => {});
   }
 
-  async get(queue: string, timeoutMs: number): Promise<WireJob | null> {
+  async get(queue: string, timeoutMs: number, max: number): Promise<WireJob[]> {
     const link = this.#link;
-    const reply = await this.#request(MessageType.Get, { q: queue, timeout: timeoutMs }, false);
+    const header: Record<string, unknown> = { q: queue, timeout: timeoutMs };
+    if (max > 1) header.max = max;
+    const reply = await this.#request(MessageType.Get, header, false);
+    if (max > 1) {
+      // The batched form: every job's fields in the header, the values as payload parts.
+      const parts = splitPayload(reply.payload, reply.header.sizes);
+      return (reply.header.jobs as (JobMeta & { tag: number })[]).map((meta, i) => ({
+        ...meta,
+        epoch: link,
+        payload: parts[i],
+      }));
+    }
     const meta = reply.header.job as (JobMeta & { tag: number }) | null;
-    if (!meta) return null;
-    return {
+    if (!meta) return [];
+    return [{
       tag: meta.tag,
       epoch: link,
       id: meta.id,
       attempts: meta.attempts,
       priority: meta.priority,
       payload: reply.payload,
-    };
+    }];
   }
 
   subscribe(queue: string, prefetch: number, sink: JobSink): WireSubscription {
@@ -344,7 +355,16 @@ export class TcpWire implements Wire {
   #answer(message: Message): void {
     const id = String(message.header.id);
     const call = this.#calls.get(id);
-    if (call === undefined) return;
+    if (call === undefined) {
+      // An answer this client no longer waits for (its call timed out): not lost, but stored.
+      const fallback = message.header.fallback;
+      if (typeof fallback === "string" && message.payload.length > 0) {
+        const payload = new TextDecoder().decode(message.payload);
+        this.put(fallback, [{ id: `result:${id}`, payload, bytes: message.payload.length }], 0)
+          .catch(() => {});
+      }
+      return;
+    }
     this.#calls.delete(id);
     const error = message.header.error as { code?: string; message?: string } | undefined;
     if (error === undefined) call.resolve(message.payload);

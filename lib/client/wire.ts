@@ -70,7 +70,8 @@ export interface Wire {
   readonly putBatch: { maxItems: number; maxBytes: number };
 
   put(queue: string, entries: PutEntry[], timeout: number | undefined): Promise<void>;
-  get(queue: string, timeoutMs: number): Promise<WireJob | null>;
+  /** Leases up to `max` jobs, waiting up to `timeoutMs` for the first; none when the time passes. */
+  get(queue: string, timeoutMs: number, max: number): Promise<WireJob[]>;
   subscribe(queue: string, prefetch: number, sink: JobSink): WireSubscription;
   ack(tag: number, epoch: unknown): Promise<void>;
   /** Finishes a lease with its result (superjson text, or null for none) in one step. */

@@ -55,7 +55,7 @@ function isJson(text: string): boolean {
 function answerJson(answer: CallResult): string {
   const head = JSON.stringify(
     answer.error === undefined
-      ? { id: answer.id, queue: answer.queue }
+      ? { id: answer.id, queue: answer.queue, fallback: answer.fallback }
       : { id: answer.id, queue: answer.queue, error: answer.error },
   ).slice(0, -1);
   if (answer.payload === undefined) return `${head}}`;

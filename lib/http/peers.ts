@@ -104,6 +104,7 @@ export class Peers {
         const wake = entered.wake;
         entered.wake = null;
         wake?.();
+        return true;
       };
       peer = entered;
       this.#byId.set(clientId, peer);
@@ -126,6 +127,8 @@ export class Peers {
     if (this.#byId.get(peer.id) !== peer) return;
     this.#byId.delete(peer.id);
     this.#ops.detach(peer.caller);
+    // Answers it never fetched are kept in their fallback queues.
+    for (const answer of peer.answers.splice(0)) this.#ops.fallback(answer);
     const { role, name, runtime } = peer.caller.info;
     this.#log({
       event: "disconnected",

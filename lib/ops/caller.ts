@@ -33,10 +33,11 @@ export class Caller {
   readonly connectedAt: number;
   /**
    * How the caller's door hands it the result of a task it called (TCP: a
-   * Result push; HTTP: kept for its next results poll). Null: it cannot take
-   * results, and its calls' results go to their fallback queue.
+   * Result push; HTTP: kept for its next results poll); false when it could
+   * not (the connection is gone), and the result goes to its fallback queue.
+   * Null: this caller cannot take results, so it cannot call.
    */
-  onResult: ((result: CallResult) => void) | null = null;
+  onResult: ((result: CallResult) => boolean) | null = null;
   /** Ids of the tasks it called and still waits for. */
   #calls: Set<string> | null = null;
   /** Holds subscriptions, puts and the leases of waits that are never abandoned. */

@@ -15,7 +15,7 @@ import { describeScope } from "../protocol/keys.ts";
 import type { Limits, LimitStats } from "../protocol/limits.ts";
 import type { CallResult, GodStats } from "../protocol/replies.ts";
 import { type Awaitable, type QueueBackend, settle, type Subscription } from "../queue/backend.ts";
-import type { Owner, PutResult, ResultPut } from "../queue/backend.ts";
+import { Owner, type PutResult, type ResultPut } from "../queue/backend.ts";
 import {
   checkAck,
   checkComplete,
@@ -145,6 +145,8 @@ export class Operations {
   readonly #callers = new Set<Caller>();
   /** Callers by id, to route the results of the tasks they called. */
   readonly #byId = new Map<string, Caller>();
+  /** The owner of what the god does for callers that have gone (fallback puts). */
+  readonly #system = new Owner();
   readonly #options: OperationsOptions;
   readonly #startedAt: number;
   readonly #rates: ReturnType<typeof setInterval>;
@@ -163,7 +165,7 @@ export class Operations {
       dead: (job, queue, reason) => {
         const to = job.replyTo === undefined ? undefined : this.#byId.get(job.replyTo);
         if (to === undefined || !to.forget(job.id)) return;
-        to.onResult?.({
+        this.answer(to, {
           id: job.id,
           queue,
           error: {
@@ -366,14 +368,14 @@ export class Operations {
       const route = (job: Job, queue: string, index: number): ResultPut | null => {
         const { result, id } = items[index];
         if (result === null) return null;
+        const target = items[index].queue ?? `${queue}.results`;
         if (job.replyTo !== undefined) {
           const to = this.#byId.get(job.replyTo);
           if (to !== undefined && to.forget(job.id)) {
-            answers.push({ to, result: { id: job.id, queue, payload: result } });
+            answers.push({ to, result: { id: job.id, queue, payload: result, fallback: target } });
             return null;
           }
         }
-        const target = items[index].queue ?? `${queue}.results`;
         permit(caller, "put", target, `put the result to "${target}"`);
         return {
           queue: target,
@@ -384,7 +386,7 @@ export class Operations {
       this.#answer(
         this.#completeOn(caller, tags, route),
         (failed) => {
-          for (const { to, result } of answers) to.onResult?.(result);
+          for (const { to, result } of answers) this.answer(to, result);
           return { failed };
         },
         done,
@@ -393,6 +395,30 @@ export class Operations {
     } catch (error) {
       this.#fail(done, error);
     }
+    this.#clock.schedule();
+  }
+
+  /**
+   * Hands `result` to the caller that called its task; when it cannot take it
+   * (its connection just went), the result goes to its fallback queue with
+   * the id `result:<task id>`, so it is not lost (and is stored once).
+   */
+  answer(to: Caller, result: CallResult): void {
+    if (to.onResult?.(result) === true) return;
+    this.fallback(result);
+  }
+
+  /** Stores a called task's result in its fallback queue (its caller no longer takes it). */
+  fallback(result: CallResult): void {
+    if (result.payload === undefined || result.fallback === undefined) return;
+    const item = { id: `result:${result.id}`, payload: result.payload, priority: 0, delayMs: 0 };
+    this.backend.put(
+      this.#system,
+      result.fallback,
+      [item],
+      { now: this.#now(), timeoutMs: 0 },
+      () => {},
+    );
     this.#clock.schedule();
   }
 

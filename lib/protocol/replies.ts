@@ -111,5 +111,10 @@ export interface CallResult {
   /** The queue the task was put to. */
   queue: string;
   payload?: string;
+  /**
+   * Where the result goes when the caller no longer waits for it (it timed
+   * out meanwhile): the client puts it there, with the id `result:<task id>`.
+   */
+  fallback?: string;
   error?: { code: string; message: string };
 }

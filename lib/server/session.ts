@@ -50,6 +50,15 @@ export function jobMeta(job: Job, tag?: number): JobMeta {
   return meta;
 }
 
+/** Jobs handed out by a batched get: their fields and leases in the header, payloads after it. */
+function deliveryListing(deliveries: Delivery[]): [object, string[]] {
+  const payloads = deliveries.map((d) => d.job.payload);
+  return [
+    { jobs: deliveries.map((d) => jobMeta(d.job, d.tag)), sizes: payloads.map(utf8Length) },
+    payloads,
+  ];
+}
+
 /** A listing (peek, dead letters) as a reply: metadata in the header, payloads after it. */
 function listing(jobs: Job[]): [object, string[]] {
   const payloads = jobs.map((job) => job.payload);
@@ -281,15 +290,20 @@ export class Session {
         return;
       }
       case MessageType.Get:
+        // With `max`, the batched reply lists the jobs; without, the single-job reply of version 1.
         ops.get(
           caller,
-          { queue: h.q, timeout: h.timeout },
+          { queue: h.q, timeout: h.timeout, max: h.max },
           this.#answer(
             m.id,
-            ([delivery]) =>
-              delivery === undefined
+            (deliveries) =>
+              h.max !== undefined
+                ? deliveryListing(deliveries)
+                : deliveries.length === 0
                 ? [{ job: null }]
-                : [{ job: jobMeta(delivery.job, delivery.tag) }, [delivery.job.payload]],
+                : [{ job: jobMeta(deliveries[0].job, deliveries[0].tag) }, [
+                  deliveries[0].job.payload,
+                ]],
           ),
         );
         return;
@@ -439,10 +453,11 @@ export class Session {
     }
   }
 
-  /** The answer to a task this client called: a Result push (the value as payload). */
-  #sendResult(result: CallResult): void {
-    if (this.#ended) return;
+  /** The answer to a task this client called: a Result push (the value as payload); false when gone. */
+  #sendResult(result: CallResult): boolean {
+    if (this.#ended) return false;
     const header: Record<string, unknown> = { id: result.id, q: result.queue };
+    if (result.fallback !== undefined) header.fallback = result.fallback;
     if (result.error !== undefined) header.error = result.error;
     this.#sendMessage(
       MessageType.Result,
@@ -450,6 +465,7 @@ export class Session {
       header,
       result.payload === undefined ? [] : [result.payload],
     );
+    return true;
   }
 
   #reply(id: number, header: object, payload?: string[]): void {
