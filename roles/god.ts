@@ -89,6 +89,12 @@ const OPTIONS = {
     arg: "NAME=N,...",
     help: "change limits, e.g. maxConnections=2000,maxPayloadBytes=1048576 (see docs/SECURITY.md)",
   },
+  heartbeat: {
+    kind: "duration",
+    arg: "DUR",
+    help: "ping a connection quiet this long; drop one silent for three (clients follow)",
+    default: "10s",
+  },
   quiet: { kind: "flag", help: "count results without decoding or printing them; print summaries" },
   json: { kind: "flag", help: "print one JSON object per line per event" },
   help: { kind: "flag", help: "show this help" },
@@ -137,7 +143,10 @@ async function main(argv: string[]): Promise<number> {
     authkey,
     name: `god@${formatAddress(listen)}`,
     log: (event) => logServerEvent(out, event),
-    limits: parseLimits(values.limits as string | undefined),
+    limits: {
+      ...parseLimits(values.limits as string | undefined),
+      ...(values.heartbeat === undefined ? {} : { heartbeatMs: values.heartbeat as number }),
+    },
     tls: await loadTls(
       values["tls-cert"] as string | undefined,
       values["tls-key"] as string | undefined,

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import {
   ClientHandshake,
   errorBody,
@@ -24,7 +25,12 @@ import { Link } from "../lib/client/link.ts";
 import { serve } from "../mod.ts";
 
 const KEY = "correct horse battery staple";
-const INFO: ServerInfo = { maxFrameSize: 16 * 1024 * 1024, runtime: "test", name: "god-1" };
+const INFO: ServerInfo = {
+  maxFrameSize: 16 * 1024 * 1024,
+  runtime: "test",
+  name: "god-1",
+  heartbeatMs: 10_000,
+};
 const PEER: PeerInfo = { role: "producer", runtime: "test", name: "p-1" };
 const utf8 = new TextEncoder();
 
@@ -112,8 +118,10 @@ test("handshake messages carry exactly the documented fields and HMAC inputs", a
     "role",
     "runtime",
     "name",
+    "heartbeat",
     "proof",
   ]);
+  assert.equal(a.header.heartbeat, true, "the client says it answers pings");
   assert.equal(a.header.nonce, toBase64(cNonce));
   const role = utf8.encode(PEER.role);
   assert.equal(
@@ -452,13 +460,28 @@ test("a client that is sent an oversized frame before the handshake stops with a
 });
 
 test("the worked handshake example of docs/PROTOCOL.md is reproduced byte for byte", async () => {
-  const hex = (bytes: Uint8Array) =>
-    Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  const doc = readFileSync(new URL("../docs/PROTOCOL.md", import.meta.url), "utf8");
+  /** The frame the doc shows after "`Name` (type N), id 0: frame …", from its hex dump. */
+  const documented = (name: string): Uint8Array => {
+    const at = doc.indexOf(`\`${name}\` (type`);
+    assert.ok(at >= 0, `docs/PROTOCOL.md shows no ${name} frame`);
+    const block = doc.slice(
+      doc.indexOf("```\n", at) + 4,
+      doc.indexOf("\n```", doc.indexOf("```\n", at) + 4),
+    );
+    const bytes = block.split("\n").flatMap((line) =>
+      line.slice(10, 58).trim().split(/\s+/).filter((h) => h !== "").map((h) => parseInt(h, 16))
+    );
+    const declared = Number(/frame (\d+) bytes/.exec(doc.slice(at, at + 200))![1]);
+    assert.equal(bytes.length, declared, `${name}: the dump and its stated size disagree`);
+    return Uint8Array.from(bytes);
+  };
   const key = await importAuthKey("secret");
   const server = new ServerHandshake(new KeyRing(key), {
     maxFrameSize: 16777216,
     runtime: "node 20.20.2",
     name: "god",
+    heartbeatMs: 10000,
   }, { nonce: Uint8Array.from({ length: 32 }, (_, i) => i) });
   const client = new ClientHandshake(key, {
     role: "producer",
@@ -466,31 +489,14 @@ test("the worked handshake example of docs/PROTOCOL.md is reproduced byte for by
     name: "worker-1",
   }, { nonce: Uint8Array.from({ length: 32 }, (_, i) => 0xa0 + i) });
   const hello = encodeFrame(server.hello());
-  assert.equal(hello.length, 100);
-  assert.equal(hex(hello.subarray(0, 13)), "00000060010000000000000057");
-  assert.equal(
-    new TextDecoder().decode(hello.subarray(13)),
-    '{"proto":"taskwire","version":1,"nonce":"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}',
-  );
+  assert.deepEqual(hello, documented("Hello"));
   const step = await client.receive(hello.subarray(4));
   assert.ok("send" in step);
-  const auth = encodeFrame(step.send);
-  assert.equal(auth.length, 214);
-  assert.equal(hex(auth.subarray(0, 13)), "000000d20200000000000000c9");
-  assert.equal(
-    new TextDecoder().decode(auth.subarray(13)),
-    '{"proto":"taskwire","version":1,"nonce":"oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8=",' +
-      '"role":"producer","runtime":"deno 2.9.6","name":"worker-1",' +
-      '"proof":"ZyqAEEepfXRNaV9f1/vslHLEaXfKo5Fxzn/8cnQ5Qzw="}',
-  );
+  assert.deepEqual(encodeFrame(step.send), documented("Auth"));
   const { reply } = await server.receive(step.send);
-  const welcome = encodeFrame(reply);
-  assert.equal(welcome.length, 131);
-  assert.equal(hex(welcome.subarray(0, 13)), "0000007f030000000000000076");
-  assert.equal(
-    new TextDecoder().decode(welcome.subarray(13)),
-    '{"proof":"YZa/Ufj6lFizkqllB+gHjoj6Z6pbSDQOVMTBnicwuwY=","maxFrameSize":16777216,' +
-      '"runtime":"node 20.20.2","name":"god"}',
-  );
+  assert.deepEqual(encodeFrame(reply), documented("Welcome"));
   assert.ok("done" in await client.receive(reply));
+  // The proofs in the text match the frames too.
+  assert.match(doc, /base64 = ZyqAEEepfXRNaV9f1\/vslHLEaXfKo5Fxzn\/8cnQ5Qzw=/);
+  assert.ok(doc.includes("YZa/Ufj6lFizkqllB+gHjoj6Z6pbSDQOVMTBnicwuwY=   (base64)"));
 });

@@ -37,6 +37,12 @@ export interface ConnectOptions {
   maxBackoffMs?: number;
   /** TCP/TLS: how long the god may take to finish the handshake (default 5 s). */
   handshakeTimeoutMs?: number;
+  /**
+   * TCP/TLS: how long a request may go unanswered beyond what it waits for on
+   * the god (a get's timeout, a put's wait for room) before it fails with a
+   * `TimeoutError` (default 30 s). A god gone silent is noticed sooner, by heartbeats.
+   */
+  requestTimeoutMs?: number;
   /** TCP/TLS: opens connections instead of TCP (tests pass an in-memory pair). */
   dial?: Dialer;
   /** TCP/TLS: told about connection changes. */
@@ -86,6 +92,7 @@ export async function connect(options: ConnectOptions): Promise<Client> {
     waitForGod: options.waitForGod,
     maxBackoffMs: options.maxBackoffMs,
     handshakeTimeoutMs: options.handshakeTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs,
     onEvent: options.onEvent,
   });
   return new GodClient(wire);

@@ -10,10 +10,17 @@ import {
   ErrorCode,
   ProtocolError,
   RemoteError,
+  TimeoutError,
 } from "../protocol/errors.ts";
 import { HANDSHAKE_MAX_FRAME } from "../protocol/frame.ts";
 import { ClientHandshake, type PeerInfo, type ServerInfo } from "../protocol/handshake.ts";
-import { decodeMessage, type Message, MessageType, utf8Length } from "../protocol/messages.ts";
+import {
+  decodeMessage,
+  type Message,
+  MESSAGE_NAMES,
+  MessageType,
+  utf8Length,
+} from "../protocol/messages.ts";
 import { FramedConnection } from "../transport/framed.ts";
 import type { Transport } from "../transport/transport.ts";
 import { deferred } from "../util/deferred.ts";
@@ -40,7 +47,13 @@ function completionFields(s: Settle): { tag: number; q?: string; id?: string } {
 interface Pending {
   resolve(message: Message): void;
   reject(error: Error): void;
+  type: MessageType;
+  /** When the request is given up (epoch ms): what it may wait on the god, plus the request timeout. */
+  deadline: number;
 }
+
+/** How long a request may go unanswered beyond what it waits for on the god (default). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
 
@@ -67,10 +80,58 @@ export class Link {
   onResult: ((message: Message) => void) | null = null;
   #closedError: Error | null = null;
   readonly #closed = deferred<Error>();
+  readonly #requestTimeoutMs: number;
+  /** Checks deadlines, and (when the god announced heartbeats) the god's silence. */
+  readonly #ticker: ReturnType<typeof setInterval>;
+  /** Something was received since the last tick; when it last was; when we last pinged. */
+  #heard = false;
+  #heardAt = Date.now();
+  #pingedAt = 0;
 
-  private constructor(connection: FramedConnection, server: ServerInfo) {
+  private constructor(connection: FramedConnection, server: ServerInfo, requestTimeoutMs: number) {
     this.#connection = connection;
     this.server = server;
+    this.#requestTimeoutMs = requestTimeoutMs;
+    const beat = server.heartbeatMs ?? 0;
+    this.#ticker = setInterval(() => this.#tick(), beat > 0 ? Math.min(beat, 1000) : 1000);
+  }
+
+  /**
+   * Runs about once a second (or each heartbeat, when shorter): fails the
+   * requests past their deadline, pings a god quiet for a heartbeat, and
+   * closes the link to one silent for three (the client then reconnects):
+   * on a real network a dead peer may never send FIN or RST.
+   */
+  #tick(): void {
+    const now = Date.now();
+    if (this.#heard) {
+      this.#heard = false;
+      this.#heardAt = now;
+    }
+    for (const [id, pending] of this.#pending) {
+      if (pending.deadline > now) continue;
+      this.#pending.delete(id);
+      pending.reject(
+        new TimeoutError(
+          `No reply from the god at ${this.#connection.transport.remote} to ${
+            MESSAGE_NAMES[pending.type]
+          } within its deadline (its own wait plus ${this.#requestTimeoutMs} ms); the connection is up but the god did not answer`,
+        ),
+      );
+    }
+    const beat = this.server.heartbeatMs ?? 0;
+    if (beat <= 0 || this.#closedError) return;
+    const silent = now - this.#heardAt;
+    if (silent >= 3 * beat) {
+      this.#shutdown(
+        new ConnectionLostError(
+          `The god at ${this.#connection.transport.remote} went silent: nothing for ${silent} ms (3 heartbeats)`,
+        ),
+      );
+    } else if (silent >= beat && now - this.#pingedAt >= beat) {
+      this.#pingedAt = now;
+      this.#connection.sendMessage(MessageType.Ping, 0, {});
+    }
   }
 
   /**
@@ -82,7 +143,7 @@ export class Link {
     transport: Transport,
     key: CryptoKey,
     peer: PeerInfo,
-    options: { timeoutMs: number; scope?: string | null },
+    options: { timeoutMs: number; scope?: string | null; requestTimeoutMs?: number },
   ): Promise<Link> {
     const connection = new FramedConnection(transport, { maxFrameSize: HANDSHAKE_MAX_FRAME });
     const handshake = new ClientHandshake(key, peer, { scope: options.scope });
@@ -122,7 +183,11 @@ export class Link {
           clearTimeout(timer);
           connection.decoder.maxFrameSize = step.done.maxFrameSize ||
             connection.decoder.maxFrameSize;
-          link = new Link(connection, step.done);
+          link = new Link(
+            connection,
+            step.done,
+            options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+          );
           result.resolve(link);
         }).catch(fail);
       },
@@ -150,15 +215,27 @@ export class Link {
     return this.#closedError !== null;
   }
 
-  /** Sends a request; resolves with the Ok reply, rejects with a {@link RemoteError}. */
-  request(type: MessageType, header: object, payload?: string[]): Promise<Message> {
+  /**
+   * Sends a request; resolves with the Ok reply, rejects with a
+   * {@link RemoteError}, or with a {@link TimeoutError} when no reply came
+   * within `waitMs` (what the request may wait on the god: a get's timeout, a
+   * put's wait for room) plus the link's request timeout.
+   */
+  request(
+    type: MessageType,
+    header: object,
+    payload?: string[],
+    waitMs = 0,
+  ): Promise<Message> {
     if (this.#closedError) return Promise.reject(this.#closedError);
     const id = this.#nextId;
     this.#nextId = this.#nextId >= 0xffff_fffe ? 1 : this.#nextId + 1;
-    const reply = deferred<Message>();
-    this.#pending.set(id, reply);
+    const deadline = Date.now() + waitMs + this.#requestTimeoutMs;
+    const reply = new Promise<Message>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, type, deadline });
+    });
     this.#connection.sendMessage(type, id, header, payload);
-    return reply.promise;
+    return reply;
   }
 
   /** A fresh subscription id for this link. */
@@ -260,7 +337,13 @@ export class Link {
   }
 
   #onMessage(message: Message): void {
+    this.#heard = true;
     switch (message.type) {
+      case MessageType.Ping:
+        this.#connection.sendMessage(MessageType.Pong, message.id, {});
+        return;
+      case MessageType.Pong:
+        return;
       case MessageType.Ok:
       case MessageType.Error: {
         if (message.id === 0) {
@@ -301,6 +384,7 @@ export class Link {
   #shutdown(error: Error): void {
     if (this.#closedError) return;
     this.#closedError = error;
+    clearInterval(this.#ticker);
     this.#connection.close();
     const lost = error instanceof ConnectionLostError
       ? error

@@ -38,6 +38,8 @@ export interface TcpWireOptions {
   /** Longest pause between reconnect attempts (default 5 s). */
   maxBackoffMs?: number;
   handshakeTimeoutMs?: number;
+  /** How long a request may go unanswered beyond what it waits for on the god (default 30 s). */
+  requestTimeoutMs?: number;
   onEvent?: (event: ClientEvent) => void;
 }
 
@@ -99,15 +101,20 @@ export class TcpWire implements Wire {
       sizes: entries.map((e) => e.bytes),
     };
     if (timeout !== undefined) header.timeout = timeout;
-    return this.#request(MessageType.Put, header, true, entries.map((e) => e.payload))
-      .then(() => {});
+    return this.#request(
+      MessageType.Put,
+      header,
+      true,
+      entries.map((e) => e.payload),
+      timeout ?? DEFAULTS.putTimeoutMs,
+    ).then(() => {});
   }
 
   async get(queue: string, timeoutMs: number, max: number): Promise<WireJob[]> {
     const link = this.#link;
     const header: Record<string, unknown> = { q: queue, timeout: timeoutMs };
     if (max > 1) header.max = max;
-    const reply = await this.#request(MessageType.Get, header, false);
+    const reply = await this.#request(MessageType.Get, header, false, undefined, timeoutMs);
     if (max > 1) {
       // The batched form: every job's fields in the header, the values as payload parts.
       const parts = splitPayload(reply.payload, reply.header.sizes);
@@ -304,6 +311,7 @@ export class TcpWire implements Wire {
     header: object,
     retry: boolean,
     payload?: string[],
+    waitMs = 0,
   ): Promise<Message> {
     for (;;) {
       const link = this.#link ?? (retry && !this.#closed ? await this.#waiting.promise : null);
@@ -315,7 +323,7 @@ export class TcpWire implements Wire {
         );
       }
       try {
-        return await link.request(type, header, payload);
+        return await link.request(type, header, payload, waitMs);
       } catch (error) {
         if (!(error instanceof ConnectionLostError) || !retry || this.#closed) throw error;
       }
@@ -333,6 +341,7 @@ export class TcpWire implements Wire {
       Link.open(transport, o.key, { role: o.role, runtime: runtimeName(), name: o.name }, {
         timeoutMs: o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
         scope: o.scope,
+        requestTimeoutMs: o.requestTimeoutMs,
       })
     );
   }

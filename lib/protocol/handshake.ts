@@ -3,7 +3,7 @@
  *
  * ```
  * god    → client  Hello   {proto, version, nonce: sNonce}
- * client → god     Auth    {proto, version, nonce: cNonce, role, runtime, name, scope?,
+ * client → god     Auth    {proto, version, nonce: cNonce, role, runtime, name, scope?, heartbeat,
  *                           proof: HMAC(key, "taskwire/1 client" ‖ sNonce ‖ cNonce ‖ role)}
  * god    → client  Welcome {proof: HMAC(key, "taskwire/1 server" ‖ sNonce ‖ cNonce ‖ role), ...}
  * ```
@@ -40,6 +40,12 @@ export interface ServerInfo {
   maxFrameSize: number;
   runtime: string;
   name: string;
+  /**
+   * How long a connection may stay quiet before a side pings, in ms; a peer
+   * silent for three of these is taken for dead. 0 (or absent, from a god
+   * without heartbeats): no pings.
+   */
+  heartbeatMs?: number;
 }
 
 const encoder = new TextEncoder();
@@ -157,7 +163,9 @@ export class ServerHandshake {
    */
   async receive(
     body: Uint8Array,
-  ): Promise<{ reply: Uint8Array; peer: PeerInfo; scope: WorkerScope | null }> {
+  ): Promise<
+    { reply: Uint8Array; peer: PeerInfo; scope: WorkerScope | null; heartbeat: boolean }
+  > {
     if (this.#used) throw new ProtocolError(ErrorCode.BadMessage, "Handshake already finished");
     this.#used = true;
     const message = decodeMessage(body);
@@ -188,6 +196,8 @@ export class ServerHandshake {
       reply: encodeMessage(MessageType.Welcome, 0, { proof, ...this.#info }),
       peer,
       scope,
+      // A client that answers pings says so; older ones are not pinged.
+      heartbeat: h.heartbeat === true,
     };
   }
 }
@@ -237,6 +247,7 @@ export class ClientHandshake {
           nonce: toBase64(this.#nonce),
           ...this.#peer,
           ...(this.#scope === null ? {} : { scope: this.#scope }),
+          heartbeat: true,
           proof,
         }),
       };
@@ -255,6 +266,7 @@ export class ClientHandshake {
         maxFrameSize: typeof h.maxFrameSize === "number" ? h.maxFrameSize : 0,
         runtime: String(h.runtime ?? "unknown"),
         name: String(h.name ?? ""),
+        heartbeatMs: typeof h.heartbeatMs === "number" && h.heartbeatMs > 0 ? h.heartbeatMs : 0,
       },
     };
   }

@@ -39,6 +39,11 @@ export interface Limits {
   authFailureBurst: number;
   /** Time in which one failure of the burst is forgiven (ms): the bucket's refill period. */
   authFailureRefillMs: number;
+  /**
+   * A connection quiet this long (ms) is pinged; one silent for three of these
+   * is taken for dead (the god drops it and returns its jobs; clients reconnect).
+   */
+  heartbeatMs: number;
 }
 
 /**
@@ -61,6 +66,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   writeLimit: 64 * 1024 * 1024,
   authFailureBurst: 10,
   authFailureRefillMs: 6_000,
+  heartbeatMs: 10_000,
 });
 
 /** The names of the counters in {@link LimitStats.hits}. */

@@ -25,6 +25,9 @@ export const MessageType = {
   Bye: 5,
   // replies
   Ok: 6,
+  // heartbeats, either direction: a Ping is answered with a Pong of the same id
+  Ping: 7,
+  Pong: 8,
   // requests (client → god)
   Put: 16,
   Get: 17,

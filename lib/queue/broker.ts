@@ -478,6 +478,7 @@ export class Broker implements QueueBackend {
         if (lease.ended || lease.deadline > now) continue;
         this.#endLease(lease);
         queue.totals.expired++;
+        lease.job.avoid = lease.owner.id;
         this.#return(queue, lease.job, now, 0, "lease expired");
         expired = true;
       }
@@ -834,6 +835,7 @@ export class Broker implements QueueBackend {
     if (queue.ready.length > 0 && subs.length > 0) {
       const batches = new Map<Subscription, Delivery[]>();
       let idle = 0;
+      let passedOver = 0;
       // Round-robin one job at a time over subscriptions with room.
       while (queue.ready.length > 0 && idle < subs.length) {
         const sub = subs[queue.roundRobin % subs.length];
@@ -842,6 +844,12 @@ export class Broker implements QueueBackend {
           idle++;
           continue;
         }
+        // A job whose lease ran out on this consumer (gone silent, or stuck) goes to another
+        // one when there is one; it waits for room there rather than go back to the same one.
+        if (subs.length > 1 && queue.ready.peek()!.avoid === sub.owner.id) {
+          if (++passedOver <= subs.length) continue;
+        }
+        passedOver = 0;
         idle = 0;
         const delivery = this.#lease(queue, queue.ready.shift()!, sub.owner, sub, now);
         let batch = batches.get(sub);
@@ -861,7 +869,10 @@ export class Broker implements QueueBackend {
     now: number,
   ): Delivery {
     const tag = this.#tag++;
-    if (job.attempts > 0) queue.totals.redelivered++;
+    if (job.attempts > 0) {
+      queue.totals.redelivered++;
+      if (job.avoid !== undefined) job.avoid = undefined;
+    }
     job.attempts++;
     const lease: Lease = {
       tag,

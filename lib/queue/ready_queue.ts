@@ -28,6 +28,15 @@ export class ReadyQueue {
     this.#length++;
   }
 
+  /** The job {@link shift} would take, left in place. */
+  peek(): Job | undefined {
+    for (const priority of this.#order) {
+      const job = this.#buckets.get(priority)!.peek();
+      if (job !== undefined) return job;
+    }
+    return undefined;
+  }
+
   shift(): Job | undefined {
     for (const priority of this.#order) {
       const job = this.#buckets.get(priority)!.shift();

@@ -38,6 +38,11 @@ export interface Job {
    * caller is gone, and the result goes where an uncalled task's would.
    */
   replyTo?: string;
+  /**
+   * The owner whose lease on this job ran out: the job goes to another
+   * consumer when there is one. In memory only, and only after an expiry.
+   */
+  avoid?: number;
 }
 
 /** A job to add. */

@@ -124,11 +124,20 @@ export async function serve(options: ServeOptions): Promise<God> {
       log({ event: "auth-burst-ended", remote: address, unlogged });
     }
   }, 1000);
+  // One timer for every connection's heartbeat.
+  const heartbeats = setInterval(() => {
+    for (const session of sessions) session.heartbeat();
+  }, limits.heartbeatMs);
 
   const ctx: SessionContext = {
     ops,
     keys,
-    info: { maxFrameSize: limits.maxFrameSize, runtime: runtimeName(), name },
+    info: {
+      maxFrameSize: limits.maxFrameSize,
+      runtime: runtimeName(),
+      name,
+      heartbeatMs: limits.heartbeatMs,
+    },
     handshakeTimeoutMs: limits.handshakeTimeoutMs,
     limits: counters,
     log,
@@ -186,6 +195,7 @@ export async function serve(options: ServeOptions): Promise<God> {
   } catch (error) {
     ops.close();
     clearInterval(sweeper);
+    clearInterval(heartbeats);
     throw error;
   }
 
@@ -207,6 +217,7 @@ export async function serve(options: ServeOptions): Promise<God> {
       );
       await listener!.close();
       clearInterval(sweeper);
+      clearInterval(heartbeats);
       ops.close();
       await store.close();
       await backend.close?.();

@@ -87,6 +87,10 @@ export class Session {
   /** While paused: checks the write buffer now and then, in case no drain event comes. */
   #pauseTimer: ReturnType<typeof setInterval> | undefined;
   #draining: { idle(): void } | null = null;
+  /** Whether the client answers pings (it said so in its Auth), and what was heard lately. */
+  #pings = false;
+  #heard = false;
+  #silentBeats = 0;
 
   constructor(transport: Transport, ctx: SessionContext) {
     this.#ctx = ctx;
@@ -224,14 +228,46 @@ export class Session {
     for (const { sub, deliveries } of held) this.#deliver(sub, deliveries);
   }
 
+  /**
+   * Called by the server every `heartbeatMs`: a client heard from since the
+   * last call is alive; a quiet one is pinged; one silent for three beats is
+   * taken for dead (no FIN or RST may ever come on a real network), so its
+   * leases return to their queues now instead of expiring on a dead link.
+   */
+  heartbeat(): void {
+    if (!this.#pings || this.#ended) return;
+    if (this.#heard) {
+      this.#heard = false;
+      this.#silentBeats = 0;
+      return;
+    }
+    this.#silentBeats++;
+    if (this.#silentBeats >= 3) {
+      this.#ctx.log({
+        event: "silent",
+        remote: this.remote,
+        ms: this.#silentBeats * this.#ctx.limits.settings.heartbeatMs,
+      });
+      this.#fail(
+        new ProtocolError(
+          ErrorCode.Unavailable,
+          `heard nothing from the client for ${this.#silentBeats} heartbeats; taking it for gone`,
+        ),
+      );
+      return;
+    }
+    this.connection.sendMessage(MessageType.Ping, this.#silentBeats, {});
+  }
+
   #onFrame(body: Uint8Array): void {
+    this.#heard = true;
     if (this.#state === "checking") {
       // The client spoke again before we answered its Auth.
       throw new ProtocolError(ErrorCode.BadMessage, "message sent before the handshake finished");
     }
     if (this.#state === "hello") {
       this.#state = "checking";
-      this.#handshake.receive(body).then(({ reply, peer, scope }) => {
+      this.#handshake.receive(body).then(({ reply, peer, scope, heartbeat }) => {
         if (this.#ended) return;
         clearTimeout(this.#timer);
         this.#state = "ready";
@@ -239,6 +275,7 @@ export class Session {
         const caller = this.#ctx.ops.attach({ door: "tcp", remote: this.remote, ...peer, scope });
         caller.onResult = (result) => this.#sendResult(result);
         this.caller = caller;
+        this.#pings = heartbeat && this.#ctx.limits.settings.heartbeatMs > 0;
         this.connection.decoder.maxFrameSize = this.#ctx.info.maxFrameSize;
         this.connection.send(reply);
         this.#ctx.log({ event: "connected", remote: this.remote, ...peer });
@@ -250,6 +287,11 @@ export class Session {
       this.connection.close();
       return;
     }
+    if (message.type === MessageType.Ping) {
+      this.connection.sendMessage(MessageType.Pong, message.id, {});
+      return;
+    }
+    if (message.type === MessageType.Pong) return;
     this.#inFlight++;
     if (message.type === MessageType.Get) {
       this.#gets.set(message.id, (this.#gets.get(message.id) ?? 0) + 1);

@@ -5,6 +5,9 @@
 import * as net from "node:net";
 import type { Address, Listener, Transport, TransportHandlers } from "./transport.ts";
 
+/** Idle time before the kernel starts TCP keepalive probes on a connection. */
+const KEEPALIVE_MS = 15_000;
+
 /** A `node:net` (or `node:tls`) socket as a {@link Transport}. */
 export class SocketTransport implements Transport {
   readonly remote: string;
@@ -16,6 +19,8 @@ export class SocketTransport implements Transport {
     this.#socket = socket;
     // Small frames must not wait for Nagle's algorithm.
     socket.setNoDelay(true);
+    // A second line behind the protocol's heartbeats: the kernel notices a peer that vanished.
+    socket.setKeepAlive(true, KEEPALIVE_MS);
     this.remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
   }
 

@@ -1,0 +1,95 @@
+/**
+ * A TCP proxy on 127.0.0.1 standing in for a network link between a client
+ * and a god: it can add latency (each chunk is held `delayMs` in each
+ * direction, so a round trip takes twice that) and it can go silent — stop
+ * forwarding in both directions without closing anything, as a pulled cable,
+ * a frozen VM or a NAT box that forgot the flow looks to both ends — and come
+ * back. Used by the heartbeat tests and the benchmark's long-link scenario.
+ */
+import * as net from "node:net";
+
+export class LinkProxy {
+  readonly server: net.Server;
+  port = 0;
+  /** Milliseconds each chunk is held, per direction. */
+  delayMs: number;
+  #silent = false;
+  readonly #pairs = new Set<[net.Socket, net.Socket]>();
+  /**
+   * Chunks sent while the link is silent, held in order and delivered when it
+   * heals — TCP retransmits until the link is back, so nothing is lost, only late.
+   */
+  #held: { to: net.Socket; chunk: Uint8Array }[] = [];
+
+  private constructor(target: { host: string; port: number }, delayMs: number) {
+    this.delayMs = delayMs;
+    this.server = net.createServer((client) => {
+      const god = net.connect(target);
+      const pair: [net.Socket, net.Socket] = [client, god];
+      this.#pairs.add(pair);
+      client.setNoDelay(true);
+      god.setNoDelay(true);
+      const kill = () => {
+        client.destroy();
+        god.destroy();
+        this.#pairs.delete(pair);
+      };
+      const relay = (from: net.Socket, to: net.Socket) => {
+        from.on("data", (chunk: Uint8Array) => {
+          const pass = () => {
+            if (this.#silent) this.#held.push({ to, chunk });
+            else if (!to.destroyed) to.write(chunk);
+          };
+          if (this.delayMs <= 0) pass();
+          else setTimeout(pass, this.delayMs);
+        });
+      };
+      relay(client, god);
+      relay(god, client);
+      client.on("close", kill).on("error", kill);
+      god.on("close", kill).on("error", kill);
+    });
+  }
+
+  /** Starts a proxy in front of `target` (default host 127.0.0.1), adding `delayMs` each way. */
+  static async start(
+    target: number | { host: string; port: number },
+    options: { delayMs?: number; listen?: string } = {},
+  ): Promise<LinkProxy> {
+    const proxy = new LinkProxy(
+      typeof target === "number" ? { host: "127.0.0.1", port: target } : target,
+      options.delayMs ?? 0,
+    );
+    await new Promise<void>((resolve) =>
+      proxy.server.listen(0, options.listen ?? "127.0.0.1", resolve)
+    );
+    proxy.port = (proxy.server.address() as net.AddressInfo).port;
+    return proxy;
+  }
+
+  /** The link goes silent (nothing passes, nothing closes) until {@link heal}. */
+  partition(): void {
+    this.#silent = true;
+  }
+
+  /** The link carries bytes again; what was sent meanwhile arrives now, in order. */
+  heal(): void {
+    this.#silent = false;
+    const held = this.#held;
+    this.#held = [];
+    for (const { to, chunk } of held) if (!to.destroyed) to.write(chunk);
+  }
+
+  /** Connections open through the proxy. */
+  get connections(): number {
+    return this.#pairs.size;
+  }
+
+  async close(): Promise<void> {
+    for (const [a, b] of this.#pairs) {
+      a.destroy();
+      b.destroy();
+    }
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
