@@ -29,6 +29,9 @@ import { Broker } from "../lib/queue/broker.ts";
 import { Owner } from "../lib/queue/backend.ts";
 import type { Job } from "../lib/queue/types.ts";
 
+/** Options this test does not exercise: not paused, no rate limit, no backoff. */
+const PLAIN = { paused: false, rateLimit: null, backoff: null };
+
 function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), "taskwire-journal-"));
 }
@@ -49,12 +52,12 @@ const SAMPLES: StoredRecord[] = [
   {
     t: "declare",
     q: "tasks",
-    options: { maxsize: 10, leaseMs: 30_000, maxAttempts: 5, deadLetter: "tasks.dead" },
+    options: { maxsize: 10, leaseMs: 30_000, maxAttempts: 5, deadLetter: "tasks.dead", ...PLAIN },
   },
   {
     t: "declare",
     q: "x.dead",
-    options: { maxsize: 0, leaseMs: 1, maxAttempts: 1, deadLetter: null },
+    options: { maxsize: 0, leaseMs: 1, maxAttempts: 1, deadLetter: null, ...PLAIN },
   },
   { t: "put", q: "tasks", job: job(1), at: 1_700_000_000_123 },
   {
@@ -77,7 +80,7 @@ const SAMPLES: StoredRecord[] = [
   { t: "purge", q: "empty", keep: [] },
   {
     t: "meta",
-    queues: { a: { maxsize: 0, leaseMs: 5, maxAttempts: 2, deadLetter: null } },
+    queues: { a: { maxsize: 0, leaseMs: 5, maxAttempts: 2, deadLetter: null, ...PLAIN } },
     createdAt: 42,
   },
   { t: "job", q: "a", job: job(11, { attempts: 2, reason: "why", origin: "b" }) },

@@ -27,6 +27,9 @@ import { Broker } from "../lib/queue/broker.ts";
 import { Owner } from "../lib/queue/backend.ts";
 import type { Job } from "../lib/queue/types.ts";
 
+/** Options this test does not exercise: not paused, no rate limit, no backoff. */
+const PLAIN = { paused: false, rateLimit: null, backoff: null };
+
 const SEGMENT_1 = "journal-00000001.twj";
 
 function tempDir(): string {
@@ -92,7 +95,13 @@ function describe(jobs: { queue: string; job: Job }[]): string[] {
 
 /** A journal where the last records are of every kind. */
 function sampleRecords(): StoredRecord[] {
-  const options = { maxsize: 0, leaseMs: 30_000, maxAttempts: 3, deadLetter: "tasks.dead" };
+  const options = {
+    maxsize: 0,
+    leaseMs: 30_000,
+    maxAttempts: 3,
+    deadLetter: "tasks.dead",
+    ...PLAIN,
+  };
   const records: StoredRecord[] = [
     { t: "declare", q: "tasks", options },
     { t: "declare", q: "tasks.dead", options: { ...options, deadLetter: null } },

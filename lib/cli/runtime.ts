@@ -64,6 +64,10 @@ export function missingPermission(error: unknown): string | null {
     if (e.name !== "NotCapable" && e.name !== "PermissionDenied") continue;
     const asked = /Requires (\w+) access to "([^"]*)"/.exec(e.message);
     if (asked === null) return "the permission it names";
+    // Deno asks for "all" access to kernel filesystems (/proc, /sys, /dev):
+    // no program should be told to take every permission; the failure's own
+    // message says what is wrong with the path.
+    if (asked[1] === "all") return null;
     return `--allow-${asked[1]}=${asked[2]}`;
   }
   return null;

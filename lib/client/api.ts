@@ -110,7 +110,11 @@ export interface Job<T = unknown> {
    * repeated completion stores it once. Without a result it is an ack.
    */
   complete(result?: unknown, options?: { queue?: string; id?: string }): Promise<void>;
-  /** Hands the job back, ready again after `delay` ms (default now). Counts as an attempt. */
+  /**
+   * Hands the job back, ready again after `delay` ms; without one, after the
+   * wait its retry policy (the queue's `backoff`, or the put's) says, or at
+   * once when there is none. Counts as an attempt.
+   */
   nack(options?: { delay?: number }): Promise<void>;
   /** Sends the job straight to the dead-letter queue, with the reason. */
   fail(reason: string): Promise<void>;

@@ -84,7 +84,7 @@ export class JobStream<T = unknown> implements Consumer<T>, JobSink {
       await this.#subscription.stop();
       const unclaimed = [...this.#buffer].filter((job) => this.#wire.alive(job.epoch));
       this.#buffer.clear();
-      await Promise.allSettled(unclaimed.map((job) => job.nack()));
+      await Promise.allSettled(unclaimed.map((job) => job.nack({ delay: 0 })));
       this.#wakeUp();
     }
     return { value: undefined, done: true };

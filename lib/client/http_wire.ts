@@ -281,9 +281,11 @@ export class HttpWire implements Wire {
     }
   }
 
-  async nack(tag: number, _epoch: unknown, delayMs: number): Promise<void> {
+  async nack(tag: number, _epoch: unknown, delayMs: number | null): Promise<void> {
     this.#settled();
-    await this.#request("POST", `/api/leases/${tag}/nack`, { json: { delay: delayMs } });
+    await this.#request("POST", `/api/leases/${tag}/nack`, {
+      json: delayMs === null ? {} : { delay: delayMs },
+    });
   }
 
   async fail(tag: number, _epoch: unknown, reason: string): Promise<void> {

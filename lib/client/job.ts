@@ -72,8 +72,8 @@ export class LeasedJob<T = unknown> implements Job<T> {
   }
 
   nack(options: { delay?: number } = {}): Promise<void> {
-    const delay = options.delay ?? 0;
-    if (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0) {
+    const delay = options.delay ?? null;
+    if (delay !== null && (typeof delay !== "number" || !Number.isFinite(delay) || delay < 0)) {
       return Promise.reject(
         new ArgumentError(`Invalid delay: ${String(delay)} (expected milliseconds ≥ 0)`),
       );

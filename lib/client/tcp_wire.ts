@@ -209,8 +209,8 @@ export class TcpWire implements Wire {
     }
   }
 
-  nack(tag: number, epoch: unknown, delayMs: number): Promise<void> {
-    return this.#settle(epoch, "nack", { tag, delay: delayMs });
+  nack(tag: number, epoch: unknown, delayMs: number | null): Promise<void> {
+    return this.#settle(epoch, "nack", delayMs === null ? { tag } : { tag, delay: delayMs });
   }
 
   fail(tag: number, epoch: unknown, reason: string): Promise<void> {

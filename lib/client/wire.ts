@@ -90,7 +90,8 @@ export interface Wire {
   awaitResult(id: string): Promise<unknown>;
   /** Stops waiting for called task `id` (its result goes to its fallback queue). */
   forget(id: string): void;
-  nack(tag: number, epoch: unknown, delayMs: number): Promise<void>;
+  /** Hands a lease back, ready after `delayMs` (null: as the queue's retry policy says). */
+  nack(tag: number, epoch: unknown, delayMs: number | null): Promise<void>;
   fail(tag: number, epoch: unknown, reason: string): Promise<void>;
   touch(tag: number, epoch: unknown): Promise<number>;
   /** Whether leases of `epoch` can still be settled (TCP: their connection is still up). */

@@ -52,6 +52,7 @@ export class Caller {
   constructor(info: CallerInfo, now: number) {
     this.info = info;
     this.connectedAt = now;
+    this.owner.label = info.name;
   }
 
   /** The caller now waits for the result of task `id` (it called it). */
@@ -95,6 +96,7 @@ export class Caller {
   /** A fresh owner for a wait that may be abandoned; end it with {@link endWait}. */
   borrow(): Owner {
     const owner = new Owner();
+    owner.label = this.info.name;
     (this.#borrowed ??= new Set()).add(owner);
     (this.#waiting ??= new Set()).add(owner);
     return owner;

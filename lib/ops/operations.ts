@@ -436,7 +436,10 @@ export class Operations {
   nack(caller: Caller, raw: { tag: unknown; delay?: unknown }, done: Done<void>): void {
     try {
       const { tag, delayMs } = checkNack(raw);
-      const result = this.backend.nack(caller.ownerOf(tag), tag, { now: this.#now(), delayMs });
+      const result = this.backend.nack(caller.ownerOf(tag), tag, {
+        now: this.#now(),
+        delayMs: delayMs ?? undefined,
+      });
       this.#answer(result, () => undefined, done);
       caller.tidy();
     } catch (error) {

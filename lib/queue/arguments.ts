@@ -303,14 +303,19 @@ export function checkForget(raw: { ids: unknown }): string[] {
   return ids as string[];
 }
 
-/** `nack`: hand a leased job back, ready again after `delayMs`. */
+/** `nack`: hand a leased job back, ready again after `delayMs` (null: as its retry policy says). */
 export interface NackRequest {
   tag: number;
-  delayMs: number;
+  delayMs: number | null;
 }
 
 export function checkNack(raw: { tag: unknown; delay?: unknown }): NackRequest {
-  return { tag: checkTag(raw.tag), delayMs: optionalDuration(raw.delay, "delay", 0) };
+  return {
+    tag: checkTag(raw.tag),
+    delayMs: raw.delay === undefined || raw.delay === null
+      ? null
+      : checkDuration(raw.delay, "delay"),
+  };
 }
 
 /** `fail`: send a leased job to the dead-letter queue with a reason. */

@@ -22,6 +22,8 @@ import type { Delivery, Job, PutItem, QueueOptions, QueueStats } from "./types.t
 export class Owner {
   static #next = 1;
   readonly id: number = Owner.#next++;
+  /** Who this owner is, for a job's history of attempts (a consumer's name). */
+  label = "";
   /** Tags of the leases this owner holds. */
   readonly leases = new Set<number>();
   readonly subscriptions = new Set<Subscription>();

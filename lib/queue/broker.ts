@@ -23,8 +23,16 @@ import {
   type Subscription,
 } from "./backend.ts";
 import type { BackendEvents } from "./backend.ts";
-import { defaultQueueOptions, resolveQueueOptions } from "./options.ts";
-import type { Delivery, Job, JournalRecord, PutItem, QueueOptions, QueueStats } from "./types.ts";
+import { backoffDelay, defaultQueueOptions, resolveQueueOptions } from "./options.ts";
+import type {
+  Attempt,
+  Delivery,
+  Job,
+  JournalRecord,
+  PutItem,
+  QueueOptions,
+  QueueStats,
+} from "./types.ts";
 
 interface Waiter {
   owner: Owner;
@@ -104,10 +112,36 @@ class NamedQueue {
   };
   readonly putRate = new RateMeter();
   readonly ackRate = new RateMeter();
+  /** The rate limit's token bucket: jobs that may be handed out now (refilled as time passes). */
+  tokens = 0;
+  tokensAt = 0;
 
   constructor(name: string, options: QueueOptions) {
     this.name = name;
     this.options = options;
+    this.tokens = options.rateLimit?.count ?? 0;
+  }
+
+  /** Whether a job may be handed out now: not paused, and a token left (taking it). */
+  mayHandOut(now: number): boolean {
+    if (this.options.paused) return false;
+    const limit = this.options.rateLimit;
+    if (limit === null) return true;
+    this.tokens = Math.min(
+      limit.count,
+      this.tokens + (now - this.tokensAt) * limit.count / limit.perMs,
+    );
+    this.tokensAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** When the next token is due (epoch ms), for a queue held back by its rate limit. */
+  nextToken(): number {
+    const limit = this.options.rateLimit;
+    if (limit === null || this.tokens >= 1) return this.tokensAt;
+    return this.tokensAt + Math.ceil((1 - this.tokens) * limit.perMs / limit.count);
   }
 
   get waiting(): number {
@@ -145,6 +179,8 @@ export class Broker implements QueueBackend {
   #subscriptionId = 1;
   /** Queues with delayed jobs, so tick need not visit every queue. */
   readonly #delayedQueues = new Set<NamedQueue>();
+  /** Queues held back by their rate limit while jobs wait, to dispatch when a token is due. */
+  readonly #throttled = new Set<NamedQueue>();
   /** Queues with leases in flight, so tick need not visit every queue. */
   readonly #leasedQueues = new Set<NamedQueue>();
   /** Parked gets and puts, across queues (to know when the deadline heap is mostly stale). */
@@ -181,7 +217,7 @@ export class Broker implements QueueBackend {
   }
 
   /** Creates a queue, or changes an existing queue's options. */
-  declare(name: string, options: Partial<QueueOptions> = {}): QueueOptions {
+  declare(name: string, options: Partial<QueueOptions> = {}, now = Date.now()): QueueOptions {
     const merged = resolveQueueOptions(name, this.#queues.get(name)?.options, options);
     let queue = this.#queues.get(name);
     if (queue === undefined) {
@@ -195,8 +231,11 @@ export class Broker implements QueueBackend {
       this.#queues.set(name, queue);
     } else {
       queue.options = merged;
+      if (merged.rateLimit !== null) queue.tokens = Math.min(queue.tokens, merged.rateLimit.count);
     }
     this.#journal?.({ t: "declare", q: name, options: merged });
+    // Resumed, or a limit raised: hand out what can go now.
+    this.#dispatch(queue, now);
     return merged;
   }
 
@@ -251,9 +290,8 @@ export class Broker implements QueueBackend {
     done: (delivery: Delivery | null) => void,
   ): void {
     const queue = this.#queue(queueName);
-    const job = queue.ready.shift();
-    if (job !== undefined) {
-      done(this.#lease(queue, job, owner, null, options.now));
+    if (queue.ready.length > 0 && queue.parkedGets === 0 && this.#mayHandOut(queue, options.now)) {
+      done(this.#lease(queue, queue.ready.shift()!, owner, null, options.now));
       this.#admitWaitingPuts(queue, options.now);
       return;
     }
@@ -402,13 +440,19 @@ export class Broker implements QueueBackend {
   ): void {
     const lease = this.#ownLease(owner, tag);
     if (typeof lease === "string") throw new RemoteError(ErrorCode.NotLeased, lease);
-    const delayMs = options.delayMs ?? 0;
+    const delayMs = options.delayMs ?? null;
     this.#endLease(lease);
     lease.queue.totals.nacked++;
     if (options.dead !== undefined) {
-      this.#deadLetter(lease.queue, lease.job, String(options.dead).slice(0, 1000), options.now);
+      this.#deadLetter(
+        lease.queue,
+        lease.job,
+        String(options.dead).slice(0, 1000),
+        options.now,
+        owner,
+      );
     } else {
-      this.#return(lease.queue, lease.job, options.now, delayMs, "nacked");
+      this.#return(lease.queue, lease.job, options.now, delayMs, "nacked", owner);
     }
     this.#dispatch(lease.queue, options.now);
   }
@@ -436,7 +480,7 @@ export class Broker implements QueueBackend {
       const lease = this.#leases.get(tag);
       if (lease === undefined) continue;
       this.#endLease(lease);
-      this.#return(lease.queue, lease.job, now, 0, "connection lost");
+      this.#return(lease.queue, lease.job, now, 0, "connection lost", owner);
       touched.add(lease.queue);
     }
     for (const queue of touched) this.#dispatch(queue, now);
@@ -455,11 +499,20 @@ export class Broker implements QueueBackend {
       const job = queue.delayed.peek();
       if (job && job.readyAt < next) next = job.readyAt;
     }
+    for (const queue of this.#throttled) {
+      const due = queue.nextToken();
+      if (due < next) next = due;
+    }
     return next;
   }
 
   /** Does what is due at `now`: delayed jobs become ready, leases expire, waits time out. */
   tick(now: number): void {
+    for (const queue of [...this.#throttled]) {
+      if (queue.nextToken() > now) continue;
+      this.#throttled.delete(queue);
+      this.#dispatch(queue, now);
+    }
     for (const queue of this.#delayedQueues) {
       let moved = false;
       while (queue.delayed.length > 0 && queue.delayed.peek()!.readyAt <= now) {
@@ -479,7 +532,7 @@ export class Broker implements QueueBackend {
         this.#endLease(lease);
         queue.totals.expired++;
         lease.job.avoid = lease.owner.id;
-        this.#return(queue, lease.job, now, 0, "lease expired");
+        this.#return(queue, lease.job, now, 0, "lease expired", lease.owner);
         expired = true;
       }
       if (order.length === 0) this.#leasedQueues.delete(queue);
@@ -788,6 +841,17 @@ export class Broker implements QueueBackend {
     }
   }
 
+  /**
+   * Whether `queue` may hand out a job now (not paused, within its rate
+   * limit). A queue held back by its limit is woken by {@link tick} when its
+   * next token is due.
+   */
+  #mayHandOut(queue: NamedQueue, now: number): boolean {
+    if (queue.mayHandOut(now)) return true;
+    if (queue.options.rateLimit !== null && !queue.options.paused) this.#throttled.add(queue);
+    return false;
+  }
+
   /** Tenths of a second since this broker started: small integers, stored without a heap number each. */
   #ticks(now: number): number {
     return Math.floor((now - this.#epoch) / 100);
@@ -822,9 +886,13 @@ export class Broker implements QueueBackend {
   /** Gives ready jobs to parked gets and subscriptions with room, fairly. */
   #dispatch(queue: NamedQueue, now: number): void {
     while (queue.ready.length > 0 && queue.waiters.length > 0) {
+      if (queue.waiters.peek()!.done === null) {
+        queue.waiters.shift();
+        continue;
+      }
+      if (!this.#mayHandOut(queue, now)) break;
       const waiter = queue.waiters.shift()!;
-      if (waiter.done === null) continue;
-      const done = waiter.done;
+      const done = waiter.done!;
       waiter.done = null;
       queue.parkedGets--;
       this.#parked--;
@@ -849,6 +917,7 @@ export class Broker implements QueueBackend {
         if (subs.length > 1 && queue.ready.peek()!.avoid === sub.owner.id) {
           if (++passedOver <= subs.length) continue;
         }
+        if (!this.#mayHandOut(queue, now)) break;
         passedOver = 0;
         idle = 0;
         const delivery = this.#lease(queue, queue.ready.shift()!, sub.owner, sub, now);
@@ -914,20 +983,40 @@ export class Broker implements QueueBackend {
   }
 
   /** A job comes back from a consumer: ready again (at the front), delayed, or dead. */
-  #return(queue: NamedQueue, job: Job, now: number, delayMs: number, why: string): void {
+  /**
+   * A job comes back from a consumer: ready again (at the front), delayed, or
+   * dead. `delayMs` null: none was asked for, so the job's (or its queue's)
+   * retry policy says how long it waits; a lost connection is not the job's
+   * fault, so it comes back at once.
+   */
+  #return(
+    queue: NamedQueue,
+    job: Job,
+    now: number,
+    delayMs: number | null,
+    why: string,
+    by: Owner | null,
+  ): void {
+    const attempt = noteAttempt(job, now, by, why);
     if (queue.options.deadLetter !== null && job.attempts >= queue.options.maxAttempts) {
-      this.#deadLetter(queue, job, `${why} after ${job.attempts} attempts`, now);
+      this.#deadLetter(queue, job, `${why} after ${job.attempts} attempts`, now, null);
       return;
     }
-    job.readyAt = delayMs > 0 ? now + delayMs : 0;
+    let delay = delayMs ?? 0;
+    const policy = job.backoff ?? queue.options.backoff;
+    if (delayMs === null && policy !== null && why !== "connection lost") {
+      delay = backoffDelay(policy, job.attempts, Math.random());
+    }
+    job.readyAt = delay > 0 ? now + delay : 0;
     this.#journal?.({
       t: "return",
       q: queue.name,
       seq: job.seq,
       attempts: job.attempts,
       readyAt: job.readyAt,
+      attempt,
     });
-    if (delayMs > 0) {
+    if (delay > 0) {
       queue.delayed.push(job);
       queue.delayedCount++;
       this.#delayedQueues.add(queue);
@@ -936,13 +1025,15 @@ export class Broker implements QueueBackend {
     }
   }
 
-  #deadLetter(queue: NamedQueue, job: Job, reason: string, now: number): void {
+  #deadLetter(queue: NamedQueue, job: Job, reason: string, now: number, by: Owner | null): void {
     const target = queue.options.deadLetter;
     if (target === null) {
       // No dead-letter queue: the job goes back and is tried again.
-      this.#return(queue, job, now, 0, reason);
+      this.#return(queue, job, now, null, reason, by);
       return;
     }
+    // A failure by a consumer is an attempt of its own; one after used-up retries was noted already.
+    const attempt = by === null ? undefined : noteAttempt(job, now, by, reason);
     const dlq = this.#queues.get(target) ?? this.#create(target);
     queue.totals.deadLettered++;
     this.#journal?.({
@@ -952,6 +1043,7 @@ export class Broker implements QueueBackend {
       to: target,
       reason,
       attempts: job.attempts,
+      attempt,
     });
     job.reason = reason;
     job.origin = queue.name;
@@ -960,6 +1052,18 @@ export class Broker implements QueueBackend {
     if (job.replyTo !== undefined) this.#events?.dead(job, queue.name, reason);
     this.#dispatch(dlq, now);
   }
+}
+
+/** Most attempts a job's history keeps (the most recent). */
+const HISTORY = 20;
+
+/** Adds an attempt that did not finish to a job's history; returns it, for the journal. */
+function noteAttempt(job: Job, now: number, by: Owner | null, why: string): Attempt {
+  const attempt: Attempt = { at: now, by: by?.label ?? "", why };
+  const history = job.history ??= [];
+  history.push(attempt);
+  if (history.length > HISTORY) history.splice(0, history.length - HISTORY);
+  return attempt;
 }
 
 function liveOnly<T extends { done: unknown }>(items: Deque<T>): Deque<T> {

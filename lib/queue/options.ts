@@ -4,7 +4,7 @@
  */
 import { ErrorCode, RemoteError } from "../protocol/errors.ts";
 import { MAX_TIMEOUT_MS } from "./arguments.ts";
-import type { QueueOptions } from "./types.ts";
+import type { Backoff, QueueOptions, RateLimit } from "./types.ts";
 
 /** What a queue name may be made of. */
 export const QUEUE_NAME: RegExp = /^[A-Za-z0-9_.:-]{1,200}$/;
@@ -19,6 +19,9 @@ export function defaultQueueOptions(name: string): QueueOptions {
     leaseMs: 30_000,
     maxAttempts: 5,
     deadLetter: name.endsWith(".dead") ? null : `${name}.dead`,
+    paused: false,
+    rateLimit: null,
+    backoff: null,
   };
 }
 
@@ -81,10 +84,59 @@ function checkOptions(name: string, options: QueueOptions): void {
   if (!Number.isSafeInteger(options.maxAttempts) || options.maxAttempts < 1) {
     throw bad("maxAttempts", options.maxAttempts, "an integer ≥ 1");
   }
+  if (typeof options.paused !== "boolean") throw bad("paused", options.paused, "true or false");
+  if (options.rateLimit !== null) {
+    const r = options.rateLimit as Partial<RateLimit>;
+    if (
+      typeof r !== "object" || !Number.isSafeInteger(r.count) || r.count! < 1 ||
+      !Number.isSafeInteger(r.perMs) || r.perMs! < 1 || r.perMs! > MAX_TIMEOUT_MS
+    ) {
+      throw bad(
+        "rateLimit",
+        r,
+        `{count: integer ≥ 1, perMs: integer from 1 to ${MAX_TIMEOUT_MS}} or null`,
+      );
+    }
+  }
+  if (options.backoff !== null) checkBackoff(options.backoff, bad);
   if (options.deadLetter !== null) {
     if (typeof options.deadLetter !== "string" || !QUEUE_NAME.test(options.deadLetter)) {
       throw bad("deadLetter", options.deadLetter, "a queue name or null");
     }
     if (options.deadLetter === name) throw bad("deadLetter", options.deadLetter, "another queue");
   }
+}
+
+/** Checks a retry policy; `bad(what, value, expected)` makes the error. */
+export function checkBackoff(
+  backoff: unknown,
+  bad: (what: string, value: unknown, expected: string) => Error,
+): Backoff {
+  const b = backoff as Partial<Backoff>;
+  const expected =
+    `{type: "fixed" or "exponential", delayMs: 0 to ${MAX_TIMEOUT_MS}, maxMs?: ≥ delayMs, jitter?: boolean}`;
+  if (
+    typeof b !== "object" || b === null || (b.type !== "fixed" && b.type !== "exponential") ||
+    !Number.isSafeInteger(b.delayMs) || b.delayMs! < 0 || b.delayMs! > MAX_TIMEOUT_MS ||
+    (b.maxMs !== undefined &&
+      (!Number.isSafeInteger(b.maxMs) || b.maxMs < b.delayMs! || b.maxMs > MAX_TIMEOUT_MS)) ||
+    (b.jitter !== undefined && typeof b.jitter !== "boolean")
+  ) {
+    throw bad("backoff", backoff, expected);
+  }
+  return {
+    type: b.type,
+    delayMs: b.delayMs!,
+    maxMs: b.maxMs ?? MAX_TIMEOUT_MS,
+    jitter: b.jitter ?? false,
+  };
+}
+
+/** The wait before the attempt after `attempts` under `backoff` (`random` in [0, 1)). */
+export function backoffDelay(backoff: Backoff, attempts: number, random: number): number {
+  const raw = backoff.type === "fixed"
+    ? backoff.delayMs
+    : backoff.delayMs * 2 ** Math.min(Math.max(attempts - 1, 0), 40);
+  const capped = Math.min(backoff.maxMs, raw);
+  return Math.round(backoff.jitter ? capped / 2 + random * capped / 2 : capped);
 }

@@ -10,6 +10,30 @@ export interface QueueOptions {
   maxAttempts: number;
   /** Where dead jobs go; `null` means jobs here are never dead-lettered. */
   deadLetter: string | null;
+  /** While paused, puts are taken but no job is handed out. */
+  paused: boolean;
+  /** At most `count` jobs handed out per `perMs`, across all consumers; null for no limit. */
+  rateLimit: RateLimit | null;
+  /** How long a job handed back (nacked without a delay, or expired) waits before it is tried again; null: at once. */
+  backoff: Backoff | null;
+}
+
+/** A rate limit: at most `count` jobs handed out per `perMs` milliseconds. */
+export interface RateLimit {
+  count: number;
+  perMs: number;
+}
+
+/**
+ * A retry policy: the wait before attempt n+1 is `delayMs` ("fixed"), or
+ * `delayMs * 2^(n-1)` ("exponential"), at most `maxMs`; with `jitter`, a
+ * random point in the upper half of that.
+ */
+export interface Backoff {
+  type: "fixed" | "exponential";
+  delayMs: number;
+  maxMs: number;
+  jitter: boolean;
 }
 
 /**
@@ -43,6 +67,19 @@ export interface Job {
    * consumer when there is one. In memory only, and only after an expiry.
    */
   avoid?: number;
+  /** This job's own retry policy, over its queue's (set by its put). */
+  backoff?: Backoff;
+  /** Why each earlier attempt did not finish (most recent last, at most 20). */
+  history?: Attempt[];
+}
+
+/** One attempt that did not finish: when, which consumer, why. */
+export interface Attempt {
+  /** Epoch ms. */
+  at: number;
+  /** The consumer's name ("" when unknown). */
+  by: string;
+  why: string;
 }
 
 /** A job to add. */
@@ -51,6 +88,8 @@ export interface PutItem {
   payload: string;
   priority: number;
   delayMs: number;
+  /** Its own retry policy, over its queue's. */
+  backoff?: Backoff;
   /** See {@link Job.replyTo}. */
   replyTo?: string;
 }
@@ -71,7 +110,25 @@ export type JournalRecord =
   | { t: "ack"; q: string; seq: number }
   /** An ack and, when `put` is there, the result it stored: one record, so both or neither. */
   | { t: "complete"; q: string; seq: number; put?: { q: string; job: Job } }
-  | { t: "return"; q: string; seq: number; attempts: number; readyAt: number }
-  | { t: "dead"; q: string; seq: number; to: string; reason: string; attempts: number }
+  | {
+    t: "return";
+    q: string;
+    seq: number;
+    attempts: number;
+    readyAt: number;
+    /** The attempt that did not finish, for the job's history. */
+    attempt?: Attempt;
+  }
+  | {
+    t: "dead";
+    q: string;
+    seq: number;
+    to: string;
+    reason: string;
+    attempts: number;
+    attempt?: Attempt;
+  }
+  /** What a job carries beyond its put: its own retry policy, its history (after a put or in a snapshot). */
+  | { t: "extra"; q: string; seq: number; backoff?: Backoff; history?: Attempt[] }
   | { t: "requeue"; q: string; seq: number; to: string }
   | { t: "purge"; q: string };

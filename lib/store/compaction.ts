@@ -9,7 +9,7 @@
  * captured at that same boundary, fsynced and renamed into place, the
  * directory is fsynced, and only then are the older files deleted.
  */
-import type { Job, QueueOptions } from "../queue/types.ts";
+import type { Attempt, Job, QueueOptions } from "../queue/types.ts";
 import type { StoreSource } from "./store.ts";
 import {
   describeFileError,
@@ -183,6 +183,8 @@ export class Compactor {
     const readyAt: number[] = [];
     const reasons: (string | undefined)[] = [];
     const origins: (string | undefined)[] = [];
+    // A job's history only grows by whole entries: its length now is its state now.
+    const histories: (Attempt[] | undefined)[] = [];
     for (const { queue, job } of source.liveJobs()) {
       qs.push(queue);
       jobs.push(job);
@@ -190,6 +192,7 @@ export class Compactor {
       readyAt.push(job.readyAt);
       reasons.push(job.reason);
       origins.push(job.origin);
+      histories.push(job.history?.slice());
     }
     const ids = host.recentIds();
     const captureMs = performance.now() - started;
@@ -212,6 +215,8 @@ export class Compactor {
             readyAt: readyAt[i],
             reason: reasons[i],
             origin: origins[i],
+            backoff: jobs[i].backoff,
+            history: histories[i],
           },
         }),
       },

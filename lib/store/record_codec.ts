@@ -25,7 +25,7 @@
  * (`job`, `id`, `meta`, `end`).
  */
 import { ErrorCode, TaskwireError } from "../protocol/errors.ts";
-import type { Job, JournalRecord, QueueOptions } from "../queue/types.ts";
+import type { Attempt, Backoff, Job, JournalRecord, QueueOptions } from "../queue/types.ts";
 
 /**
  * A problem with the data directory: unreadable, locked, corrupt, newer
@@ -71,6 +71,7 @@ export const RecordType = {
   requeue: 6,
   purge: 7,
   complete: 8,
+  extra: 9,
   // snapshot records
   meta: 16,
   job: 17,
@@ -327,6 +328,7 @@ export class RecordWriter {
         this.#f64(r.seq);
         this.#f64(r.attempts);
         this.#f64(r.readyAt);
+        if (r.attempt !== undefined) this.#attempt(r.attempt);
         return;
       case "dead":
         this.#u8(RecordType.dead);
@@ -335,6 +337,13 @@ export class RecordWriter {
         this.#name(r.to);
         this.#str(r.reason);
         this.#f64(r.attempts);
+        if (r.attempt !== undefined) this.#attempt(r.attempt);
+        return;
+      case "extra":
+        this.#u8(RecordType.extra);
+        this.#name(r.q);
+        this.#f64(r.seq);
+        this.#str(JSON.stringify({ backoff: r.backoff, history: r.history }));
         return;
       case "requeue":
         this.#u8(RecordType.requeue);
@@ -360,6 +369,10 @@ export class RecordWriter {
         this.#job(r.job);
         this.#str(r.job.reason ?? "");
         this.#str(r.job.origin ?? "");
+        // Optional, at the end (older snapshots end before it): a retry policy and a history.
+        if (r.job.backoff !== undefined || r.job.history !== undefined) {
+          this.#str(JSON.stringify({ backoff: r.job.backoff, history: r.job.history }));
+        }
         return;
       case "id":
         this.#u8(RecordType.id);
@@ -373,6 +386,13 @@ export class RecordWriter {
         this.#f64(r.ids);
         return;
     }
+  }
+
+  /** An attempt that did not finish, after the fixed fields of a return or dead record (optional). */
+  #attempt(attempt: Attempt): void {
+    this.#f64(attempt.at);
+    this.#str(attempt.by);
+    this.#str(attempt.why);
   }
 
   #job(job: Job): void {
@@ -566,17 +586,21 @@ class BodyReader {
           : { t: "complete", q, seq, put: { q: this.#name(), job: this.#job() }, at: this.#f64() };
         break;
       }
-      case RecordType.return:
-        record = {
+      case RecordType.return: {
+        const r: StoredRecord = {
           t: "return",
           q: this.#name(),
           seq: this.#f64(),
           attempts: this.#f64(),
           readyAt: this.#f64(),
         };
+        const attempt = this.#attempt();
+        if (attempt !== undefined) r.attempt = attempt;
+        record = r;
         break;
-      case RecordType.dead:
-        record = {
+      }
+      case RecordType.dead: {
+        const r: StoredRecord = {
           t: "dead",
           q: this.#name(),
           seq: this.#f64(),
@@ -584,7 +608,20 @@ class BodyReader {
           reason: this.#str(),
           attempts: this.#f64(),
         };
+        const attempt = this.#attempt();
+        if (attempt !== undefined) r.attempt = attempt;
+        record = r;
         break;
+      }
+      case RecordType.extra: {
+        const q = this.#name();
+        const seq = this.#f64();
+        const extra = this.#json() as { backoff?: Backoff; history?: Attempt[] };
+        record = { t: "extra", q, seq };
+        if (extra.backoff !== undefined) record.backoff = extra.backoff;
+        if (extra.history !== undefined) record.history = extra.history;
+        break;
+      }
       case RecordType.requeue:
         record = { t: "requeue", q: this.#name(), seq: this.#f64(), to: this.#name() };
         break;
@@ -611,6 +648,11 @@ class BodyReader {
         const origin = this.#str();
         if (reason !== "") job.reason = reason;
         if (origin !== "") job.origin = origin;
+        if (this.#at < this.#end) {
+          const extra = this.#json() as { backoff?: Backoff; history?: Attempt[] };
+          if (extra.backoff !== undefined) job.backoff = extra.backoff;
+          if (extra.history !== undefined) job.history = extra.history;
+        }
         record = { t: "job", q, job };
         break;
       }
@@ -627,6 +669,12 @@ class BodyReader {
       throw new Error(`record type ${type} has ${this.#end - this.#at} extra bytes`);
     }
     return record;
+  }
+
+  /** The optional attempt at the end of a return or dead record (older journals have none). */
+  #attempt(): Attempt | undefined {
+    if (this.#at >= this.#end) return undefined;
+    return { at: this.#f64(), by: this.#str(), why: this.#str() };
   }
 
   #job(): Job {

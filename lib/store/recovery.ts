@@ -7,7 +7,8 @@
  * keyed by job seq; nothing scans a queue per record (a purge replaces the
  * queue's Map).
  */
-import type { Job, QueueOptions } from "../queue/types.ts";
+import type { Attempt, Job, QueueOptions } from "../queue/types.ts";
+import { defaultQueueOptions } from "../queue/options.ts";
 import type { DataFile } from "./file.ts";
 import {
   decodeHeader,
@@ -66,7 +67,7 @@ export class StateFolder {
     this.records++;
     switch (record.t) {
       case "declare":
-        this.#queues.set(record.q, record.options);
+        this.#queues.set(record.q, withDefaults(record.q, record.options));
         return;
       case "put":
       case "job":
@@ -95,6 +96,17 @@ export class StateFolder {
         }
         job.attempts = record.attempts;
         job.readyAt = record.readyAt;
+        if (record.attempt !== undefined) addAttempt(job, record.attempt);
+        return;
+      }
+      case "extra": {
+        const job = this.#jobs.get(record.q)?.get(record.seq);
+        if (job === undefined) {
+          this.orphans++;
+          return;
+        }
+        if (record.backoff !== undefined) job.backoff = record.backoff;
+        if (record.history !== undefined) job.history = record.history;
         return;
       }
       case "dead":
@@ -108,6 +120,7 @@ export class StateFolder {
         }
         from!.delete(record.seq);
         const dead = record.t === "dead";
+        if (dead && record.attempt !== undefined) addAttempt(job, record.attempt);
         job.attempts = dead ? record.attempts : 0;
         job.reason = dead ? record.reason : undefined;
         job.origin = dead ? record.q : undefined;
@@ -128,7 +141,7 @@ export class StateFolder {
       }
       case "meta":
         for (const [name, options] of Object.entries(record.queues)) {
-          this.#queues.set(name, options);
+          this.#queues.set(name, withDefaults(name, options));
         }
         return;
       case "id":
@@ -468,4 +481,16 @@ async function readAt(
     got += n;
   }
   return got;
+}
+
+/** Adds an attempt read back to a job's history (the broker keeps the last 20 too). */
+function addAttempt(job: Job, attempt: Attempt): void {
+  const history = job.history ??= [];
+  history.push(attempt);
+  if (history.length > 20) history.splice(0, history.length - 20);
+}
+
+/** Options as written by an older version lack the fields added since: they take their defaults. */
+function withDefaults(name: string, options: QueueOptions): QueueOptions {
+  return { ...defaultQueueOptions(name), ...options };
 }

@@ -73,6 +73,9 @@ export function parseDescription(
         leaseMs: Number(o.leaseMs ?? 30_000),
         maxAttempts: Number(o.maxAttempts ?? 5),
         deadLetter: typeof o.deadLetter === "string" ? o.deadLetter : null,
+        paused: o.paused === true,
+        rateLimit: (o.rateLimit ?? null) as QueueOptions["rateLimit"],
+        backoff: (o.backoff ?? null) as QueueOptions["backoff"],
       },
     };
   } catch {
