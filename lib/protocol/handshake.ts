@@ -27,6 +27,8 @@ export interface PeerInfo {
   role: string;
   runtime: string;
   name: string;
+  /** The client's software and version, e.g. `taskwire 0.2.0` (optional in Auth). */
+  software?: string;
 }
 
 /** Settings the god announces in its Welcome. */
@@ -34,6 +36,8 @@ export interface ServerInfo {
   maxFrameSize: number;
   runtime: string;
   name: string;
+  /** The god's software and version, e.g. `taskwire 0.2.0` (optional in Welcome). */
+  software?: string;
 }
 
 const encoder = new TextEncoder();
@@ -195,6 +199,7 @@ export class ServerHandshake {
       role: role.slice(0, 64),
       runtime: typeof h.runtime === "string" ? h.runtime.slice(0, 64) : "unknown",
       name: typeof h.name === "string" ? h.name.slice(0, 128) : "",
+      ...(typeof h.software === "string" ? { software: h.software.slice(0, 64) } : {}),
     };
     return { reply: encodeMessage(MessageType.Welcome, 0, { proof, ...this.#info }), peer };
   }
@@ -255,6 +260,7 @@ export class ClientHandshake {
         maxFrameSize: typeof h.maxFrameSize === "number" ? h.maxFrameSize : 0,
         runtime: String(h.runtime ?? "unknown"),
         name: String(h.name ?? ""),
+        ...(typeof h.software === "string" ? { software: h.software.slice(0, 64) } : {}),
       },
     };
   }

@@ -22,6 +22,7 @@ import { parseAddress } from "../util/address.ts";
 import { runtimeName } from "../util/runtime.ts";
 import { Session, type SessionContext } from "./session.ts";
 import { hostOf, isLocal, LimitCounters } from "./admission.ts";
+import { SOFTWARE } from "../version.ts";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -128,7 +129,7 @@ export async function serve(options: ServeOptions): Promise<God> {
   const ctx: SessionContext = {
     ops,
     key,
-    info: { maxFrameSize: limits.maxFrameSize, runtime: runtimeName(), name },
+    info: { maxFrameSize: limits.maxFrameSize, runtime: runtimeName(), name, software: SOFTWARE },
     handshakeTimeoutMs: limits.handshakeTimeoutMs,
     limits: counters,
     log,
