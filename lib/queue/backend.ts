@@ -23,8 +23,8 @@ export class Owner {
   static #next = 1;
   readonly id: number = Owner.#next++;
   /** Tags of the leases this owner holds. */
-  readonly leases = new Set<number>();
-  readonly subscriptions = new Set<Subscription>();
+  readonly leases: Set<number> = new Set();
+  readonly subscriptions: Set<Subscription> = new Set();
 }
 
 /** A push consumer: up to `prefetch` unacked jobs at a time. */

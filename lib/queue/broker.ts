@@ -15,7 +15,7 @@ import { Heap } from "./heap.ts";
 import { Deque } from "./deque.ts";
 import { RateMeter } from "./rate.ts";
 import { ReadyQueue } from "./ready_queue.ts";
-import { Owner, type PutResult, type QueueBackend, type Subscription } from "./backend.ts";
+import type { Owner, PutResult, QueueBackend, Subscription } from "./backend.ts";
 import { defaultQueueOptions, resolveQueueOptions } from "./options.ts";
 import type { Delivery, Job, JournalRecord, PutItem, QueueOptions, QueueStats } from "./types.ts";
 
