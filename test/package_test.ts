@@ -338,6 +338,35 @@ test("the taskwire command: a god, a producer and two consumers, every result ex
   }
 });
 
+test("taskwire demo, installed: the compiled roles on plain node; SIGINT stops them all", async () => {
+  const { project, bin } = await installed();
+  const demo = new Proc([NODE, bin, "demo"], {
+    cwd: project,
+    env: { TASKWIRE_AUTHKEY: "", TASKWIRE_ADDR: "" },
+  });
+  try {
+    const result = await demo.waitFor(
+      /^god \(node\) +\| -?\d+ \* -?\d+ = \d+ {2}\(consumer /,
+      30_000,
+    );
+    const [, n, , square] = /(-?\d+) \* (-?\d+) = (\d+)/.exec(result)!;
+    assert.equal(BigInt(square), BigInt(n) ** 2n);
+    assert.match(demo.output, /npx taskwire consumer --connect 127\.0\.0\.1:\d+/);
+  } finally {
+    demo.signal("SIGINT");
+    const { code } = await demo.wait(40_000);
+    assert.equal(code, 0, demo.output.slice(-3000));
+  }
+  const started = [...demo.output.matchAll(/\| started as pid (\d+): (\S+) (\S+)/g)];
+  assert.equal(started.length, 4, demo.output.slice(0, 2000));
+  for (const [, pid, runtime, file] of started) {
+    assert.equal(runtime, "node", "plain node, no tsx");
+    assert.match(file, /^roles\/(god|producer|consumer)\.js$/);
+    assert.throws(() => process.kill(Number(pid), 0), `child ${pid} has exited`);
+  }
+  assert.match(demo.output, /demo: stopped/);
+});
+
 test("taskwire/worker bundles for a neutral platform with no node: module (the main entry does not)", async () => {
   const { project } = await installed();
   const bundle = (entry: string, out: string) =>
