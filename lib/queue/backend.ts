@@ -25,8 +25,8 @@ export class Owner {
   /** Who this owner is, for a job's history of attempts (a consumer's name). */
   label = "";
   /** Tags of the leases this owner holds. */
-  readonly leases = new Set<number>();
-  readonly subscriptions = new Set<Subscription>();
+  readonly leases: Set<number> = new Set();
+  readonly subscriptions: Set<Subscription> = new Set();
 }
 
 /** A push consumer: up to `prefetch` unacked jobs at a time. */

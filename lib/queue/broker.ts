@@ -15,14 +15,14 @@ import { Heap } from "./heap.ts";
 import { Deque } from "./deque.ts";
 import { RateMeter } from "./rate.ts";
 import { ReadyQueue } from "./ready_queue.ts";
-import {
+import type {
+  BackendEvents,
   Owner,
-  type PutResult,
-  type QueueBackend,
-  type ResultPut,
-  type Subscription,
+  PutResult,
+  QueueBackend,
+  ResultPut,
+  Subscription,
 } from "./backend.ts";
-import type { BackendEvents } from "./backend.ts";
 import { backoffDelay, defaultQueueOptions, resolveQueueOptions } from "./options.ts";
 import type {
   Attempt,
@@ -217,7 +217,11 @@ export class Broker implements QueueBackend {
   }
 
   /** Creates a queue, or changes an existing queue's options. */
-  declare(name: string, options: Partial<QueueOptions> = {}, now = Date.now()): QueueOptions {
+  declare(
+    name: string,
+    options: Partial<QueueOptions> = {},
+    now: number = Date.now(),
+  ): QueueOptions {
     const merged = resolveQueueOptions(name, this.#queues.get(name)?.options, options);
     let queue = this.#queues.get(name);
     if (queue === undefined) {

@@ -22,6 +22,7 @@ import { parseAddress } from "../util/address.ts";
 import { runtimeName } from "../util/runtime.ts";
 import { Session, type SessionContext } from "./session.ts";
 import { hostOf, isLocal, LimitCounters } from "./admission.ts";
+import { SOFTWARE } from "../version.ts";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -137,6 +138,7 @@ export async function serve(options: ServeOptions): Promise<God> {
       runtime: runtimeName(),
       name,
       heartbeatMs: limits.heartbeatMs,
+      software: SOFTWARE,
     },
     handshakeTimeoutMs: limits.handshakeTimeoutMs,
     limits: counters,
