@@ -266,6 +266,12 @@ class Unpickler {
       this.#at = this.#pos;
       const op = this.#u8();
       if (op === 0x2e /* STOP */) {
+        // CPython's pickles end with exactly one value and no open MARK.
+        if (this.#stack.length !== 1 || this.#metastack.length > 0) {
+          this.#fail(
+            `STOP with ${this.#stack.length} values and ${this.#metastack.length} open MARKs (expected one value)`,
+          );
+        }
         const value = this.#pop();
         if (this.#pos !== bytes.length) {
           this.#fail(`${bytes.length - this.#pos} bytes follow STOP`);
