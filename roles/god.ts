@@ -18,6 +18,7 @@ import { count, duration, Output, rate } from "../lib/cli/output.ts";
 import { KEY_ENV, loadKey, resolveAddress, runRole, watchSignals } from "../lib/cli/role.ts";
 import { describeResult, type SquareResult } from "../lib/cli/squares.ts";
 import { openJournal } from "../lib/store/journal.ts";
+import { parsePythonQueues } from "../lib/python/bindings.ts";
 import type { Address } from "../lib/transport/transport.ts";
 
 const OPTIONS = {
@@ -67,6 +68,17 @@ const OPTIONS = {
     kind: "address",
     arg: "HOST:PORT",
     help: "also serve the HTTP API, /metrics and the live dashboard there",
+  },
+  python: {
+    kind: "address",
+    arg: "HOST:PORT",
+    help: "also serve Python BaseManager workers (the seed's scripts) there; see docs/PYTHON.md",
+  },
+  "python-queues": {
+    kind: "string",
+    arg: "NAME=QUEUE,...",
+    help: "which queue each name Python registers is",
+    default: "pq=tasks,cq=results",
   },
   "tls-cert": {
     kind: "string",
@@ -120,6 +132,11 @@ async function main(argv: string[]): Promise<number> {
         `To keep the same key across restarts, start the god with that variable or file too.`,
     );
   }
+
+  const pythonQueues = parsePythonQueuesOption(
+    values.python as Address | undefined,
+    values["python-queues"] as string | undefined,
+  );
 
   const options: ServeOptions = {
     listen,
@@ -222,6 +239,42 @@ async function main(argv: string[]): Promise<number> {
     `god listening on ${addr} (${god.stats().server.runtime}); queues: tasks, results`,
   );
 
+  // Python workers, when asked for: they show among the god's clients (stats, dashboard).
+  let python: { close(): Promise<void> } | null = null;
+  if (pythonQueues !== null) {
+    const address = formatAddress(values.python as Address);
+    try {
+      const { pythonGod, withPythonClients } = await import("../lib/python/god_adapter.ts");
+      const { servePython } = await import("../lib/python/server.ts");
+      const adapter = pythonGod(god);
+      const door = await servePython(adapter, {
+        listen: address,
+        authkey,
+        queues: pythonQueues,
+        limits: options.limits,
+        log: (event: Record<string, unknown>) => logServerEvent(out, event),
+      });
+      python = door;
+      god = withPythonClients(god, adapter);
+      const names = Object.entries(door.queues).map(([n, q]) => `${n}=${q}`).join(", ");
+      out.event(
+        "python",
+        { addr: `${door.host}:${door.port}`, queues: door.queues },
+        `Python door on ${door.host}:${door.port} (BaseManager workers, authkey = this god's key; ${names})`,
+      );
+    } catch (error) {
+      await god.close();
+      const code = (error as { code?: string }).code;
+      const why = code === "EADDRINUSE"
+        ? "the address is already in use"
+        : (error as Error).message;
+      throw new CliFailure(
+        `Cannot serve Python workers on ${address}: ${why}. Pick another address with --python HOST:PORT`,
+        { cause: error },
+      );
+    }
+  }
+
   let http: { url: string; viewerToken: string; close(): Promise<void> } | null = null;
   if (values.http) {
     try {
@@ -234,6 +287,7 @@ async function main(argv: string[]): Promise<number> {
         tls: options.tls,
       });
     } catch (error) {
+      await python?.close();
       await god.close();
       throw new CliFailure(
         `Cannot serve HTTP on ${formatAddress(values.http as Address)}: ${
@@ -295,6 +349,7 @@ async function main(argv: string[]): Promise<number> {
   clearInterval(summary);
   collector.stop();
   await http?.close();
+  await python?.close();
   await god.close();
   out.event("stopped", { results: received }, `god stopped after ${count(received)} results`);
   return 0;
@@ -315,6 +370,22 @@ function parseLimits(text: string | undefined): Record<string, number> | undefin
     throw new UsageError(`Invalid --limits: ${(error as Error).message}`);
   }
   return limits;
+}
+
+/** `--python-queues` as a mapping, or null without `--python`; usage errors name the bad part. */
+function parsePythonQueuesOption(
+  address: Address | undefined,
+  text: string | undefined,
+): Record<string, string> | null {
+  if (address === undefined) {
+    if (text !== undefined) throw new UsageError("--python-queues needs --python HOST:PORT");
+    return null;
+  }
+  try {
+    return parsePythonQueues(text ?? "pq=tasks,cq=results");
+  } catch (error) {
+    throw new UsageError(`Invalid --python-queues: ${(error as Error).message}`);
+  }
 }
 
 /** Reads `--tls-cert` and `--tls-key` (both or neither). */

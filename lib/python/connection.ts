@@ -24,6 +24,11 @@ import {
 import { type CallOutcome, ManagerConnection, type QueueCall, traceback } from "./manager.ts";
 import { textToPython, ValueMappingError } from "./values.ts";
 
+/** When to renew a lease that ends at `deadline`: at half of what is left, at least 20 ms on. */
+function renewDelay(deadline: number): number {
+  return Math.max(20, Math.min((deadline - Date.now()) / 2, MAX_TIMEOUT_MS));
+}
+
 /** Settings of every connection of a door. */
 export interface PythonConnectionSettings {
   /** Largest request after authentication (bytes). */
@@ -36,8 +41,6 @@ export interface PythonConnectionSettings {
   legacyChallenge: boolean;
   /** Requests a peer may send before the previous ones are answered (proxies send one at a time). */
   maxPending: number;
-  /** A job still held after this long gets its lease renewed, and so on at half its lease (ms). */
-  renewAfterMs: number;
 }
 
 /** What a connection needs from the door around it. */
@@ -281,7 +284,7 @@ export class PythonConnection {
           if (job === null) return { raise: "Empty" };
           try {
             const value = textToPython(job.payload);
-            this.#hold(job.tag);
+            this.#hold(job.tag, job.deadline);
             return { value };
           } catch (error) {
             // A job Python cannot receive is not lost, and not handed out again and again.
@@ -337,9 +340,10 @@ export class PythonConnection {
     }
   }
 
-  #hold(tag: number): void {
+  /** Keeps a job leased to this connection: renewed at half of what is left of its lease. */
+  #hold(tag: number, deadline: number): void {
     this.#held.push(tag);
-    if (this.#renewTimer === undefined) this.#scheduleRenewal(this.#ctx.settings.renewAfterMs);
+    if (this.#renewTimer === undefined) this.#scheduleRenewal(renewDelay(deadline));
   }
 
   #scheduleRenewal(afterMs: number): void {
@@ -355,15 +359,14 @@ export class PythonConnection {
     let next = Infinity;
     for (const tag of [...this.#held]) {
       try {
-        const deadline = await session.touch(tag);
-        next = Math.min(next, (deadline - Date.now()) / 2);
+        next = Math.min(next, renewDelay(await session.touch(tag)));
       } catch {
         // The lease ended (expired or settled): the job is no longer this connection's.
         this.#held = this.#held.filter((t) => t !== tag);
       }
     }
     if (this.#held.length > 0 && this.#phase !== "closed" && this.#renewTimer === undefined) {
-      this.#scheduleRenewal(Math.max(50, Math.min(next, MAX_TIMEOUT_MS)));
+      this.#scheduleRenewal(next);
     }
   }
 

@@ -24,6 +24,8 @@ export interface PythonJob {
   tag: number;
   /** The job's superjson text. */
   payload: string;
+  /** When the lease ends unless renewed with `touch` (epoch ms). */
+  deadline: number;
 }
 
 /** A queue's gauges, for `qsize`, `empty` and `full`. */

@@ -26,9 +26,10 @@ export interface PythonGodAdapter extends PythonGod {
  */
 export function pythonGod(god: God): PythonGodAdapter {
   const sessions = new Set<BackendSession>();
+  const leases = new LeaseTimes();
   return {
     open(peer: PythonPeer): PythonSession {
-      const session = new BackendSession(god, peer, () => sessions.delete(session));
+      const session = new BackendSession(god, leases, peer, () => sessions.delete(session));
       sessions.add(session);
       return session;
     },
@@ -82,16 +83,40 @@ const ID_PREFIX = `py-${
 }`;
 let idCounter = 0;
 
+/**
+ * Each queue's lease time, learned from a touch now and then (the backend
+ * hands out leases but does not say how long they last), so a delivery's
+ * deadline is known without touching every job.
+ */
+class LeaseTimes {
+  readonly #known = new Map<string, { ms: number; at: number }>();
+  /** How long a learned lease time is trusted (a queue's options may change). */
+  static readonly TRUST_MS = 5000;
+
+  /** The lease time of `queue` if learned recently, else null. */
+  get(queue: string, now: number): number | null {
+    const known = this.#known.get(queue);
+    return known && now - known.at < LeaseTimes.TRUST_MS ? known.ms : null;
+  }
+
+  set(queue: string, ms: number, now: number): void {
+    if (this.#known.size > 10_000) this.#known.clear();
+    this.#known.set(queue, { ms, at: now });
+  }
+}
+
 class BackendSession implements PythonSession {
   readonly owner = new Owner();
   readonly openedAt = Date.now();
   readonly peer: PythonPeer;
   readonly #god: God;
+  readonly #leases: LeaseTimes;
   readonly #forget: () => void;
   #closed = false;
 
-  constructor(god: God, peer: PythonPeer, forget: () => void) {
+  constructor(god: God, leases: LeaseTimes, peer: PythonPeer, forget: () => void) {
     this.#god = god;
+    this.#leases = leases;
     this.peer = peer;
     this.#forget = forget;
   }
@@ -128,13 +153,37 @@ class BackendSession implements PythonSession {
             );
             this.#god.schedule();
             resolve(null);
-          } else resolve({ tag: delivery.tag, payload: delivery.job.payload });
+          } else this.#withDeadline(queue, delivery.tag, delivery.job.payload, resolve, reject);
         });
       } catch (error) {
         reject(error);
       }
       this.#god.schedule();
     });
+  }
+
+  /** Resolves with the job and its lease's deadline (touching it once to learn the lease time). */
+  #withDeadline(
+    queue: string,
+    tag: number,
+    payload: string,
+    resolve: (job: PythonJob) => void,
+    reject: (error: unknown) => void,
+  ): void {
+    const now = Date.now();
+    const leaseMs = this.#leases.get(queue, now);
+    if (leaseMs !== null) {
+      resolve({ tag, payload, deadline: now + leaseMs });
+      return;
+    }
+    try {
+      settle(this.#god.broker.touch(this.owner, tag, now), (deadline) => {
+        this.#leases.set(queue, deadline - now, now);
+        resolve({ tag, payload, deadline });
+      }, reject);
+    } catch (error) {
+      reject(error);
+    }
   }
 
   ack(tags: number[]): Promise<void> {

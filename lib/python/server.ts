@@ -4,7 +4,6 @@
  * {@link PythonConnection} against a {@link PythonGod}, under the same
  * connection and pre-authentication limits as the god's main door.
  */
-import { checkQueueName } from "../queue/options.ts";
 import { hostOf, LimitCounters, type Limits, resolveLimits } from "../server/limits.ts";
 import { listenTcp } from "../transport/tcp.ts";
 import type { Address, Listener, Transport } from "../transport/transport.ts";
@@ -14,12 +13,7 @@ import type { PythonGod } from "./door.ts";
 import { encodePyFrame } from "./framing.ts";
 import { PythonConnection, type PythonConnectionContext } from "./connection.ts";
 import { printable } from "./pickle.ts";
-
-/** The seed's registered names: `pq` is `tasks`, `cq` is `results`. */
-export const DEFAULT_PYTHON_QUEUES: Readonly<Record<string, string>> = Object.freeze({
-  pq: "tasks",
-  cq: "results",
-});
+import { checkPythonQueues, DEFAULT_PYTHON_QUEUES } from "./bindings.ts";
 
 /** Options of {@link servePython}. */
 export interface PythonDoorOptions {
@@ -35,8 +29,6 @@ export interface PythonDoorOptions {
   log?: (event: Record<string, unknown>) => void;
   /** Send Python ≤ 3.11's 20-byte challenge instead of `{sha256}` (tests; every version answers both). */
   legacyChallenge?: boolean;
-  /** A job a worker still holds after this long has its lease renewed (default 1000 ms). */
-  renewAfterMs?: number;
   /** Replaces TCP (tests): listen and hand over each new connection. */
   listener?: (address: Address, onConnection: (t: Transport) => void) => Promise<Listener>;
 }
@@ -49,47 +41,6 @@ export interface PythonDoor {
   readonly queues: Readonly<Record<string, string>>;
   /** Stops accepting and closes every Python connection (their jobs go back to their queues). */
   close(): Promise<void>;
-}
-
-/**
- * Parses `pq=tasks,cq=results`: registered names (Python identifiers) to
- * taskwire queue names. Throws a TypeError naming the bad part.
- *
- * @example
- * ```ts
- * parsePythonQueues("pq=tasks,cq=results"); // { pq: "tasks", cq: "results" }
- * ```
- */
-export function parsePythonQueues(text: string): Record<string, string> {
-  const queues: Record<string, string> = {};
-  const parts = text.split(",").map((p) => p.trim()).filter((p) => p !== "");
-  if (parts.length === 0) {
-    throw new TypeError("Invalid Python queues: give at least one NAME=QUEUE");
-  }
-  for (const part of parts) {
-    const match = /^([^=]*)=(.*)$/.exec(part);
-    if (!match) throw new TypeError(`Invalid Python queue "${part}": expected NAME=QUEUE`);
-    const [, name, queue] = match;
-    checkPythonQueues({ [name]: queue });
-    if (name in queues) throw new TypeError(`Invalid Python queues: "${name}" is given twice`);
-    queues[name] = queue;
-  }
-  return queues;
-}
-
-function checkPythonQueues(queues: Record<string, string>): void {
-  for (const [name, queue] of Object.entries(queues)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]{0,99}$/.test(name) || name === "__proto__") {
-      throw new TypeError(
-        `Invalid Python name "${name}": a registered name is a Python identifier (like pq)`,
-      );
-    }
-    try {
-      checkQueueName(queue);
-    } catch (error) {
-      throw new TypeError(`Invalid queue for Python name "${name}": ${(error as Error).message}`);
-    }
-  }
 }
 
 /**
@@ -124,7 +75,6 @@ export async function servePython(god: PythonGod, options: PythonDoorOptions): P
       handshakeTimeoutMs: limits.handshakeTimeoutMs,
       legacyChallenge: options.legacyChallenge ?? false,
       maxPending: 16,
-      renewAfterMs: options.renewAfterMs ?? 1000,
     },
     limits: counters,
     log,
