@@ -9,6 +9,8 @@
   receive       get one value from pq and print its repr
   hold          get one value, print it, then sleep (the job stays held)
   oversized     put a str of --arg characters (over the door's limit), then qsize()
+  put           put the int --arg on pq
+  qsize         print pq.qsize()
 
 Prints one JSON line per finding; exits 0 when every check passed.
 Usage: probe.py COMMAND --port PORT [--arg X]   (key in TASKWIRE_AUTHKEY)
@@ -100,6 +102,7 @@ def roundtrip(args):
     bad = []
     for v in VALUES:
         got = pq.get(timeout=5)
+        pq.task_done()  # the idiom; without it the last job would go back when this worker exits
         want = expected(v)
         if not same(got, want):
             bad.append('%r -> %r (expected %r)' % (v, got, want))
@@ -141,6 +144,7 @@ def hostile(args):
     # The same connection keeps working.
     pq.put(41)
     emit(event='after', value=pq.get(timeout=5))
+    pq.task_done()  # finished: otherwise the job goes back when this worker exits
     # A hostile first request on a fresh connection, before any proxy exists.
     c = Client(('127.0.0.1', args.port), authkey=os.environ['TASKWIRE_AUTHKEY'].encode())
     c.send((None, 'create', (Evil(args.arg),), {}))
@@ -232,6 +236,21 @@ def oversized(args):
     return True
 
 
+def put(args):
+    m = connect(args.port)
+    pq = m.pq()
+    pq.put(int(args.arg))
+    emit(event='put')
+    return True
+
+
+def qsize(args):
+    m = connect(args.port)
+    pq = m.pq()
+    emit(event='qsize', qsize=pq.qsize())
+    return True
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('command')
@@ -239,7 +258,8 @@ def main():
     parser.add_argument('--arg', default=None)
     args = parser.parse_args()
     commands = {'roundtrip': roundtrip, 'blocked-get': blocked_get, 'hostile': hostile,
-                'bounded': bounded, 'receive': receive, 'hold': hold, 'oversized': oversized}
+                'bounded': bounded, 'receive': receive, 'hold': hold, 'oversized': oversized,
+                'put': put, 'qsize': qsize}
     sys.exit(0 if commands[args.command](args) else 1)
 
 
