@@ -87,7 +87,9 @@ export async function runOnce(scenario: Scenario, settings: RunSettings): Promis
   try {
     switch (scenario.system === "python" ? `python-${scenario.kind}` : scenario.kind) {
       case "throughput":
-        return scenario.store === "jetstream"
+        return scenario.pythonWorkers
+          ? await runPythonDoor(run, scenario)
+          : scenario.store === "jetstream"
           ? await runJetStream(run, scenario)
           : await runThroughput(run, scenario);
       case "paced":
@@ -331,6 +333,9 @@ function producerArgv(run: Run, runtime: Runtime, addr: string, count: number): 
 /** Who ran as a role process and who as a bench driver, for the report. */
 export function describeProcesses(scenario: Scenario, settings: RunSettings): string {
   if (scenario.system === "python") return "bench/python/{god,producer,consumer}.py";
+  if (scenario.pythonWorkers) {
+    return `god role on ${scenario.god} with --python; bench/python/{producer,consumer}.py on its Python door`;
+  }
   const rts = `god ${scenario.god}, producer ${scenario.producer}, consumers ${
     scenario.consumers.join("+")
   }`;
@@ -807,6 +812,81 @@ async function runMillion(run: Run, scenario: Scenario): Promise<RunOutcome> {
       restartMs,
     },
     accounted: { expected: m, tasksPut: m, results: results.put },
+    notes: run.notes,
+  };
+}
+
+/**
+ * The Python baseline's own producer and consumer scripts (BaseManager
+ * proxies, unchanged but for the port) against a taskwire god's Python door:
+ * the first put seen on `tasks` starts the clock, `results` reaching N stops
+ * it, as in {@link runThroughput}; the god's own collector takes the results.
+ */
+async function runPythonDoor(run: Run, scenario: Scenario): Promise<RunOutcome> {
+  const n = run.settings.n;
+  const addr = `127.0.0.1:${await freePort()}`;
+  const pythonPort = await freePort();
+  run.spawn(
+    "god",
+    command(scenario.god, FILES.roles.god, [
+      "--listen",
+      addr,
+      "--quiet",
+      "--in-memory",
+      "--python",
+      `127.0.0.1:${pythonPort}`,
+    ], { nodeFlags: profFlags(run, scenario.god) }),
+  );
+  run.watch("god");
+  await run.connectAdmin(addr);
+  const py = (file: string, args: string[]) => [
+    run.settings.python,
+    path.join(ROOT, "bench", "python", file),
+    "--port",
+    String(pythonPort),
+    ...args,
+  ];
+  const consumers = scenario.consumers.map((_, i) =>
+    run.spawn(
+      `consumer-${i + 1}`,
+      py("consumer.py", ["--threads", String(scenario.concurrency ?? 1)]),
+    )
+  );
+  run.watch(...consumers.map((c) => c.label));
+  for (const c of consumers) await run.guard(c.waitFor(/"event": "consuming"/, 30_000));
+  run.spawn("producer", py("producer.py", ["--count", String(n)]));
+  run.watch("producer");
+  const started = await run.pollUntil("the first put", (s) => queue(s, "tasks").put > 0, {
+    everyMs: 2,
+    timeoutMs: 60_000,
+  });
+  const base = run.sampler.snapshot();
+  const startAt = (started.at + started.previousAt) / 2;
+  const finished = await run.pollUntil(`${n} results`, (s) => queue(s, "results").put >= n, {
+    everyMs: 10,
+    timeoutMs: run.settings.runTimeoutMs,
+  });
+  const end = run.sampler.snapshot();
+  const endAt = (finished.at + finished.previousAt) / 2;
+  const collected = await run.pollUntil(
+    "the god to collect every result",
+    (s) => queue(s, "results").acked >= queue(s, "results").put,
+    { everyMs: 20, timeoutMs: 10_000 },
+  ).catch(() => finished);
+  const tasks = queue(collected.stats, "tasks");
+  const results = queue(collected.stats, "results");
+  const ok = tasks.put === n && results.put >= n && results.acked >= n;
+  return {
+    ok,
+    figures: {
+      tasksPerSec: n / ((endAt - startAt) / 1000),
+      godPeakRss: run.sampler.peakRss("god"),
+      cpuPer100k: cpuSince(base, end) / n * 100_000,
+      godCpuPer100k: cpuSince(base, end, (l) => l === "god") / n * 100_000,
+    },
+    accounted: { expected: n, tasksPut: tasks.put, results: results.put, collected: results.acked },
+    error: ok ? undefined : `not every task was accounted for: tasks ${JSON.stringify(tasks)}, ` +
+      `results ${JSON.stringify(results)}`,
     notes: run.notes,
   };
 }
