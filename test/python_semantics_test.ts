@@ -401,3 +401,72 @@ test("a peer that pipelines requests without reading replies is cut off", async 
     assert.equal(queueStats(d, "tasks").waitingGets, 0, "its parked get ended with it");
   });
 });
+
+test("a live door survives fuzzed handshakes and fuzzed requests, then still serves python3", {
+  skip,
+}, async () => {
+  const scale = Number(process.env.TASKWIRE_FUZZ_SCALE ?? 1);
+  const seed = Number(process.env.TASKWIRE_FUZZ_SEED ?? 20261130);
+  const { CAPTURED, loadCapture, methodConnection } = await import("./_support/python_fixtures.ts");
+  const requests = CAPTURED.flatMap((v) =>
+    methodConnection(loadCapture(v)).slice(7).filter((f) => f.from === "client").map((f) => f.body)
+  );
+  const fc = (await import("fast-check")).default;
+  await withDoor(async (d) => {
+    // Before authentication: any bytes end in a close, never a crash.
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ maxLength: 400 }), async (bytes) => {
+        const peer = new RawPeer(d.door.port);
+        await peer.next();
+        peer.socket.write(bytes);
+        await peer.closedWithin(150);
+        peer.destroy();
+      }),
+      { numRuns: Math.round(25 * scale), seed },
+    );
+    // After authentication: mutated requests get a reply, or wait (a get), or end the connection.
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...requests),
+        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        async (request, edits) => {
+          const body = request.slice();
+          for (const [at, value] of edits) body[at % body.length] = value;
+          const peer = new RawPeer(d.door.port);
+          try {
+            assert.ok(await peer.authenticate(d.authkey));
+            peer.send(
+              dumpPickle(
+                new PyTuple([null, "accept_connection", new PyTuple(["fz"]), new PyDict()]),
+              ),
+            );
+            await peer.next();
+            peer.send(body);
+            const reply = await peer.next(300).catch(() => null);
+            if (reply !== null) {
+              let kind: unknown;
+              try {
+                kind = (loadPickle(reply).value as PyTuple).items[0];
+              } catch {
+                // ('#ERROR', queue.Empty()) names a class, which the decoder refuses.
+                kind = new TextDecoder().decode(reply).includes("#ERROR") ? "#ERROR" : "?";
+              }
+              assert.ok(["#RETURN", "#TRACEBACK", "#ERROR"].includes(kind as string), String(kind));
+            }
+          } finally {
+            peer.destroy();
+          }
+        },
+      ),
+      { numRuns: Math.round(40 * scale), seed },
+    );
+    // What the fuzzed puts stored goes (their connections are gone, so nothing is leased).
+    await until("no fuzz connection left", () => d.adapter.connections().length === 0);
+    for (const q of ["tasks", "results", "bounded"]) d.god.broker.purge(q, Date.now());
+    const p = startPython("probe.py", ["roundtrip", "--port", String(d.door.port)], d);
+    assert.equal((await p.wait(60_000)).code, 0, p.output);
+  }, { door: { limits: { handshakeTimeoutMs: 500 } } });
+});

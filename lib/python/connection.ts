@@ -23,6 +23,7 @@ import {
 } from "./framing.ts";
 import { type CallOutcome, ManagerConnection, type QueueCall, traceback } from "./manager.ts";
 import { textToPython, ValueMappingError } from "./values.ts";
+import { printable } from "./pickle.ts";
 
 /** When to renew a lease that ends at `deadline`: at half of what is left, at least 20 ms on. */
 function renewDelay(deadline: number): number {
@@ -170,7 +171,7 @@ export class PythonConnection {
         else await this.#request(event);
       }
     } catch (error) {
-      this.#ctx.log({ event: "error", door: "python", remote: this.remote, error: String(error) });
+      this.#ctx.log({ event: "error", door: "python", remote: this.remote, error: printable(String(error), 300) });
       this.close();
     } finally {
       this.#busy = false;
@@ -316,7 +317,7 @@ export class PythonConnection {
           event: "error",
           door: "python",
           remote: this.remote,
-          error: String(error),
+          error: printable(String(error), 300),
         });
       }
       return { error: message };
@@ -380,7 +381,7 @@ export class PythonConnection {
     try {
       await this.#session!.ack(tags);
     } catch (error) {
-      this.#ctx.log({ event: "error", door: "python", remote: this.remote, error: String(error) });
+      this.#ctx.log({ event: "error", door: "python", remote: this.remote, error: printable(String(error), 300) });
     }
   }
 
@@ -400,7 +401,7 @@ export class PythonConnection {
         door: "python",
         remote: this.remote,
         code: error.code,
-        message: error.message,
+        message: printable(error.message, 300),
         ...logged,
       });
     }
