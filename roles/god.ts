@@ -260,7 +260,8 @@ async function main(argv: string[]): Promise<number> {
       out.event(
         "python",
         { addr: `${door.host}:${door.port}`, queues: door.queues },
-        `Python door on ${door.host}:${door.port} (BaseManager workers, authkey = this god's key; ${names})`,
+        `Python door on ${door.host}:${door.port} (BaseManager workers, authkey = this god's key; ${names})` +
+          (options.tls ? "\n  note: the Python door is plain TCP (BaseManager has no TLS)" : ""),
       );
     } catch (error) {
       await god.close();

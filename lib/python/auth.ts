@@ -277,14 +277,19 @@ function equal(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && startsWith(a, b);
 }
 
-/** Narrows the Python version from what the handshake and the first pickle showed. */
+/**
+ * Narrows the Python version from the peer's own challenge (20 bytes up to
+ * 3.11, `{sha256}` from 3.12) and its first pickle's protocol (3 up to 3.7,
+ * 4 from 3.8, 5 from 3.14). "python" when they do not fit together.
+ */
 export function guessPythonVersion(facts: AuthFacts | null, pickleProtocol: number | null): string {
   if (facts === null || pickleProtocol === null) return "python";
-  const modern = facts.answeredWith !== "md5-raw" && facts.challengedWith !== "legacy";
-  const legacy = facts.answeredWith === "md5-raw" && facts.challengedWith === "legacy";
-  if (legacy && pickleProtocol === 3) return "python <=3.7";
-  if (legacy && pickleProtocol === 4) return "python 3.8-3.11";
-  if (modern && pickleProtocol === 4) return "python 3.12-3.13";
-  if (modern && pickleProtocol === 5) return "python >=3.14";
+  if (facts.challengedWith === "legacy") {
+    if (pickleProtocol === 3) return "python <=3.7";
+    if (pickleProtocol === 4) return "python 3.8-3.11";
+  } else if (facts.challengedWith === "sha256") {
+    if (pickleProtocol === 4) return "python 3.12-3.13";
+    if (pickleProtocol === 5) return "python >=3.14";
+  }
   return "python";
 }

@@ -171,7 +171,12 @@ export class PythonConnection {
         else await this.#request(event);
       }
     } catch (error) {
-      this.#ctx.log({ event: "error", door: "python", remote: this.remote, error: printable(String(error), 300) });
+      this.#ctx.log({
+        event: "error",
+        door: "python",
+        remote: this.remote,
+        error: printable(String(error), 300),
+      });
       this.close();
     } finally {
       this.#busy = false;
@@ -381,7 +386,12 @@ export class PythonConnection {
     try {
       await this.#session!.ack(tags);
     } catch (error) {
-      this.#ctx.log({ event: "error", door: "python", remote: this.remote, error: printable(String(error), 300) });
+      this.#ctx.log({
+        event: "error",
+        door: "python",
+        remote: this.remote,
+        error: printable(String(error), 300),
+      });
     }
   }
 
