@@ -404,6 +404,15 @@ async function runThroughput(run: Run, scenario: Scenario): Promise<RunOutcome> 
   );
   run.spawn("producer", producerArgv(run, scenario.producer, addr, n));
   run.watch("producer");
+  return await measurePipeline(run, n);
+}
+
+/**
+ * Measures a pipeline whose producer was just started: the first put seen on
+ * `tasks` starts the clock, `results` reaching `n` stops it; then waits for
+ * the god to collect every result and checks that every task is accounted for.
+ */
+async function measurePipeline(run: Run, n: number): Promise<RunOutcome> {
   const started = await run.pollUntil("the first put", (s) => queue(s, "tasks").put > 0, {
     everyMs: 2,
     timeoutMs: 60_000,
@@ -839,13 +848,30 @@ async function runPythonDoor(run: Run, scenario: Scenario): Promise<RunOutcome> 
   );
   run.watch("god");
   await run.connectAdmin(addr);
-  const py = (file: string, args: string[]) => [
+  const py = pythonScripts(run, pythonPort);
+  await startPythonConsumers(run, scenario, py);
+  run.spawn("producer", py("producer.py", ["--count", String(n)]));
+  run.watch("producer");
+  return await measurePipeline(run, n);
+}
+
+/** The command line of a script of bench/python/ talking to a god at `port`. */
+function pythonScripts(run: Run, port: number): (file: string, args: string[]) => string[] {
+  return (file, args) => [
     run.settings.python,
     path.join(ROOT, "bench", "python", file),
     "--port",
-    String(pythonPort),
+    String(port),
     ...args,
   ];
+}
+
+/** Starts the Python consumer processes (`concurrency` threads each) and waits until they consume. */
+async function startPythonConsumers(
+  run: Run,
+  scenario: Scenario,
+  py: (file: string, args: string[]) => string[],
+): Promise<void> {
   const consumers = scenario.consumers.map((_, i) =>
     run.spawn(
       `consumer-${i + 1}`,
@@ -854,41 +880,6 @@ async function runPythonDoor(run: Run, scenario: Scenario): Promise<RunOutcome> 
   );
   run.watch(...consumers.map((c) => c.label));
   for (const c of consumers) await run.guard(c.waitFor(/"event": "consuming"/, 30_000));
-  run.spawn("producer", py("producer.py", ["--count", String(n)]));
-  run.watch("producer");
-  const started = await run.pollUntil("the first put", (s) => queue(s, "tasks").put > 0, {
-    everyMs: 2,
-    timeoutMs: 60_000,
-  });
-  const base = run.sampler.snapshot();
-  const startAt = (started.at + started.previousAt) / 2;
-  const finished = await run.pollUntil(`${n} results`, (s) => queue(s, "results").put >= n, {
-    everyMs: 10,
-    timeoutMs: run.settings.runTimeoutMs,
-  });
-  const end = run.sampler.snapshot();
-  const endAt = (finished.at + finished.previousAt) / 2;
-  const collected = await run.pollUntil(
-    "the god to collect every result",
-    (s) => queue(s, "results").acked >= queue(s, "results").put,
-    { everyMs: 20, timeoutMs: 10_000 },
-  ).catch(() => finished);
-  const tasks = queue(collected.stats, "tasks");
-  const results = queue(collected.stats, "results");
-  const ok = tasks.put === n && results.put >= n && results.acked >= n;
-  return {
-    ok,
-    figures: {
-      tasksPerSec: n / ((endAt - startAt) / 1000),
-      godPeakRss: run.sampler.peakRss("god"),
-      cpuPer100k: cpuSince(base, end) / n * 100_000,
-      godCpuPer100k: cpuSince(base, end, (l) => l === "god") / n * 100_000,
-    },
-    accounted: { expected: n, tasksPut: tasks.put, results: results.put, collected: results.acked },
-    error: ok ? undefined : `not every task was accounted for: tasks ${JSON.stringify(tasks)}, ` +
-      `results ${JSON.stringify(results)}`,
-    notes: run.notes,
-  };
 }
 
 /** The Python original's pattern, same N, same shapes. */
@@ -899,13 +890,7 @@ async function runPython(run: Run, scenario: Scenario): Promise<RunOutcome> {
     ? pacedCounts(run.settings, rate)
     : { count: run.settings.n, warmup: 0 };
   const port = await freePort();
-  const py = (file: string, args: string[]) => [
-    run.settings.python,
-    path.join(ROOT, "bench", "python", file),
-    "--port",
-    String(port),
-    ...args,
-  ];
+  const py = pythonScripts(run, port);
   const god = run.spawn(
     "god",
     py("god.py", [
@@ -917,14 +902,7 @@ async function runPython(run: Run, scenario: Scenario): Promise<RunOutcome> {
   );
   run.watch("god");
   await run.guard(god.waitFor(/"event": "ready"/, 30_000));
-  const consumers = scenario.consumers.map((_, i) =>
-    run.spawn(
-      `consumer-${i + 1}`,
-      py("consumer.py", ["--threads", String(scenario.concurrency ?? 1)]),
-    )
-  );
-  run.watch(...consumers.map((c) => c.label));
-  for (const c of consumers) await run.guard(c.waitFor(/"event": "consuming"/, 30_000));
+  await startPythonConsumers(run, scenario, py);
   const base = run.sampler.snapshot();
   const producer = run.spawn(
     "producer",

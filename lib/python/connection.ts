@@ -171,12 +171,7 @@ export class PythonConnection {
         else await this.#request(event);
       }
     } catch (error) {
-      this.#ctx.log({
-        event: "error",
-        door: "python",
-        remote: this.remote,
-        error: printable(String(error), 300),
-      });
+      this.#logError(error);
       this.close();
     } finally {
       this.#busy = false;
@@ -318,12 +313,7 @@ export class PythonConnection {
         ? error.message
         : `internal error: ${String(error)}`;
       if (!(error instanceof TaskwireError)) {
-        this.#ctx.log({
-          event: "error",
-          door: "python",
-          remote: this.remote,
-          error: printable(String(error), 300),
-        });
+        this.#logError(error);
       }
       return { error: message };
     }
@@ -386,13 +376,18 @@ export class PythonConnection {
     try {
       await this.#session!.ack(tags);
     } catch (error) {
-      this.#ctx.log({
-        event: "error",
-        door: "python",
-        remote: this.remote,
-        error: printable(String(error), 300),
-      });
+      this.#logError(error);
     }
+  }
+
+  /** Logs an error that is not the peer's fault (escaped and bounded: it may quote the peer). */
+  #logError(error: unknown): void {
+    this.#ctx.log({
+      event: "error",
+      door: "python",
+      remote: this.remote,
+      error: printable(String(error), 300),
+    });
   }
 
   /** Refuses the peer (bad bytes, wrong key, limits): log, then close. */
