@@ -12,7 +12,7 @@ import { existsSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { tmpdir } from "node:os";
 import { connect } from "../mod.ts";
-import { CURRENT, freePort, type Proc, ROOT, start } from "./_support/process.ts";
+import { CURRENT, freePort, Proc, ROOT, start } from "./_support/process.ts";
 import {
   jsonEvents,
   otherInterpreters,
@@ -20,7 +20,6 @@ import {
   startPython,
   until,
 } from "./_support/python_door.ts";
-import { Proc as Process } from "./_support/process.ts";
 
 const skip = PYTHON3 === null ? "python3 is not available" : false;
 
@@ -305,7 +304,7 @@ test(
     // queue.get() for the dead connection, takes the next item, and fails to send it.
     const port = await freePort();
     const authkey = "cpython-" + port;
-    const god = new Process(
+    const god = new Proc(
       [
         "python3",
         path.join(ROOT, "bench", "python", "god.py"),

@@ -14,14 +14,17 @@ import { connect } from "../mod.ts";
 import { withPythonClients } from "../lib/python/god_adapter.ts";
 import { encodePyFrame, PyFrameDecoder } from "../lib/python/framing.ts";
 import { dumpPickle, loadPickle, PyDict, PyTuple, type PyValue } from "../lib/python/pickle.ts";
+import fc from "fast-check";
 import {
   jsonEvents,
   type LocalDoor,
   localDoor,
+  otherInterpreters,
   PYTHON3,
   startPython,
   until,
 } from "./_support/python_door.ts";
+import { CAPTURED, loadCapture, methodConnection } from "./_support/python_fixtures.ts";
 
 const skip = PYTHON3 === null ? "python3 is not available" : false;
 const enc = new TextEncoder();
@@ -222,6 +225,24 @@ test(
 );
 
 test(
+  "a door sending Python <= 3.11's 20-byte challenge serves every Python present",
+  { skip },
+  async () => {
+    const modern = otherInterpreters().found.filter((p) => Number(p.minor.split(".")[1]) >= 12);
+    await withDoor(async (d) => {
+      for (const python of [PYTHON3!.path, ...modern.map((p) => p.path)]) {
+        const p = startPython("seed_producer.py", ["--port", String(d.door.port), "--count", "2"], {
+          authkey: d.authkey,
+          python,
+        });
+        assert.equal((await p.wait(30_000)).code, 0, `${python}: ${p.output}`);
+      }
+      assert.equal(queueStats(d, "tasks").ready, 2 * (1 + modern.length));
+    }, { door: { legacyChallenge: true } });
+  },
+);
+
+test(
   "a request over maxFrameSize gets a clear error and the connection keeps working",
   { skip },
   async () => {
@@ -407,11 +428,9 @@ test("a live door survives fuzzed handshakes and fuzzed requests, then still ser
 }, async () => {
   const scale = Number(process.env.TASKWIRE_FUZZ_SCALE ?? 1);
   const seed = Number(process.env.TASKWIRE_FUZZ_SEED ?? 20261130);
-  const { CAPTURED, loadCapture, methodConnection } = await import("./_support/python_fixtures.ts");
   const requests = CAPTURED.flatMap((v) =>
     methodConnection(loadCapture(v)).slice(7).filter((f) => f.from === "client").map((f) => f.body)
   );
-  const fc = (await import("fast-check")).default;
   await withDoor(async (d) => {
     // Before authentication: any bytes end in a close, never a crash.
     await fc.assert(

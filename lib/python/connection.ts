@@ -68,7 +68,6 @@ export interface PythonConnectionContext {
  */
 export class PythonConnection {
   readonly transport: Transport;
-  readonly connectedAt: number = Date.now();
   readonly #ctx: PythonConnectionContext;
   readonly #decoder = new PyFrameDecoder({ maxFrameSize: PY_HANDSHAKE_MAX_FRAME });
   readonly #auth: ServerAuth;
@@ -115,19 +114,9 @@ export class PythonConnection {
     return this.transport.remote;
   }
 
-  /** Who the peer is, once it asked for a method-call connection. */
-  get peer(): { runtime: string; name: string } | null {
-    return this.#peer;
-  }
-
   /** Whether the connection is over. */
   get closed(): boolean {
     return this.#phase === "closed";
-  }
-
-  /** Jobs this connection holds now. */
-  get leases(): number {
-    return this.#held.length;
   }
 
   /** Closes the connection; its jobs go back to their queues. */
