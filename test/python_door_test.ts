@@ -8,7 +8,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import { tmpdir } from "node:os";
 import { connect } from "../mod.ts";
@@ -379,3 +379,45 @@ test(
     }
   },
 );
+
+test("what a Python producer was told is stored survives a god crash (journal, fsync always)", {
+  skip,
+}, async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "taskwire-python-"));
+  const mainPort = await freePort();
+  const authkey = `py-durable-${mainPort}`;
+  const addr = `127.0.0.1:${mainPort}`;
+  const env = { TASKWIRE_AUTHKEY: authkey };
+  const args = ["--data", dir, "--json", "--quiet", "--listen", addr, "--python", "127.0.0.1:0"];
+  let god = start(CURRENT, "roles/god.ts", args, { env });
+  try {
+    const line = await god.waitFor(/"event":"python"/, 30_000);
+    const port = Number(String(JSON.parse(line).addr).split(":").pop());
+    const producer = startPython("seed_producer.py", ["--port", String(port), "--count", "20"], {
+      authkey,
+    });
+    assert.equal((await producer.wait(30_000)).code, 0, producer.output);
+    const sent = (jsonEvents(producer, "sent")[0].values as string[]).map(BigInt);
+    god.signal("SIGKILL");
+    await god.wait();
+    god = start(CURRENT, "roles/god.ts", args, { env });
+    await god.waitFor(/"event":"python"/, 30_000);
+    const admin = await connect({ addr, authkey });
+    try {
+      const got: bigint[] = [];
+      const tasks = admin.queue<number | bigint>("tasks");
+      for (let i = 0; i < 20; i++) {
+        const job = await tasks.get({ timeout: 2000 });
+        assert.ok(job, `job ${i} survived`);
+        got.push(BigInt(job.value));
+        await job.ack();
+      }
+      assert.deepEqual(sorted(got), sorted(sent));
+    } finally {
+      await admin.close();
+    }
+  } finally {
+    await god.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -124,14 +124,18 @@ class BackendSession implements PythonSession {
   put(queue: string, payload: string, options: { timeoutMs: number }): Promise<void> {
     return new Promise((resolve, reject) => {
       const item = { id: `${ID_PREFIX}-${++idCounter}`, payload, priority: 0, delayMs: 0 };
-      this.#god.broker.put(this.owner, queue, [item], {
-        now: Date.now(),
-        timeoutMs: options.timeoutMs,
-      }, (result) => {
-        if (result instanceof TaskwireError) reject(result);
-        // Answered once durable, as the TCP door answers puts.
-        else this.#god.afterCommit(() => resolve());
-      });
+      try {
+        this.#god.broker.put(this.owner, queue, [item], {
+          now: Date.now(),
+          timeoutMs: options.timeoutMs,
+        }, (result) => {
+          if (result instanceof TaskwireError) reject(result);
+          // Answered once durable, as the TCP door answers puts.
+          else this.#god.afterCommit(() => resolve());
+        });
+      } catch (error) {
+        reject(error);
+      }
       this.#god.schedule();
     });
   }
