@@ -23,7 +23,7 @@ import {
 } from "./framing.ts";
 import { type CallOutcome, ManagerConnection, type QueueCall, traceback } from "./manager.ts";
 import { textToPython, ValueMappingError } from "./values.ts";
-import { printable } from "./pickle.ts";
+import { printable } from "./text.ts";
 
 /** When to renew a lease that ends at `deadline`: at half of what is left, at least 20 ms on. */
 function renewDelay(deadline: number): number {

@@ -17,7 +17,6 @@ import {
   dumpPickle,
   loadPickle,
   type PickleLimits,
-  printable,
   PyDict,
   PyException,
   PySet,
@@ -25,6 +24,7 @@ import {
   type PyValue,
 } from "./pickle.ts";
 import { pythonToText } from "./values.ts";
+import { printable } from "./text.ts";
 
 /** The queue methods a proxy may call (what `create` answers as "exposed"). */
 export const EXPOSED: readonly string[] = Object.freeze([

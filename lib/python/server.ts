@@ -12,7 +12,7 @@ import { importPythonKey } from "./auth.ts";
 import type { PythonGod } from "./door.ts";
 import { encodePyFrame } from "./framing.ts";
 import { PythonConnection, type PythonConnectionContext } from "./connection.ts";
-import { printable } from "./pickle.ts";
+import { printable } from "./text.ts";
 import { checkPythonQueues, DEFAULT_PYTHON_QUEUES } from "./bindings.ts";
 
 /** Options of {@link servePython}. */
