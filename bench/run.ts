@@ -54,7 +54,8 @@ const HELP = `npm run bench -- [options]
   --help               this text
 
 Scenario names: <store>.<shape>.<runtime> (store mem|always|batch|off, shape 1x1|1x2|1x1c4),
-paced500.<store>.<runtime>, mixed.mem.1x2, million.{mem,batch}.<runtime>, python.*`;
+paced500.<store>.<runtime>, mixed.mem.1x2, million.{mem,batch}.<runtime>, python.*,
+pydoor.1x1.<runtime> and pydoor.1x1t4.node (the Python scripts on the god's Python door)`;
 
 interface Options {
   quick: boolean;
@@ -232,6 +233,14 @@ async function main(): Promise<number> {
     );
     process.stderr.write(notices[notices.length - 1] + "\n");
     scenarios = scenarios.filter((s) => s.store !== "jetstream");
+  }
+  if (pythonVersion === null && scenarios.some((s) => s.pythonWorkers)) {
+    notices.push(
+      `NOTICE: no Python: skipped ${
+        scenarios.filter((s) => s.pythonWorkers).map((s) => s.name).join(", ")
+      } (Python workers on the god's Python door).`,
+    );
+    scenarios = scenarios.filter((s) => !s.pythonWorkers);
   }
   if (scenarios.length === 0) usage(`no scenario matches --only ${options.only.join(",")}`);
   if (options.million < 1_000_000 && scenarios.some((s) => s.kind === "million")) {

@@ -87,7 +87,9 @@ export async function runOnce(scenario: Scenario, settings: RunSettings): Promis
   try {
     switch (scenario.system === "python" ? `python-${scenario.kind}` : scenario.kind) {
       case "throughput":
-        return scenario.store === "jetstream"
+        return scenario.pythonWorkers
+          ? await runPythonDoor(run, scenario)
+          : scenario.store === "jetstream"
           ? await runJetStream(run, scenario)
           : await runThroughput(run, scenario);
       case "paced":
@@ -331,6 +333,9 @@ function producerArgv(run: Run, runtime: Runtime, addr: string, count: number): 
 /** Who ran as a role process and who as a bench driver, for the report. */
 export function describeProcesses(scenario: Scenario, settings: RunSettings): string {
   if (scenario.system === "python") return "bench/python/{god,producer,consumer}.py";
+  if (scenario.pythonWorkers) {
+    return `god role on ${scenario.god} with --python; bench/python/{producer,consumer}.py on its Python door`;
+  }
   const rts = `god ${scenario.god}, producer ${scenario.producer}, consumers ${
     scenario.consumers.join("+")
   }`;
@@ -399,6 +404,15 @@ async function runThroughput(run: Run, scenario: Scenario): Promise<RunOutcome> 
   );
   run.spawn("producer", producerArgv(run, scenario.producer, addr, n));
   run.watch("producer");
+  return await measurePipeline(run, n);
+}
+
+/**
+ * Measures a pipeline whose producer was just started: the first put seen on
+ * `tasks` starts the clock, `results` reaching `n` stops it; then waits for
+ * the god to collect every result and checks that every task is accounted for.
+ */
+async function measurePipeline(run: Run, n: number): Promise<RunOutcome> {
   const started = await run.pollUntil("the first put", (s) => queue(s, "tasks").put > 0, {
     everyMs: 2,
     timeoutMs: 60_000,
@@ -811,6 +825,63 @@ async function runMillion(run: Run, scenario: Scenario): Promise<RunOutcome> {
   };
 }
 
+/**
+ * The Python baseline's own producer and consumer scripts (BaseManager
+ * proxies, unchanged but for the port) against a taskwire god's Python door:
+ * the first put seen on `tasks` starts the clock, `results` reaching N stops
+ * it, as in {@link runThroughput}; the god's own collector takes the results.
+ */
+async function runPythonDoor(run: Run, scenario: Scenario): Promise<RunOutcome> {
+  const n = run.settings.n;
+  const addr = `127.0.0.1:${await freePort()}`;
+  const pythonPort = await freePort();
+  run.spawn(
+    "god",
+    command(scenario.god, FILES.roles.god, [
+      "--listen",
+      addr,
+      "--quiet",
+      "--in-memory",
+      "--python",
+      `127.0.0.1:${pythonPort}`,
+    ], { nodeFlags: profFlags(run, scenario.god) }),
+  );
+  run.watch("god");
+  await run.connectAdmin(addr);
+  const py = pythonScripts(run, pythonPort);
+  await startPythonConsumers(run, scenario, py);
+  run.spawn("producer", py("producer.py", ["--count", String(n)]));
+  run.watch("producer");
+  return await measurePipeline(run, n);
+}
+
+/** The command line of a script of bench/python/ talking to a god at `port`. */
+function pythonScripts(run: Run, port: number): (file: string, args: string[]) => string[] {
+  return (file, args) => [
+    run.settings.python,
+    path.join(ROOT, "bench", "python", file),
+    "--port",
+    String(port),
+    ...args,
+  ];
+}
+
+/** Starts the Python consumer processes (`concurrency` threads each) and waits until they consume. */
+async function startPythonConsumers(
+  run: Run,
+  scenario: Scenario,
+  py: (file: string, args: string[]) => string[],
+): Promise<void> {
+  const consumers = scenario.consumers.map((_, i) =>
+    run.spawn(
+      `consumer-${i + 1}`,
+      py("consumer.py", ["--threads", String(scenario.concurrency ?? 1)]),
+    )
+  );
+  run.watch(...consumers.map((c) => c.label));
+  for (const c of consumers) await run.guard(c.waitFor(/"event": "consuming"/, 30_000));
+}
+
 /** The Python original's pattern, same N, same shapes. */
 async function runPython(run: Run, scenario: Scenario): Promise<RunOutcome> {
   const paced = scenario.kind === "paced";
@@ -819,13 +890,7 @@ async function runPython(run: Run, scenario: Scenario): Promise<RunOutcome> {
     ? pacedCounts(run.settings, rate)
     : { count: run.settings.n, warmup: 0 };
   const port = await freePort();
-  const py = (file: string, args: string[]) => [
-    run.settings.python,
-    path.join(ROOT, "bench", "python", file),
-    "--port",
-    String(port),
-    ...args,
-  ];
+  const py = pythonScripts(run, port);
   const god = run.spawn(
     "god",
     py("god.py", [
@@ -837,14 +902,7 @@ async function runPython(run: Run, scenario: Scenario): Promise<RunOutcome> {
   );
   run.watch("god");
   await run.guard(god.waitFor(/"event": "ready"/, 30_000));
-  const consumers = scenario.consumers.map((_, i) =>
-    run.spawn(
-      `consumer-${i + 1}`,
-      py("consumer.py", ["--threads", String(scenario.concurrency ?? 1)]),
-    )
-  );
-  run.watch(...consumers.map((c) => c.label));
-  for (const c of consumers) await run.guard(c.waitFor(/"event": "consuming"/, 30_000));
+  await startPythonConsumers(run, scenario, py);
   const base = run.sampler.snapshot();
   const producer = run.spawn(
     "producer",

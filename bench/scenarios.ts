@@ -37,6 +37,12 @@ export interface Scenario {
   gods?: number;
   /** A taskwire scenario to read it next to (selected with it, named in the notes). */
   compare?: string;
+  /**
+   * The producer and consumers are the Python baseline's scripts
+   * (bench/python/*.py, BaseManager proxies), pointed at the god's Python door
+   * (`--python`); `concurrency` is the consumer's threads.
+   */
+  pythonWorkers?: boolean;
 }
 
 const STORE_LABEL = { memory: "mem", always: "always", batch: "batch", off: "off" } as const;
@@ -184,6 +190,37 @@ export function allScenarios(): Scenario[] {
     consumers: ["node", "deno"],
     baseline: "python.1x2",
     quick: true,
+  });
+  for (const rt of runtimes) {
+    out.push({
+      name: `pydoor.1x1.${rt}`,
+      description:
+        `the Python baseline's producer and consumer on the god's Python door (in memory, god on ${rt})`,
+      system: "taskwire",
+      kind: "throughput",
+      store: "memory",
+      god: rt,
+      producer: rt,
+      consumers: [rt],
+      concurrency: 1,
+      pythonWorkers: true,
+      baseline: "python.1x1",
+      quick: rt === "node",
+    });
+  }
+  out.push({
+    name: "pydoor.1x1t4.node",
+    description:
+      "the Python baseline's producer and a 4-thread consumer on the god's Python door (in memory, god on node)",
+    system: "taskwire",
+    kind: "throughput",
+    store: "memory",
+    god: "node",
+    producer: "node",
+    consumers: ["node"],
+    concurrency: 4,
+    pythonWorkers: true,
+    baseline: "python.1x1t4",
   });
   for (const rt of runtimes) {
     out.push(

@@ -60,6 +60,12 @@ test("bench --quick completes and accounts for every task of every run", {
   const taskwire = report.results.filter((r) => !r.name.startsWith("python."));
   assert.ok(taskwire.some((r) => r.name.endsWith(".node")), "no Node scenario ran");
   assert.ok(taskwire.some((r) => r.name.includes("mixed")), "no mixed-runtime scenario ran");
+  if (!report.notices.some((n) => /Python/.test(n))) {
+    assert.ok(
+      taskwire.some((r) => r.name.startsWith("pydoor.")),
+      "no scenario ran Python workers on the god's Python door",
+    );
+  }
   for (const result of report.results) {
     assert.equal(result.runs.length, 1, `${result.name}: expected one run`);
     for (const run of result.runs) {

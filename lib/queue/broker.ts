@@ -962,7 +962,7 @@ export class Broker implements QueueBackend {
     owner.leases.add(tag);
     queue.inFlight++;
     if (subscription) subscription.inFlight++;
-    return { tag, queue: queue.name, job };
+    return { tag, queue: queue.name, job, deadline: lease.deadline };
   }
 
   #ownLease(owner: Owner, tag: number): Lease | string {

@@ -73,6 +73,8 @@ export interface God {
   readonly ops: Operations;
   /** The god's key (imported for HMAC) and the worker keys derived from it: the doors started on this god check requests with them. */
   readonly keys: KeyRing;
+  /** Connections counted against the god's limits: every socket door (the Python door too) admits through them. */
+  readonly admission: LimitCounters;
   /** Everything the god can tell about itself, now. */
   stats(queue?: string): GodStats;
   /** Hands a transport to the TCP door as if it had just connected (tests use this). */
@@ -206,6 +208,7 @@ export async function serve(options: ServeOptions): Promise<God> {
     port: listener.port,
     ops,
     keys,
+    admission: counters,
     stats: (queue) => ops.snapshot(queue),
     accept,
     async close() {
