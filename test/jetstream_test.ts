@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { jetstreamManager, RetentionPolicy } from "@nats-io/jetstream";
 import { connect as natsConnect } from "@nats-io/transport-node";
 import { connect, isTransient, RemoteError, TaskwireError } from "../mod.ts";
-import { openJetStream, parseNatsUrls } from "../lib/store/jetstream/open.ts";
+import { openJetStream, parseNatsUrls } from "../lib/jetstream/open.ts";
 import { serve } from "../lib/server/server.ts";
 import { natsSkip, startNats } from "./_support/nats.ts";
 import { freePort } from "./_support/process.ts";

@@ -4,7 +4,7 @@
  * here; skipped with a notice when nats-server is not installed).
  */
 import { after } from "node:test";
-import { openJetStream } from "../lib/store/jetstream/open.ts";
+import { openJetStream } from "../lib/jetstream/open.ts";
 import { serve } from "../lib/server/server.ts";
 import { natsSkip, startNats } from "./_support/nats.ts";
 import { queueSemantics, SEMANTICS_KEY, SEMANTICS_QUEUES } from "./_support/queue_semantics.ts";

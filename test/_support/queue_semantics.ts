@@ -3,7 +3,7 @@
  * through the real client and a god over loopback TCP. A backend is chosen by
  * `kind`; where a backend cannot give the embedded store's guarantee, the test
  * says so and checks the documented behaviour instead (see LIMITATIONS in
- * lib/store/jetstream/backend.ts and README "Growing past one machine").
+ * lib/jetstream/backend.ts and README "Growing past one machine").
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
