@@ -1,13 +1,18 @@
 /**
  * Admin and stats on the JetStream store: the stats snapshot (cluster-wide
  * ready / in flight / dead / delayed from stream and consumer info, this god's
- * own totals and rates), peek, purge, and the dead-letter list and requeue.
+ * own totals and rates), peek, purge, and the dead-letter list and requeue
+ * (stored jobs read with scan.ts).
  */
 import { headers } from "@nats-io/transport-node";
 import type { Job, QueueStats } from "../queue/types.ts";
 import { isNotFound, type JsLink } from "./link.ts";
 import { CONSUMER, Header, queueNames } from "./names.ts";
 import type { Queues } from "./provision.ts";
+import { scanStream } from "./scan.ts";
+
+/** Dead letters requeued at once (each a publish, then a delete). */
+const REQUEUE_CHUNK = 64;
 
 /** Stats, listings and admin requests. */
 export class Admin {
@@ -93,7 +98,7 @@ export class Admin {
     try {
       const consumer = await this.#link.jsm.consumers.info(queue.stream, CONSUMER);
       const from = consumer.delivered.stream_seq + 1;
-      return await this.#scan(queue.stream, from, limit, () => true);
+      return await scanStream(this.#link, queue.stream, queue.subject, { from, limit });
     } catch (error) {
       throw this.#link.remote(error, "peek at", queue.name);
     }
@@ -121,14 +126,12 @@ export class Admin {
     const queue = this.#queues.get(queueName, false);
     const dlq = this.#queues.deadQueue(queue);
     try {
-      const info = await this.#queues.streamInfo(dlq.stream);
-      if (info === null) return [];
-      return await this.#scan(
-        dlq.stream,
-        info.state.first_seq,
+      if (dlq.ensured) await dlq.ensured.catch(() => {});
+      return await scanStream(this.#link, dlq.stream, dlq.subject, {
+        from: 1,
         limit,
-        (job) => job.origin === queueName,
-      );
+        keep: (job) => job.origin === queueName,
+      });
     } catch (error) {
       throw this.#link.remote(error, "list dead letters of", queue.name);
     }
@@ -140,70 +143,34 @@ export class Admin {
     await this.#queues.ready(dlq, "requeue dead letters of");
     await this.#queues.ready(queue, "requeue dead letters to");
     const wanted = ids === null ? null : new Set(ids);
-    const { js, jsm } = this.#link;
+    const { jsm } = this.#link;
     let moved = 0;
+    const requeue = async (job: Job) => {
+      const h = headers();
+      h.set(Header.id, job.id);
+      h.set(Header.priority, String(job.priority));
+      h.set(Header.msgId, `requeue-${dlq.stream}-${job.seq}`);
+      await this.#link.publish(queue.subject, job.payload, { headers: h });
+      await jsm.streams.deleteMessage(dlq.stream, job.seq, false).catch((error) => {
+        if (!isNotFound(error)) throw error;
+      });
+      moved++;
+    };
     try {
-      const info = await jsm.streams.info(dlq.stream);
-      const jobs = await this.#scan(
-        dlq.stream,
-        info.state.first_seq,
-        Infinity,
-        (job) => job.origin === queueName && (wanted === null || wanted.has(job.id)),
-      );
-      for (const job of jobs) {
-        const h = headers();
-        h.set(Header.id, job.id);
-        h.set(Header.priority, String(job.priority));
-        await js.publish(queue.subject, job.payload, {
-          headers: h,
-          msgID: `requeue-${dlq.stream}-${job.seq}`,
-        });
-        await jsm.streams.deleteMessage(dlq.stream, job.seq, false).catch((error) => {
-          if (!isNotFound(error)) throw error;
-        });
-        moved++;
+      const jobs = await scanStream(this.#link, dlq.stream, dlq.subject, {
+        from: 1,
+        limit: Infinity,
+        keep: (job) => job.origin === queueName && (wanted === null || wanted.has(job.id)),
+      });
+      // A chunk at a time, each job's publish before its delete; the publishes of a
+      // chunk leave in order on one connection, so the jobs keep their order.
+      for (let i = 0; i < jobs.length; i += REQUEUE_CHUNK) {
+        await Promise.all(jobs.slice(i, i + REQUEUE_CHUNK).map(requeue));
       }
     } catch (error) {
       throw this.#link.remote(error, `requeue dead letters (${moved} moved) of`, queue.name);
     }
     await this.refresh(queue.name).catch(() => {});
     return moved;
-  }
-
-  /** Reads up to `limit` messages of `stream` from `from` on, those `keep` accepts. */
-  async #scan(
-    stream: string,
-    from: number,
-    limit: number,
-    keep: (job: Job) => boolean,
-  ): Promise<Job[]> {
-    const jsm = this.#link.jsm;
-    const jobs: Job[] = [];
-    const info = await jsm.streams.info(stream);
-    if (info.state.messages === 0) return jobs;
-    const last = info.state.last_seq;
-    let seq = Math.max(from, info.state.first_seq, 1);
-    // Bounded: never more lookups than the stream has sequence numbers.
-    while (jobs.length < limit && seq <= last) {
-      const stored = await jsm.streams.getMessage(stream, { seq });
-      seq++;
-      if (stored === null) continue;
-      const h = stored.header;
-      const job: Job = {
-        seq: stored.seq,
-        id: h?.get(Header.id) || h?.get(Header.msgId) || `js-${stored.seq}`,
-        payload: stored.string(),
-        priority: Number(h?.get(Header.priority) || 0),
-        attempts: Number(h?.get(Header.attempts) || 0),
-        readyAt: 0,
-      };
-      const reason = h?.get(Header.reason);
-      if (reason) {
-        job.reason = reason;
-        job.origin = h?.get(Header.origin) || undefined;
-      }
-      if (keep(job)) jobs.push(job);
-    }
-    return jobs;
   }
 }

@@ -26,6 +26,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { ErrorCode, RemoteError } from "../protocol/errors.ts";
 import { checkDuration, checkPutItems } from "../queue/arguments.ts";
 import type {
+  Awaitable,
   BackendInfo,
   Owner,
   PutResult,
@@ -179,16 +180,10 @@ export class JetStreamBackend implements QueueBackend {
       return;
     }
     const deadline = options.now + (options.timeoutMs ?? 30_000);
-    this.#publisher.put(owner, queue, items, deadline).then(
-      (result) => {
-        if (owner === null || !this.#released.has(owner)) done(result);
-      },
-      (error) => {
-        if (owner === null || !this.#released.has(owner)) {
-          done(this.#link.remote(error, "put to", queue.name));
-        }
-      },
-    );
+    this.#publisher.put(owner, queue, items, deadline, (result) => {
+      if (owner !== null && this.#released.has(owner)) return;
+      done(result instanceof Error ? this.#link.remote(result, "put to", queue.name) : result);
+    });
   }
 
   get(
@@ -224,9 +219,9 @@ export class JetStreamBackend implements QueueBackend {
   ack(
     owner: Owner,
     tags: readonly number[],
-    _now: number,
-  ): Promise<{ tag: number; message: string }[]> {
-    return this.#engine.ack(owner, tags);
+    now: number,
+  ): Awaitable<{ tag: number; message: string }[]> {
+    return this.#engine.ack(owner, tags, now);
   }
 
   nack(
@@ -237,13 +232,13 @@ export class JetStreamBackend implements QueueBackend {
     return this.#engine.nack(owner, tag, options);
   }
 
-  touch(owner: Owner, tag: number, now: number): number {
+  touch(owner: Owner, tag: number, now: number): Promise<number> {
     return this.#engine.touch(owner, tag, now);
   }
 
-  release(owner: Owner, _now: number): void {
+  release(owner: Owner, now: number): void {
     this.#released.add(owner);
-    this.#engine.release(owner);
+    this.#engine.release(owner, now);
   }
 
   nextDeadline(): number {
@@ -306,6 +301,7 @@ export class JetStreamBackend implements QueueBackend {
     for (const timer of this.#timers) clearInterval(timer);
     try {
       this.#engine.close();
+      this.#link.inbox.stop();
       await this.#link.nc.drain();
     } catch {
       await this.#link.nc.close().catch(() => {});

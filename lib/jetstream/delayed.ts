@@ -68,14 +68,11 @@ export class DelayMover implements PullClient {
       const queue = this.#queues.get(name, true);
       await queue.ensured;
       const out = headers();
-      for (const key of [Header.id, Header.priority]) {
+      for (const key of [Header.id, Header.priority, Header.msgId]) {
         const value = h?.get(key);
         if (value) out.set(key, value);
       }
-      await this.#link.js.publish(queue.subject, msg.data, {
-        headers: out,
-        msgID: h?.get(Header.msgId) || undefined,
-      });
+      await this.#link.publish(queue.subject, msg.data, { headers: out });
       await this.#link.confirm(msg.reply!, ACK);
     } catch (error) {
       // Full queue or NATS trouble: try again shortly.

@@ -18,9 +18,13 @@ import {
 import { ErrorCode, RemoteError, TaskwireError } from "../protocol/errors.ts";
 import { defaultQueueOptions, resolveQueueOptions } from "../queue/options.ts";
 import type { QueueOptions } from "../queue/types.ts";
+import { ackWaitMs } from "./leases.ts";
 import { errorText, isNotFound, type JsLink, NS } from "./link.ts";
 import { CONSUMER, delayNames, describeQueue, parseDescription, queueNames } from "./names.ts";
 import { JsQueue } from "./queue.ts";
+
+/** How long the delay mover holds a delayed job it pulled (it naks or moves it at once). */
+const DELAY_LEASE_MS = 30_000;
 
 /** The queues of one god, each with its stream and consumer made sure of. */
 export class Queues {
@@ -42,6 +46,17 @@ export class Queues {
 
   all(): JsQueue[] {
     return [...this.#byName.values()];
+  }
+
+  /** Every queue, without a copy (do not declare while iterating). */
+  each(): IterableIterator<JsQueue> {
+    return this.#byName.values();
+  }
+
+  /** The queue whose stream is `stream`, if this god knows it. */
+  byStream(stream: string): JsQueue | undefined {
+    for (const queue of this.#byName.values()) if (queue.stream === stream) return queue;
+    return undefined;
   }
 
   /** Creates a queue or changes its options; settles once its stream and consumer are right. */
@@ -152,7 +167,7 @@ export class Queues {
       storage: StorageType.File,
       description: "taskwire delayed jobs",
     });
-    await this.#ensureConsumer(stream, "(delayed jobs)", 30_000);
+    await this.#ensureConsumer(stream, "(delayed jobs)", DELAY_LEASE_MS);
   }
 
   async #ensureQueue(queue: JsQueue, write: boolean): Promise<void> {
@@ -256,7 +271,7 @@ export class Queues {
     const wanted = {
       durable_name: CONSUMER,
       ack_policy: AckPolicy.Explicit,
-      ack_wait: leaseMs * NS,
+      ack_wait: ackWaitMs(leaseMs) * NS,
       max_deliver: -1,
       max_ack_pending: -1,
       max_waiting: 4096,

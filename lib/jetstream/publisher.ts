@@ -1,15 +1,20 @@
 /**
  * Puts: each job is published to its queue's subject (or, delayed, to the
  * delay stream) with its put id as `Nats-Msg-Id`, and counts as stored once
- * JetStream's PubAck says so. A full stream (discard-new at `maxsize`) makes
- * the put wait and retry until its deadline; NATS being away makes it wait up
- * to `unavailableWaitMs`.
+ * JetStream's PubAck says so (the stream's replicas have it).
+ *
+ * The publishes of a batch go out together, pipelined, each answered through
+ * the god's inbox; the batch is done when every PubAck is in. A publish that
+ * finds the stream full (discard-new at `maxsize`) or NATS away leaves that
+ * fast path and retries with backoff until the put's deadline (full) or
+ * `unavailableWaitMs` (away). A bounded queue takes its batch one job at a
+ * time, so that a full queue cannot reorder it.
  */
-import { headers } from "@nats-io/transport-node";
+import { headers, type MsgHdrs } from "@nats-io/transport-node";
 import { ErrorCode, RemoteError } from "../protocol/errors.ts";
 import type { Owner, PutResult } from "../queue/backend.ts";
 import type { PutItem } from "../queue/types.ts";
-import { isFull, type JsLink, sleep } from "./link.ts";
+import { isFull, type JsLink, type PubAck, sleep } from "./link.ts";
 import { Header } from "./names.ts";
 import type { Queues } from "./provision.ts";
 import type { JsQueue } from "./queue.ts";
@@ -33,66 +38,121 @@ export class Publisher {
     this.#gone = options.gone;
   }
 
-  /** Stores `items` in `queue`; resolves with how many were new and how many repeats. */
-  async put(
+  /**
+   * Stores `items` in `queue`; `done` gets how many were new and how many
+   * repeats, or the first error (the other publishes still finish and count).
+   */
+  put(
+    owner: Owner | null,
+    queue: JsQueue,
+    items: PutItem[],
+    deadline: number,
+    done: (result: PutResult | Error) => void,
+  ): void {
+    this.#queues.ready(queue, "put to").then(() => {
+      if (queue.options.maxsize > 0) {
+        this.#putInOrder(owner, queue, items, deadline).then(done, done);
+      } else {
+        this.#putPipelined(owner, queue, items, deadline, done);
+      }
+    }, done);
+  }
+
+  /** Every publish at once; the answers are counted as they come. */
+  #putPipelined(
+    owner: Owner | null,
+    queue: JsQueue,
+    items: PutItem[],
+    deadline: number,
+    done: (result: PutResult | Error) => void,
+  ): void {
+    const result: PutResult = { accepted: 0, duplicates: 0 };
+    let left = items.length;
+    let failed = false;
+    const count = (ack: PubAck | null) => {
+      this.#count(queue, result, ack);
+      if (--left === 0 && !failed) done(result);
+    };
+    const fail = (error: Error) => {
+      left--;
+      if (failed) return;
+      failed = true;
+      done(error);
+    };
+    if (left === 0) {
+      done(result);
+      return;
+    }
+    const timeoutMs = publishTimeout(deadline);
+    for (const item of items) {
+      const { subject, h } = this.#message(queue, item);
+      this.#link.publishTo(subject, item.payload, { headers: h, timeoutMs }, (error, ack) => {
+        if (error === null) return count(ack);
+        // Full or away: this one waits and retries; the others carry on.
+        this.#publishPatiently(owner, queue, subject, item, h, deadline, result, error)
+          .then(count, fail);
+      });
+    }
+  }
+
+  /** One job after the other (a bounded queue). */
+  async #putInOrder(
     owner: Owner | null,
     queue: JsQueue,
     items: PutItem[],
     deadline: number,
   ): Promise<PutResult> {
-    await this.#queues.ready(queue, "put to");
-    const result = { accepted: 0, duplicates: 0 };
-    const one = async (item: PutItem): Promise<void> => {
-      const h = headers();
-      h.set(Header.id, item.id);
-      if (item.priority !== 0) h.set(Header.priority, String(item.priority));
-      let subject = queue.subject;
-      if (item.delayMs > 0) {
-        subject = this.#queues.delay.subject(queue.name);
-        h.set(Header.readyAt, String(Date.now() + item.delayMs));
-        h.set(Header.queue, queue.name);
-      }
-      const ack = await this.#publish(owner, queue, subject, item, h, deadline, result);
-      if (ack === null) return;
-      if (ack.duplicate) {
-        result.duplicates++;
-        queue.totals.duplicates++;
-      } else {
-        result.accepted++;
-        queue.totals.put++;
-      }
-    };
-    if (queue.options.maxsize > 0) {
-      // One at a time, so a full queue cannot reorder the batch.
-      for (const item of items) await one(item);
-    } else {
-      await Promise.all(items.map(one));
+    const result: PutResult = { accepted: 0, duplicates: 0 };
+    for (const item of items) {
+      const { subject, h } = this.#message(queue, item);
+      const ack = await this.#publishPatiently(owner, queue, subject, item, h, deadline, result);
+      this.#count(queue, result, ack);
     }
     return result;
   }
 
-  /** Publishes one job, waiting while the queue is full or NATS is away, up to `deadline`. */
-  async #publish(
+  #count(queue: JsQueue, result: PutResult, ack: PubAck | null): void {
+    if (ack === null) return;
+    if (ack.duplicate) {
+      result.duplicates++;
+      queue.totals.duplicates++;
+    } else {
+      result.accepted++;
+      queue.totals.put++;
+    }
+  }
+
+  /** Where a job goes and its headers (the put id is the dedupe key; readers fall back on it). */
+  #message(queue: JsQueue, item: PutItem): { subject: string; h: MsgHdrs } {
+    const h = headers();
+    h.set(Header.msgId, item.id);
+    if (item.priority !== 0) h.set(Header.priority, String(item.priority));
+    if (item.delayMs <= 0) return { subject: queue.subject, h };
+    h.set(Header.readyAt, String(Date.now() + item.delayMs));
+    h.set(Header.queue, queue.name);
+    return { subject: this.#queues.delay.subject(queue.name), h };
+  }
+
+  /**
+   * Publishes one job, waiting while the queue is full or NATS is away, up to
+   * `deadline`; null when its owner went away meanwhile. `first` is the error
+   * of an attempt already made.
+   */
+  async #publishPatiently(
     owner: Owner | null,
     queue: JsQueue,
     subject: string,
     item: PutItem,
-    h: ReturnType<typeof headers>,
+    h: MsgHdrs,
     deadline: number,
     result: PutResult,
-  ): Promise<{ duplicate: boolean } | null> {
+    first: Error | null = null,
+  ): Promise<PubAck | null> {
     let pause = 5;
     const unavailableUntil = Math.min(deadline, Date.now() + this.#unavailableWaitMs);
+    let error = first;
     for (;;) {
-      if (owner !== null && this.#gone(owner)) return null;
-      try {
-        const ack = await this.#link.js.publish(subject, item.payload, {
-          msgID: item.id,
-          headers: h,
-          timeout: Math.max(1_000, Math.min(5_000, deadline - Date.now())),
-        });
-        return { duplicate: ack.duplicate };
-      } catch (error) {
+      if (error !== null) {
         const full = isFull(error);
         const now = Date.now();
         if (full ? now >= deadline : now >= unavailableUntil) {
@@ -122,6 +182,20 @@ export class Publisher {
           pause = Math.min(pause * 2, 100);
         }
       }
+      if (owner !== null && this.#gone(owner)) return null;
+      try {
+        return await this.#link.publish(subject, item.payload, {
+          headers: h,
+          timeoutMs: publishTimeout(deadline),
+        });
+      } catch (e) {
+        error = e as Error;
+      }
     }
   }
+}
+
+/** How long one publish waits for its PubAck: the time left, within 1 to 5 s. */
+function publishTimeout(deadline: number): number {
+  return Math.max(1_000, Math.min(5_000, deadline - Date.now()));
 }

@@ -5,9 +5,20 @@
  * publish to the dead-letter queue's stream, then an ack).
  *
  * Each pull asks for a batch with an expiry (`no_wait` for a zero-timeout
- * get) on its own reply subject, so what arrives can be told apart. Other
- * parts (the delay mover) pull through {@link PullEngine.pull} with a target
- * of their own.
+ * get) on its own reply subject, so what arrives can be told apart (a pulled
+ * message keeps its stream subject: only the subscription tells).
+ * A subscription keeps up to its prefetch window asked for, in half-window
+ * steps; acks go out pipelined, each confirmed through the inbox. Other parts
+ * (the delay mover) pull through {@link PullEngine.pull} with a client of
+ * their own.
+ *
+ * A late ack must never take a job from the god that holds it now. JetStream
+ * takes an ack of an older delivery as an ack of the message, so the god
+ * refuses it itself: its lease ends (by the clock, checked at each ack) a
+ * grace before JetStream's ack wait runs out (see `ackWaitMs`); and a god
+ * that receives a redelivery says so on `<prefix>.redelivered.<stream>`, so
+ * that a god which holds an older delivery of the job (it was stalled past
+ * the grace) ends its lease at once.
  */
 import { headers, type Msg, type Subscription as NatsSub } from "@nats-io/transport-node";
 import { ErrorCode, RemoteError } from "../protocol/errors.ts";
@@ -24,6 +35,8 @@ import type { GetWait, JsQueue, JsSub, Lease } from "./queue.ts";
 export const PULL_CHUNK_MS = 5_000;
 /** A pull request not ended this long after its expiry is taken as lost. */
 const PULL_GRACE_MS = 3_000;
+/** Redelivery notices remembered per queue (for deliveries that arrive after their notice). */
+const NOTICES_KEPT = 4_096;
 
 /** Someone else pulling through the engine (the delay mover). */
 export interface PullClient {
@@ -36,15 +49,17 @@ export interface PullClient {
 
 type PullTarget = GetWait | JsSub | PullClient;
 
-interface Pull {
-  id: number;
-  queue: JsQueue | null;
-  target: PullTarget;
-  batch: number;
-  received: number;
-  expiresAt: number;
-  /** The inbox this pull's messages arrive on (one per pull, so they can be told apart). */
-  sub: NatsSub | null;
+class Pull {
+  received = 0;
+  /** The subscription its messages arrive on (they keep their stream subject, so one per pull). */
+  sub: NatsSub | null = null;
+  constructor(
+    readonly id: number,
+    readonly queue: JsQueue | null,
+    readonly target: PullTarget,
+    readonly batch: number,
+    readonly expiresAt: number,
+  ) {}
 }
 
 /** Pulls, deliveries and leases of one god. */
@@ -54,13 +69,28 @@ export class PullEngine {
   readonly #leases: LeaseTable;
   readonly #pulls = new Map<number, Pull>();
   readonly #waits = new Map<Owner, Set<GetWait>>();
-  #pullId = 1;
+  readonly #noticeSubject: (stream: string) => string;
+  readonly #notices: NatsSub;
   #subId = 1;
+  #pullId = 1;
+  /** Reply subjects of pulls: `<inbox>.p.<id>` (beside, not under, the inbox's routes). */
+  readonly #pullPrefix: string;
 
   constructor(link: JsLink, queues: Queues, leases: LeaseTable) {
     this.#link = link;
     this.#queues = queues;
     this.#leases = leases;
+    this.#pullPrefix = `${link.inbox.prefix}.p.`;
+    leases.onExpire = (lease) => {
+      if (lease.sub) this.pumpSub(lease.sub);
+    };
+    const root = `${link.prefix.toLowerCase()}.redelivered`;
+    this.#noticeSubject = (stream) => `${root}.${stream}`;
+    this.#notices = link.nc.subscribe(`${root}.*`, {
+      callback: (error, msg) => {
+        if (error === null) this.#onNotice(msg);
+      },
+    });
   }
 
   // -- gets and subscriptions --
@@ -136,34 +166,43 @@ export class PullEngine {
 
   // -- finishing leases --
 
-  ack(owner: Owner, tags: readonly number[]): Promise<{ tag: number; message: string }[]> {
+  /**
+   * Acks leased jobs, each confirmed by JetStream; resolves with the tags
+   * that could not be acked and why (all at once when none needs NATS).
+   */
+  ack(
+    owner: Owner,
+    tags: readonly number[],
+    now: number,
+  ): { tag: number; message: string }[] | Promise<{ tag: number; message: string }[]> {
     const failures: { tag: number; message: string }[] = [];
-    const confirms: Promise<void>[] = [];
+    let waiting = 0;
+    let finish: (() => void) | null = null;
     for (const tag of tags) {
-      const lease = this.#leases.own(owner, tag);
+      const lease = this.#leases.own(owner, tag, now);
       if (typeof lease === "string") {
         failures.push({ tag, message: lease });
         continue;
       }
       this.#leases.end(lease);
       lease.queue.totals.acked++;
-      confirms.push(
-        this.#link.confirm(lease.reply, ACK).then(
-          () => lease.queue.roomFreed(),
-          (error) =>
-            void failures.push({
-              tag,
-              message:
-                `Cannot ack job ${lease.job.id}: NATS JetStream did not confirm (${
-                  errorText(error)
-                }); ` +
-                `the job may be delivered again`,
-            }),
-        ),
-      );
+      waiting++;
+      this.#link.confirmTo(lease.reply, ACK, (error) => {
+        if (error === null) lease.queue.roomFreed();
+        else {
+          failures.push({
+            tag,
+            message: `Cannot ack job ${lease.job.id}: NATS JetStream did not confirm (${
+              errorText(error)
+            }); the job may be delivered again`,
+          });
+        }
+        if (--waiting === 0) finish?.();
+      });
       if (lease.sub) this.pumpSub(lease.sub);
     }
-    return Promise.all(confirms).then(() => failures);
+    if (waiting === 0) return failures;
+    return new Promise((resolve) => finish = () => resolve(failures));
   }
 
   nack(
@@ -171,7 +210,7 @@ export class PullEngine {
     tag: number,
     options: { now: number; delayMs?: number; dead?: string },
   ): void | Promise<void> {
-    const lease = this.#leases.own(owner, tag);
+    const lease = this.#leases.own(owner, tag, options.now);
     if (typeof lease === "string") throw new RemoteError(ErrorCode.NotLeased, lease);
     const delayMs = checkDuration(options.delayMs ?? 0, "delay");
     this.#link.checkConnected("nack a job in", lease.queue.name);
@@ -184,24 +223,46 @@ export class PullEngine {
     return this.#giveBack(lease, delayMs, "nacked");
   }
 
-  touch(owner: Owner, tag: number, now: number): number {
-    const lease = this.#leases.own(owner, tag);
+  /**
+   * Extends a lease: an in-progress (`+WPI`) confirmed by JetStream, which
+   * restarts its ack wait; the new deadline counts from when it was sent.
+   */
+  touch(owner: Owner, tag: number, now: number): Promise<number> {
+    const lease = this.#leases.own(owner, tag, now);
     if (typeof lease === "string") throw new RemoteError(ErrorCode.NotLeased, lease);
-    this.#link.checkConnected("touch a job in", lease.queue.name);
-    this.#link.respond(lease.reply, WPI);
-    lease.deadline = now + lease.queue.options.leaseMs;
-    lease.queue.leaseOrder.push(lease);
-    return lease.deadline;
+    const queue = lease.queue;
+    this.#link.checkConnected("touch a job in", queue.name);
+    const deadline = now + queue.options.leaseMs;
+    return new Promise((resolve, reject) => {
+      this.#link.confirmTo(lease.reply, WPI, (error) => {
+        if (error !== null) {
+          reject(this.#link.remote(error, "touch a job in", queue.name));
+        } else if (lease.ended) {
+          reject(new RemoteError(ErrorCode.NotLeased, `No lease ${tag}: it ended while touched`));
+        } else {
+          if (deadline > lease.deadline) {
+            lease.deadline = deadline;
+            queue.leaseOrder.push(lease);
+          }
+          resolve(lease.deadline);
+        }
+      });
+    });
   }
 
   /** The owner went away: its subscriptions and waits end, its jobs go back at once. */
-  release(owner: Owner): void {
+  release(owner: Owner, now: number): void {
     for (const sub of [...owner.subscriptions]) this.unsubscribe(sub);
     for (const wait of this.#waits.get(owner) ?? []) this.#endWait(wait, null, false);
     this.#waits.delete(owner);
     for (const tag of [...owner.leases]) {
       const lease = this.#leases.get(tag);
       if (lease === undefined) continue;
+      // Past its deadline the job may be another god's now: leave it to JetStream.
+      if (lease.deadline <= now) {
+        this.#leases.expireLease(lease);
+        continue;
+      }
       this.#leases.end(lease);
       this.#giveBack(lease, 0, "connection lost")?.catch((error) => {
         this.#link.log({ event: "error", error: `cannot return job: ${errorText(error)}` });
@@ -211,23 +272,27 @@ export class PullEngine {
 
   /** The earliest lease deadline, or Infinity. */
   nextDeadline(): number {
-    return this.#leases.nextDeadline(this.#queues.all());
+    return this.#leases.nextDeadline(this.#queues.each());
   }
 
   /** Ends the leases whose time ran out (JetStream redelivers those jobs by itself). */
   tick(now: number): void {
-    for (const lease of this.#leases.expire(this.#queues.all(), now)) {
-      if (lease.sub) this.pumpSub(lease.sub);
-    }
+    this.#leases.expire(this.#queues.each(), now);
   }
 
   /** Jobs still leased go back at once (the god is closing), and every pull stops. */
   close(): void {
+    const now = Date.now();
     for (const lease of this.#leases.all()) {
       this.#leases.end(lease);
-      this.#link.respond(lease.reply, NAK);
+      if (lease.deadline > now) this.#link.respond(lease.reply, NAK);
     }
-    for (const pull of this.#pulls.values()) pull.sub?.unsubscribe();
+    for (const pull of [...this.#pulls.values()]) this.#stopPull(pull);
+    try {
+      this.#notices.unsubscribe();
+    } catch {
+      // Closed already.
+    }
   }
 
   /** Ends pulls lost with a connection or a NATS node; called every second. */
@@ -249,37 +314,36 @@ export class PullEngine {
 
   /** Sends one pull request for up to `batch` messages of `queue` (null: the delay stream). */
   pull(queue: JsQueue | null, target: PullTarget, batch: number, expiresMs: number): void {
-    const id = this.#pullId++;
     const stream = queue?.stream ?? this.#queues.delay.stream;
     const noWait = expiresMs <= 0;
-    const pull: Pull = {
-      id,
-      queue,
-      target,
-      batch,
-      received: 0,
-      expiresAt: Date.now() + Math.max(0, expiresMs),
-      sub: null,
-    };
+    const id = this.#pullId++;
+    const pull = new Pull(id, queue, target, batch, Date.now() + Math.max(0, expiresMs));
     this.#pulls.set(id, pull);
     const request = noWait
-      ? { batch, no_wait: true }
-      : { batch, expires: Math.max(1, Math.floor(expiresMs)) * NS };
+      ? `{"batch":${batch},"no_wait":true}`
+      : `{"batch":${batch},"expires":${Math.max(1, Math.floor(expiresMs)) * NS}}`;
+    const reply = `${this.#pullPrefix}${id}`;
     const nc = this.#link.nc;
-    const inbox = `${this.#link.inbox}.${id}`;
     try {
-      pull.sub = nc.subscribe(inbox, {
+      pull.sub = nc.subscribe(reply, {
         callback: (error, msg) => {
           if (error === null) this.#onPullMessage(pull, msg);
         },
       });
-      nc.publish(
-        `$JS.API.CONSUMER.MSG.NEXT.${stream}.${CONSUMER}`,
-        ENCODER.encode(JSON.stringify(request)),
-        { reply: inbox },
-      );
+      nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${CONSUMER}`, ENCODER.encode(request), {
+        reply,
+      });
     } catch {
       // The connection is closed or draining: the sweep ends this pull.
+    }
+  }
+
+  #stopPull(pull: Pull): void {
+    this.#pulls.delete(pull.id);
+    try {
+      pull.sub?.unsubscribe();
+    } catch {
+      // Closed already.
     }
   }
 
@@ -296,25 +360,22 @@ export class PullEngine {
     this.pull(wait.queue, wait, 1, left <= 0 ? 0 : Math.min(left, PULL_CHUNK_MS));
   }
 
-  /** A message on a pull request's inbox: a job, or a status that ends the request. */
+  /** A message on a pull request's route: a job, or a status that ends the request. */
   #onPullMessage(pull: Pull, msg: Msg): void {
-    const code = msg.headers?.code ?? 0;
-    if (!msg.reply || code >= 100) {
-      if (code === 100) return;
-      this.#endPull(pull, code, msg.headers?.description ?? "");
+    const reply = msg.reply;
+    if (!reply) {
+      const code = msg.headers?.code ?? 0;
+      if (code !== 100) this.#endPull(pull, code, msg.headers?.description ?? "");
       return;
     }
-    const delivery = parseAckSubject(msg.reply);
-    if (!this.#pulls.has(pull.id) || delivery === null) {
-      // A job for a pull this god already gave up on: straight back.
-      this.#link.respond(msg.reply, NAK);
+    const delivery = parseAckSubject(reply);
+    if (delivery === null || !this.#pulls.has(pull.id)) {
+      // Not a job, or a job for a pull this god already gave up on: straight back.
+      this.#link.respond(reply, NAK);
       return;
     }
     pull.received++;
-    if (pull.received >= pull.batch) {
-      this.#pulls.delete(pull.id);
-      pull.sub?.unsubscribe();
-    }
+    if (pull.received >= pull.batch) this.#stopPull(pull);
     const target = pull.target;
     if ("kind" in target) {
       target.received(msg);
@@ -322,18 +383,18 @@ export class PullEngine {
     }
     const queue = pull.queue!;
     if ("prefetch" in target) target.requested--;
-    const job = readJob(msg, delivery.seq, delivery.deliveries);
-    const stale = queue.bySeq.get(delivery.seq);
-    if (stale !== undefined) {
-      // JetStream redelivered it: the lease this god still had is over.
-      this.#leases.end(stale);
-      queue.totals.expired++;
+    if (!this.#current(queue, delivery.seq, delivery.deliveries)) {
+      // An older delivery than one already handed out again (this god was stalled): JetStream
+      // no longer counts it, so it is dropped without a word.
+      if ("prefetch" in target) this.pumpSub(target);
+      else this.#pullForWait(target, true);
+      return;
     }
-    if (job.attempts > 1) queue.totals.redelivered++;
+    const job = readJob(msg, delivery.seq, delivery.deliveries);
     if (queue.options.deadLetter !== null && job.attempts > queue.options.maxAttempts) {
       // This delivery is not an attempt: the last one ended when its lease ran out.
       job.attempts--;
-      const lease = this.#leases.make(queue, msg.reply, job, null, null);
+      const lease = this.#leases.make(queue, reply, job, null, null);
       this.#deadLetter(queue, lease, `lease expired after ${job.attempts} attempts`)
         .catch((error) => {
           this.#link.log({ event: "error", error: `cannot dead-letter: ${errorText(error)}` });
@@ -344,10 +405,10 @@ export class PullEngine {
     }
     if ("prefetch" in target) {
       if (target.cancelled) {
-        this.#link.respond(msg.reply, NAK);
+        this.#link.respond(reply, NAK);
         return;
       }
-      const lease = this.#leases.make(queue, msg.reply, job, target.owner, target);
+      const lease = this.#leases.make(queue, reply, job, target.owner, target);
       target.batch.push({ tag: lease.tag, queue: queue.name, job });
       if (!target.flushing) {
         target.flushing = true;
@@ -357,17 +418,54 @@ export class PullEngine {
       return;
     }
     if (target.done === null) {
-      this.#link.respond(msg.reply, NAK);
+      this.#link.respond(reply, NAK);
       return;
     }
-    const lease = this.#leases.make(queue, msg.reply, job, target.owner, null);
+    const lease = this.#leases.make(queue, reply, job, target.owner, null);
     this.#endWait(target, { tag: lease.tag, queue: queue.name, job });
+  }
+
+  /**
+   * Whether a delivery that arrived is the job's latest (false when a newer
+   * one was announced already). A redelivery ends the job's older leases:
+   * here, and by a notice, on the other gods.
+   */
+  #current(queue: JsQueue, seq: number, deliveries: number): boolean {
+    const known = queue.notices.size === 0 ? undefined : queue.notices.get(seq);
+    if (known !== undefined && known > deliveries) return false;
+    if (deliveries === 1) return true;
+    queue.totals.redelivered++;
+    const stale = queue.bySeq.get(seq);
+    if (stale !== undefined) this.#leases.expireLease(stale);
+    try {
+      this.#link.nc.publish(this.#noticeSubject(queue.stream), `${seq} ${deliveries}`);
+    } catch {
+      // Closed: no other god needs telling then.
+    }
+    return true;
+  }
+
+  /** Another god (or this one) received delivery `deliveries` of a job: older leases end. */
+  #onNotice(msg: Msg): void {
+    const stream = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
+    const queue = this.#queues.byStream(stream);
+    if (queue === undefined) return;
+    const [seq, deliveries] = msg.string().split(" ").map(Number);
+    if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(deliveries)) return;
+    const notices = queue.notices;
+    if ((notices.get(seq) ?? 0) < deliveries) {
+      notices.delete(seq);
+      notices.set(seq, deliveries);
+      if (notices.size > NOTICES_KEPT) notices.delete(notices.keys().next().value!);
+    }
+    const lease = queue.bySeq.get(seq);
+    if (lease !== undefined && lease.job.attempts < deliveries) this.#leases.expireLease(lease);
   }
 
   /** Hands a subscription the deliveries gathered in this turn, in one call. */
   #flush(sub: JsSub): void {
     sub.flushing = false;
-    const batch = sub.batch;
+    let batch = sub.batch;
     sub.batch = [];
     if (batch.length === 0) return;
     if (sub.cancelled) {
@@ -380,13 +478,18 @@ export class PullEngine {
       }
       return;
     }
+    // A lease may have ended in this turn (a newer delivery of its job was announced).
+    if (batch.some((d) => this.#leases.get(d.tag) === undefined)) {
+      batch = batch.filter((d) => this.#leases.get(d.tag) !== undefined);
+      if (batch.length === 0) return;
+    }
     sub.deliver(batch);
   }
 
   /** A pull request ended (expired, no messages, or refused): carry on for its target. */
   #endPull(pull: Pull, code: number, description: string): void {
-    if (!this.#pulls.delete(pull.id)) return;
-    pull.sub?.unsubscribe();
+    if (!this.#pulls.has(pull.id)) return;
+    this.#stopPull(pull);
     const target = pull.target;
     const missing = pull.batch - pull.received;
     const trouble = code === 503 || code === 409 && !/Exceeded Max/i.test(description)
@@ -460,11 +563,9 @@ export class PullEngine {
     h.set(Header.reason, reason);
     h.set(Header.origin, queue.name);
     h.set(Header.attempts, String(lease.job.attempts));
+    h.set(Header.msgId, `dead-${queue.stream}-${lease.seq}`);
     try {
-      await this.#link.js.publish(dlq.subject, lease.job.payload, {
-        headers: h,
-        msgID: `dead-${queue.stream}-${lease.seq}`,
-      });
+      await this.#link.publish(dlq.subject, lease.job.payload, { headers: h });
       await this.#link.confirm(lease.reply, ACK);
     } catch (error) {
       // Not moved: the job stays in its queue and comes back when its lease runs out.

@@ -70,6 +70,8 @@ export class JsQueue {
   /** Leases in deadline order (touched leases are pushed again; ended ones skipped). */
   leaseOrder = new Deque<Lease>();
   readonly bySeq = new Map<number, Lease>();
+  /** Stream sequence → the latest delivery count announced by a god (recent ones only). */
+  readonly notices = new Map<number, number>();
   /** Waiting puts, woken when this god frees room. */
   readonly roomWaiters = new Set<() => void>();
   snapshot: Snapshot = { ready: 0, inFlight: 0, dead: 0, delayed: 0, at: 0 };
