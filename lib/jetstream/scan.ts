@@ -5,19 +5,21 @@
  * deleted) and without one round trip per job.
  *
  * Each `STREAM.MSG.GET` asks with `next_by_subj` for the first message at or
- * after a sequence number, so a gap costs nothing. A round asks for as many
- * consecutive starting points as jobs are still wanted, all at once through
- * the god's inbox; their distinct answers are every stored message between
- * the first starting point and the last answer (the answers grow with the
- * starting point), and the next round starts after the last. A stream without
- * gaps is read in one round trip.
+ * after a sequence number, so a gap costs one request. A round asks for
+ * consecutive starting points, all at once through the god's inbox; their
+ * distinct answers are every stored message between the first starting point
+ * and the last answer (the answers grow with the starting point), and the
+ * next round starts after the last. The round grows while the stream has no
+ * gaps (one round trip reads it) and shrinks to what the last round found
+ * when it met one, so a gap costs few requests.
  */
 import type { Job } from "../queue/types.ts";
 import { JetStreamReplyError, type JsLink } from "./link.ts";
 import { Header } from "./names.ts";
 
-/** Most requests one round sends at once. */
-const ROUND = 256;
+/** Requests of the first round, and most of any round. */
+const FIRST_ROUND = 64;
+const MAX_ROUND = 256;
 /** Rounds one scan may take (a bound; each round moves past at least one message). */
 const MAX_ROUNDS = 10_000;
 
@@ -42,12 +44,14 @@ export async function scanStream(
 ): Promise<Job[]> {
   const jobs: Job[] = [];
   let next = Math.max(1, options.from);
+  let size = FIRST_ROUND;
   for (let round = 0; round < MAX_ROUNDS && jobs.length < options.limit; round++) {
-    const want = Math.min(ROUND, options.limit - jobs.length);
+    const count = Math.min(size, options.limit - jobs.length);
     const asks: Promise<StoredMessage | null>[] = [];
-    for (let i = 0; i < want; i++) asks.push(getNext(link, stream, subject, next + i));
+    for (let i = 0; i < count; i++) asks.push(getNext(link, stream, subject, next + i));
     const answers = await Promise.all(asks);
     let last = 0;
+    let distinct = 0;
     let end = false;
     for (const message of answers) {
       if (message === null) {
@@ -57,12 +61,14 @@ export async function scanStream(
       }
       if (message.seq <= last) continue; // the same message, found from an earlier start
       last = message.seq;
+      distinct++;
       const job = readStored(message);
       if (options.keep === undefined || options.keep(job)) jobs.push(job);
       if (jobs.length >= options.limit) break;
     }
     if (end || last === 0) break;
     next = last + 1;
+    size = distinct < count ? Math.max(1, distinct) : Math.min(MAX_ROUND, size * 2);
   }
   return jobs;
 }
