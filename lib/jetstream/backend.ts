@@ -48,7 +48,8 @@ export const LIMITATIONS: readonly string[] = [
   "priority: kept and reported with each job, but jobs are delivered in FIFO order (JetStream has no priority order)",
   "delayed puts wait in a delay stream and move to their queue when due, moved by whichever god pulls them (so at least one god must run); they become ready within a few milliseconds of their time",
   "a nack with a delay is a JetStream nak with that delay: the job counts as in flight (not delayed) until then",
-  "a dropped client connection returns its jobs at once; a god that dies returns its jobs only when their leases run out (ack wait)",
+  "a dropped client connection returns its jobs at once; a god that dies returns its jobs only when their leases run out (JetStream's ack wait)",
+  "JetStream's ack wait is the lease plus a grace (a tenth of it, 100 ms to 5 s): the god ends a lease on time and refuses a late ack itself, and JetStream redelivers the job that grace later",
   "attempts count JetStream deliveries: a job a god received just as the asking connection went away is handed back and counts one attempt",
   "ready, inFlight, dead and delayed come from stream and consumer info (all gods; snapshot refreshed every few seconds and on every stats request); totals, rates, consumers and waiting gets/puts count this god only",
   "a full queue (maxsize) is seen when a publish is refused: a waiting put retries with backoff instead of being woken by the ack that made room on another god",
@@ -300,8 +301,11 @@ export class JetStreamBackend implements QueueBackend {
     this.#link.closed = true;
     for (const timer of this.#timers) clearInterval(timer);
     try {
-      this.#engine.close();
-      this.#link.inbox.stop();
+      try {
+        this.#engine.close();
+      } finally {
+        this.#link.inbox.stop();
+      }
       await this.#link.nc.drain();
     } catch {
       await this.#link.nc.close().catch(() => {});

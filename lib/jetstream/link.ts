@@ -38,7 +38,7 @@ export class JsLink {
   readonly replicas: number;
   readonly dedupeWindowMs: number;
   readonly log: (event: Record<string, unknown>) => void;
-  /** Where every reply this god waits for arrives (PubAcks, confirmations, pulled jobs). */
+  /** Where the replies this god waits for arrive (PubAcks, confirmed acks, stored messages). */
   readonly inbox: Inbox;
   /** False while the NATS client is disconnected (it reconnects by itself). */
   connected = true;
