@@ -88,10 +88,15 @@ function getNext(
         { timeoutMs: 5_000 },
         (error, reply) => {
           if (error !== null) return reject(error);
-          const body = JSON.parse(DECODER.decode(reply!.data)) as {
+          let body: {
             message?: StoredMessage;
             error?: { code?: number; err_code?: number; description?: string };
           };
+          try {
+            body = JSON.parse(DECODER.decode(reply!.data));
+          } catch {
+            return reject(new JetStreamReplyError(0, 0, `unreadable reply from ${stream}`));
+          }
           if (body.error !== undefined) {
             // 10037: no message found.
             if (body.error.code === 404) return resolve(null);
