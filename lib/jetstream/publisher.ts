@@ -84,12 +84,13 @@ export class Publisher {
       return;
     }
     const timeoutMs = publishTimeout(deadline);
+    const patience = this.#patience(deadline);
     for (const item of items) {
       const { subject, h } = this.#message(queue, item);
       this.#link.publishTo(subject, item.payload, { headers: h, timeoutMs }, (error, ack) => {
         if (error === null) return count(ack);
         // Full or away: this one waits and retries; the others carry on.
-        this.#publishPatiently(owner, queue, subject, item, h, deadline, result, error)
+        this.#publishPatiently(owner, queue, { subject, item, h }, patience, result, error)
           .then(count, fail);
       });
     }
@@ -103,9 +104,16 @@ export class Publisher {
     deadline: number,
   ): Promise<PutResult> {
     const result: PutResult = { accepted: 0, duplicates: 0 };
+    const patience = this.#patience(deadline);
     for (const item of items) {
       const { subject, h } = this.#message(queue, item);
-      const ack = await this.#publishPatiently(owner, queue, subject, item, h, deadline, result);
+      const ack = await this.#publishPatiently(
+        owner,
+        queue,
+        { subject, item, h },
+        patience,
+        result,
+      );
       this.#count(queue, result, ack);
     }
     return result;
@@ -133,23 +141,27 @@ export class Publisher {
     return { subject: this.#queues.delay.subject(queue.name), h };
   }
 
+  /** How long a put keeps trying: until its deadline while full, a while when NATS is away. */
+  #patience(deadline: number): { deadline: number; unavailableUntil: number } {
+    return { deadline, unavailableUntil: Math.min(deadline, Date.now() + this.#unavailableWaitMs) };
+  }
+
   /**
-   * Publishes one job, waiting while the queue is full or NATS is away, up to
-   * `deadline`; null when its owner went away meanwhile. `first` is the error
-   * of an attempt already made.
+   * Publishes one job, waiting while the queue is full or NATS is away, within
+   * `patience` (counted from the start of the put); null when its owner went
+   * away meanwhile. `first` is the error of an attempt already made.
    */
   async #publishPatiently(
     owner: Owner | null,
     queue: JsQueue,
-    subject: string,
-    item: PutItem,
-    h: MsgHdrs,
-    deadline: number,
+    message: { subject: string; item: PutItem; h: MsgHdrs },
+    patience: { deadline: number; unavailableUntil: number },
     result: PutResult,
     first: Error | null = null,
   ): Promise<PubAck | null> {
+    const { subject, item, h } = message;
+    const { deadline, unavailableUntil } = patience;
     let pause = 5;
-    const unavailableUntil = Math.min(deadline, Date.now() + this.#unavailableWaitMs);
     let error = first;
     for (;;) {
       if (error !== null) {
