@@ -13,6 +13,7 @@ import { connect as natsConnect, headers } from "@nats-io/transport-node";
 import { connect, isTransient, type Job, RemoteError, TaskwireError } from "../mod.ts";
 import { openJetStream, parseNatsUrls } from "../lib/jetstream/open.ts";
 import { ackWaitMs } from "../lib/jetstream/leases.ts";
+import { parseHeaders } from "../lib/jetstream/scan.ts";
 import { serve } from "../lib/server/server.ts";
 import { natsSkip, startNats } from "./_support/nats.ts";
 import { CURRENT, freePort, type Proc, type Runtime, start } from "./_support/process.ts";
@@ -26,6 +27,23 @@ test("parseNatsUrls() splits a list and keeps the scheme for later hosts", () =>
   assert.deepEqual(parseNatsUrls("a:1"), ["nats://a:1"]);
   assert.throws(() => parseNatsUrls("http://a:1"), /use nats:\/\/HOST:PORT/);
   assert.throws(() => parseNatsUrls(""), /no server given/);
+});
+
+test("ackWaitMs() gives JetStream a grace of a tenth of the lease, 100 ms to 5 s", () => {
+  assert.equal(ackWaitMs(300), 400);
+  assert.equal(ackWaitMs(1000), 1100);
+  assert.equal(ackWaitMs(30_000), 33_000);
+  assert.equal(ackWaitMs(3_600_000), 3_605_000);
+});
+
+test("parseHeaders() reads a NATS header block, the first value of a key winning", () => {
+  const block = new TextEncoder().encode(
+    "NATS/1.0\r\nNats-Msg-Id: a:b\r\nTw-Reason: x: y\r\nTw-Reason: later\r\n\r\n",
+  );
+  assert.deepEqual(
+    [...parseHeaders(block)],
+    [["Nats-Msg-Id", "a:b"], ["Tw-Reason", "x: y"]],
+  );
 });
 
 test("an unreachable NATS at start is retried with backoff, with a clear message each time", {
