@@ -14,6 +14,7 @@ import { headers, type MsgHdrs } from "@nats-io/transport-node";
 import { ErrorCode, RemoteError } from "../protocol/errors.ts";
 import type { Owner, PutResult } from "../queue/backend.ts";
 import type { PutItem } from "../queue/types.ts";
+import { NoReplyError } from "./inbox.ts";
 import { isFull, type JsLink, type PubAck, sleep } from "./link.ts";
 import { Header } from "./names.ts";
 import type { Queues } from "./provision.ts";
@@ -163,8 +164,12 @@ export class Publisher {
     const { deadline, unavailableUntil } = patience;
     let pause = 5;
     let error = first;
+    // Once an attempt went unanswered it may have been stored all the same: a "duplicate"
+    // answer to a later attempt is then most likely that attempt's job, stored by this put.
+    let unanswered = false;
     for (;;) {
       if (error !== null) {
+        if (error instanceof NoReplyError && error.reason === "timeout") unanswered = true;
         const full = isFull(error);
         const now = Date.now();
         if (full ? now >= deadline : now >= unavailableUntil) {
@@ -196,10 +201,11 @@ export class Publisher {
       }
       if (owner !== null && this.#gone(owner)) return null;
       try {
-        return await this.#link.publish(subject, item.payload, {
+        const ack = await this.#link.publish(subject, item.payload, {
           headers: h,
           timeoutMs: publishTimeout(deadline),
         });
+        return unanswered && ack.duplicate ? { ...ack, duplicate: false } : ack;
       } catch (e) {
         error = e as Error;
       }
