@@ -15,8 +15,8 @@
  * @module
  */
 // The one place that names the backend's folder: when it moves, only these lines change.
-export { openJetStream, parseNatsUrls } from "./lib/store/jetstream/open.ts";
-export { JetStreamBackend, LIMITATIONS } from "./lib/store/jetstream/backend.ts";
+export { openJetStream, parseNatsUrls } from "./lib/jetstream/open.ts";
+export { JetStreamBackend, LIMITATIONS } from "./lib/jetstream/backend.ts";
 
-export type { OpenJetStreamOptions } from "./lib/store/jetstream/open.ts";
-export type { JetStreamBackendOptions } from "./lib/store/jetstream/backend.ts";
+export type { OpenJetStreamOptions } from "./lib/jetstream/open.ts";
+export type { JetStreamBackendOptions } from "./lib/jetstream/backend.ts";

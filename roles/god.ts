@@ -172,7 +172,7 @@ async function main(argv: string[]): Promise<number> {
   if (values.store !== undefined) {
     const urls = values.store as string;
     try {
-      const { openJetStream } = await import("../lib/store/jetstream/open.ts");
+      const { openJetStream } = await import("../lib/jetstream/open.ts");
       options.backend = await openJetStream(urls, {
         replicas: (values["nats-replicas"] as number | undefined) ?? 1,
         credsFile: values["nats-creds"] as string | undefined,

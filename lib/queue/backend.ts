@@ -4,7 +4,7 @@
  *
  * Two implementations: the embedded {@link Broker} (in memory, journaled by a
  * store; every result is synchronous and allocation-free on the hot path), and
- * the JetStream backend (lib/store/jetstream/backend.ts), whose results for
+ * the JetStream backend (lib/jetstream/backend.ts), whose results for
  * acks, nacks, listings and admin requests may arrive later. Callers handle a
  * result with {@link settle}, which stays synchronous for plain values.
  */
