@@ -24,8 +24,10 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { RemoteError } from "../protocol/errors.ts";
+import type { CallResult } from "../protocol/replies.ts";
 import type {
   Awaitable,
+  BackendEvents,
   BackendInfo,
   Owner,
   PutResult,
@@ -34,6 +36,7 @@ import type {
 } from "../queue/backend.ts";
 import type { Delivery, Job, PutItem, QueueOptions, QueueStats } from "../queue/types.ts";
 import { Admin } from "./admin.ts";
+import { CallAnswers } from "./answers.ts";
 import { DelayMover } from "./delayed.ts";
 import { LeaseTable } from "./leases.ts";
 import { JsLink } from "./link.ts";
@@ -92,6 +95,7 @@ export class JetStreamBackend implements QueueBackend {
   readonly #queues: Queues;
   readonly #publisher: Publisher;
   readonly #engine: PullEngine;
+  readonly #answers: CallAnswers;
   readonly #mover: DelayMover;
   readonly #admin: Admin;
   readonly #released = new WeakSet<Owner>();
@@ -118,6 +122,7 @@ export class JetStreamBackend implements QueueBackend {
     this.#engine = new PullEngine(this.#link, this.#queues, new LeaseTable());
     this.#mover = new DelayMover(this.#link, this.#queues, this.#engine);
     this.#admin = new Admin(this.#link, this.#queues);
+    this.#answers = new CallAnswers(this.#link);
   }
 
   /**
@@ -231,6 +236,15 @@ export class JetStreamBackend implements QueueBackend {
     return this.#engine.leased(owner, tag);
   }
 
+  watch(events: BackendEvents): void {
+    this.#engine.events = events;
+    this.#answers.listen(events.instance, events.answer);
+  }
+
+  relay(replyTo: string, result: CallResult): Promise<boolean> {
+    return this.#answers.relay(replyTo, result);
+  }
+
   release(owner: Owner, now: number): void {
     this.#released.add(owner);
     this.#engine.release(owner, now);
@@ -296,6 +310,7 @@ export class JetStreamBackend implements QueueBackend {
     for (const timer of this.#timers) clearInterval(timer);
     try {
       try {
+        this.#answers.close();
         this.#engine.close();
       } finally {
         this.#link.inbox.stop();

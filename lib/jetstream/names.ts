@@ -18,6 +18,8 @@ export const Header = {
   reason: "Tw-Reason",
   origin: "Tw-Origin",
   attempts: "Tw-Attempts",
+  /** The caller waiting for a called task's result (`<god instance>.<caller>`). */
+  replyTo: "Tw-Reply-To",
   msgId: "Nats-Msg-Id",
 } as const;
 

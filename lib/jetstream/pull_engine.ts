@@ -22,7 +22,7 @@
  */
 import { headers, type Msg, type Subscription as NatsSub } from "@nats-io/transport-node";
 import { ErrorCode, RemoteError } from "../protocol/errors.ts";
-import type { Owner, Subscription } from "../queue/backend.ts";
+import type { BackendEvents, Owner, Subscription } from "../queue/backend.ts";
 import type { Delivery, Job } from "../queue/types.ts";
 import type { LeaseTable } from "./leases.ts";
 import { ACK, ENCODER, errorText, type JsLink, NAK, nakAfter, NS, WPI } from "./link.ts";
@@ -66,6 +66,8 @@ export class PullEngine {
   readonly #link: JsLink;
   readonly #queues: Queues;
   readonly #leases: LeaseTable;
+  /** Told when a called job is dead-lettered (see QueueBackend.watch). */
+  events: BackendEvents | null = null;
   readonly #pulls = new Map<number, Pull>();
   readonly #waits = new Map<Owner, Set<GetWait>>();
   readonly #noticeSubject: (stream: string) => string;
@@ -578,6 +580,7 @@ export class PullEngine {
     }
     queue.totals.deadLettered++;
     queue.roomFreed();
+    if (lease.job.replyTo !== undefined) this.events?.dead(lease.job, queue.name, reason);
   }
 }
 
@@ -592,6 +595,8 @@ function readJob(msg: Msg, seq: number, attempts: number): Job {
     attempts,
     readyAt: 0,
   };
+  const replyTo = h?.get(Header.replyTo);
+  if (replyTo) job.replyTo = replyTo;
   const reason = h?.get(Header.reason);
   if (reason) {
     job.reason = reason;
