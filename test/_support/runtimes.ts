@@ -127,7 +127,9 @@ async function doInstall(name: RuntimePackage): Promise<InstalledRuntime | strin
     await rm(temp, { recursive: true, force: true });
     const why = result.timedOut
       ? `npm install did not finish within ${INSTALL_MS / 1000} s`
-      : `npm install exited ${result.code}: ${result.output.trim().split("\n").slice(-3).join(" / ")}`;
+      : `npm install exited ${result.code}: ${
+        result.output.trim().split("\n").slice(-3).join(" / ")
+      }`;
     return `cannot install ${name}@${version} from the npm registry (${why})`;
   }
   try {
@@ -138,7 +140,9 @@ async function doInstall(name: RuntimePackage): Promise<InstalledRuntime | strin
     if (!existsSync(runtime.bin())) throw error;
   }
   console.log(
-    `installed ${name}@${version} into ${prefix} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    `installed ${name}@${version} into ${prefix} in ${
+      ((Date.now() - started) / 1000).toFixed(1)
+    } s`,
   );
   return runtime;
 }
