@@ -12,7 +12,7 @@
  * machine and CI run tests the same runtimes.
  */
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -28,6 +28,8 @@ export type RuntimePackage = keyof typeof RUNTIME_PACKAGES;
 
 /** How long one install may take before it is given up (and the test skipped with a notice). */
 const INSTALL_MS = 240_000;
+/** After a failed install, how long tests skip at once before trying again. */
+const RETRY_AFTER_MS = 10 * 60_000;
 
 /** Where installed runtimes are kept between runs. */
 export function runtimesDir(): string {
@@ -105,6 +107,19 @@ async function doInstall(name: RuntimePackage): Promise<InstalledRuntime | strin
   const prefix = path.join(runtimesDir(), `${name}-${version}`);
   const runtime = installed(name, prefix);
   if (existsSync(runtime.bin())) return runtime;
+  // A failed install is not tried again for a while: the other test files that need this
+  // runtime skip at once instead of each waiting for npm to give up.
+  const failed = `${prefix}.failed`;
+  try {
+    const since = Date.now() - statSync(failed).mtimeMs;
+    if (since < RETRY_AFTER_MS) {
+      return `${readFileSync(failed, "utf8")}, ${
+        Math.round(since / 1000)
+      } s ago (delete ${failed} to try again now)`;
+    }
+  } catch {
+    // Never failed, or long ago: try.
+  }
   // Install beside the final place, then rename: a run stopped half-way, or
   // another run installing at the same time, never leaves a broken copy in use.
   const temp = `${prefix}.tmp-${process.pid}-${Date.now()}`;
@@ -119,18 +134,28 @@ async function doInstall(name: RuntimePackage): Promise<InstalledRuntime | strin
     "--no-audit",
     "--no-fund",
     "--loglevel=error",
+    "--fetch-retries=1",
     "--prefix",
     temp,
     `${name}@${version}`,
   ], INSTALL_MS);
   if (result.code !== 0 || !existsSync(installed(name, temp).bin())) {
     await rm(temp, { recursive: true, force: true });
+    // npm's first lines that say something ("npm error code ECONNREFUSED", ...).
+    const errors = result.output.split("\n").filter((l) => /^npm error \w/.test(l)).slice(0, 2);
     const why = result.timedOut
       ? `npm install did not finish within ${INSTALL_MS / 1000} s`
       : `npm install exited ${result.code}: ${
-        result.output.trim().split("\n").slice(-3).join(" / ")
+        errors.join(" / ") || result.output.trim().slice(-300)
       }`;
-    return `cannot install ${name}@${version} from the npm registry (${why})`;
+    const reason = `cannot install ${name}@${version} from the npm registry (${why})`;
+    await mkdir(runtimesDir(), { recursive: true });
+    writeFileSync(failed, reason);
+    return reason;
+  }
+  // A copy without its command (half deleted by hand) is replaced.
+  if (existsSync(prefix) && !existsSync(runtime.bin())) {
+    await rm(prefix, { recursive: true, force: true });
   }
   try {
     await rename(temp, prefix);
@@ -139,6 +164,7 @@ async function doInstall(name: RuntimePackage): Promise<InstalledRuntime | strin
     await rm(temp, { recursive: true, force: true });
     if (!existsSync(runtime.bin())) throw error;
   }
+  rmSync(failed, { force: true });
   console.log(
     `installed ${name}@${version} into ${prefix} in ${
       ((Date.now() - started) / 1000).toFixed(1)
