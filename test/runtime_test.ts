@@ -50,6 +50,11 @@ const CASES: [string, Parameters<typeof detectRuntime>[0], string][] = [
   ],
   ["Chrome", { document: {}, navigator: { userAgent: CHROME_UA } }, "browser Chrome/131"],
   [
+    "headless Chrome",
+    { document: {}, navigator: { userAgent: CHROME_UA.replace("Chrome/", "HeadlessChrome/") } },
+    "browser Chrome/131",
+  ],
+  [
     "Edge (its agent also says Chrome/, earlier)",
     { document: {}, navigator: { userAgent: `${CHROME_UA} Edg/131.0.2903.86` } },
     "browser Edge/131",

@@ -32,9 +32,10 @@ export function detectRuntime(globals: RuntimeGlobals = globalThis as RuntimeGlo
   if (userAgent === "Cloudflare-Workers") return "workerd";
   if (globals.process?.versions?.node) return `node ${globals.process.versions.node}`;
   if (globals.document !== undefined || /Mozilla\//.test(userAgent)) {
-    // By token, most specific first: Edge's and Opera's agents also say Chrome/, earlier in the text.
+    // By token, most specific first: Edge's and Opera's agents also say Chrome/, earlier in the text
+    // (and headless Chrome says HeadlessChrome/, so no word boundary before the token).
     for (const [token, name] of BROWSERS) {
-      const version = new RegExp(`\\b${token}/(\\d+)`).exec(userAgent);
+      const version = new RegExp(`${token}/(\\d+)`).exec(userAgent);
       if (version !== null) return `browser ${name}/${version[1]}`;
     }
     return "browser";
