@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { CURRENT, DENO, DENO_PERMISSIONS, NODE, Proc, ROOT } from "./_support/process.ts";
+import { docCommands, shell } from "./_support/doc_blocks.ts";
 
 function alive(pid: number): boolean {
   try {
@@ -15,6 +16,14 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** The README's way to start the demo: the part of its first command after `npm ci &&`. */
+function readmeStart(): string {
+  const [first] = docCommands("README.md", "two-commands");
+  const start = first.split("&&").map((part) => part.trim()).find((part) => part !== "npm ci");
+  assert.equal(start, "npm start", "the README starts the demo with npm start");
+  return start!;
 }
 
 test(`the demo (${CURRENT === "node" ? "npm start" : "deno task start"}) shows results and stops cleanly on SIGINT`, async () => {
@@ -51,3 +60,27 @@ test(`the demo (${CURRENT === "node" ? "npm start" : "deno task start"}) shows r
   for (const pid of pids) assert.ok(!alive(pid), `child ${pid} has exited`);
   assert.match(proc.output, /god stopped after \d+ results/);
 });
+
+test(
+  "npm start, as the README shows it: the demo runs, and Ctrl-C stops it (npm then says 130, as the README says)",
+  {
+    skip: CURRENT === "deno" ? "npm starts Node: run once, on Node" : false,
+  },
+  async () => {
+    // A terminal's Ctrl-C reaches npm and the demo alike: the whole process group.
+    const proc = shell(readmeStart(), { env: { TASKWIRE_AUTHKEY: "", TASKWIRE_ADDR: "" } });
+    try {
+      await proc.waitFor(/^god \((deno|node)\) +\| -?\d+ \* -?\d+ = \d+ {2}\(consumer /, 60_000);
+    } finally {
+      proc.signal("SIGINT");
+      // A shell shows a process ended by SIGINT as status 130.
+      const { code, signal } = await proc.wait(40_000);
+      assert.ok(
+        code === 130 || signal === "SIGINT",
+        `${code} ${signal}\n${proc.output.slice(-3000)}`,
+      );
+    }
+    assert.match(proc.output, /demo: stopped/);
+    assert.match(proc.output, /god stopped after \d+ results/);
+  },
+);

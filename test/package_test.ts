@@ -22,6 +22,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { SOFTWARE } from "../lib/version.ts";
 import { DENO, freePort, NODE, Proc, ROOT } from "./_support/process.ts";
+import { docCommands, shell } from "./_support/doc_blocks.ts";
 
 const BIN = path.join(ROOT, "node_modules", ".bin");
 
@@ -536,4 +537,72 @@ test("a Deno script outside the checkout imports the library by path (--config) 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+/**
+ * Runs the commands of a documented block in the installed project, as
+ * written: a god runs until the others are done (then Ctrl-C, as from a
+ * terminal), every other command must exit 0. `npm install taskwire` is
+ * the one exception: taskwire is not on the npm registry, so the project
+ * has the packed tarball installed instead. Returns each command's output.
+ */
+async function runInstalledBlock(page: string, id: string): Promise<Map<string, string>> {
+  const { project } = await installed();
+  const port = await freePort();
+  const env = { ...ENV, TASKWIRE_AUTHKEY: `docs-key-${port}`, TASKWIRE_ADDR: `127.0.0.1:${port}` };
+  const outputs = new Map<string, string>();
+  const gods: Proc[] = [];
+  try {
+    for (const command of docCommands(page, id)) {
+      if (command === "npm install taskwire") continue;
+      const proc = shell(command, { cwd: project, env });
+      if (/^npx taskwire god\b/.test(command)) {
+        await proc.waitFor(/god listening on/, 60_000);
+        gods.push(proc);
+        continue;
+      }
+      const { code } = await proc.wait(120_000);
+      assert.equal(code, 0, `${command}:\n${proc.output.slice(-2000)}`);
+      outputs.set(command, proc.output);
+    }
+  } finally {
+    for (const god of gods) {
+      god.signal("SIGINT");
+      await god.wait(20_000);
+      assert.match(god.output, /god stopped after \d+ results/, god.output.slice(-2000));
+    }
+  }
+  return outputs;
+}
+
+test("the README's install commands, as written, in a project with the package installed", async () => {
+  const outputs = await runInstalledBlock("README.md", "install-npm");
+  assert.equal(outputs.get("npx taskwire --version")?.trim(), SOFTWARE);
+});
+
+test("docs/PACKAGING.md's taskwire commands, as written, in a project with the package installed", async () => {
+  const outputs = await runInstalledBlock("docs/PACKAGING.md", "command");
+  assert.equal(outputs.get("npx taskwire --version")?.trim(), SOFTWARE);
+  assert.match(outputs.get("npx taskwire consumer --help") ?? "", /Usage: taskwire consumer/);
+  assert.match(outputs.get("npx taskwire producer --count 1000 --interval 0") ?? "", /put 1,000/);
+});
+
+test("docs/EDGE.md's worker-key commands, as written, with the installed taskwire on PATH", async () => {
+  const { project } = await installed();
+  const script = [...docCommands("docs/EDGE.md", "worker-key"), 'printf "%s" "$TASKWIRE_KEY"']
+    .join("\n");
+  const proc = shell(script, {
+    cwd: project,
+    env: {
+      ...ENV,
+      TASKWIRE_AUTHKEY: "edge-docs-key",
+      PATH: `${path.join(project, "node_modules", ".bin")}${path.delimiter}${ENV.PATH}`,
+    },
+  });
+  const { code } = await proc.wait(60_000);
+  assert.equal(code, 0, proc.output);
+  const keys = proc.lines.filter((line) => line.trim() !== "");
+  assert.equal(keys.length, 2, `the key alone on stdout, twice:\n${proc.output}`);
+  for (const key of keys) assert.match(key, /^twk1\./);
+  assert.equal(keys[0], keys[1], "the same scope gives the same key");
 });

@@ -20,16 +20,28 @@ export class TestBed {
   readonly #tag: string;
   readonly #hosts: string[];
   readonly #procs = new Set<Proc>();
+  readonly #subnet: string;
+  readonly #first: number;
 
-  private constructor(tag: string, hosts: string[]) {
+  private constructor(tag: string, hosts: string[], subnet: string, first: number) {
     this.#tag = tag;
     this.#hosts = hosts;
+    this.#subnet = subnet;
+    this.#first = first;
   }
 
-  /** Makes the hosts (names like "god", "w1"), or returns why it cannot. */
-  static create(hosts: readonly string[]): TestBed | string {
+  /**
+   * Makes the hosts (names like "god", "w1"), or returns why it cannot. They
+   * get the addresses `<subnet>.<first>`, `<subnet>.<first + 1>`, … of a /24
+   * (default 10.77.0.1 on): the namespaces are private, so any will do — a
+   * docs test gives them the addresses the docs show.
+   */
+  static create(
+    hosts: readonly string[],
+    options: { subnet?: string; first?: number } = {},
+  ): TestBed | string {
     const tag = Math.random().toString(36).slice(2, 7);
-    const bed = new TestBed(tag, [...hosts]);
+    const bed = new TestBed(tag, [...hosts], options.subnet ?? "10.77.0", options.first ?? 1);
     try {
       ip("netns", "add", bed.#ns("sw"));
     } catch (error) {
@@ -59,9 +71,19 @@ export class TestBed {
     return bed;
   }
 
-  /** The address of `host` (10.77.0.1 for the first, and so on). */
+  /** The address of `host` (10.77.0.1 for the first, and so on, by default). */
   address(host: string): string {
-    return `10.77.0.${this.#index(host) + 1}`;
+    return `${this.#subnet}.${this.#first + this.#index(host)}`;
+  }
+
+  /** Runs a shell command inside `host`, in the checkout, as the leader of a process group. */
+  shell(host: string, command: string, options: { env?: Record<string, string> } = {}): Proc {
+    const proc = new Proc(["ip", "netns", "exec", this.#ns(host), "bash", "-c", command], {
+      env: options.env,
+      group: true,
+    });
+    this.#procs.add(proc);
+    return proc;
   }
 
   /** Starts `file` on `runtime` inside `host`. */

@@ -35,11 +35,23 @@ export class Proc {
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
   #waiters: { test: (line: string) => boolean; resolve: (line: string) => void }[] = [];
 
-  constructor(argv: string[], options: { env?: Record<string, string>; cwd?: string } = {}) {
+  readonly #group: boolean;
+
+  /**
+   * Starts `argv`. With `group`, the child leads a process group of its own
+   * and signals go to the whole group (by its PID): a shell, the `npx` it
+   * runs and the role `npx` starts stop together, as from a terminal.
+   */
+  constructor(
+    argv: string[],
+    options: { env?: Record<string, string>; cwd?: string; group?: boolean } = {},
+  ) {
+    this.#group = options.group ?? false;
     this.child = spawn(argv[0], argv.slice(1), {
       cwd: options.cwd ?? ROOT,
       env: { ...process.env, NO_COLOR: "1", ...options.env },
       stdio: ["pipe", "pipe", "pipe"],
+      detached: this.#group,
     });
     this.exited = new Promise((resolve) => {
       this.child.once("exit", (code, signal) => resolve({ code, signal }));
@@ -83,10 +95,14 @@ export class Proc {
     });
   }
 
-  /** Sends a signal by PID. */
+  /** Sends a signal by PID (to the process group it leads, when started with `group`). */
   signal(signal: NodeJS.Signals): void {
     if (this.child.exitCode === null && this.child.signalCode === null) {
-      process.kill(this.pid, signal);
+      try {
+        process.kill(this.#group ? -this.pid : this.pid, signal);
+      } catch {
+        // Gone meanwhile.
+      }
     }
   }
 
