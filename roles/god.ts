@@ -20,6 +20,7 @@ import { describeResult, type SquareResult } from "../lib/cli/squares.ts";
 import { openJournal, StoreError } from "../lib/store/open.ts";
 import { checkCorsOrigins } from "../lib/http/cors.ts";
 import type { Address } from "../lib/transport/transport.ts";
+import { printable } from "../lib/util/printable.ts";
 
 const OPTIONS = {
   listen: {
@@ -379,43 +380,51 @@ function report(out: Output, job: LocalJob<SquareResult>, quiet: boolean): void 
   );
 }
 
+/**
+ * One line per server event. Every field may come from a peer (the name, role
+ * and runtime a client claims, the version it speaks, its address), so each is
+ * shown through {@link printable}: it cannot forge a line or drive the terminal.
+ */
 function logServerEvent(out: Output, event: Record<string, unknown>): void {
   const { event: name, ...fields } = event;
+  const f = (key: string, max?: number) => printable(fields[key] ?? "", max);
   let human: string | null;
   switch (name) {
     case "connected":
-      human = `+ ${fields.role} ${fields.name} (${fields.runtime}) connected from ${fields.remote}`;
+      human = `+ ${f("role")} ${f("name")} (${f("runtime")}) connected from ${f("remote")}`;
       break;
     case "disconnected":
-      human = `- ${fields.role} ${fields.name} disconnected`;
+      human = `- ${f("role")} ${f("name")} disconnected`;
       break;
     case "http-listening":
       human = null; // told by the "HTTP API on ..." line
       break;
     case "rejected":
-      human = `! refused a connection from ${fields.remote}: ${fields.message}${
-        fields.unlogged ? ` (and ${fields.unlogged} more before, not logged)` : ""
+      human = `! refused a connection from ${f("remote")}: ${f("message", 400)}${
+        fields.unlogged ? ` (and ${f("unlogged")} more before, not logged)` : ""
       }`;
+      break;
+    case "rejections":
+      human = `! ${f("count")} more connections from ${f("address")} were refused in the last ${
+        duration(Number(fields.intervalMs))
+      } (${f("codes")}), not logged one by one`;
       break;
     case "refused":
-      human = `! ${fields.message}${
-        fields.unlogged ? ` (and ${fields.unlogged} more in the last second, not logged)` : ""
+      human = `! ${f("message", 400)}${
+        fields.unlogged ? ` (and ${f("unlogged")} more in the last second, not logged)` : ""
       }`;
       break;
-    case "auth-burst-ended":
-      human =
-        `! ${fields.unlogged} more failed handshakes or refusals from ${fields.remote} were not logged`;
-      break;
     default:
-      human = `${String(name)}: ${describeFields(fields)}`;
+      human = `${printable(name)}: ${describeFields(fields)}`;
   }
   if (fields.role === "god") return; // the god's own in-process consumer
   out.event(String(name), fields, human);
 }
 
+/** `key=value ...`, each value shown printable (values may come from peers). */
 function describeFields(fields: Record<string, unknown>): string {
   return Object.entries(fields).filter(([k, v]) => k !== "event" && v !== undefined).map(([k, v]) =>
-    `${k}=${typeof v === "object" ? JSON.stringify(v) : String(v)}`
+    `${printable(k, 60)}=${printable(typeof v === "object" ? JSON.stringify(v) : String(v), 400)}`
   ).join(" ");
 }
 

@@ -2,6 +2,7 @@
  * What roles print: a human line or, with --json, one JSON object per line
  * per event; a live progress line on a terminal; aligned tables.
  */
+import { printableLines, safeJsonText } from "../util/printable.ts";
 import { stdoutIsTTY, terminalColumns, writeErr, writeOut } from "./runtime.ts";
 
 /** Fields of an event; bigints are written as decimal strings in JSON. */
@@ -9,15 +10,16 @@ export type EventFields = Record<string, unknown>;
 
 /**
  * Serialises one event as a JSON line: bigints become decimal strings, Dates
- * ISO strings, Maps and Sets arrays.
+ * ISO strings, Maps and Sets arrays. Characters a terminal would act on are
+ * escaped (`\u001b`, `\u009b`, `\u202e`), whoever put them in a field.
  */
 export function jsonLine(event: EventFields): string {
-  return JSON.stringify(event, (_key, value) => {
+  return safeJsonText(JSON.stringify(event, (_key, value) => {
     if (typeof value === "bigint") return value.toString();
     if (value instanceof Map) return [...value];
     if (value instanceof Set) return [...value];
     return value;
-  });
+  }));
 }
 
 /** Where {@link Output} writes; replaced in tests. */
@@ -70,7 +72,7 @@ export class Output {
     if (this.json) this.#line(jsonLine({ event, ...fields }));
     else {
       this.#clearProgress();
-      this.#sink.err(human + "\n");
+      this.#sink.err(printableLines(human) + "\n");
     }
   }
 
@@ -87,9 +89,10 @@ export class Output {
     this.#clearProgress();
   }
 
+  /** Prints a line; control characters in it (but line feeds and tabs) are shown escaped. */
   #line(text: string): void {
     this.#clearProgress();
-    this.#sink.out(text + "\n");
+    this.#sink.out(printableLines(text) + "\n");
   }
 
   #clearProgress(): void {
