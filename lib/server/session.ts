@@ -87,6 +87,8 @@ export class Session {
   /** While paused: checks the write buffer now and then, in case no drain event comes. */
   #pauseTimer: ReturnType<typeof setInterval> | undefined;
   #draining: { idle(): void } | null = null;
+  /** A failed handshake waiting out its penalty before it is answered (see AuthLimiter). */
+  #penalty: ReturnType<typeof setTimeout> | undefined;
 
   constructor(transport: Transport, ctx: SessionContext) {
     this.#ctx = ctx;
@@ -210,6 +212,19 @@ export class Session {
     }
   }
 
+  /** Refuses a new subscription past `maxSubscriptions` on this connection. */
+  #checkSubscriptions(): void {
+    const { limits } = this.#ctx;
+    const max = limits.settings.maxSubscriptions;
+    if (this.#subscriptions.size >= max) {
+      limits.hit("subscriptions");
+      throw new RemoteError(
+        ErrorCode.Limit,
+        `Cannot consume: this connection has ${this.#subscriptions.size} subscriptions (maxSubscriptions ${max}); cancel some, or use another connection`,
+      );
+    }
+  }
+
   /** The write buffer drained: send what was held back. */
   #resume(): void {
     if (!this.#paused || this.#ended) return;
@@ -235,7 +250,9 @@ export class Session {
         if (this.#ended) return;
         clearTimeout(this.#timer);
         this.#state = "ready";
-        if (!isLocal(this.connection.transport)) this.#ctx.limits.handshakeOver();
+        if (!isLocal(this.connection.transport)) {
+          this.#ctx.limits.handshakeOver(hostOf(this.remote));
+        }
         const caller = this.#ctx.ops.attach({ door: "tcp", remote: this.remote, ...peer, scope });
         caller.onResult = (result) => this.#sendResult(result);
         this.caller = caller;
@@ -320,6 +337,7 @@ export class Session {
             `Invalid subscription id: ${JSON.stringify(sub)}`,
           );
         }
+        this.#checkSubscriptions();
         const subscription = ops.consume(
           caller,
           { queue: h.q, prefetch: h.prefetch },
@@ -483,42 +501,56 @@ export class Session {
     this.#checkWriteLimit();
   }
 
-  /** A connection-level failure: tell the peer why, then close. */
+  /**
+   * A connection-level failure: tell the peer why, then close. A failed
+   * handshake from an address that used up its burst is answered only after
+   * the penalty (AuthLimiter); rejections before the handshake are logged once
+   * per address per interval (RejectionLog), the rest summed up later.
+   */
   #fail(error: unknown): void {
-    if (this.#ended) return;
+    if (this.#ended || this.#penalty !== undefined) return;
     const e = error instanceof TaskwireError
       ? error
       : new TaskwireError(ErrorCode.Internal, String(error));
     const { limits } = this.#ctx;
-    let logged: Record<string, unknown> | null = {};
+    const now = Date.now();
+    const address = hostOf(this.remote);
+    const remote = !isLocal(this.connection.transport);
+    const beforeAuth = this.#state !== "ready";
+    let delayMs = 0;
     if (e.code === ErrorCode.HandshakeTimeout) limits.hit("handshakeTimeout");
     else if (e.code === ErrorCode.FrameTooLarge) limits.hit("frameSize");
-    else if (e.code === ErrorCode.AuthFailed && this.#state !== "ready") {
-      // Failed handshakes are rate-limited per address and logged once per burst.
+    else if (e.code === ErrorCode.AuthFailed && beforeAuth) {
       limits.authFailures++;
-      const burst = limits.auth.failed(hostOf(this.remote), Date.now());
-      logged = burst && { unlogged: burst.unlogged };
+      if (remote) {
+        delayMs = limits.auth.failed(address, now);
+        if (delayMs > 0) limits.hit("authThrottled");
+      }
     }
-    if (logged) {
-      this.#ctx.log({
-        event: "rejected",
-        remote: this.remote,
-        code: e.code,
-        message: e.message,
-        ...logged,
-      });
+    if (!beforeAuth || !remote || limits.rejections.note(address, e.code, now)) {
+      this.#ctx.log({ event: "rejected", remote: this.remote, code: e.code, message: e.message });
     }
-    this.connection.send(errorBody(e));
-    this.connection.close();
-    this.#end();
+    const finish = () => {
+      this.connection.send(errorBody(e));
+      this.connection.close();
+      this.#end();
+    };
+    if (delayMs > 0) {
+      // Held silent until then (frames it sends meanwhile are dropped), then told.
+      clearTimeout(this.#timer);
+      this.#penalty = setTimeout(finish, delayMs);
+      return;
+    }
+    finish();
   }
 
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#penalty);
     if (this.#state !== "ready" && !isLocal(this.connection.transport)) {
-      this.#ctx.limits.handshakeOver();
+      this.#ctx.limits.handshakeOver(hostOf(this.remote));
     }
     if (this.#paused) this.#ctx.limits.pausedWriters--;
     clearInterval(this.#pauseTimer);
