@@ -67,6 +67,13 @@ export function decodeValue<T = unknown>(bytes: Uint8Array): T {
  * ```
  */
 export function decodeText<T = unknown>(text: string): T {
+  // As deep as an encoded value can be (the envelope and its meta add two levels), no deeper.
+  if (jsonTooDeep(text, MAX_DEPTH + 3)) {
+    throw new ProtocolError(
+      ErrorCode.BadMessage,
+      `Cannot decode payload: nested deeper than ${MAX_DEPTH} levels (taskwire does not encode such values)`,
+    );
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -117,7 +124,37 @@ function decodeWithSuperjson<T>(parsed: object): T {
   }
 }
 
-const MAX_DEPTH = 200;
+/** How deeply a value may nest: deeper ones are refused when encoded and when decoded. */
+export const MAX_DEPTH = 200;
+
+/**
+ * Whether JSON `text` nests arrays and objects more than `max` levels deep
+ * (brackets inside strings do not count). One pass over the text, no parsing:
+ * run before `JSON.parse`, so a hostile text never reaches a recursive walk.
+ *
+ * @example
+ * ```ts
+ * jsonTooDeep("[[[1]]]", 2); // true
+ * jsonTooDeep('{"a":"[[["}', 2); // false
+ * ```
+ */
+export function jsonTooDeep(text: string, max: number): boolean {
+  // Each level takes at least one character.
+  if (text.length <= max) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
 const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
 
 function assertSerialisable(value: unknown, path: string, depth: number): void {

@@ -491,11 +491,16 @@ export class Session {
     this.#sendMessage(MessageType.Ok, id, header, payload);
   }
 
+  /** Answers request `id` with its error; an internal one is logged here and told only as such. */
   #replyError(id: number, error: unknown): void {
-    const e = error instanceof TaskwireError
-      ? error
-      : new TaskwireError(ErrorCode.Internal, `internal error: ${String(error)}`);
-    if (e.code === ErrorCode.Internal) this.#ctx.log({ event: "error", error: String(error) });
+    let e = error instanceof TaskwireError ? error : null;
+    if (e === null || e.code === ErrorCode.Internal) {
+      this.#ctx.log({ event: "error", error: String(e?.cause ?? error) });
+      e = new TaskwireError(
+        ErrorCode.Internal,
+        "Internal error in the god: its log says what went wrong",
+      );
+    }
     this.#answered(id);
     this.connection.send(errorBody(e, id));
     this.#checkWriteLimit();
