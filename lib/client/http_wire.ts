@@ -25,7 +25,7 @@ import { backoffMs, sleep } from "../util/backoff.ts";
 import { type Deferred, deferred } from "../util/deferred.ts";
 import { nextTurn } from "../util/next_turn.ts";
 import { runtimeName } from "../util/runtime.ts";
-import { newClientId, signRequest } from "../http/sign.ts";
+import { newClientId, SignHeader, signRequest } from "../http/sign.ts";
 import { itemFields, type PutEntry } from "./put_batch.ts";
 import type { JobSink, Wire, WireJob, WireSubscription } from "./wire.ts";
 
@@ -34,6 +34,8 @@ export interface HttpHello {
   name: string;
   runtime: string;
   protocol: string;
+  /** The god's id: every request after the hello is signed for it, so it serves on no other god. */
+  god: string;
   /** A client silent for this long loses its leases. */
   idleMs: number;
   maxBodyBytes: number;
@@ -126,6 +128,8 @@ export class HttpWire implements Wire {
   readonly #requests = new Set<AbortController>();
   #closed = false;
   #server: HttpHello | null = null;
+  /** The god's id, from its hello (and from any reply, should it restart). */
+  #god = "";
   #lastRequest = 0;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
   /** Jobs handed out and not yet settled; while any exist the client keeps its leases alive. */
@@ -172,6 +176,7 @@ export class HttpWire implements Wire {
   static async open(options: HttpWireOptions): Promise<HttpWire> {
     const wire = new HttpWire(options);
     wire.#server = await wire.#request<HttpHello>("GET", "/api/hello", { retries: 2 });
+    wire.#god = typeof wire.#server.god === "string" ? wire.#server.god : "";
     return wire;
   }
 
@@ -516,10 +521,12 @@ export class HttpWire implements Wire {
     const url = new URL(this.#base + path);
     for (const [k, v] of Object.entries(options.query ?? {})) url.searchParams.set(k, v);
     const retries = options.retries ?? 0;
+    let godChanged = false;
     for (let attempt = 0;; attempt++) {
       if (this.#closed && !options.force) {
         throw new ConnectionLostError(`Cannot ${method} ${path}: the HTTP client is closed`);
       }
+      // Signed afresh each attempt: a fresh nonce (the god serves each once), for this god.
       const headers = await signRequest(this.#key, {
         method,
         url,
@@ -527,6 +534,7 @@ export class HttpWire implements Wire {
         peer: this.#peer,
         body,
         scope: this.#scope,
+        god: this.#god,
       });
       if (body.length > 0) headers["content-type"] = "application/json";
       const controller = new AbortController();
@@ -561,6 +569,14 @@ export class HttpWire implements Wire {
         this.#requests.delete(controller);
       }
       const text = await response.text();
+      // Signed for a god that is not there any more (it restarted): sign for the one that is, once.
+      const god = response.headers.get(SignHeader.God);
+      if (response.status === 401 && god !== null && god !== this.#god && !godChanged) {
+        this.#god = god;
+        godChanged = true;
+        attempt--;
+        continue;
+      }
       let parsed: Record<string, unknown> = {};
       try {
         parsed = text === "" ? {} : JSON.parse(text);

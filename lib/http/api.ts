@@ -13,14 +13,15 @@ import type { CallResult } from "../protocol/replies.ts";
 import { parseJson } from "./auth.ts";
 import { type Call, endpoint, type HttpEnv, signed, type SignedCall, viewer } from "./endpoint.ts";
 import { HttpError, json, JSON_HEADERS, malformed, shuttingDown } from "./errors.ts";
-import { eventStream } from "./events.ts";
 import type { Face } from "./face.ts";
+import { SIGNATURE_SCHEME } from "./sign.ts";
+import { addressKey, hostOf } from "../server/admission.ts";
 
 /** Longest long-poll one request may ask for. */
 export const MAX_POLL_MS = 120_000;
 
-/** The HTTP protocol's name and version, told at hello. */
-export const HTTP_PROTOCOL = "taskwire-http-1";
+/** The HTTP protocol's name and version, told at hello (the signature scheme's). */
+export const HTTP_PROTOCOL = SIGNATURE_SCHEME;
 
 /**
  * A job as a JSON object, its stored payload spliced in unchanged. A payload
@@ -130,10 +131,11 @@ export function apiApp(face: Face): Hono<HttpEnv> {
         name: server.name,
         runtime: server.runtime,
         protocol: HTTP_PROTOCOL,
+        god: face.godId,
         idleMs: face.idleMs,
         maxBodyBytes: face.maxBodyBytes,
       });
-    }),
+    }, { anyGod: true }),
   });
   on("/ping", { POST: signed("ping", () => json({})) });
   on("/bye", {
@@ -153,7 +155,8 @@ export function apiApp(face: Face): Hono<HttpEnv> {
   on("/events", {
     GET: viewer(
       "watch stats",
-      ({ request }) => eventStream(request, face.closing, face.history, () => ops.snapshot()),
+      ({ request, c }) =>
+        face.streams.open(request, face.closing, addressKey(hostOf(c.env?.remote ?? "http"))),
     ),
   });
   on("/queues/:queue", {

@@ -585,6 +585,11 @@ export class Operations {
     }
   }
 
+  /** Counts a refusal by the limit `name` made by a door itself (an HTTP connection cap, say). */
+  countLimit(name: string): void {
+    this.#options.onLimit?.(name);
+  }
+
   /** Stops the clock and the rate sampling (the server closes the backend and store). */
   close(): void {
     this.#clock.stop();

@@ -14,6 +14,8 @@ export interface HardGod {
   port: number;
   pid: number;
   addr: string;
+  /** The HTTP face's URL, when started with --http. */
+  http?: string;
 }
 
 /** Starts test/_support/hard_god.ts on `runtime` and waits until it listens. */
@@ -22,8 +24,8 @@ export async function hardGod(runtime: Runtime, args: string[] = []): Promise<Ha
     env: { TASKWIRE_AUTHKEY: AUTHKEY },
   });
   const line = await proc.waitFor(/"event":"listening"/, 30_000);
-  const { port, pid } = JSON.parse(line) as { port: number; pid: number };
-  return { proc, port, pid, addr: `127.0.0.1:${port}` };
+  const { port, pid, http } = JSON.parse(line) as { port: number; pid: number; http?: string };
+  return { proc, port, pid, addr: `127.0.0.1:${port}`, http };
 }
 
 /** Events the god printed (its JSON log lines) named `name`. */
