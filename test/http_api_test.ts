@@ -406,11 +406,15 @@ test("bad requests get 413, 400, 404, 405 and 403", async () => {
     assert.equal(viewerRead.status, 200);
     assert.ok(Array.isArray((await viewerRead.json()).queues));
 
+    // /healthz tells anyone whether the god is up, and only the viewer what runs it.
     const health = await fetch(`${face.url}/healthz`);
     assert.equal(health.status, 200);
-    const body = await health.json();
+    assert.deepEqual(await health.json(), { ok: true, live: true, ready: true });
+    const detailed = await fetch(`${face.url}/healthz?token=${face.viewerToken}`);
+    const body = await detailed.json();
     assert.equal(body.ok, true);
     assert.equal(body.store.kind, "memory");
+    assert.match(body.runtime, /node|deno/i);
   } finally {
     await client.close();
     await close();
