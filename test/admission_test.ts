@@ -106,7 +106,8 @@ test("RejectionLog: the first rejection of an address per interval is logged, th
   const t0 = 5_000_000;
   assert.equal(log.note("a", "auth_failed", t0), true);
   for (let i = 0; i < 500; i++) assert.equal(log.note("a", "auth_failed", t0 + i), false);
-  assert.equal(log.note("a", "version_mismatch", t0 + 600), false);
+  assert.equal(log.note("a", "version_mismatch", t0 + 600), true, "a new kind is logged once");
+  assert.equal(log.note("a", "version_mismatch", t0 + 601), false);
   assert.equal(log.note("b", "bad_message", t0), true, "another address is logged on its own");
   assert.deepEqual(log.sweep(t0 + 9_000), [], "nothing before the interval ends");
   assert.deepEqual(log.sweep(t0 + 10_000), [{

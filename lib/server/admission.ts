@@ -144,13 +144,16 @@ interface RejectionWindow {
   start: number;
   quiet: number;
   codes: Map<string, number>;
+  /** Codes already logged in this interval. */
+  logged: Set<string>;
 }
 
 /**
  * Keeps the god's log readable under a flood of bad connections: from each
- * address, the first rejection (a failed handshake, a bad frame, a handshake
- * that timed out, a failed TLS handshake) of an interval is logged in full;
- * the rest are counted and told in one summary line when the interval ends.
+ * address, the first rejection of each kind (a failed handshake, a bad frame,
+ * a handshake that timed out, a failed TLS handshake: a handful of kinds) of
+ * an interval is logged in full; the rest are counted and told in one summary
+ * line when the interval ends.
  * Memory is bounded: past `maxAddresses`, the oldest address is summarised
  * early.
  *
@@ -172,10 +175,17 @@ export class RejectionLog {
     this.#maxAddresses = options.maxAddresses ?? MAX_TRACKED_ADDRESSES;
   }
 
-  /** Records a rejection; true when it is to be logged now (the first from `address` this interval). */
+  /**
+   * Records a rejection; true when it is to be logged now (the first of its
+   * `code` from `address` this interval).
+   */
   note(address: string, code: string, now: number): boolean {
     const window = this.#windows.get(address);
     if (window !== undefined && now - window.start < this.intervalMs) {
+      if (!window.logged.has(code) && window.logged.size < MAX_LOGGED_CODES) {
+        window.logged.add(code);
+        return true;
+      }
       window.quiet++;
       window.codes.set(code, (window.codes.get(code) ?? 0) + 1);
       return false;
@@ -185,7 +195,7 @@ export class RejectionLog {
       const [oldest, oldWindow] = this.#windows.entries().next().value!;
       this.#end(oldest, oldWindow);
     }
-    this.#windows.set(address, { start: now, quiet: 0, codes: new Map() });
+    this.#windows.set(address, { start: now, quiet: 0, codes: new Map(), logged: new Set([code]) });
     return true;
   }
 
@@ -210,6 +220,9 @@ export class RejectionLog {
     });
   }
 }
+
+/** Kinds of rejection logged in full per address per interval, at most. */
+const MAX_LOGGED_CODES = 8;
 
 /** How often the rejections of one address are summarised in the log (ms). */
 export const REJECTION_LOG_INTERVAL_MS = 10_000;
