@@ -21,6 +21,8 @@ import { openJournal, StoreError } from "../lib/store/open.ts";
 import { checkCorsOrigins } from "../lib/http/cors.ts";
 import type { Address } from "../lib/transport/transport.ts";
 import { printable } from "../lib/util/printable.ts";
+import { formatBytes } from "../lib/util/format_bytes.ts";
+import { utf8Length } from "../lib/protocol/messages.ts";
 
 const OPTIONS = {
   listen: {
@@ -369,7 +371,27 @@ async function loadTls(
   return { cert: await read(certFile, "certificate"), key: await read(keyFile, "key") };
 }
 
+/**
+ * Results larger than this (in characters of their stored text) are not
+ * decoded to be printed: decoding and printing a huge BigInt would hold the
+ * god's event loop for seconds. Their size is printed instead.
+ */
+const MAX_PRINTED_RESULT = 4096;
+
 function report(out: Output, job: LocalJob<SquareResult>, quiet: boolean): void {
+  if (job.payload.length > MAX_PRINTED_RESULT) {
+    const bytes = utf8Length(job.payload);
+    out.event(
+      "result",
+      { id: job.id, bytes, printed: false },
+      quiet
+        ? null
+        : `result ${printable(job.id)}: ${
+          formatBytes(bytes)
+        }, not printed (the god prints results up to ${MAX_PRINTED_RESULT} characters)`,
+    );
+    return;
+  }
   const v = job.value as Partial<SquareResult>;
   out.event(
     "result",

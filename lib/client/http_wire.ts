@@ -18,7 +18,7 @@ import {
   ProtocolError,
   RemoteError,
 } from "../protocol/errors.ts";
-import { BOUNDS } from "../protocol/limits.ts";
+import { BOUNDS, DEFAULT_LIMITS } from "../protocol/limits.ts";
 import type { GodStats, JobMeta } from "../protocol/replies.ts";
 import type { QueueOptions } from "../queue/types.ts";
 import { backoffMs, sleep } from "../util/backoff.ts";
@@ -110,6 +110,15 @@ function wireJob(job: HttpJob): WireJob {
   return out;
 }
 
+/** An ack or completion waiting for this turn's request. */
+interface HttpSettle {
+  tag: number;
+  result: string | null;
+  queue: string | null;
+  id: string | null;
+  done: { resolve(): void; reject(e: unknown): void };
+}
+
 /** The HTTP transport; make one with {@link HttpWire.open}. */
 export class HttpWire implements Wire {
   readonly addr: string;
@@ -136,13 +145,7 @@ export class HttpWire implements Wire {
   #leased = 0;
   readonly #ackRequests = new Set<Promise<unknown>>();
   /** Acks and completions made this turn: they travel together in one request. */
-  #settles: {
-    tag: number;
-    result: string | null;
-    queue: string | null;
-    id: string | null;
-    done: { resolve(): void; reject(e: unknown): void };
-  }[] = [];
+  #settles: HttpSettle[] = [];
   /** Called tasks waiting for their answer, by task id, and the long-poll that fetches answers. */
   readonly #calls = new Map<string, Deferred<unknown>>();
   #answering: Promise<void> | null = null;
@@ -393,11 +396,21 @@ export class HttpWire implements Wire {
     return reply.jobs.map(wireJob);
   }
 
-  /** Sends this turn's acks and completions: to /api/ack when none has a result, else /api/complete. */
+  /**
+   * Sends this turn's acks and completions: to /api/ack when none has a
+   * result, else /api/complete, each request within the god's default limits
+   * (maxAckTags, maxPutItems).
+   */
   #sendSettles(): void {
-    const batch = this.#settles;
+    const all = this.#settles;
     this.#settles = [];
-    const plain = batch.every((s) => s.result === null);
+    const plain = all.every((s) => s.result === null);
+    const size = plain ? DEFAULT_LIMITS.maxAckTags : DEFAULT_LIMITS.maxPutItems;
+    for (let i = 0; i < all.length; i += size) this.#sendSettleBatch(all.slice(i, i + size), plain);
+  }
+
+  /** One request for a batch of acks (`plain`) or completions. */
+  #sendSettleBatch(batch: HttpSettle[], plain: boolean): void {
     const request = plain
       ? this.#request<{ failed: { tag: number; message: string }[] }>("POST", "/api/ack", {
         json: { tags: batch.map((s) => s.tag) },

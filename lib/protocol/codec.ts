@@ -16,6 +16,9 @@
  */
 import superjson from "superjson";
 import { ArgumentError, ErrorCode, ProtocolError } from "./errors.ts";
+import { jsonTooDeep } from "./json_depth.ts";
+
+export { jsonTooDeep };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -127,34 +130,6 @@ function decodeWithSuperjson<T>(parsed: object): T {
 /** How deeply a value may nest: deeper ones are refused when encoded and when decoded. */
 export const MAX_DEPTH = 200;
 
-/**
- * Whether JSON `text` nests arrays and objects more than `max` levels deep
- * (brackets inside strings do not count). One pass over the text, no parsing:
- * run before `JSON.parse`, so a hostile text never reaches a recursive walk.
- *
- * @example
- * ```ts
- * jsonTooDeep("[[[1]]]", 2); // true
- * jsonTooDeep('{"a":"[[["}', 2); // false
- * ```
- */
-export function jsonTooDeep(text: string, max: number): boolean {
-  // Each level takes at least one character.
-  if (text.length <= max) return false;
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c) i++; // a backslash escapes the next character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > max) return true;
-    } else if (c === 0x5d || c === 0x7d) depth--;
-  }
-  return false;
-}
 const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
 
 function assertSerialisable(value: unknown, path: string, depth: number): void {

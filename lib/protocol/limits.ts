@@ -27,6 +27,8 @@ export interface Limits {
   maxHandshakeFrame: number;
   /** Largest frame after the handshake (bytes). */
   maxFrameSize: number;
+  /** Largest JSON header of one request (bytes): it is parsed whole, so it is kept small. */
+  maxRequestHeaderBytes: number;
   /** Requests one connection may have waiting for their reply (parked gets and puts included). */
   maxInFlight: number;
   /** Queues the god holds (the broker's `maxQueues`). */
@@ -84,11 +86,12 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
   maxHandshakeFrame: HANDSHAKE_MAX_FRAME,
   maxFrameSize: DEFAULT_MAX_FRAME,
+  maxRequestHeaderBytes: 1024 * 1024,
   maxInFlight: 65_536,
   maxQueues: 10_000,
   maxPayloadBytes: DEFAULT_MAX_FRAME,
   maxParkedGets: 16_384,
-  maxAckTags: 100_000,
+  maxAckTags: 10_000,
   maxPutItems: 1_000,
   maxSubscriptions: 1_000,
   writeHighWater: 4 * 1024 * 1024,
@@ -114,6 +117,7 @@ export const LIMIT_NAMES = [
   "unauthenticatedPerAddress",
   "handshakeTimeout",
   "frameSize",
+  "headerSize",
   "inFlight",
   "queues",
   "payload",

@@ -11,12 +11,19 @@ import type { Subscription } from "../queue/backend.ts";
 import type { Delivery, Job } from "../queue/types.ts";
 import type { Caller } from "../ops/caller.ts";
 import type { Done, Operations } from "../ops/operations.ts";
-import { ErrorCode, ProtocolError, RemoteError, TaskwireError } from "../protocol/errors.ts";
+import {
+  ErrorCode,
+  LimitError,
+  ProtocolError,
+  RemoteError,
+  TaskwireError,
+} from "../protocol/errors.ts";
 import { HANDSHAKE_MAX_FRAME } from "../protocol/frame.ts";
 import type { CallResult, JobMeta } from "../protocol/replies.ts";
 import { errorBody, ServerHandshake, type ServerInfo } from "../protocol/handshake.ts";
 import type { KeyRing } from "../protocol/keys.ts";
 import {
+  checkHeaderSize,
   decodeMessage,
   type Message,
   MessageType,
@@ -26,6 +33,7 @@ import {
 import { FramedConnection } from "../transport/framed.ts";
 import type { Transport } from "../transport/transport.ts";
 import { hostOf, isLocal, type LimitCounters } from "./admission.ts";
+import { checkPutCount } from "../queue/arguments.ts";
 
 /** What a session needs from the server around it. */
 export interface SessionContext {
@@ -212,6 +220,18 @@ export class Session {
     }
   }
 
+  /** Decodes a request; its JSON header is parsed only when within `maxRequestHeaderBytes`. */
+  #decodeRequest(body: Uint8Array): Message {
+    const { limits } = this.#ctx;
+    try {
+      checkHeaderSize(body, limits.settings.maxRequestHeaderBytes);
+    } catch (error) {
+      limits.hit("headerSize");
+      throw error;
+    }
+    return decodeMessage(body);
+  }
+
   /** Refuses a new subscription past `maxSubscriptions` on this connection. */
   #checkSubscriptions(): void {
     const { limits } = this.#ctx;
@@ -262,7 +282,7 @@ export class Session {
       }, (error) => this.#fail(error));
       return;
     }
-    const message = decodeMessage(body);
+    const message = this.#decodeRequest(body);
     if (message.type === MessageType.Bye) {
       this.connection.close();
       return;
@@ -277,6 +297,8 @@ export class Session {
       this.#handle(message, this.caller!);
     } catch (error) {
       if (error instanceof ProtocolError) throw error;
+      // A limit refused here, before any operation ran: counted like the operations' own.
+      if (error instanceof LimitError) this.#ctx.limits.hit(error.limit);
       this.#replyError(message.id, error);
     }
   }
@@ -287,6 +309,10 @@ export class Session {
     const h = m.header;
     switch (m.type) {
       case MessageType.Put: {
+        // Refused before its payloads are cut apart and copied.
+        if (Array.isArray(h.items)) {
+          checkPutCount(h.items.length, this.#ctx.limits.settings.maxPutItems, "put");
+        }
         const parts = splitPayload(m.payload, h.sizes);
         const items = h.items;
         if (!Array.isArray(items) || items.length !== parts.length) {
