@@ -122,7 +122,7 @@ async function main(argv: string[]): Promise<number> {
   const stopper = watchSignals(out, "god");
   const listen = resolveAddress(values.listen as Address | undefined);
 
-  let authkey = await loadKey(values["authkey-file"] as string | undefined);
+  let authkey = await loadKey(values["authkey-file"] as string | undefined, out);
   if (authkey === undefined) {
     authkey = generateAuthKey();
     out.event(

@@ -5,6 +5,7 @@
  */
 import process from "node:process";
 import { readFile } from "node:fs/promises";
+import { statSync } from "node:fs";
 
 /** Writes text to standard output (no newline added). */
 export function writeOut(text: string): void {
@@ -72,6 +73,19 @@ export function missingPermission(error: unknown): string | null {
 /** The command-line arguments after the script. */
 export function args(): string[] {
   return process.argv.slice(2);
+}
+
+/**
+ * The permission bits of a file (`0o644`), or null where they mean nothing
+ * (Windows) or cannot be read.
+ */
+export function fileMode(path: string): number | null {
+  if (process.platform === "win32") return null;
+  try {
+    return statSync(path).mode & 0o777;
+  } catch {
+    return null;
+  }
 }
 
 /** Reads a whole text file. */
