@@ -41,10 +41,20 @@ export interface TcpWireOptions {
   onEvent?: (event: ClientEvent) => void;
 }
 
-/** A handshake refusal that retrying cannot fix (a wrong key); a god's limit may pass. */
+/** Handshake refusals that retrying cannot fix. */
+const PERMANENT_REFUSALS: ReadonlySet<string> = new Set([
+  ErrorCode.AuthFailed,
+  ErrorCode.VersionMismatch,
+]);
+
+/**
+ * A handshake refusal that retrying cannot fix: a wrong key (or a
+ * certificate not trusted), a protocol the other side does not speak. Anything
+ * else may pass: a god's limit, its shutdown, a handshake that timed out on a
+ * busy god.
+ */
 export function refusedForGood(error: unknown): boolean {
-  return error instanceof AuthError && error.code !== ErrorCode.Limit &&
-    error.code !== ErrorCode.ShuttingDown;
+  return error instanceof AuthError && PERMANENT_REFUSALS.has(error.code);
 }
 
 /** The TCP transport; make one with {@link TcpWire.open}. */
