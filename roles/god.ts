@@ -148,6 +148,8 @@ async function main(argv: string[]): Promise<number> {
   };
   if (values.store !== undefined) {
     const urls = values.store as string;
+    // What is printed of the URLs: never the credentials some carry (nats://user:pass@host).
+    const shown = urls.replace(/([a-z]+:\/\/)[^@/,]*@/gi, "$1");
     try {
       const { openJetStream } = await import("../lib/store/jetstream/open.ts");
       options.backend = await openJetStream(urls, {
@@ -170,8 +172,8 @@ async function main(argv: string[]): Promise<number> {
     }
     out.event(
       "store",
-      { kind: "jetstream", servers: urls },
-      `store: NATS JetStream at ${urls} (gods sharing it serve the same queues)`,
+      { kind: "jetstream", servers: shown },
+      `store: NATS JetStream at ${shown} (gods sharing it serve the same queues)`,
     );
   } else if (values["in-memory"]) {
     out.event("store", { kind: "memory" }, "store: in memory (nothing survives a restart)");
