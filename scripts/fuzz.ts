@@ -1,7 +1,7 @@
 /**
  * `npm run fuzz`: the hardening tests with large budgets, on both runtimes —
  * the fuzz suite with TASKWIRE_FUZZ_SCALE (default 20× the `npm test` runs)
- * and the load tests with the full 1 GiB payload stream.
+ * the load tests with the full 1 GiB payload stream, and the soak for 10 minutes.
  *
  *   npm run fuzz                     # both runtimes, scale 20, 1 GiB
  *   npm run fuzz -- --scale 50 --seed 7 --runtime node
@@ -20,7 +20,7 @@ const option = (name: string, fallback: string): string => {
 const scale = option("--scale", process.env.TASKWIRE_FUZZ_SCALE ?? "20");
 const seed = option("--seed", process.env.TASKWIRE_FUZZ_SEED ?? String(Date.now() % 1_000_000));
 const runtimes = option("--runtime", "node,deno").split(",");
-const files = ["test/fuzz_test.ts", "test/load_test.ts"];
+const files = ["test/fuzz_test.ts", "test/load_test.ts", "test/soak_test.ts"];
 const env = {
   ...process.env,
   TASKWIRE_FUZZ_SCALE: scale,

@@ -3,7 +3,7 @@
  * real process on Node or Deno, with options from the command line.
  *
  * Usage: hard_god.ts [--port N] [--data DIR] [--fsync always|batch|off]
- *   [--limits JSON] [--tls-cert PEM --tls-key PEM] [--lease MS] [--http]
+ *   [--limits JSON] [--tls-cert PEM --tls-key PEM] [--lease MS] [--http] [--dedupe MS]
  *
  * Key from TASKWIRE_AUTHKEY. Prints one JSON object per line: the god's log
  * events, then `{"event":"listening","port":N,"pid":P}` (with `"http":URL`
@@ -42,6 +42,7 @@ const god = await serve({
   store: opened?.store,
   restore: opened?.restore,
   queues: { tasks: { leaseMs }, results: { leaseMs } },
+  broker: option("--dedupe") ? { dedupeWindowMs: Number(option("--dedupe")) } : undefined,
   limits: option("--limits") ? JSON.parse(option("--limits")!) : undefined,
   tls: certFile && keyFile
     ? { cert: fs.readFileSync(certFile, "utf8"), key: fs.readFileSync(keyFile, "utf8") }
