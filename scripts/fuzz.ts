@@ -1,6 +1,6 @@
 /**
  * `npm run fuzz`: the hardening tests with large budgets, on both runtimes —
- * the fuzz suite with TASKWIRE_FUZZ_SCALE (default 20× the `npm test` runs)
+ * the fuzz suite with TASKWIRE_FUZZ_SCALE (default 20× the `npm test` runs),
  * the load tests with the full 1 GiB payload stream, and the soak for 10 minutes.
  *
  *   npm run fuzz                     # both runtimes, scale 20, 1 GiB

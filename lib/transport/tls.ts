@@ -56,9 +56,12 @@ function tlsError(error: Error, where: string): AuthError | ConnectionLostError 
     /WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|RECORD_LAYER_FAILURE/i.test(code) ||
     /wrong version number|packet length too long/i.test(error.message)
   ) {
-    return new AuthError(
-      ErrorCode.VersionMismatch,
-      `Cannot open TLS to ${where}: the god there does not speak TLS on this port (${error.message}); connect with HOST:PORT, without tls://`,
+    // Worth retrying all the same: a TLS god that took this client for a silent plain one
+    // (its ClientHello came seconds late) answers the same way.
+    return new ConnectionLostError(
+      `Cannot open TLS to ${where}: the god there does not seem to speak TLS on this port (${
+        error.message.split("\n")[0]
+      }); connect with HOST:PORT, without tls://`,
       { cause: error },
     );
   }
@@ -108,8 +111,12 @@ export function tlsDialer(
     });
 }
 
-/** A plain-TCP taskwire client says nothing first (it waits for the god's Hello): after this long, it is told to use TLS. */
-const PLAIN_CLIENT_HINT_MS = 1000;
+/**
+ * A plain-TCP taskwire client says nothing first (it waits for the god's
+ * Hello): after this long (at most half the handshake time), it is told to
+ * use TLS. A TLS client sends its ClientHello at once, seconds before.
+ */
+const PLAIN_CLIENT_HINT_MS = 3000;
 /** The first byte of a TLS record that carries a handshake (a ClientHello starts with it). */
 const TLS_HANDSHAKE_RECORD = 0x16;
 
