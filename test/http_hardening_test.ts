@@ -395,3 +395,22 @@ test("a deeply nested body gets a 400 that says so, and an internal error says n
     await close();
   }
 });
+
+test("/healthz tells anyone only whether the god is up and ready; with the viewer token, what runs it", async () => {
+  const { face: f, close } = await face();
+  try {
+    const open = await fetch(`${f.url}/healthz`);
+    assert.equal(open.status, 200);
+    assert.deepEqual(await open.json(), { ok: true, live: true, ready: true });
+    const viewer = await (await fetch(`${f.url}/healthz`, {
+      headers: { authorization: `Bearer ${f.viewerToken}` },
+    })).json();
+    assert.equal(viewer.ok, true);
+    assert.equal(viewer.store.kind, "memory");
+    assert.equal(typeof viewer.runtime, "string");
+    const wrong = await (await fetch(`${f.url}/healthz?token=nope`)).json();
+    assert.equal(wrong.runtime, undefined, "a wrong token sees what anyone sees");
+  } finally {
+    await close();
+  }
+});
