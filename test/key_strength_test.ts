@@ -53,9 +53,10 @@ for (const runtime of RUNTIMES) {
       ], { env: { TASKWIRE_AUTHKEY: "pass" } });
       assert.equal((await admin.wait(30_000)).code, 0, admin.output);
       assert.ok(
-        admin.lines.some((l) => /"event":"weak-key"/.test(l)),
-        `a weak-key event:\n${admin.output}`,
+        admin.errLines.some((l) => /"event":"weak-key"/.test(l)),
+        `a weak-key event on stderr:\n${admin.output}`,
       );
+      assert.ok(!admin.lines.some((l) => /weak-key/.test(l)), "stdout keeps only the stats");
       // A private key file with a good key: no warning.
       fs.writeFileSync(keyFile, generateAuthKey());
       fs.chmodSync(keyFile, 0o600);

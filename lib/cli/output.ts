@@ -76,6 +76,16 @@ export class Output {
     }
   }
 
+  /**
+   * A notice about how the role is set up (a weak key, say): always on
+   * standard error, as a JSON line with --json, so standard output keeps only
+   * the role's events.
+   */
+  notice(event: string, fields: EventFields, human: string): void {
+    this.#clearProgress();
+    this.#sink.err((this.json ? jsonLine({ event, ...fields }) : printableLines(human)) + "\n");
+  }
+
   /** Draws (replaces) the live progress line on a terminal; does nothing otherwise. */
   progress(text: string): void {
     if (!this.interactive) return;

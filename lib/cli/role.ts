@@ -49,7 +49,7 @@ export async function loadKey(
 /** Warns about a key that is easy to guess, and a key file that others may read. */
 export function warnAboutKey(out: Output, key: string, file: string | undefined): void {
   for (const weakness of keyWarnings(key)) {
-    out.warn(
+    out.notice(
       "weak-key",
       { message: weakness, advice: GOOD_KEY_HINT },
       `warning: ${weakness}; ${GOOD_KEY_HINT}`,
@@ -58,7 +58,7 @@ export function warnAboutKey(out: Output, key: string, file: string | undefined)
   const mode = file === undefined ? null : fileMode(file);
   if (mode !== null && (mode & 0o077) !== 0) {
     const shown = `0${mode.toString(8)}`;
-    out.warn(
+    out.notice(
       "key-file-readable",
       { file, mode: shown },
       `warning: the key file "${file}" may be read by other users (mode ${shown}): run chmod 600 ${file}`,
