@@ -57,6 +57,19 @@ export function refusedForGood(error: unknown): boolean {
   return error instanceof AuthError && PERMANENT_REFUSALS.has(error.code);
 }
 
+/** Quick retries of a connect the god refused because too many handshakes were in progress. */
+const BUSY_RETRIES = 8;
+
+/**
+ * The god refused the connection because too many handshakes were in
+ * progress (from this address, or in all): those end within milliseconds, so
+ * a connect tries again at once, a few times, even without `waitForGod`.
+ */
+function handshakesBusy(error: unknown): boolean {
+  return error instanceof AuthError && error.code === ErrorCode.Limit &&
+    /maxUnauthenticated/.test(error.message);
+}
+
 /** The TCP transport; make one with {@link TcpWire.open}. */
 export class TcpWire implements Wire {
   readonly addr: string;
@@ -87,11 +100,16 @@ export class TcpWire implements Wire {
   static async open(options: TcpWireOptions & { waitForGod?: boolean }): Promise<TcpWire> {
     const wire = new TcpWire(options);
     let attempt = 0;
+    let busy = 0;
     for (;;) {
       try {
         wire.#adopt(await wire.#dial());
         return wire;
       } catch (error) {
+        if (handshakesBusy(error) && ++busy <= BUSY_RETRIES) {
+          await sleep(backoffMs(busy, { baseMs: 50, maxMs: 500 }));
+          continue;
+        }
         if (!options.waitForGod || refusedForGood(error)) throw error;
         await wire.#backoff(++attempt, error as Error);
       }
