@@ -93,7 +93,9 @@ test("limits on connections: in total, per address, unauthenticated; each refuse
         connect({ addr, authkey: AUTHKEY, reconnect: false }),
         (e: Error) => e instanceof AuthError && e.code === "limit" && pattern.test(e.message),
       );
-      assert.equal(g.stats().limits!.hits[name], 2);
+      // A connect refused for handshakes in progress tries again a few times before it gives up.
+      if (name === "unauthenticated") assert.ok(g.stats().limits!.hits[name] > 2);
+      else assert.equal(g.stats().limits!.hits[name], 2);
       assert.ok(log.some((e) => e.event === "refused" && e.limit === name));
       for (const s of held) s.destroy();
       await until("the god forgets them", () => g.stats().limits!.unauthenticated === 0);
