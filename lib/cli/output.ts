@@ -2,7 +2,7 @@
  * What roles print: a human line or, with --json, one JSON object per line
  * per event; a live progress line on a terminal; aligned tables.
  */
-import { printableLines, safeJsonText } from "../util/printable.ts";
+import { printable, printableLines, safeJsonText } from "../util/printable.ts";
 import { stdoutIsTTY, terminalColumns, writeErr, writeOut } from "./runtime.ts";
 
 /** Fields of an event; bigints are written as decimal strings in JSON. */
@@ -123,9 +123,10 @@ export class Output {
  * ```
  */
 export function table(headers: readonly string[], rows: readonly (readonly unknown[])[]): string {
+  // Cells may hold what clients chose (their names): shown on one line, escaped.
   const cells = [
     headers.map(String),
-    ...rows.map((r) => r.map((c) => c === undefined ? "" : String(c))),
+    ...rows.map((r) => r.map((c) => c === undefined ? "" : printable(c, 200))),
   ];
   const numeric = headers.map((_, i) =>
     rows.length > 0 &&

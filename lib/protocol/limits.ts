@@ -130,7 +130,6 @@ export const LIMIT_NAMES = [
   "httpConnections",
   "httpConnectionsPerAddress",
   "unverifiedBodyBytes",
-  "httpTimeout",
   "eventStreams",
   "replayed",
 ] as const;
