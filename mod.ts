@@ -37,7 +37,7 @@ export {
   TaskwireError,
   TimeoutError,
 } from "./lib/protocol/errors.ts";
-export { describeScope, generateAuthKey, makeWorkerKey } from "./lib/protocol/keys.ts";
+export { describeScope, generateAuthKey, keyWarnings, makeWorkerKey } from "./lib/protocol/keys.ts";
 export { decodeValue, encodeValue } from "./lib/protocol/codec.ts";
 export { formatAddress, parseAddress } from "./lib/util/address.ts";
 export { MemoryStore } from "./lib/store/store.ts";

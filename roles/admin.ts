@@ -164,7 +164,7 @@ async function main(argv: string[]): Promise<number> {
     results: values.results as string[] | undefined,
   });
   const out = new Output({ json: values.json === true });
-  const authkey = await requireKey(values["authkey-file"] as string | undefined);
+  const authkey = await requireKey(values["authkey-file"] as string | undefined, out);
   if (command.cmd === "key-worker") return await printWorkerKey(out, authkey, command.scope);
   const addr = resolveTarget(values.connect as string | undefined);
   const client = await connectRole(new Output({ json: out.json, sink: silent }), {

@@ -54,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`Unexpected argument "${positionals[0]}"`);
   const out = new Output({ json: values.json === true });
   const addr = resolveTarget(values.connect as string | undefined);
-  const authkey = await requireKey(values["authkey-file"] as string | undefined);
+  const authkey = await requireKey(values["authkey-file"] as string | undefined, out);
   const concurrency = (values.concurrency as number | undefined) ?? 256;
   const quiet = values.quiet === true;
   const stopper = watchSignals(out, "consumer");

@@ -21,6 +21,9 @@ import { openJournal, StoreError } from "../lib/store/open.ts";
 import { checkCorsOrigins } from "../lib/http/cors.ts";
 import { parsePythonQueues } from "../lib/python/bindings.ts";
 import type { Address } from "../lib/transport/transport.ts";
+import { printable } from "../lib/util/printable.ts";
+import { formatBytes } from "../lib/util/format_bytes.ts";
+import { utf8Length } from "../lib/protocol/messages.ts";
 
 const OPTIONS = {
   listen: {
@@ -137,7 +140,7 @@ async function main(argv: string[]): Promise<number> {
   const stopper = watchSignals(out, "god");
   const listen = resolveAddress(values.listen as Address | undefined);
 
-  let authkey = await loadKey(values["authkey-file"] as string | undefined);
+  let authkey = await loadKey(values["authkey-file"] as string | undefined, out);
   if (authkey === undefined) {
     authkey = generateAuthKey();
     out.event(
@@ -171,6 +174,8 @@ async function main(argv: string[]): Promise<number> {
   };
   if (values.store !== undefined) {
     const urls = values.store as string;
+    // What is printed of the URLs: never the credentials some carry (nats://user:pass@host).
+    const shown = urls.replace(/([a-z]+:\/\/)[^@/,]*@/gi, "$1");
     try {
       const { openJetStream } = await import("../lib/jetstream/open.ts");
       options.backend = await openJetStream(urls, {
@@ -193,8 +198,8 @@ async function main(argv: string[]): Promise<number> {
     }
     out.event(
       "store",
-      { kind: "jetstream", servers: urls },
-      `store: NATS JetStream at ${urls} (gods sharing it serve the same queues)`,
+      { kind: "jetstream", servers: shown },
+      `store: NATS JetStream at ${shown} (gods sharing it serve the same queues)`,
     );
   } else if (values["in-memory"]) {
     out.event("store", { kind: "memory" }, "store: in memory (nothing survives a restart)");
@@ -447,7 +452,27 @@ async function loadTls(
   return { cert: await read(certFile, "certificate"), key: await read(keyFile, "key") };
 }
 
+/**
+ * Results larger than this (in characters of their stored text) are not
+ * decoded to be printed: decoding and printing a huge BigInt would hold the
+ * god's event loop for seconds. Their size is printed instead.
+ */
+const MAX_PRINTED_RESULT = 4096;
+
 function report(out: Output, job: LocalJob<SquareResult>, quiet: boolean): void {
+  if (job.payload.length > MAX_PRINTED_RESULT) {
+    const bytes = utf8Length(job.payload);
+    out.event(
+      "result",
+      { id: job.id, bytes, printed: false },
+      quiet
+        ? null
+        : `result ${printable(job.id)}: ${
+          formatBytes(bytes)
+        }, not printed (the god prints results up to ${MAX_PRINTED_RESULT} characters)`,
+    );
+    return;
+  }
   const v = job.value as Partial<SquareResult>;
   out.event(
     "result",
@@ -458,43 +483,51 @@ function report(out: Output, job: LocalJob<SquareResult>, quiet: boolean): void 
   );
 }
 
+/**
+ * One line per server event. Every field may come from a peer (the name, role
+ * and runtime a client claims, the version it speaks, its address), so each is
+ * shown through {@link printable}: it cannot forge a line or drive the terminal.
+ */
 function logServerEvent(out: Output, event: Record<string, unknown>): void {
   const { event: name, ...fields } = event;
+  const f = (key: string, max?: number) => printable(fields[key] ?? "", max);
   let human: string | null;
   switch (name) {
     case "connected":
-      human = `+ ${fields.role} ${fields.name} (${fields.runtime}) connected from ${fields.remote}`;
+      human = `+ ${f("role")} ${f("name")} (${f("runtime")}) connected from ${f("remote")}`;
       break;
     case "disconnected":
-      human = `- ${fields.role} ${fields.name} disconnected`;
+      human = `- ${f("role")} ${f("name")} disconnected`;
       break;
     case "http-listening":
       human = null; // told by the "HTTP API on ..." line
       break;
     case "rejected":
-      human = `! refused a connection from ${fields.remote}: ${fields.message}${
-        fields.unlogged ? ` (and ${fields.unlogged} more before, not logged)` : ""
+      human = `! refused a connection from ${f("remote")}: ${f("message", 400)}${
+        fields.unlogged ? ` (and ${f("unlogged")} more before, not logged)` : ""
       }`;
+      break;
+    case "rejections":
+      human = `! ${f("count")} more connections from ${f("address")} were refused in the last ${
+        duration(Number(fields.intervalMs))
+      } (${f("codes")}), not logged one by one`;
       break;
     case "refused":
-      human = `! ${fields.message}${
-        fields.unlogged ? ` (and ${fields.unlogged} more in the last second, not logged)` : ""
+      human = `! ${f("message", 400)}${
+        fields.unlogged ? ` (and ${f("unlogged")} more in the last second, not logged)` : ""
       }`;
       break;
-    case "auth-burst-ended":
-      human =
-        `! ${fields.unlogged} more failed handshakes or refusals from ${fields.remote} were not logged`;
-      break;
     default:
-      human = `${String(name)}: ${describeFields(fields)}`;
+      human = `${printable(name)}: ${describeFields(fields)}`;
   }
   if (fields.role === "god") return; // the god's own in-process consumer
   out.event(String(name), fields, human);
 }
 
+/** `key=value ...`, each value shown printable (values may come from peers). */
 function describeFields(fields: Record<string, unknown>): string {
   return Object.entries(fields).filter(([k, v]) => k !== "event" && v !== undefined).map(([k, v]) =>
-    `${k}=${typeof v === "object" ? JSON.stringify(v) : String(v)}`
+    `${printable(k, 60)}=${printable(typeof v === "object" ? JSON.stringify(v) : String(v), 400)}`
   ).join(" ");
 }
 

@@ -74,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`Unexpected argument "${positionals[0]}"`);
   const out = new Output({ json: values.json === true });
   const addr = resolveTarget(values.connect as string | undefined);
-  const authkey = await requireKey(values["authkey-file"] as string | undefined);
+  const authkey = await requireKey(values["authkey-file"] as string | undefined, out);
   const perRound = (values["per-round"] as number | undefined) ?? 10;
   const interval = (values.interval as number | undefined) ?? 3000;
   const rounds = (values.rounds as number | undefined) ?? Infinity;

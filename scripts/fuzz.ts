@@ -1,7 +1,7 @@
 /**
  * `npm run fuzz`: the hardening tests with large budgets, on both runtimes —
- * the fuzz suite with TASKWIRE_FUZZ_SCALE (default 20× the `npm test` runs)
- * and the load tests with the full 1 GiB payload stream.
+ * the fuzz suite with TASKWIRE_FUZZ_SCALE (default 20× the `npm test` runs),
+ * the load tests with the full 1 GiB payload stream, and the soak for 10 minutes.
  *
  *   npm run fuzz                     # both runtimes, scale 20, 1 GiB
  *   npm run fuzz -- --scale 50 --seed 7 --runtime node
@@ -25,6 +25,7 @@ const files = [
   "test/load_test.ts",
   "test/python_pickle_test.ts",
   "test/python_semantics_test.ts",
+  "test/soak_test.ts",
 ];
 const env = {
   ...process.env,

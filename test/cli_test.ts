@@ -16,6 +16,8 @@ import { CURRENT, freePort, type Proc, type Runtime, start } from "./_support/pr
 const OTHER: Runtime = CURRENT === "node" ? "deno" : "node";
 /** No key from the environment unless a test sets one. */
 const NO_KEY = { TASKWIRE_AUTHKEY: "", TASKWIRE_ADDR: "" };
+/** A key the roles do not warn about (they warn about weak ones on stderr). */
+const STRONG_KEY = "cli-test-key-Zq7vK2pX9mL4wR8t";
 
 async function finish(proc: Proc): Promise<{ code: number | null; out: string; err: string[] }> {
   const { code } = await proc.wait(30_000);
@@ -131,7 +133,11 @@ test("a god with no key prints one that works; a wrong key exits 1 saying it was
     await client.close();
 
     // ... and a wrong one is refused, for a producer and for the admin.
-    const wrong = { TASKWIRE_AUTHKEY: "not-the-key", TASKWIRE_ADDR: `127.0.0.1:${port}` };
+    // A wrong key, not a weak one (a weak one is warned about first).
+    const wrong = {
+      TASKWIRE_AUTHKEY: "not-the-key-Xq3vR8mZt2Lw9",
+      TASKWIRE_ADDR: `127.0.0.1:${port}`,
+    };
     const producer = start(CURRENT, "roles/producer.ts", ["--count", "1"], { env: wrong });
     const admin = start(OTHER, "roles/admin.ts", ["stats"], { env: wrong });
     for (const proc of [producer, admin]) {
@@ -155,19 +161,19 @@ test("a god with no key prints one that works; a wrong key exits 1 saying it was
 test("admin on an unreachable god exits 1 saying so; a busy --listen exits 1", async () => {
   const port = await freePort();
   const admin = start(CURRENT, "roles/admin.ts", ["stats", "--connect", `127.0.0.1:${port}`], {
-    env: { TASKWIRE_AUTHKEY: "k" },
+    env: { TASKWIRE_AUTHKEY: STRONG_KEY },
   });
   const { code, err } = await finish(admin);
   assert.equal(code, 1, admin.output);
   assert.match(err[0], /Cannot reach the god at 127\.0\.0\.1:\d+.*Is the god running/);
 
   const first = start(CURRENT, "roles/god.ts", ["--in-memory", "--listen", `127.0.0.1:${port}`], {
-    env: { TASKWIRE_AUTHKEY: "k" },
+    env: { TASKWIRE_AUTHKEY: STRONG_KEY },
   });
   try {
     await first.waitFor(/listening on/);
     const second = start(OTHER, "roles/god.ts", ["--in-memory", "--listen", `127.0.0.1:${port}`], {
-      env: { TASKWIRE_AUTHKEY: "k" },
+      env: { TASKWIRE_AUTHKEY: STRONG_KEY },
     });
     const result = await finish(second);
     assert.equal(result.code, 1, second.output);

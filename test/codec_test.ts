@@ -2,7 +2,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import superjson from "superjson";
-import { decodeText, decodeValue, encodeText, encodeValue } from "../lib/protocol/codec.ts";
+import {
+  decodeText,
+  decodeValue,
+  encodeText,
+  encodeValue,
+  jsonTooDeep,
+  MAX_DEPTH,
+} from "../lib/protocol/codec.ts";
 import { ErrorCode, ProtocolError, TaskwireError } from "../lib/protocol/errors.ts";
 
 const utf8 = new TextEncoder();
@@ -631,4 +638,26 @@ test("decodeText() drops __proto__ keys in json as superjson does", () => {
     assert.equal(JSON.stringify(back).includes("__proto__"), false, text);
     assertPrototypesClean();
   }
+});
+
+test("decoding refuses what encoding refuses: nesting deeper than MAX_DEPTH, at no stack risk", () => {
+  const nest = (depth: number) => {
+    let value: unknown = 1;
+    for (let i = 0; i < depth; i++) value = [value];
+    return value;
+  };
+  // As deep as encoding allows: round-trips.
+  assert.deepEqual(decodeValue(encodeValue(nest(MAX_DEPTH))), nest(MAX_DEPTH));
+  assert.throws(() => encodeValue(nest(MAX_DEPTH + 2)), /nested deeper than 200 levels/);
+  // Deeper text, plain JSON or superjson: refused before any recursive walk.
+  for (const depth of [MAX_DEPTH + 10, 1_000_000]) {
+    const text = `{"json":${"[".repeat(depth)}${"]".repeat(depth)}}`;
+    assert.throws(
+      () => decodeText(text),
+      (e: Error) => e instanceof ProtocolError && /nested deeper than 200 levels/.test(e.message),
+    );
+  }
+  // Brackets inside strings do not count.
+  assert.equal(jsonTooDeep(JSON.stringify({ s: "[".repeat(500) }), 3), false);
+  assert.equal(jsonTooDeep("[[[1]]]", 2), true);
 });

@@ -9,6 +9,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { keyWarnings } from "../mod.ts";
 import * as net from "node:net";
 import { docCommands, shell, shellBlocks, takeExports } from "./_support/doc_blocks.ts";
 import { CURRENT, type Proc } from "./_support/process.ts";
@@ -161,3 +165,34 @@ test("docs/PYTHON.md's god with a Python door, as written, on a host of its own"
     await bed.close();
   }
 });
+
+test(
+  "docs/SECURITY.md's way to make a good key, as written: the roles find nothing to warn about",
+  {
+    skip: once,
+  },
+  async (t) => {
+    try {
+      execFileSync("openssl", ["version"], { stdio: "ignore" });
+    } catch {
+      console.log(
+        "NOTICE: openssl is not installed: docs/SECURITY.md's good-key command is not run",
+      );
+      t.skip("openssl missing");
+      return;
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "taskwire-good-key-"));
+    try {
+      for (const command of docCommands("docs/SECURITY.md", "good-key")) {
+        const proc = shell(command, { cwd: dir });
+        assert.equal((await proc.wait(30_000)).code, 0, proc.output);
+      }
+      const file = path.join(dir, "taskwire.key");
+      assert.equal((fs.statSync(file).mode & 0o777).toString(8), "600");
+      const key = fs.readFileSync(file, "utf8").trim();
+      assert.deepEqual(keyWarnings(key), []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -85,6 +85,7 @@ async function raw(
     clientId: "raw-doors-client",
     peer: "role=raw",
     body,
+    god: face.godId,
   });
   const response = await fetch(url, { method: request.method, headers, body });
   const reply = await response.json();

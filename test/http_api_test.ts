@@ -56,6 +56,7 @@ async function signed(
     peer: "role=test",
     body,
     now: options.now,
+    god: await godOf(target),
   });
   return fetch(target, {
     method,
@@ -63,6 +64,13 @@ async function signed(
     body: method === "GET" ? undefined : body,
     signal: options.signal,
   });
+}
+
+/** The id of the god serving `url` (every reply of the HTTP face names it). */
+async function godOf(url: URL): Promise<string> {
+  const response = await fetch(new URL("/healthz", url));
+  await response.body?.cancel();
+  return response.headers.get("x-taskwire-god") ?? "";
 }
 
 async function until(what: string, check: () => boolean | Promise<boolean>, ms = 5000) {
@@ -241,6 +249,7 @@ test("missing auth, a wrong key, a stale timestamp and a changed body get 401", 
       clientId: "raw-test-client",
       peer: "",
       body: new TextEncoder().encode('{"items":[]}'),
+      god: face.godId,
     });
     const changed = await fetch(url, { method: "POST", headers, body: '{"items":[ ]}' });
     assert.equal(changed.status, 401);
@@ -254,27 +263,33 @@ test("missing auth, a wrong key, a stale timestamp and a changed body get 401", 
   }
 });
 
-test("a replayed put within the window does not duplicate the job", async () => {
+test("a replayed put is refused, and a put sent again with a fresh signature does not duplicate the job", async () => {
   const { god, face, close } = await setup();
   try {
     const url = new URL(`${face.url}/api/queues/replay/put`);
     const body = new TextEncoder().encode(
       JSON.stringify({
-        items: [{ payload: JSON.parse(new TextDecoder().decode(encodeValue(7))) }],
+        items: [{ id: "replay-1", payload: JSON.parse(new TextDecoder().decode(encodeValue(7))) }],
       }),
     );
-    const headers = await signRequest(await importAuthKey(AUTHKEY), {
-      method: "POST",
-      url,
-      clientId: "replayer-1",
-      peer: "",
-      body,
-    });
+    const sign = async () =>
+      await signRequest(await importAuthKey(AUTHKEY), {
+        method: "POST",
+        url,
+        clientId: "replayer-1",
+        peer: "",
+        body,
+        god: face.godId,
+      });
+    const headers = await sign();
     const first = await (await fetch(url, { method: "POST", headers, body })).json();
-    const second = await (await fetch(url, { method: "POST", headers, body })).json();
+    const replayed = await fetch(url, { method: "POST", headers, body });
     assert.equal(first.accepted, 1);
-    assert.equal(second.accepted, 0);
-    assert.equal(second.duplicates, 1);
+    assert.equal(replayed.status, 401);
+    assert.match((await replayed.json()).error.message, /Replayed request/);
+    const again = await (await fetch(url, { method: "POST", headers: await sign(), body })).json();
+    assert.equal(again.accepted, 0);
+    assert.equal(again.duplicates, 1);
     assert.equal(god.stats("replay").queues[0].ready, 1);
   } finally {
     await close();
@@ -391,11 +406,15 @@ test("bad requests get 413, 400, 404, 405 and 403", async () => {
     assert.equal(viewerRead.status, 200);
     assert.ok(Array.isArray((await viewerRead.json()).queues));
 
+    // /healthz tells anyone whether the god is up, and only the viewer what runs it.
     const health = await fetch(`${face.url}/healthz`);
     assert.equal(health.status, 200);
-    const body = await health.json();
+    assert.deepEqual(await health.json(), { ok: true, live: true, ready: true });
+    const detailed = await fetch(`${face.url}/healthz?token=${face.viewerToken}`);
+    const body = await detailed.json();
     assert.equal(body.ok, true);
     assert.equal(body.store.kind, "memory");
+    assert.match(body.runtime, /node|deno/i);
   } finally {
     await client.close();
     await close();

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import * as net from "node:net";
 import { connect } from "../mod.ts";
 import { type God, serve, type ServeOptions } from "../lib/server/server.ts";
-import { AuthLimiter, hostOf } from "../lib/server/admission.ts";
+import { hostOf } from "../lib/server/admission.ts";
 import { DEFAULT_LIMITS, type Limits, resolveLimits } from "../lib/protocol/limits.ts";
 import { Link } from "../lib/client/link.ts";
 import { importAuthKey } from "../lib/protocol/keys.ts";
@@ -72,22 +72,6 @@ test("resolveLimits() fills defaults and refuses unknown names and bad values", 
   assert.equal(hostOf("[::1]:5678"), "::1");
 });
 
-test("AuthLimiter: a burst of failures throttles the address, logs once, and refills with time", () => {
-  const limiter = new AuthLimiter({ burst: 3, refillMs: 1000 });
-  const t0 = 1_000_000;
-  assert.deepEqual(limiter.failed("a", t0), { unlogged: 0 }, "first failure is logged");
-  assert.equal(limiter.failed("a", t0), null, "the rest of the burst is not");
-  assert.equal(limiter.failed("a", t0), null);
-  assert.ok(limiter.retryAfter("a", t0) > 0, "empty bucket: refused");
-  assert.equal(limiter.retryAfter("b", t0), 0, "another address is not affected");
-  limiter.refused("a", t0);
-  assert.equal(limiter.throttled(t0), 1);
-  assert.equal(limiter.retryAfter("a", t0 + 1000), 0, "one failure forgiven per refillMs");
-  // Full again after 3 s: the burst ended, with 3 events not logged (2 failures, 1 refusal).
-  assert.deepEqual(limiter.sweep(t0 + 3000), [{ address: "a", unlogged: 3 }]);
-  assert.deepEqual(limiter.failed("a", t0 + 3000), { unlogged: 0 }, "a new burst is logged");
-});
-
 test("limits on connections: in total, per address, unauthenticated; each refused with a clear error and counted", async () => {
   for (
     const [limits, name, pattern] of [
@@ -109,7 +93,9 @@ test("limits on connections: in total, per address, unauthenticated; each refuse
         connect({ addr, authkey: AUTHKEY, reconnect: false }),
         (e: Error) => e instanceof AuthError && e.code === "limit" && pattern.test(e.message),
       );
-      assert.equal(g.stats().limits!.hits[name], 2);
+      // A connect refused for handshakes in progress tries again a few times before it gives up.
+      if (name === "unauthenticated") assert.ok(g.stats().limits!.hits[name] > 2);
+      else assert.equal(g.stats().limits!.hits[name], 2);
       assert.ok(log.some((e) => e.event === "refused" && e.limit === name));
       for (const s of held) s.destroy();
       await until("the god forgets them", () => g.stats().limits!.unauthenticated === 0);
@@ -218,25 +204,27 @@ test("requests in flight per connection are limited", async () => {
   }
 });
 
-test("failed handshakes are rate-limited per address and logged once per burst", async () => {
-  const { god: g, addr, log } = await god({ authFailureBurst: 3, authFailureRefillMs: 60_000 });
+test("failed handshakes are counted, slowed down past the burst, and logged once per address", async () => {
+  const { god: g, addr, log } = await god({
+    authFailureBurst: 3,
+    authFailureRefillMs: 60_000,
+    authFailureDelayMs: 300,
+  });
   try {
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 4; i++) {
       await assert.rejects(connect({ addr, authkey: "wrong", reconnect: false }), AuthError);
     }
-    // The address is throttled now: even the right key is refused, saying when to retry.
-    await assert.rejects(
-      connect({ addr, authkey: AUTHKEY, reconnect: false }),
-      /from 127\.0\.0\.1: too many failed handshakes from it; retry in \d+ s/,
-    );
+    // Past the burst, failures wait; the right key does not, and is never refused.
+    const client = await connect({ addr, authkey: AUTHKEY, reconnect: false });
+    await client.close();
     const stats = g.stats().limits!;
-    assert.equal(stats.authFailures, 3);
+    assert.equal(stats.authFailures, 4);
     assert.equal(stats.hits.authThrottled, 1);
     assert.equal(stats.throttledAddresses, 1);
     const rejected = log.filter((e) => e.event === "rejected" && e.code === "auth_failed");
-    assert.equal(rejected.length, 1, "one log line for the burst");
-    assert.match(renderMetrics(g.stats()), /taskwire_auth_failures_total 3/);
-    // In-process clients are not throttled by address.
+    assert.equal(rejected.length, 1, "one log line per address per interval");
+    assert.match(renderMetrics(g.stats()), /taskwire_auth_failures_total 4/);
+    // In-process clients are not slowed by address.
     const local = await connect({
       dial: () => {
         const [client, server] = memoryPair({ record: false });

@@ -147,6 +147,7 @@ test("[http] a client id used with one key cannot be taken over with another", a
       peer: "role=test",
       body: new Uint8Array(0),
       scope: scopeOfKey(authkey),
+      god: face.godId,
     });
     const response = await fetch(url, { headers });
     return { status: response.status, body: await response.json() };

@@ -2,6 +2,7 @@
  * What roles print: a human line or, with --json, one JSON object per line
  * per event; a live progress line on a terminal; aligned tables.
  */
+import { printable, printableLines, safeJsonText } from "../util/printable.ts";
 import { stdoutIsTTY, terminalColumns, writeErr, writeOut } from "./runtime.ts";
 
 /** Fields of an event; bigints are written as decimal strings in JSON. */
@@ -9,15 +10,16 @@ export type EventFields = Record<string, unknown>;
 
 /**
  * Serialises one event as a JSON line: bigints become decimal strings, Dates
- * ISO strings, Maps and Sets arrays.
+ * ISO strings, Maps and Sets arrays. Characters a terminal would act on are
+ * escaped (`\u001b`, `\u009b`, `\u202e`), whoever put them in a field.
  */
 export function jsonLine(event: EventFields): string {
-  return JSON.stringify(event, (_key, value) => {
+  return safeJsonText(JSON.stringify(event, (_key, value) => {
     if (typeof value === "bigint") return value.toString();
     if (value instanceof Map) return [...value];
     if (value instanceof Set) return [...value];
     return value;
-  });
+  }));
 }
 
 /** Where {@link Output} writes; replaced in tests. */
@@ -81,8 +83,18 @@ export class Output {
     if (this.json) this.#line(jsonLine({ event, ...fields }));
     else {
       this.#clearProgress();
-      this.#sink.err(human + "\n");
+      this.#sink.err(printableLines(human) + "\n");
     }
+  }
+
+  /**
+   * A notice about how the role is set up (a weak key, say): always on
+   * standard error, as a JSON line with --json, so standard output keeps only
+   * the role's events.
+   */
+  notice(event: string, fields: EventFields, human: string): void {
+    this.#clearProgress();
+    this.#sink.err((this.json ? jsonLine({ event, ...fields }) : printableLines(human)) + "\n");
   }
 
   /** Draws (replaces) the live progress line on a terminal; does nothing otherwise. */
@@ -98,9 +110,10 @@ export class Output {
     this.#clearProgress();
   }
 
+  /** Prints a line; control characters in it (but line feeds and tabs) are shown escaped. */
   #line(text: string): void {
     this.#clearProgress();
-    this.#sink.out(text + "\n");
+    this.#sink.out(printableLines(text) + "\n");
   }
 
   #clearProgress(): void {
@@ -121,9 +134,10 @@ export class Output {
  * ```
  */
 export function table(headers: readonly string[], rows: readonly (readonly unknown[])[]): string {
+  // Cells may hold what clients chose (their names): shown on one line, escaped.
   const cells = [
     headers.map(String),
-    ...rows.map((r) => r.map((c) => c === undefined ? "" : String(c))),
+    ...rows.map((r) => r.map((c) => c === undefined ? "" : printable(c, 200))),
   ];
   const numeric = headers.map((_, i) =>
     rows.length > 0 &&

@@ -4,6 +4,7 @@
  * and stopping gracefully on SIGINT/SIGTERM.
  */
 import { AuthError } from "../protocol/errors.ts";
+import { GOOD_KEY_HINT, keyWarnings } from "../protocol/keys.ts";
 import type { ClientEvent } from "../client/api.ts";
 import type { Address } from "../transport/transport.ts";
 import { DEFAULT_ADDRESS } from "../util/address.ts";
@@ -14,6 +15,7 @@ import {
   env,
   envAllowed,
   exit,
+  fileMode,
   missingPermission,
   onSignals,
   readText,
@@ -32,9 +34,39 @@ export const KEY_HINT =
 /**
  * The key from `--authkey-file` (when given) or `TASKWIRE_AUTHKEY`; undefined
  * when neither is set. A missing, unreadable or empty key file is a
- * {@link CliFailure}.
+ * {@link CliFailure}. With `out`, a weak key or a key file others may read
+ * is warned about there (the role goes on).
  */
-export async function loadKey(file: string | undefined): Promise<string | undefined> {
+export async function loadKey(
+  file: string | undefined,
+  out?: Output,
+): Promise<string | undefined> {
+  const key = await readKey(file);
+  if (key !== undefined && out !== undefined) warnAboutKey(out, key, file);
+  return key;
+}
+
+/** Warns about a key that is easy to guess, and a key file that others may read. */
+export function warnAboutKey(out: Output, key: string, file: string | undefined): void {
+  for (const weakness of keyWarnings(key)) {
+    out.notice(
+      "weak-key",
+      { message: weakness, advice: GOOD_KEY_HINT },
+      `warning: ${weakness}; ${GOOD_KEY_HINT}`,
+    );
+  }
+  const mode = file === undefined ? null : fileMode(file);
+  if (mode !== null && (mode & 0o077) !== 0) {
+    const shown = `0${mode.toString(8)}`;
+    out.notice(
+      "key-file-readable",
+      { file, mode: shown },
+      `warning: the key file "${file}" may be read by other users (mode ${shown}): run chmod 600 ${file}`,
+    );
+  }
+}
+
+async function readKey(file: string | undefined): Promise<string | undefined> {
   if (file !== undefined) {
     let text: string;
     try {
@@ -66,8 +98,8 @@ export async function loadKey(file: string | undefined): Promise<string | undefi
 }
 
 /** Like {@link loadKey}, but a missing key is a {@link CliFailure} that says how to set one. */
-export async function requireKey(file: string | undefined): Promise<string> {
-  const key = await loadKey(file);
+export async function requireKey(file: string | undefined, out?: Output): Promise<string> {
+  const key = await loadKey(file, out);
   if (key === undefined) throw new CliFailure(`No key given: ${KEY_HINT}`);
   return key;
 }

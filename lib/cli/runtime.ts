@@ -5,6 +5,7 @@
  */
 import process from "node:process";
 import { readFile } from "node:fs/promises";
+import { statSync } from "node:fs";
 
 /** Writes text to standard output (no newline added). */
 export function writeOut(text: string): void {
@@ -87,6 +88,19 @@ export function args(): string[] {
  */
 export function startedAsCommand(): boolean {
   return /(^|[\\/])taskwire(\.[cm]?[jt]s)?$/.test(process.argv[1] ?? "");
+}
+
+/**
+ * The permission bits of a file (`0o644`), or null where they mean nothing
+ * (Windows) or cannot be read.
+ */
+export function fileMode(path: string): number | null {
+  if (process.platform === "win32") return null;
+  try {
+    return statSync(path).mode & 0o777;
+  } catch {
+    return null;
+  }
 }
 
 /** Reads a whole text file. */

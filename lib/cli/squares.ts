@@ -3,6 +3,7 @@
  * back `n * n` computed exactly (BigInt end to end), the god prints it.
  */
 import { jsonLine } from "./output.ts";
+import { printable } from "../util/printable.ts";
 
 /** What a consumer puts to `results` for each task. */
 export interface SquareResult {
@@ -60,7 +61,12 @@ export function describeValue(value: unknown): string {
 export function describeResult(value: unknown): string {
   const v = value as Partial<SquareResult> | null;
   if (v !== null && typeof v === "object" && "square" in v && "n" in v) {
-    return `${v.n} * ${v.n} = ${v.square}  (consumer ${v.by ?? "?"})`;
+    // A consumer wrote this: numbers are printed whole, anything else escaped and short.
+    const shown = (x: unknown) =>
+      typeof x === "bigint" || typeof x === "number" ? String(x) : printable(x, 200);
+    return `${shown(v.n)} * ${shown(v.n)} = ${shown(v.square)}  (consumer ${
+      printable(v.by ?? "?", 100)
+    })`;
   }
   return `result: ${describeValue(value)}`;
 }

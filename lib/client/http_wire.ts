@@ -18,14 +18,14 @@ import {
   ProtocolError,
   RemoteError,
 } from "../protocol/errors.ts";
-import { BOUNDS } from "../protocol/limits.ts";
+import { BOUNDS, DEFAULT_LIMITS } from "../protocol/limits.ts";
 import type { GodStats, JobMeta } from "../protocol/replies.ts";
 import type { QueueOptions } from "../queue/types.ts";
 import { backoffMs, sleep } from "../util/backoff.ts";
 import { type Deferred, deferred } from "../util/deferred.ts";
 import { nextTurn } from "../util/next_turn.ts";
 import { runtimeName } from "../util/runtime.ts";
-import { newClientId, signRequest } from "../http/sign.ts";
+import { newClientId, SignHeader, signRequest } from "../http/sign.ts";
 import { itemFields, type PutEntry } from "./put_batch.ts";
 import type { JobSink, Wire, WireJob, WireSubscription } from "./wire.ts";
 
@@ -34,6 +34,8 @@ export interface HttpHello {
   name: string;
   runtime: string;
   protocol: string;
+  /** The god's id: every request after the hello is signed for it, so it serves on no other god. */
+  god: string;
   /** A client silent for this long loses its leases. */
   idleMs: number;
   maxBodyBytes: number;
@@ -108,6 +110,15 @@ function wireJob(job: HttpJob): WireJob {
   return out;
 }
 
+/** An ack or completion waiting for this turn's request. */
+interface HttpSettle {
+  tag: number;
+  result: string | null;
+  queue: string | null;
+  id: string | null;
+  done: { resolve(): void; reject(e: unknown): void };
+}
+
 /** The HTTP transport; make one with {@link HttpWire.open}. */
 export class HttpWire implements Wire {
   readonly addr: string;
@@ -126,19 +137,15 @@ export class HttpWire implements Wire {
   readonly #requests = new Set<AbortController>();
   #closed = false;
   #server: HttpHello | null = null;
+  /** The god's id, from its hello (and from any reply, should it restart). */
+  #god = "";
   #lastRequest = 0;
   #keepAlive: ReturnType<typeof setInterval> | undefined;
   /** Jobs handed out and not yet settled; while any exist the client keeps its leases alive. */
   #leased = 0;
   readonly #ackRequests = new Set<Promise<unknown>>();
   /** Acks and completions made this turn: they travel together in one request. */
-  #settles: {
-    tag: number;
-    result: string | null;
-    queue: string | null;
-    id: string | null;
-    done: { resolve(): void; reject(e: unknown): void };
-  }[] = [];
+  #settles: HttpSettle[] = [];
   /** Called tasks waiting for their answer, by task id, and the long-poll that fetches answers. */
   readonly #calls = new Map<string, Deferred<unknown>>();
   #answering: Promise<void> | null = null;
@@ -172,6 +179,7 @@ export class HttpWire implements Wire {
   static async open(options: HttpWireOptions): Promise<HttpWire> {
     const wire = new HttpWire(options);
     wire.#server = await wire.#request<HttpHello>("GET", "/api/hello", { retries: 2 });
+    wire.#god = typeof wire.#server.god === "string" ? wire.#server.god : "";
     return wire;
   }
 
@@ -390,11 +398,21 @@ export class HttpWire implements Wire {
     return reply.jobs.map(wireJob);
   }
 
-  /** Sends this turn's acks and completions: to /api/ack when none has a result, else /api/complete. */
+  /**
+   * Sends this turn's acks and completions: to /api/ack when none has a
+   * result, else /api/complete, each request within the god's default limits
+   * (maxAckTags, maxPutItems).
+   */
   #sendSettles(): void {
-    const batch = this.#settles;
+    const all = this.#settles;
     this.#settles = [];
-    const plain = batch.every((s) => s.result === null);
+    const plain = all.every((s) => s.result === null);
+    const size = plain ? DEFAULT_LIMITS.maxAckTags : DEFAULT_LIMITS.maxPutItems;
+    for (let i = 0; i < all.length; i += size) this.#sendSettleBatch(all.slice(i, i + size), plain);
+  }
+
+  /** One request for a batch of acks (`plain`) or completions. */
+  #sendSettleBatch(batch: HttpSettle[], plain: boolean): void {
     const request = plain
       ? this.#request<{ failed: { tag: number; message: string }[] }>("POST", "/api/ack", {
         json: { tags: batch.map((s) => s.tag) },
@@ -518,10 +536,12 @@ export class HttpWire implements Wire {
     const url = new URL(this.#base + path);
     for (const [k, v] of Object.entries(options.query ?? {})) url.searchParams.set(k, v);
     const retries = options.retries ?? 0;
+    let godChanged = false;
     for (let attempt = 0;; attempt++) {
       if (this.#closed && !options.force) {
         throw new ConnectionLostError(`Cannot ${method} ${path}: the HTTP client is closed`);
       }
+      // Signed afresh each attempt: a fresh nonce (the god serves each once), for this god.
       const headers = await signRequest(this.#key, {
         method,
         url,
@@ -529,6 +549,7 @@ export class HttpWire implements Wire {
         peer: this.#peer,
         body,
         scope: this.#scope,
+        god: this.#god,
       });
       if (body.length > 0) headers["content-type"] = "application/json";
       const controller = new AbortController();
@@ -563,6 +584,14 @@ export class HttpWire implements Wire {
         this.#requests.delete(controller);
       }
       const text = await response.text();
+      // Signed for a god that is not there any more (it restarted): sign for the one that is, once.
+      const god = response.headers.get(SignHeader.God);
+      if (response.status === 401 && god !== null && god !== this.#god && !godChanged) {
+        this.#god = god;
+        godChanged = true;
+        attempt--;
+        continue;
+      }
       let parsed: Record<string, unknown> = {};
       try {
         parsed = text === "" ? {} : JSON.parse(text);

@@ -13,6 +13,7 @@ import {
   TimeoutError,
 } from "../protocol/errors.ts";
 import { HANDSHAKE_MAX_FRAME } from "../protocol/frame.ts";
+import { DEFAULT_LIMITS } from "../protocol/limits.ts";
 import { ClientHandshake, type PeerInfo, type ServerInfo } from "../protocol/handshake.ts";
 import {
   decodeMessage,
@@ -292,12 +293,25 @@ export class Link {
     this.#shutdown(new ConnectionLostError("Connection closed by the client"));
   }
 
-  /** Sends the acks and completions of this turn: an Ack when none has a result, else a Complete. */
+  /**
+   * Sends the acks and completions of this turn: Acks when none has a result,
+   * else Completes, each request within the god's default limits (maxAckTags,
+   * maxPutItems).
+   */
   #flushSettles(): void {
     if (this.#settles.length === 0) return;
     const settles = this.#settles;
     this.#settles = [];
-    const request = settles.every((s) => s.result === null)
+    const plain = settles.every((s) => s.result === null);
+    const size = plain ? DEFAULT_LIMITS.maxAckTags : DEFAULT_LIMITS.maxPutItems;
+    for (let i = 0; i < settles.length; i += size) {
+      this.#sendSettles(settles.length <= size ? settles : settles.slice(i, i + size), plain);
+    }
+  }
+
+  /** One Ack (`plain`) or Complete request for `settles`. */
+  #sendSettles(settles: Settle[], plain: boolean): void {
+    const request = plain
       ? this.request(MessageType.Ack, { tags: settles.map((s) => s.tag) })
       : this.request(
         MessageType.Complete,

@@ -44,10 +44,33 @@ export interface TcpWireOptions {
   onEvent?: (event: ClientEvent) => void;
 }
 
-/** A handshake refusal that retrying cannot fix (a wrong key); a god's limit may pass. */
+/** Handshake refusals that retrying cannot fix. */
+const PERMANENT_REFUSALS: ReadonlySet<string> = new Set([
+  ErrorCode.AuthFailed,
+  ErrorCode.VersionMismatch,
+]);
+
+/**
+ * A handshake refusal that retrying cannot fix: a wrong key (or a
+ * certificate not trusted), a protocol the other side does not speak. Anything
+ * else may pass: a god's limit, its shutdown, a handshake that timed out on a
+ * busy god.
+ */
 export function refusedForGood(error: unknown): boolean {
-  return error instanceof AuthError && error.code !== ErrorCode.Limit &&
-    error.code !== ErrorCode.ShuttingDown;
+  return error instanceof AuthError && PERMANENT_REFUSALS.has(error.code);
+}
+
+/** Quick retries of a connect the god refused because too many handshakes were in progress. */
+const BUSY_RETRIES = 8;
+
+/**
+ * The god refused the connection because too many handshakes were in
+ * progress (from this address, or in all): those end within milliseconds, so
+ * a connect tries again at once, a few times, even without `waitForGod`.
+ */
+function handshakesBusy(error: unknown): boolean {
+  return error instanceof AuthError && error.code === ErrorCode.Limit &&
+    /maxUnauthenticated/.test(error.message);
 }
 
 /** The TCP transport; make one with {@link TcpWire.open}. */
@@ -80,11 +103,16 @@ export class TcpWire implements Wire {
   static async open(options: TcpWireOptions & { waitForGod?: boolean }): Promise<TcpWire> {
     const wire = new TcpWire(options);
     let attempt = 0;
+    let busy = 0;
     for (;;) {
       try {
         wire.#adopt(await wire.#dial());
         return wire;
       } catch (error) {
+        if (handshakesBusy(error) && ++busy <= BUSY_RETRIES) {
+          await sleep(backoffMs(busy, { baseMs: 50, maxMs: 500 }));
+          continue;
+        }
         if (!options.waitForGod || refusedForGood(error)) throw error;
         await wire.#backoff(++attempt, error as Error);
       }

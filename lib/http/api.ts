@@ -5,22 +5,24 @@
  * the reply unchanged.
  */
 import { Hono } from "hono";
-import { ErrorCode, TaskwireError } from "../protocol/errors.ts";
+import { ErrorCode, LimitError, TaskwireError } from "../protocol/errors.ts";
 import { ask, type Done } from "../ops/operations.ts";
+import { checkPutCount } from "../queue/arguments.ts";
 import type { Caller } from "../ops/caller.ts";
 import type { Delivery, Job } from "../queue/types.ts";
 import type { CallResult } from "../protocol/replies.ts";
 import { parseJson } from "./auth.ts";
 import { type Call, endpoint, type HttpEnv, signed, type SignedCall, viewer } from "./endpoint.ts";
 import { HttpError, json, JSON_HEADERS, malformed, shuttingDown } from "./errors.ts";
-import { eventStream } from "./events.ts";
 import type { Face } from "./face.ts";
+import { SIGNATURE_SCHEME } from "./sign.ts";
+import { addressKey, hostOf } from "../server/admission.ts";
 
 /** Longest long-poll one request may ask for. */
 export const MAX_POLL_MS = 120_000;
 
-/** The HTTP protocol's name and version, told at hello. */
-export const HTTP_PROTOCOL = "taskwire-http-1";
+/** The HTTP protocol's name and version, told at hello (the signature scheme's). */
+export const HTTP_PROTOCOL = SIGNATURE_SCHEME;
 
 /**
  * A job as a JSON object, its stored payload spliced in unchanged. A payload
@@ -122,6 +124,15 @@ export function apiApp(face: Face): Hono<HttpEnv> {
   const callerOf = (call: Call): Caller =>
     call.visitor.kind === "client" ? call.visitor.peer.caller : face.viewer;
   const queue = (call: SignedCall) => call.c.req.param("queue") ?? "";
+  /** Runs a check made here rather than by an operation; a limit it hits is counted all the same. */
+  const countedLimit = (check: () => void) => {
+    try {
+      check();
+    } catch (error) {
+      if (error instanceof LimitError) ops.countLimit(error.limit);
+      throw error;
+    }
+  };
 
   on("/hello", {
     GET: signed("say hello", () => {
@@ -130,10 +141,11 @@ export function apiApp(face: Face): Hono<HttpEnv> {
         name: server.name,
         runtime: server.runtime,
         protocol: HTTP_PROTOCOL,
+        god: face.godId,
         idleMs: face.idleMs,
         maxBodyBytes: face.maxBodyBytes,
       });
-    }),
+    }, { anyGod: true }),
   });
   on("/ping", { POST: signed("ping", () => json({})) });
   on("/bye", {
@@ -153,7 +165,8 @@ export function apiApp(face: Face): Hono<HttpEnv> {
   on("/events", {
     GET: viewer(
       "watch stats",
-      ({ request }) => eventStream(request, face.closing, face.history, () => ops.snapshot()),
+      ({ request, c }) =>
+        face.streams.open(request, face.closing, addressKey(hostOf(c.env?.remote ?? "http"))),
     ),
   });
   on("/queues/:queue", {
@@ -169,6 +182,9 @@ export function apiApp(face: Face): Hono<HttpEnv> {
     POST: signed("put jobs", async (call) => {
       const body = parseJson(call.body);
       if (!Array.isArray(body.items)) throw malformed('Malformed put: "items" must be an array');
+      // Refused before each payload is written out again.
+      const count = body.items.length;
+      countedLimit(() => checkPutCount(count, ops.limits.maxPutItems, "put"));
       // A put without ids gets ids made from its signature, so a replay still dedupes.
       const makeId = (i: number) => `http-${call.signature.slice(0, 22)}-${i}`;
       const items: unknown[] = body.items;
@@ -269,6 +285,7 @@ export function apiApp(face: Face): Hono<HttpEnv> {
         throw malformed('Malformed complete: "items" must be an array');
       }
       const items: unknown[] = body.items;
+      countedLimit(() => checkPutCount(items.length, ops.limits.maxPutItems, "complete"));
       // A result is the superjson object the worker sent; "" stands for none.
       const results = items.map((item) =>
         typeof item === "object" && item !== null && "result" in item

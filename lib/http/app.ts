@@ -19,7 +19,10 @@ import type { God } from "../server/server.ts";
 import { apiApp } from "./api.ts";
 import type { HttpBindings, HttpEnv } from "./endpoint.ts";
 import { errorResponse, HttpError } from "./errors.ts";
-import { History } from "./events.ts";
+import { EventStreams, History } from "./events.ts";
+import { ByteBudget } from "./budget.ts";
+import { ReplayGuard } from "./replay.ts";
+import { toBase64url } from "../util/base64.ts";
 import type { Face } from "./face.ts";
 import { pagesApp } from "./pages.ts";
 import { Peers } from "./peers.ts";
@@ -31,7 +34,7 @@ export type { HttpBindings };
 export interface HttpAppOptions {
   /** Largest request body (default 16 MiB). */
   maxBodyBytes?: number;
-  /** How far a signed request's timestamp may be from the god's clock (default 60 s). */
+  /** How far a signed request's timestamp may be from the god's clock (default 30 s). */
   skewMs?: number;
   /** An HTTP client silent this long loses its leases (default 60 s). */
   idleMs?: number;
@@ -54,6 +57,8 @@ export interface HttpApp {
   fetch(request: Request, bindings?: HttpBindings): Response | Promise<Response>;
   /** The dashboard's read-only token. */
   readonly viewerToken: string;
+  /** This face's god id: signed requests name it (learnt at hello), so they serve on no other god. */
+  readonly godId: string;
   /** Ends long-polls and event streams, forgets every client (their jobs go back), stops timers. */
   close(): void;
 }
@@ -65,6 +70,8 @@ function corsFor(origins: readonly string[]) {
     origin: allowed.includes("*") ? "*" : allowed,
     allowMethods: ["GET", "HEAD", "POST", "PUT", "OPTIONS"],
     allowHeaders: ["authorization", "content-type", ...Object.values(SignHeader)],
+    // The client reads the god's id from replies (after a restart, say).
+    exposeHeaders: [SignHeader.God],
     maxAge: 600,
   });
 }
@@ -85,13 +92,24 @@ export async function createHttpApp(god: God, options: HttpAppOptions = {}): Pro
   const log = options.log ?? (() => {});
   const idleMs = options.idleMs ?? 60_000;
   const closing = new AbortController();
+  const limits = ops.limits;
+  const skewMs = options.skewMs ?? DEFAULT_SKEW_MS;
+  const history = new History(() => ops.snapshot());
+  const countLimit = (name: string) => ops.countLimit(name);
   const face: Face = {
     ops,
     keys,
     log,
     idleMs,
     maxBodyBytes: options.maxBodyBytes ?? 16 * 1024 * 1024,
-    skewMs: options.skewMs ?? DEFAULT_SKEW_MS,
+    skewMs,
+    godId: toBase64url(crypto.getRandomValues(new Uint8Array(12))),
+    replay: new ReplayGuard({ skewMs }),
+    unverified: new ByteBudget({
+      total: limits.maxUnverifiedBodyBytes,
+      perKey: limits.maxUnverifiedBodyBytesPerAddress,
+    }),
+    countLimit,
     openMetrics: options.openMetrics ?? false,
     closing: closing.signal,
     peers: new Peers(ops, { idleMs, log }),
@@ -103,9 +121,21 @@ export async function createHttpApp(god: God, options: HttpAppOptions = {}): Pro
       name: "viewer token",
       listed: false,
     }),
-    history: new History(() => ops.snapshot()),
+    history,
+    streams: new EventStreams({
+      maxStreams: limits.maxEventStreams,
+      maxPerAddress: limits.maxEventStreamsPerAddress,
+      history,
+      stats: () => ops.snapshot(),
+      countLimit,
+    }),
   };
   const app = new Hono<HttpEnv>();
+  // Every reply names this god, so a client whose requests were signed for another learns the id.
+  app.use("*", async (c, next) => {
+    await next();
+    c.res.headers.set(SignHeader.God, face.godId);
+  });
   if (options.cors !== undefined && options.cors.length > 0) {
     app.use("*", corsFor(options.cors));
   }
@@ -127,9 +157,11 @@ export async function createHttpApp(god: God, options: HttpAppOptions = {}): Pro
     app,
     fetch: (request, bindings) => app.fetch(request, bindings ?? {}),
     viewerToken: token,
+    godId: face.godId,
     close() {
       if (closing.signal.aborted) return;
       closing.abort();
+      face.streams.close();
       face.history.stop();
       face.peers.close("the HTTP face is closing");
       ops.detach(face.viewer);

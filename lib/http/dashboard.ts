@@ -93,10 +93,8 @@ const SCRIPT = `
 
   function onHistory(data) {
     series = []; last = null;
-    data.samples.forEach(function (s) {
-      addPoint(s.t, sum(s.queues, function (q) { return q.put; }), sum(s.queues, function (q) { return q.acked; }),
-        sum(s.queues, function (q) { return q.ready; }), sum(s.queues, function (q) { return q.inFlight; }));
-    });
+    // Each sample is already summed over the live queues by the god.
+    data.samples.forEach(function (s) { addPoint(s.t, s.put, s.acked, s.ready, s.inFlight); });
   }
 
   function onStats(data) {

@@ -37,14 +37,21 @@ export interface SignedCall extends Call {
 /** What one method of an endpoint does, and who may do it. */
 export type Route =
   | { access: "open" | "viewer"; action: string; handle(call: Call): Response | Promise<Response> }
-  | { access: "signed"; action: string; handle(call: SignedCall): Response | Promise<Response> };
+  | {
+    access: "signed";
+    action: string;
+    /** Whether a request signed without this god's id is taken (the hello, which learns it). */
+    anyGod?: boolean;
+    handle(call: SignedCall): Response | Promise<Response>;
+  };
 
-/** Builds a route that needs a signature. */
+/** Builds a route that needs a signature (`anyGod`: also one made before the client knew the god's id). */
 export function signed(
   action: string,
   handle: (call: SignedCall) => Response | Promise<Response>,
+  options: { anyGod?: boolean } = {},
 ): Route {
-  return { access: "signed", action, handle };
+  return { access: "signed", action, handle, anyGod: options.anyGod };
 }
 
 /** Builds a route open to the viewer token (and to signed requests). */

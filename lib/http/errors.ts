@@ -44,11 +44,18 @@ export function json(value: unknown, status = 200): Response {
   return new Response(JSON.stringify(value), { status, headers: JSON_HEADERS });
 }
 
-/** The reply for an error: its status, and `{error: {code, message, status}}`. */
+/** What a client is told of an internal error (the god logs the details). */
+export const INTERNAL_MESSAGE = "Internal error in the god: its log says what went wrong";
+
+/**
+ * The reply for an error: its status, and `{error: {code, message, status}}`.
+ * An internal error says only that it happened: its details (stack depths,
+ * file names, values) are for the god's log, not for whoever sent the request.
+ */
 export function errorResponse(error: unknown): Response {
-  const e = error instanceof TaskwireError
+  const e = error instanceof TaskwireError && error.code !== ErrorCode.Internal
     ? error
-    : new TaskwireError(ErrorCode.Internal, `internal error: ${String(error)}`);
+    : new TaskwireError(ErrorCode.Internal, INTERNAL_MESSAGE);
   const status = e instanceof HttpError ? e.status : STATUS[e.code] ?? 500;
   return new Response(
     JSON.stringify({ error: { code: e.code, message: e.message, status } }),

@@ -202,7 +202,7 @@ export function renderMetrics(stats: GodStats): string {
     w.family(
       "taskwire_throttled_addresses",
       "gauge",
-      "Addresses refused now after too many failed handshakes.",
+      "Addresses whose failed handshakes are answered late now (they used up their burst).",
       [[{}, stats.limits.throttledAddresses]],
     );
     w.family(

@@ -9,6 +9,7 @@ import { endpoint, type HttpEnv, open } from "./endpoint.ts";
 import { json } from "./errors.ts";
 import type { Face } from "./face.ts";
 import { renderMetrics } from "./metrics.ts";
+import { verifyViewerToken } from "./sign.ts";
 
 const DASHBOARD_HEADERS = {
   "content-type": "text/html; charset=utf-8",
@@ -18,6 +19,13 @@ const DASHBOARD_HEADERS = {
   "referrer-policy": "no-referrer",
 } as const;
 
+/** Whether a request carries the right viewer token (`Authorization: Bearer …` or `?token=…`). */
+async function viewerAsks(face: Face, request: Request, url: URL): Promise<boolean> {
+  const token = request.headers.get("authorization")?.match(/^Bearer\s+(\S+)$/i)?.[1] ??
+    url.searchParams.get("token");
+  return token !== null && token !== undefined && await verifyViewerToken(face.keys.key, token);
+}
+
 /** The pages as a Hono app. */
 export function pagesApp(face: Face): Hono<HttpEnv> {
   const pages = new Hono<HttpEnv>();
@@ -25,20 +33,24 @@ export function pagesApp(face: Face): Hono<HttpEnv> {
     GET: open(() => new Response(DASHBOARD_HTML, { headers: DASHBOARD_HEADERS })),
   });
   endpoint(pages, face, "/healthz", {
-    GET: open(() => {
+    GET: open(async ({ request, url }) => {
       const { server } = face.ops.snapshot();
       // Ready: not closing, and (for the journal) able to make new jobs durable.
       const storeState = (server.store as { state?: string }).state ?? "ok";
       const ok = !face.closing.aborted && storeState === "ok";
-      return json({
-        ok,
-        live: true,
-        ready: ok,
-        name: server.name,
-        runtime: server.runtime,
-        uptimeMs: server.uptimeMs,
-        store: server.store,
-      }, ok ? 200 : 503);
+      const health: Record<string, unknown> = { ok, live: true, ready: ok };
+      if (!ok) health.reason = face.closing.aborted ? "shutting down" : `store ${storeState}`;
+      // Anyone may ask whether the god is up; what runs it (runtime version, store, its
+      // name and address) is told only with the viewer token (docs/SECURITY.md).
+      if (await viewerAsks(face, request, url)) {
+        Object.assign(health, {
+          name: server.name,
+          runtime: server.runtime,
+          uptimeMs: server.uptimeMs,
+          store: server.store,
+        });
+      }
+      return json(health, ok ? 200 : 503);
     }),
   });
   endpoint(pages, face, "/metrics", {

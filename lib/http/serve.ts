@@ -4,9 +4,17 @@
  * do too, but its request signals abort after every successful response and
  * warn about it). The Hono app gets a Web `Request` whose `signal` aborts when
  * the client goes away, so abandoned long-polls and event streams end at once.
+ *
+ * What a client without the key can make the socket side hold is bounded
+ * here: connections per address and in total, the time to send headers and a
+ * whole request, the size of the headers; a request refused before its body
+ * was read is answered with `connection: close`, and its body is not read.
  */
 import * as http from "node:http";
 import * as https from "node:https";
+import type { Socket } from "node:net";
+import type { Limits } from "../protocol/limits.ts";
+import { addressKey, hostOf } from "../server/admission.ts";
 import type { God } from "../server/server.ts";
 import type { Address } from "../transport/transport.ts";
 import { formatAddress, parseAddress } from "../util/address.ts";
@@ -18,6 +26,8 @@ export interface HttpFace {
   url: string;
   /** The read-only token for the dashboard and metrics (derived from the key). */
   viewerToken: string;
+  /** The id signed requests must name (clients learn it at hello). */
+  godId: string;
   /** Stops serving: ends long-polls and event streams, returns HTTP clients' jobs, closes the socket. */
   close(): Promise<void>;
 }
@@ -63,7 +73,12 @@ export async function serveHttp(god: God, options: ServeHttpOptions): Promise<Ht
   const handler: Handler = (request, bindings) => face.fetch(request, bindings);
   let served: Served;
   try {
-    served = await serveNode(address, handler, options.tls);
+    served = await serveNode(address, handler, {
+      tls: options.tls,
+      limits: god.ops.limits,
+      countLimit: (name) => god.ops.countLimit(name),
+      log: options.log ?? (() => {}),
+    });
   } catch (error) {
     face.close();
     throw error;
@@ -76,6 +91,7 @@ export async function serveHttp(god: God, options: ServeHttpOptions): Promise<Ht
       host === "0.0.0.0" ? "127.0.0.1" : host
     }:${served.port}`,
     viewerToken: face.viewerToken,
+    godId: face.godId,
     close() {
       closed ??= (async () => {
         face.close();
@@ -86,22 +102,50 @@ export async function serveHttp(god: God, options: ServeHttpOptions): Promise<Ht
   };
 }
 
+/** What {@link serveNode} bounds, and where it reports. */
+interface NodeServeOptions {
+  tls?: ServeHttpOptions["tls"];
+  limits: Limits;
+  countLimit(name: string): void;
+  log(event: Record<string, unknown>): void;
+}
+
+/** Largest request head (request line and headers) a client may send. */
+const MAX_HEADER_BYTES = 16 * 1024;
+
 function serveNode(
   address: Address,
   handler: Handler,
-  tls?: ServeHttpOptions["tls"],
+  options: NodeServeOptions,
 ): Promise<Served> {
+  const { limits } = options;
   const listener = (req: http.IncomingMessage, res: http.ServerResponse) => {
     handleNode(req, res, handler).catch(() => {
       if (!res.headersSent) res.writeHead(500);
       res.end();
     });
   };
-  const server: http.Server = tls
-    ? https.createServer({ cert: tls.cert as string, key: tls.key as string }, listener)
-    : http.createServer(listener);
-  server.keepAliveTimeout = 5000;
-  server.on("connection", (socket) => socket.setNoDelay(true));
+  // Node checks these timeouts on an interval: short, so a stalled client goes within about a second.
+  const requestTimeout = limits.httpRequestTimeoutMs;
+  const headersTimeout = Math.min(limits.httpHeadersTimeoutMs, requestTimeout);
+  const settings = {
+    headersTimeout,
+    requestTimeout,
+    keepAliveTimeout: 5000,
+    maxHeaderSize: MAX_HEADER_BYTES,
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(headersTimeout / 2))),
+  };
+  const server: http.Server = options.tls
+    ? https.createServer({
+      cert: options.tls.cert as string,
+      key: options.tls.key as string,
+      ...settings,
+    }, listener)
+    : http.createServer(settings, listener);
+  server.headersTimeout = headersTimeout;
+  server.requestTimeout = requestTimeout;
+  server.keepAliveTimeout = settings.keepAliveTimeout;
+  server.on("connection", capConnections(options));
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(address.port, address.host, () => {
@@ -122,6 +166,60 @@ function serveNode(
   });
 }
 
+/**
+ * The `connection` listener that counts HTTP connections per address and in
+ * total from the moment they are accepted (before TLS, for HTTPS) and closes
+ * those over `maxHttpConnectionsPerAddress` or `maxHttpConnections` at once.
+ * Refusals are logged at most once a second.
+ */
+function capConnections(options: NodeServeOptions): (socket: Socket) => void {
+  const { limits } = options;
+  const perAddress = new Map<string, number>();
+  let total = 0;
+  let lastLog = 0;
+  let quiet = 0;
+  return (socket) => {
+    socket.setNoDelay(true);
+    const host = hostOf(`${socket.remoteAddress ?? "?"}:0`);
+    const key = addressKey(host);
+    const mine = perAddress.get(key) ?? 0;
+    const limit = total >= limits.maxHttpConnections
+      ? "httpConnections"
+      : mine >= limits.maxHttpConnectionsPerAddress
+      ? "httpConnectionsPerAddress"
+      : null;
+    if (limit !== null) {
+      options.countLimit(limit);
+      socket.destroy();
+      const now = Date.now();
+      if (now - lastLog < 1000) {
+        quiet++;
+        return;
+      }
+      options.log({
+        event: "refused",
+        remote: host,
+        limit,
+        message: limit === "httpConnections"
+          ? `Cannot accept an HTTP connection from ${host}: ${total} are open (maxHttpConnections ${limits.maxHttpConnections})`
+          : `Cannot accept an HTTP connection from ${host}: it has ${mine} open (maxHttpConnectionsPerAddress ${limits.maxHttpConnectionsPerAddress})`,
+        unlogged: quiet,
+      });
+      lastLog = now;
+      quiet = 0;
+      return;
+    }
+    total++;
+    perAddress.set(key, mine + 1);
+    socket.once("close", () => {
+      total--;
+      const left = (perAddress.get(key) ?? 1) - 1;
+      if (left <= 0) perAddress.delete(key);
+      else perAddress.set(key, left);
+    });
+  };
+}
+
 async function handleNode(
   req: http.IncomingMessage,
   res: http.ServerResponse,
@@ -137,26 +235,33 @@ async function handleNode(
   }
   const method = req.method ?? "GET";
   const hasBody = method !== "GET" && method !== "HEAD";
+  let received = !hasBody;
   const body = hasBody
     ? new ReadableStream<Uint8Array>({
       start(stream) {
+        const fail = (error: Error) => {
+          try {
+            stream.error(error);
+          } catch {
+            // cancelled
+          }
+        };
         req.on("data", (chunk: Uint8Array) => {
           stream.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
           if ((stream.desiredSize ?? 1) <= 0) req.pause();
         });
         req.on("end", () => {
+          received = true;
           try {
             stream.close();
           } catch {
             // cancelled
           }
         });
-        req.on("error", (error) => {
-          try {
-            stream.error(error);
-          } catch {
-            // cancelled
-          }
+        req.on("error", fail);
+        // Cut off (the client went away, or the request timed out): a reader must not wait forever.
+        req.on("close", () => {
+          if (!received) fail(new Error("the request body was cut off"));
         });
       },
       pull() {
@@ -186,6 +291,9 @@ async function handleNode(
   response.headers.forEach((value, name) => {
     outHeaders[name] = value;
   });
+  // A request answered before its body was read (refused, most often): its body is not read
+  // at all; the connection closes after the answer.
+  if (!received) outHeaders["connection"] = "close";
   if (controller.signal.aborted) {
     await response.body?.cancel().catch(() => {});
     return;

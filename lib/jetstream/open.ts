@@ -68,6 +68,44 @@ export function parseNatsUrls(urls: string | readonly string[]): string[] {
 }
 
 /**
+ * Takes the credentials out of NATS server URLs (`nats://user:pass@host:4222`,
+ * `nats://token@host:4222`): the URLs without them, to connect to and to show
+ * in messages, and the credentials (from the first URL that has any), to hand
+ * to the NATS client, which does not read them from the URL itself.
+ *
+ * @example
+ * ```ts
+ * splitNatsCredentials(["nats://u:p@a:4222", "nats://b:4222"]);
+ * // { servers: ["nats://a:4222", "nats://b:4222"], user: "u", pass: "p" }
+ * ```
+ */
+export function splitNatsCredentials(
+  servers: readonly string[],
+): { servers: string[]; user?: string; pass?: string; token?: string } {
+  let found: { user?: string; pass?: string; token?: string } = {};
+  const bare = servers.map((server) => {
+    const m = /^([a-z]+:\/\/)([^@/]*)@(.*)$/i.exec(server);
+    if (m === null) return server;
+    const [, scheme, userinfo, rest] = m;
+    if (found.user === undefined && found.token === undefined && userinfo !== "") {
+      const colon = userinfo.indexOf(":");
+      const decode = (text: string) => {
+        try {
+          return decodeURIComponent(text);
+        } catch {
+          return text;
+        }
+      };
+      found = colon === -1
+        ? { token: decode(userinfo) }
+        : { user: decode(userinfo.slice(0, colon)), pass: decode(userinfo.slice(colon + 1)) };
+    }
+    return scheme + rest;
+  });
+  return { servers: bare, ...found };
+}
+
+/**
  * Connects to NATS (retrying with backoff until it answers) and opens the
  * JetStream backend for a god.
  *
@@ -81,7 +119,9 @@ export async function openJetStream(
   urls: string | readonly string[],
   options: OpenJetStreamOptions = {},
 ): Promise<JetStreamBackend> {
-  const servers = parseNatsUrls(urls);
+  // Credentials in the URLs go to the client as options, and never into a message.
+  const fromUrls = splitNatsCredentials(parseNatsUrls(urls));
+  const servers = fromUrls.servers;
   const env = (name: string) => process.env[name] || undefined;
   const credsFile = options.credsFile ?? env("NATS_CREDS");
   const connectOptions: NodeConnectionOptions = {
@@ -91,9 +131,9 @@ export async function openJetStream(
     reconnectTimeWait: 500,
     pingInterval: 5_000,
     maxPingOut: 3,
-    user: options.user ?? env("NATS_USER"),
-    pass: options.pass ?? env("NATS_PASSWORD"),
-    token: options.token ?? env("NATS_TOKEN"),
+    user: options.user ?? fromUrls.user ?? env("NATS_USER"),
+    pass: options.pass ?? fromUrls.pass ?? env("NATS_PASSWORD"),
+    token: options.token ?? fromUrls.token ?? env("NATS_TOKEN"),
   };
   if (credsFile !== undefined) {
     let creds: Uint8Array;

@@ -29,6 +29,7 @@ import {
   checkPeek,
   checkPurge,
   checkPut,
+  checkPutCount,
   checkRequeue,
   checkStats,
   checkTouch,
@@ -237,6 +238,7 @@ export class Operations {
     signal?: AbortSignal,
   ): void {
     try {
+      checkPutCount(raw.items.length, this.limits.maxPutItems, "put");
       const request = checkPut(
         raw,
         makeId,
@@ -284,6 +286,7 @@ export class Operations {
       const wait = this.#beginWait(caller, signal);
       if (wait === null) return;
       const deliveries: Delivery[] = [];
+      let size = 0;
       const finish = (error: TaskwireError | null) => {
         if (!wait.end(deliveries.map((d) => d.tag))) return;
         this.#clock.schedule();
@@ -302,7 +305,8 @@ export class Operations {
               if (delivery instanceof TaskwireError) return finish(delivery);
               if (delivery === null) return finish(null);
               deliveries.push(delivery);
-              if (deliveries.length < request.max && !signal?.aborted) {
+              size += delivery.job.payload.length;
+              if (deliveries.length < request.max && size < this.#replyBudget && !signal?.aborted) {
                 queueMicrotask(() => take(0));
               } else finish(null);
             },
@@ -381,6 +385,9 @@ export class Operations {
    */
   complete(caller: Caller, raw: RawComplete, done: Done<{ failed: AckFailure[] }>): void {
     try {
+      if (Array.isArray(raw.items)) {
+        checkPutCount(raw.items.length, this.limits.maxPutItems, "complete");
+      }
       const items = checkComplete(raw, this.limits.maxAckTags, this.limits.maxPayloadBytes);
       const answers: { to: Caller; result: CallResult }[] = [];
       const route = (job: Job, queue: string, index: number): ResultPut | null => {
@@ -555,7 +562,7 @@ export class Operations {
     try {
       const { queue, limit } = checkPeek(raw);
       permit(caller, "manage", queue, `peek at "${queue}"`);
-      this.#answer(this.backend.peek(queue, limit), (jobs) => jobs, done, false);
+      this.#answer(this.backend.peek(queue, limit), (jobs) => this.#fit(jobs), done, false);
     } catch (error) {
       this.#fail(done, error);
     }
@@ -566,7 +573,7 @@ export class Operations {
     try {
       const { queue, limit } = checkDeadList(raw);
       permit(caller, "manage", queue, `list the dead letters of "${queue}"`);
-      this.#answer(this.backend.deadList(queue, limit), (jobs) => jobs, done, false);
+      this.#answer(this.backend.deadList(queue, limit), (jobs) => this.#fit(jobs), done, false);
     } catch (error) {
       this.#fail(done, error);
     }
@@ -611,6 +618,11 @@ export class Operations {
     }
   }
 
+  /** Counts a refusal by the limit `name` made by a door itself (an HTTP connection cap, say). */
+  countLimit(name: string): void {
+    this.#options.onLimit?.(name);
+  }
+
   /** Stops the clock and the rate sampling (the server closes the backend and store). */
   close(): void {
     this.#clock.stop();
@@ -618,6 +630,25 @@ export class Operations {
   }
 
   // -- internals --
+
+  /**
+   * Payload characters one reply that lists jobs (a batched get, a peek, a
+   * dead-letter listing) carries at most: a quarter of the frame limit counted
+   * in UTF-16 units (at most 3 bytes each), so the reply always fits in one frame.
+   */
+  get #replyBudget(): number {
+    return Math.max(1, Math.floor(this.limits.maxFrameSize / 4));
+  }
+
+  /** The first jobs of a listing that fit in one reply (at least one). */
+  #fit(jobs: Job[]): Job[] {
+    let size = 0;
+    for (let i = 0; i < jobs.length; i++) {
+      size += jobs[i].payload.length;
+      if (i > 0 && size > this.#replyBudget) return jobs.slice(0, i);
+    }
+    return jobs;
+  }
 
   /**
    * Completes on the backend, under the owners that hold the leases. A

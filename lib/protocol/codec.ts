@@ -16,6 +16,9 @@
  */
 import superjson from "superjson";
 import { ArgumentError, ErrorCode, ProtocolError } from "./errors.ts";
+import { jsonTooDeep } from "./json_depth.ts";
+
+export { jsonTooDeep };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -67,6 +70,13 @@ export function decodeValue<T = unknown>(bytes: Uint8Array): T {
  * ```
  */
 export function decodeText<T = unknown>(text: string): T {
+  // As deep as an encoded value can be (the envelope and its meta add two levels), no deeper.
+  if (jsonTooDeep(text, MAX_DEPTH + 3)) {
+    throw new ProtocolError(
+      ErrorCode.BadMessage,
+      `Cannot decode payload: nested deeper than ${MAX_DEPTH} levels (taskwire does not encode such values)`,
+    );
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -117,7 +127,9 @@ function decodeWithSuperjson<T>(parsed: object): T {
   }
 }
 
-const MAX_DEPTH = 200;
+/** How deeply a value may nest: deeper ones are refused when encoded and when decoded. */
+export const MAX_DEPTH = 200;
+
 const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
 
 function assertSerialisable(value: unknown, path: string, depth: number): void {

@@ -19,6 +19,7 @@
  */
 import { AuthError, ErrorCode, ProtocolError } from "./errors.ts";
 import { fromBase64, toBase64 } from "../util/base64.ts";
+import { printable } from "../util/printable.ts";
 import type { KeyRing, WorkerScope } from "./keys.ts";
 import { decodeMessage, encodeMessage, type Message, MessageType } from "./messages.ts";
 
@@ -88,19 +89,30 @@ function verify(key: CryptoKey, proof: unknown, data: Uint8Array): Promise<boole
   );
 }
 
+/** What a peer claims (a protocol name, a version), short and printable: it ends up in logs. */
+function claimed(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return printable(text, 40);
+}
+
 function checkVersion(header: Record<string, unknown>, who: string): void {
   if (header.proto !== PROTOCOL_NAME) {
     throw new AuthError(
       ErrorCode.VersionMismatch,
-      `Cannot handshake: ${who} speaks ${
-        JSON.stringify(header.proto)
-      }, expected "${PROTOCOL_NAME}"`,
+      `Cannot handshake: ${who} speaks ${claimed(header.proto)}, expected "${PROTOCOL_NAME}"`,
     );
   }
   if (header.version !== PROTOCOL_VERSION) {
     throw new AuthError(
       ErrorCode.VersionMismatch,
-      `Cannot handshake: ${who} speaks ${PROTOCOL_NAME}/${header.version}, this side speaks ${PROTOCOL_NAME}/${PROTOCOL_VERSION}`,
+      `Cannot handshake: ${who} speaks ${PROTOCOL_NAME}/${
+        claimed(header.version)
+      }, this side speaks ${PROTOCOL_NAME}/${PROTOCOL_VERSION}`,
     );
   }
 }

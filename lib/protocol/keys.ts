@@ -47,6 +47,61 @@ export function generateAuthKey(): string {
   return toBase64url(crypto.getRandomValues(new Uint8Array(32)));
 }
 
+/** Keys shorter than this (in characters) are warned about. */
+export const MIN_KEY_LENGTH = 16;
+/** Keys with less estimated entropy than this (in bits) are warned about. */
+export const MIN_KEY_BITS = 64;
+
+/**
+ * Why a shared key is easy to guess, if it is: shorter than
+ * {@link MIN_KEY_LENGTH} characters, or with less than {@link MIN_KEY_BITS}
+ * bits of entropy by a rough estimate (how varied its characters are, times
+ * its length), which catches repeats like "aaaaaaaaaaaaaaaaaaaa". A sniffed
+ * handshake lets anyone try keys offline at the speed of HMAC, so a short or
+ * plain key falls in seconds. Worker keys are derived, hence strong. Returns
+ * one line per weakness, empty for a good key.
+ *
+ * @example
+ * ```ts
+ * keyWarnings("secret"); // ["the key is only 6 characters long ..."]
+ * keyWarnings(generateAuthKey()); // []
+ * ```
+ */
+export function keyWarnings(authkey: string): string[] {
+  if (authkey.startsWith(WORKER_KEY_PREFIX)) return [];
+  const warnings: string[] = [];
+  const length = [...authkey].length;
+  if (length < MIN_KEY_LENGTH) {
+    warnings.push(
+      `the key is only ${length} characters long: anyone who records one handshake can find it offline in moments`,
+    );
+  }
+  const bits = Math.round(estimatedBits(authkey));
+  if (length >= MIN_KEY_LENGTH && bits < MIN_KEY_BITS) {
+    warnings.push(
+      `the key looks easy to guess (about ${bits} bits: few different characters, or repeats)`,
+    );
+  }
+  return warnings;
+}
+
+/** How to make a good key, for messages. */
+export const GOOD_KEY_HINT =
+  "use 32 random bytes, e.g. `openssl rand -base64 32`, or start a god without a key and use the one it makes (docs/SECURITY.md)";
+
+/** A rough entropy estimate: the Shannon entropy of the key's characters, times its length. */
+function estimatedBits(text: string): number {
+  const chars = [...text];
+  const counts = new Map<string, number>();
+  for (const c of chars) counts.set(c, (counts.get(c) ?? 0) + 1);
+  let perChar = 0;
+  for (const n of counts.values()) {
+    const p = n / chars.length;
+    perChar -= p * Math.log2(p);
+  }
+  return perChar * chars.length;
+}
+
 /** What a worker key may do. */
 export interface WorkerScope {
   /** Queues whose jobs it may take (get, consume) and finish (ack, nack, fail, touch). */

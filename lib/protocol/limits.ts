@@ -15,12 +15,20 @@ export interface Limits {
   maxConnectionsPerAddress: number;
   /** Connections that have not finished the handshake yet, all addresses together. */
   maxUnauthenticated: number;
+  /**
+   * Connections from one address (an IPv6 address: its /64) that have not
+   * finished the handshake yet (TLS included): well below `maxUnauthenticated`,
+   * so one address cannot hold every handshake slot.
+   */
+  maxUnauthenticatedPerAddress: number;
   /** A client that has not finished the handshake by then is dropped (ms). */
   handshakeTimeoutMs: number;
   /** Largest frame before the handshake has succeeded (bytes; fixed by the protocol). */
   maxHandshakeFrame: number;
   /** Largest frame after the handshake (bytes). */
   maxFrameSize: number;
+  /** Largest JSON header of one request (bytes): it is parsed whole, so it is kept small. */
+  maxRequestHeaderBytes: number;
   /** Requests one connection may have waiting for their reply (parked gets and puts included). */
   maxInFlight: number;
   /** Queues the god holds (the broker's `maxQueues`). */
@@ -31,11 +39,15 @@ export interface Limits {
   maxParkedGets: number;
   /** Lease tags one ack may carry. */
   maxAckTags: number;
+  /** Jobs one put may carry, and jobs one complete may finish (each stores a job). */
+  maxPutItems: number;
+  /** Subscriptions (consumes) one connection may have open. */
+  maxSubscriptions: number;
   /** Unread bytes queued to one client above which deliveries to it pause (resume on drain). */
   writeHighWater: number;
   /** Unread bytes queued to one client above which it is cut off (a slow consumer). */
   writeLimit: number;
-  /** Failed handshakes one address may make in a burst before it is refused. */
+  /** Failed handshakes one address may make in a burst before its failures are answered late. */
   authFailureBurst: number;
   /** Time in which one failure of the burst is forgiven (ms): the bucket's refill period. */
   authFailureRefillMs: number;
@@ -44,6 +56,27 @@ export interface Limits {
    * is taken for dead (the god drops it and returns its jobs; clients reconnect).
    */
   heartbeatMs: number;
+  /**
+   * How late a failed handshake is answered once its address has used up its
+   * burst (ms). Only failures wait: a client with the key is never held back.
+   */
+  authFailureDelayMs: number;
+  /** HTTP connections open at once, all addresses together. */
+  maxHttpConnections: number;
+  /** HTTP connections open at once from one address (an IPv6 address: its /64). */
+  maxHttpConnectionsPerAddress: number;
+  /** Bytes of HTTP request bodies received and not yet checked against their signature, all addresses together. */
+  maxUnverifiedBodyBytes: number;
+  /** The same, from one address. */
+  maxUnverifiedBodyBytesPerAddress: number;
+  /** An HTTP client must send a request's headers within this time (ms). */
+  httpHeadersTimeoutMs: number;
+  /** An HTTP client must send a whole request, headers and body, within this time (ms). */
+  httpRequestTimeoutMs: number;
+  /** Live event streams (`/api/events`) open at once, all addresses together. */
+  maxEventStreams: number;
+  /** Live event streams open at once from one address. */
+  maxEventStreamsPerAddress: number;
 }
 
 /**
@@ -54,19 +87,32 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxConnections: 10_000,
   maxConnectionsPerAddress: 1_000,
   maxUnauthenticated: 1_000,
+  maxUnauthenticatedPerAddress: 64,
   handshakeTimeoutMs: DEFAULT_HANDSHAKE_TIMEOUT_MS,
   maxHandshakeFrame: HANDSHAKE_MAX_FRAME,
   maxFrameSize: DEFAULT_MAX_FRAME,
+  maxRequestHeaderBytes: 1024 * 1024,
   maxInFlight: 65_536,
   maxQueues: 10_000,
   maxPayloadBytes: DEFAULT_MAX_FRAME,
   maxParkedGets: 16_384,
-  maxAckTags: 100_000,
+  maxAckTags: 10_000,
+  maxPutItems: 1_000,
+  maxSubscriptions: 1_000,
   writeHighWater: 4 * 1024 * 1024,
   writeLimit: 64 * 1024 * 1024,
   authFailureBurst: 10,
   authFailureRefillMs: 6_000,
   heartbeatMs: 10_000,
+  authFailureDelayMs: 2_000,
+  maxHttpConnections: 4_096,
+  maxHttpConnectionsPerAddress: 256,
+  maxUnverifiedBodyBytes: 128 * 1024 * 1024,
+  maxUnverifiedBodyBytesPerAddress: 32 * 1024 * 1024,
+  httpHeadersTimeoutMs: 10_000,
+  httpRequestTimeoutMs: 30_000,
+  maxEventStreams: 64,
+  maxEventStreamsPerAddress: 4,
 });
 
 /** The names of the counters in {@link LimitStats.hits}. */
@@ -74,15 +120,24 @@ export const LIMIT_NAMES = [
   "connections",
   "connectionsPerAddress",
   "unauthenticated",
+  "unauthenticatedPerAddress",
   "handshakeTimeout",
   "frameSize",
+  "headerSize",
   "inFlight",
   "queues",
   "payload",
   "parkedGets",
   "ackTags",
+  "putItems",
+  "subscriptions",
   "slowConsumer",
   "authThrottled",
+  "httpConnections",
+  "httpConnectionsPerAddress",
+  "unverifiedBodyBytes",
+  "eventStreams",
+  "replayed",
 ] as const;
 /** One of {@link LIMIT_NAMES}. */
 export type LimitName = typeof LIMIT_NAMES[number];
@@ -94,7 +149,7 @@ export interface LimitStats {
   hits: Record<LimitName, number>;
   /** Failed handshakes (wrong key, bad version, replay) since the god started. */
   authFailures: number;
-  /** Addresses refused right now because of failed handshakes. */
+  /** Addresses whose failed handshakes are answered late right now (they used up their burst). */
   throttledAddresses: number;
   unauthenticated: number;
   /** Sessions paused because their write buffer is over `writeHighWater`. */

@@ -13,6 +13,10 @@
  * Pure functions, no I/O.
  */
 import { ErrorCode, ProtocolError } from "./errors.ts";
+import { jsonTooDeep } from "./json_depth.ts";
+
+/** How deeply a message header may nest (the deepest, a stats reply, has about 6 levels). */
+export const MAX_HEADER_DEPTH = 32;
 
 /** Every message type on the wire. */
 export const MessageType = {
@@ -181,6 +185,24 @@ export function utf8Length(text: string): number {
 }
 
 /** Parses a frame body; throws {@link ProtocolError} naming what was wrong. */
+/**
+ * Refuses a message whose JSON header is longer than `maxHeaderBytes`,
+ * reading only its prefix: call it before {@link decodeMessage}, which parses
+ * the header whole.
+ */
+export function checkHeaderSize(body: Uint8Array, maxHeaderBytes: number): void {
+  if (body.length < PREFIX_BYTES) return; // decodeMessage says what is wrong
+  const headerLen = new DataView(body.buffer, body.byteOffset, body.byteLength).getUint32(5);
+  if (headerLen > maxHeaderBytes) {
+    throw new ProtocolError(
+      ErrorCode.BadMessage,
+      `Cannot decode message: the header of ${
+        MESSAGE_NAMES[body[0]] ?? `type ${body[0]}`
+      } has ${headerLen} bytes, over the limit of ${maxHeaderBytes} (maxRequestHeaderBytes); split the request`,
+    );
+  }
+}
+
 export function decodeMessage(body: Uint8Array): Message {
   if (body.length < PREFIX_BYTES) {
     throw new ProtocolError(
@@ -203,8 +225,18 @@ export function decodeMessage(body: Uint8Array): Message {
   }
   let header: unknown;
   try {
-    header = JSON.parse(decoder.decode(body.subarray(PREFIX_BYTES, PREFIX_BYTES + headerLen)));
+    const text = decoder.decode(body.subarray(PREFIX_BYTES, PREFIX_BYTES + headerLen));
+    if (jsonTooDeep(text, MAX_HEADER_DEPTH)) {
+      throw new ProtocolError(
+        ErrorCode.BadMessage,
+        `Cannot decode message: the header of ${
+          MESSAGE_NAMES[type]
+        } nests deeper than ${MAX_HEADER_DEPTH} levels`,
+      );
+    }
+    header = JSON.parse(text);
   } catch (cause) {
+    if (cause instanceof ProtocolError) throw cause;
     throw new ProtocolError(
       ErrorCode.BadMessage,
       `Cannot decode message: header of ${MESSAGE_NAMES[type]} is not UTF-8 JSON`,

@@ -11,7 +11,7 @@
 import { ErrorCode, ProtocolError, RemoteError, TaskwireError } from "../protocol/errors.ts";
 import { utf8Length } from "../protocol/messages.ts";
 import { MAX_TIMEOUT_MS } from "../queue/arguments.ts";
-import { hostOf, type LimitCounters } from "../server/admission.ts";
+import { hostOf, isLocal, judgeFailure, type LimitCounters } from "../server/admission.ts";
 import type { Transport } from "../transport/transport.ts";
 import { type AuthFacts, guessPythonVersion, type PythonKey, ServerAuth } from "./auth.ts";
 import type { PythonGod, PythonSession } from "./door.ts";
@@ -23,7 +23,7 @@ import {
 } from "./framing.ts";
 import { type CallOutcome, ManagerConnection, type QueueCall, traceback } from "./manager.ts";
 import { textToPython, ValueMappingError } from "./values.ts";
-import { printable } from "./text.ts";
+import { printable } from "../util/printable.ts";
 
 /** When to renew a lease that ends at `deadline`: at half of what is left, at least 20 ms on. */
 function renewDelay(deadline: number): number {
@@ -83,6 +83,8 @@ export class PythonConnection {
   #renewTimer: ReturnType<typeof setTimeout> | undefined;
   #firstRequestTimer: ReturnType<typeof setTimeout> | undefined;
   #handshakeCounted = false;
+  /** A failed handshake waiting out its penalty before it is answered (see judgeFailure). */
+  #penalty: ReturnType<typeof setTimeout> | undefined;
 
   constructor(transport: Transport, ctx: PythonConnectionContext) {
     this.transport = transport;
@@ -97,16 +99,12 @@ export class PythonConnection {
     });
     this.#send(this.#auth.start());
     this.#firstRequestTimer = setTimeout(() => {
-      this.#ctx.limits.hit("handshakeTimeout");
-      this.#ctx.log({
-        event: "rejected",
-        door: "python",
-        remote: this.remote,
-        code: ErrorCode.HandshakeTimeout,
-        message:
+      this.#reject(
+        new ProtocolError(
+          ErrorCode.HandshakeTimeout,
           `handshake and first request not done within ${ctx.settings.handshakeTimeoutMs} ms`,
-      });
-      this.close();
+        ),
+      );
     }, ctx.settings.handshakeTimeoutMs);
   }
 
@@ -130,7 +128,7 @@ export class PythonConnection {
   }
 
   #onData(chunk: Uint8Array): void {
-    if (this.#phase === "closed") return;
+    if (this.#phase === "closed" || this.#penalty !== undefined) return;
     try {
       for (const event of this.#decoder.push(chunk)) this.#pending.push(event);
     } catch (error) {
@@ -169,7 +167,6 @@ export class PythonConnection {
 
   async #authenticate(event: PyFrameEvent): Promise<void> {
     if (event.type === "oversized") {
-      this.#ctx.limits.hit("frameSize");
       this.#reject(
         new ProtocolError(
           ErrorCode.FrameTooLarge,
@@ -180,11 +177,11 @@ export class PythonConnection {
     }
     const step = await this.#auth.receive(event.body);
     if (this.#phase === "closed") return;
-    for (const body of step.send) this.#send(body);
     if (step.error) {
-      this.#reject(step.error);
+      this.#reject(step.error, step.send);
       return;
     }
+    for (const body of step.send) this.#send(body);
     if (step.done) {
       this.#facts = step.done;
       this.#phase = "request";
@@ -379,33 +376,40 @@ export class PythonConnection {
     });
   }
 
-  /** Refuses the peer (bad bytes, wrong key, limits): log, then close. */
-  #reject(error: ProtocolError | TaskwireError): void {
-    if (this.#phase === "closed") return;
-    const limits = this.#ctx.limits;
-    let logged: Record<string, unknown> | null = {};
-    if (error.code === ErrorCode.AuthFailed) {
-      limits.authFailures++;
-      const burst = limits.auth.failed(hostOf(this.remote), Date.now());
-      logged = burst && { unlogged: burst.unlogged };
-    }
-    if (logged) {
+  /**
+   * Refuses the peer (bad bytes, wrong key, limits): log, send `answer`, close
+   * — as the god's TCP door does (judgeFailure): a failed handshake from an
+   * address past its burst is answered late, held silent until then.
+   */
+  #reject(error: ProtocolError | TaskwireError, answer: readonly Uint8Array[] = []): void {
+    if (this.#phase === "closed" || this.#penalty !== undefined) return;
+    const { delayMs, log } = judgeFailure(this.#ctx.limits, {
+      code: error.code,
+      address: hostOf(this.remote),
+      remote: !isLocal(this.transport),
+      beforeAuth: this.#phase === "auth",
+    }, Date.now());
+    if (log) {
       this.#ctx.log({
         event: "rejected",
         door: "python",
         remote: this.remote,
         code: error.code,
         message: printable(error.message, 300),
-        ...logged,
       });
     }
-    this.close();
+    const finish = () => {
+      for (const body of answer) this.#send(body);
+      this.close();
+    };
+    if (delayMs > 0) this.#penalty = setTimeout(finish, delayMs);
+    else finish();
   }
 
   #handshakeOver(): void {
     if (this.#handshakeCounted) return;
     this.#handshakeCounted = true;
-    this.#ctx.limits.handshakeOver();
+    this.#ctx.limits.handshakeOver(hostOf(this.remote));
   }
 
   #end(): void {
@@ -413,6 +417,7 @@ export class PythonConnection {
     this.#phase = "closed";
     clearTimeout(this.#firstRequestTimer);
     clearTimeout(this.#renewTimer);
+    clearTimeout(this.#penalty);
     this.#renewTimer = undefined;
     this.#handshakeOver();
     this.#held = [];

@@ -24,7 +24,7 @@ import {
   type PyValue,
 } from "./pickle.ts";
 import { pythonToText } from "./values.ts";
-import { printable } from "./text.ts";
+import { printable } from "../util/printable.ts";
 
 /** The queue methods a proxy may call (what `create` answers as "exposed"). */
 export const EXPOSED: readonly string[] = Object.freeze([

@@ -15,7 +15,8 @@
  * those (the manager's reply tuples).
  */
 import { ErrorCode, ProtocolError } from "../protocol/errors.ts";
-import { decodeUtf8, encodeUtf8, printable } from "./text.ts";
+import { printable } from "../util/printable.ts";
+import { decodeUtf8, encodeUtf8 } from "./text.ts";
 
 /** A Python tuple. */
 export class PyTuple {

@@ -4,7 +4,7 @@
  * {@link PythonConnection} against a {@link PythonGod}, under the same
  * connection and pre-authentication limits as the god's main door.
  */
-import { hostOf, LimitCounters } from "../server/admission.ts";
+import { hostOf, LimitCounters, refusalLogger } from "../server/admission.ts";
 import { type Limits, resolveLimits } from "../protocol/limits.ts";
 import { listenTcp } from "../transport/tcp.ts";
 import type { Address, Listener, Transport } from "../transport/transport.ts";
@@ -13,7 +13,7 @@ import { importPythonKey } from "./auth.ts";
 import type { PythonGod } from "./door.ts";
 import { encodePyFrame } from "./framing.ts";
 import { PythonConnection, type PythonConnectionContext } from "./connection.ts";
-import { printable } from "./text.ts";
+import { printable } from "../util/printable.ts";
 import { checkPythonQueues, DEFAULT_PYTHON_QUEUES } from "./bindings.ts";
 
 /** Options of {@link servePython}. */
@@ -88,27 +88,12 @@ export async function servePython(god: PythonGod, options: PythonDoorOptions): P
     },
   };
 
-  // Refusals are logged at most once a second per limit, with how many were not.
-  const refusals = new Map<string, { at: number; quiet: number }>();
+  const logRefusal = refusalLogger(log, { door: "python" });
   const refuse = (transport: Transport, limit: string, message: string) => {
     // Python reads this where it expects #CHALLENGE# and shows it in its error.
     transport.write(encodePyFrame(new TextEncoder().encode(`#REFUSED# ${message}`.slice(0, 250))));
     transport.close();
-    const now = Date.now();
-    const seen = refusals.get(limit);
-    if (seen && now - seen.at < 1000) {
-      seen.quiet++;
-      return;
-    }
-    refusals.set(limit, { at: now, quiet: 0 });
-    log({
-      event: "refused",
-      door: "python",
-      remote: printable(transport.remote),
-      limit,
-      message,
-      unlogged: seen?.quiet ?? 0,
-    });
+    logRefusal(printable(transport.remote), limit, message);
   };
 
   const accept = (transport: Transport) => {

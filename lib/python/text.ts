@@ -1,20 +1,9 @@
 /**
  * Text at the Python door's edges: Python's `surrogatepass` UTF-8 (how
- * pickles carry a str holding a lone surrogate), and text from a peer made
- * safe for messages and logs.
+ * pickles carry a str holding a lone surrogate).
  */
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
-
-/** Text from a peer, made safe for messages and logs: control characters escaped, length bounded. */
-export function printable(text: string, max = 80): string {
-  const cut = text.length > max ? text.slice(0, max) + "..." : text;
-  return cut.replace(
-    // deno-lint-ignore no-control-regex -- escaping control characters is the point
-    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
-}
 
 /**
  * UTF-8 as Python's pickle writes it: `surrogatepass`, so a str holding a lone

@@ -169,6 +169,20 @@ function utf8Bound(text: string, limit: number): number {
   return utf8Length(text);
 }
 
+/**
+ * Refuses a put (or complete) of more than `max` jobs in one request
+ * (`maxPutItems`): each stores a job, so one request stays a few
+ * milliseconds of work. Doors call it before they unpack the items.
+ */
+export function checkPutCount(count: number, max: number, verb: "put" | "complete"): void {
+  if (count > max) {
+    throw new LimitError(
+      "putItems",
+      `Cannot ${verb} ${count} jobs in one request: the limit is ${max} (maxPutItems); split it`,
+    );
+  }
+}
+
 /** `get`: lease up to `max` jobs, waiting up to `timeoutMs` for the first. */
 export interface GetRequest {
   queue: string;

@@ -91,8 +91,16 @@ class NamedQueue {
   /** Live entries in `waiters` and `puts`. */
   parkedGets = 0;
   parkedPuts = 0;
-  subscriptions: Subscription[] = [];
-  roundRobin = 0;
+  /** Every live subscription of this queue. */
+  readonly subscriptions = new Set<Subscription>();
+  /**
+   * Subscriptions with room, in round-robin order: a job goes to the front
+   * one, which goes to the back if it still has room. Entries in `withRoom`
+   * are the live ones (cancelled or full subscriptions are dropped when they
+   * reach the front), so each step is O(1) however many subscriptions there are.
+   */
+  readonly rotation = new Deque<Subscription>();
+  readonly withRoom = new Set<Subscription>();
   inFlight = 0;
   delayedCount = 0;
   /**
@@ -333,8 +341,9 @@ export class Broker implements QueueBackend {
       deliver,
       cancelled: false,
     };
-    queue.subscriptions.push(subscription);
+    queue.subscriptions.add(subscription);
     owner.subscriptions.add(subscription);
+    this.#hasRoom(queue, subscription);
     this.#dispatch(queue, options.now);
     return subscription;
   }
@@ -345,7 +354,28 @@ export class Broker implements QueueBackend {
     subscription.cancelled = true;
     subscription.owner.subscriptions.delete(subscription);
     const queue = this.#queues.get(subscription.queue);
-    if (queue) queue.subscriptions = queue.subscriptions.filter((s) => s !== subscription);
+    if (queue) {
+      queue.subscriptions.delete(subscription);
+      queue.withRoom.delete(subscription);
+      // Its entry in the rotation is dropped when reached; many such entries are swept at once.
+      if (queue.rotation.length > 2 * queue.withRoom.size + 64) {
+        const live = [];
+        for (let sub = queue.rotation.shift(); sub !== undefined; sub = queue.rotation.shift()) {
+          if (queue.withRoom.has(sub)) live.push(sub);
+        }
+        for (const sub of live) queue.rotation.push(sub);
+      }
+    }
+  }
+
+  /** Puts a subscription that has room (back) into its queue's rotation. */
+  #hasRoom(queue: NamedQueue, subscription: Subscription): void {
+    if (
+      subscription.cancelled || subscription.inFlight >= subscription.prefetch ||
+      queue.withRoom.has(subscription)
+    ) return;
+    queue.withRoom.add(subscription);
+    queue.rotation.push(subscription);
   }
 
   /** Finishes leased jobs. Returns the tags that could not be acked, with why. */
@@ -585,7 +615,7 @@ export class Broker implements QueueBackend {
         delayed: queue.delayedCount,
         inFlight: queue.inFlight,
         dead: dlq ? dlq.waiting + dlq.inFlight : 0,
-        consumers: queue.subscriptions.length,
+        consumers: queue.subscriptions.size,
         waitingGets: queue.parkedGets,
         waitingPuts: queue.parkedPuts,
         maxsize: queue.options.maxsize,
@@ -903,31 +933,38 @@ export class Broker implements QueueBackend {
       this.#dropWait(waiter.owner, waiter);
       done(this.#lease(queue, queue.ready.shift()!, waiter.owner, null, now));
     }
-    const subs = queue.subscriptions;
-    if (queue.ready.length > 0 && subs.length > 0) {
+    if (queue.ready.length > 0 && queue.withRoom.size > 0) {
       const batches = new Map<Subscription, Delivery[]>();
-      let idle = 0;
       let passedOver = 0;
       // Round-robin one job at a time over subscriptions with room.
-      while (queue.ready.length > 0 && idle < subs.length) {
-        const sub = subs[queue.roundRobin % subs.length];
-        queue.roundRobin = (queue.roundRobin + 1) % subs.length;
-        if (sub.inFlight >= sub.prefetch) {
-          idle++;
+      while (queue.ready.length > 0 && queue.rotation.length > 0) {
+        const sub = queue.rotation.shift()!;
+        if (!queue.withRoom.has(sub)) continue; // cancelled since it was queued
+        if (sub.cancelled || sub.inFlight >= sub.prefetch) {
+          queue.withRoom.delete(sub);
           continue;
         }
         // A job whose lease ran out on this consumer (gone silent, or stuck) goes to another
-        // one when there is one; it waits for room there rather than go back to the same one.
-        if (subs.length > 1 && queue.ready.peek()!.avoid === sub.owner.id) {
-          if (++passedOver <= subs.length) continue;
+        // consumer when there is one: to one with room now, else it waits for room there.
+        if (queue.ready.peek()!.avoid === sub.owner.id && queue.subscriptions.size > 1) {
+          if (queue.withRoom.size > 1 && passedOver++ < queue.withRoom.size) {
+            queue.rotation.push(sub);
+            continue;
+          }
+          queue.rotation.unshift(sub);
+          break;
         }
-        if (!this.#mayHandOut(queue, now)) break;
+        if (!this.#mayHandOut(queue, now)) {
+          queue.rotation.unshift(sub); // its turn comes first when a token does
+          break;
+        }
         passedOver = 0;
-        idle = 0;
         const delivery = this.#lease(queue, queue.ready.shift()!, sub.owner, sub, now);
         let batch = batches.get(sub);
         if (batch === undefined) batches.set(sub, batch = []);
         batch.push(delivery);
+        if (sub.inFlight < sub.prefetch) queue.rotation.push(sub);
+        else queue.withRoom.delete(sub);
       }
       for (const [sub, batch] of batches) sub.deliver(batch);
     }
@@ -983,7 +1020,10 @@ export class Broker implements QueueBackend {
     this.#leases.delete(lease.tag);
     lease.owner.leases.delete(lease.tag);
     lease.queue.inFlight--;
-    if (lease.subscription) lease.subscription.inFlight--;
+    if (lease.subscription) {
+      lease.subscription.inFlight--;
+      this.#hasRoom(lease.queue, lease.subscription);
+    }
   }
 
   /** A job comes back from a consumer: ready again (at the front), delayed, or dead. */

@@ -1,11 +1,13 @@
 /**
  * Admission: which connections the god lets in (per address and in total,
- * throttling addresses that keep failing the handshake), and a counter for
+ * open and still in their handshake), how failed handshakes are slowed down,
+ * how rejections are logged without flooding the log, and a counter for
  * every time a limit was hit. The limits themselves are in
  * lib/protocol/limits.ts. Sans-I/O: time comes in as an argument, so the rules
  * are tested without sockets or sleeps.
  */
 import { LIMIT_NAMES, type LimitName, type Limits, type LimitStats } from "../protocol/limits.ts";
+import { ErrorCode } from "../protocol/errors.ts";
 
 /** Whether a connection is in-process (the HTTP face, the god's own consumer): not limited per address. */
 export function isLocal(transport: { readonly remote: string }): boolean {
@@ -22,40 +24,65 @@ export function hostOf(remote: string): string {
   return host.startsWith("::ffff:") ? host.slice(7) : host;
 }
 
-/** Addresses the auth limiter remembers at most. */
-const MAX_TRACKED_ADDRESSES = 100_000;
-
-interface Bucket {
-  /** Failures that may still happen before the address is refused (fractional while refilling). */
-  tokens: number;
-  at: number;
-  /** Failures and refusals not logged yet (they belong to a burst already logged). */
-  quiet: number;
-  /** Whether this burst has been logged. */
-  logged: boolean;
-}
-
 /**
- * Rate-limits failed handshakes per address with a token bucket: each address
- * may fail `burst` times; one failure is forgiven every `refillMs`. While the
- * bucket is empty, new connections from the address are refused at once.
- * Logging is once per burst: the first failure of a burst is logged, the rest
- * are counted and reported when the next burst starts.
+ * The key per-address limits count under: an IPv4 address as it is, an IPv6
+ * address by its /64 network (one machine usually holds a whole /64, so
+ * counting single IPv6 addresses would not bound it).
  *
  * @example
  * ```ts
- * const limiter = new AuthLimiter({ burst: 10, refillMs: 6000 });
- * if (limiter.retryAfter("10.0.0.7", Date.now()) > 0) refuse();
+ * addressKey("10.0.0.7"); // "10.0.0.7"
+ * addressKey("2001:db8::1"); // "2001:db8:0:0::/64"
+ * ```
+ */
+export function addressKey(host: string): string {
+  if (!host.includes(":")) return host;
+  const bare = host.replace(/%.*$/, "").toLowerCase();
+  const [head, tail] = bare.includes("::") ? bare.split("::", 2) : [bare, null];
+  const left = head === "" ? [] : head.split(":");
+  const right = tail === null || tail === "" ? [] : tail.split(":");
+  // An embedded IPv4 tail ("::ffff:1.2.3.4") counts as two groups; only the first four matter.
+  const groups = tail === null
+    ? left
+    : [...left, ...new Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  if (groups.length < 4) return bare;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+}
+
+/** Addresses the auth limiter and the rejection log remember at most. */
+const MAX_TRACKED_ADDRESSES = 100_000;
+
+interface Bucket {
+  /** Failures that may still happen before failures are answered late (fractional while refilling). */
+  tokens: number;
+  at: number;
+}
+
+/**
+ * Slows down failed handshakes per address with a token bucket: each address
+ * may fail `burst` times at full speed; one failure is forgiven every
+ * `refillMs`. Once its bucket is empty, each further failure is answered only
+ * after `delayMs` (the connection is held, silent, then told "authentication
+ * failed"). New connections are never refused for it, and a handshake that
+ * proves the key is never delayed: a client with the key gets in at once even
+ * while another program on its address keeps failing.
+ *
+ * @example
+ * ```ts
+ * const limiter = new AuthLimiter({ burst: 10, refillMs: 6000, delayMs: 2000 });
+ * const wait = limiter.failed("10.0.0.7", Date.now()); // 0 within the burst, then 2000
  * ```
  */
 export class AuthLimiter {
   readonly burst: number;
   readonly refillMs: number;
+  readonly delayMs: number;
   #buckets = new Map<string, Bucket>();
 
-  constructor(options: { burst: number; refillMs: number }) {
+  constructor(options: { burst: number; refillMs: number; delayMs: number }) {
     this.burst = options.burst;
     this.refillMs = options.refillMs;
+    this.delayMs = options.delayMs;
   }
 
   #refill(address: string, now: number): Bucket | undefined {
@@ -64,85 +91,152 @@ export class AuthLimiter {
     bucket.tokens = Math.min(this.burst, bucket.tokens + (now - bucket.at) / this.refillMs);
     bucket.at = now;
     if (bucket.tokens >= this.burst) {
-      // The burst is over: the next failure is logged again.
-      bucket.logged = false;
-      if (bucket.quiet === 0) {
-        this.#buckets.delete(address);
-        return undefined;
-      }
+      this.#buckets.delete(address);
+      return undefined;
     }
     return bucket;
   }
 
-  /** Milliseconds until `address` may try again; 0 when it may try now. */
-  retryAfter(address: string, now: number): number {
-    const bucket = this.#refill(address, now);
-    if (!bucket || bucket.tokens >= 1) return 0;
-    return Math.ceil((1 - bucket.tokens) * this.refillMs);
-  }
-
-  /** Counts a refusal made because the address was throttled (reported with the burst). */
-  refused(address: string, now: number): void {
-    const bucket = this.#refill(address, now);
-    if (bucket) bucket.quiet++;
-  }
-
-  /**
-   * Records one failed handshake. Returns what to log: `null` while the burst
-   * was already logged, else the number of failures and refusals not logged
-   * since the last log line (0 for a fresh address).
-   */
-  failed(address: string, now: number): { unlogged: number } | null {
+  /** Records one failed handshake; returns how long to wait before answering it (ms). */
+  failed(address: string, now: number): number {
     let bucket = this.#refill(address, now);
     if (!bucket) {
       // Bounded memory under failures from very many addresses: forget the oldest.
       if (this.#buckets.size >= MAX_TRACKED_ADDRESSES) {
         this.#buckets.delete(this.#buckets.keys().next().value!);
       }
-      bucket = { tokens: this.burst, at: now, quiet: 0, logged: false };
+      bucket = { tokens: this.burst, at: now };
       this.#buckets.set(address, bucket);
     }
-    bucket.tokens = Math.max(0, bucket.tokens - 1);
-    if (bucket.logged) {
-      bucket.quiet++;
-      return null;
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return 0;
     }
-    const unlogged = bucket.quiet;
-    bucket.quiet = 0;
-    bucket.logged = true;
-    return { unlogged };
+    return this.delayMs;
   }
 
-  /** Addresses that are refused right now. */
+  /** Addresses whose failures are answered late right now. */
   throttled(now: number): number {
     let n = 0;
     for (const address of [...this.#buckets.keys()]) {
-      if (this.retryAfter(address, now) > 0) n++;
+      const bucket = this.#refill(address, now);
+      if (bucket !== undefined && bucket.tokens < 1) n++;
     }
     return n;
   }
 
-  /**
-   * Forgets addresses whose buckets are full again (call now and then);
-   * returns those whose burst ended with failures or refusals not logged yet.
-   */
-  sweep(now: number): { address: string; unlogged: number }[] {
-    const ended: { address: string; unlogged: number }[] = [];
-    for (const [address, bucket] of [...this.#buckets]) {
-      this.#refill(address, now);
-      if (bucket.tokens >= this.burst) {
-        if (bucket.quiet > 0) ended.push({ address, unlogged: bucket.quiet });
-        this.#buckets.delete(address);
-      }
-    }
-    return ended;
+  /** Forgets addresses whose buckets are full again (call now and then). */
+  sweep(now: number): void {
+    for (const address of [...this.#buckets.keys()]) this.#refill(address, now);
   }
 }
 
-/** Counts open connections per address and in total, and hits of every limit. */
+/** What the rejection log says about an address at the end of an interval. */
+export interface RejectionSummary {
+  address: string;
+  /** Rejections not logged one by one. */
+  count: number;
+  /** How many of them had each error code, e.g. "auth_failed x40, version_mismatch x2". */
+  codes: string;
+  intervalMs: number;
+}
+
+interface RejectionWindow {
+  start: number;
+  quiet: number;
+  codes: Map<string, number>;
+  /** Codes already logged in this interval. */
+  logged: Set<string>;
+}
+
+/**
+ * Keeps the god's log readable under a flood of bad connections: from each
+ * address, the first rejection of each kind (a failed handshake, a bad frame,
+ * a handshake that timed out, a failed TLS handshake: a handful of kinds) of
+ * an interval is logged in full; the rest are counted and told in one summary
+ * line when the interval ends.
+ * Memory is bounded: past `maxAddresses`, the oldest address is summarised
+ * early.
+ *
+ * @example
+ * ```ts
+ * const log = new RejectionLog({ intervalMs: 10_000 });
+ * if (log.note("10.0.0.7", "auth_failed", Date.now())) console.log("refused 10.0.0.7 ...");
+ * for (const s of log.sweep(Date.now())) console.log(`${s.count} more from ${s.address}`);
+ * ```
+ */
+export class RejectionLog {
+  readonly intervalMs: number;
+  readonly #maxAddresses: number;
+  #windows = new Map<string, RejectionWindow>();
+  #ended: RejectionSummary[] = [];
+
+  constructor(options: { intervalMs: number; maxAddresses?: number }) {
+    this.intervalMs = options.intervalMs;
+    this.#maxAddresses = options.maxAddresses ?? MAX_TRACKED_ADDRESSES;
+  }
+
+  /**
+   * Records a rejection; true when it is to be logged now (the first of its
+   * `code` from `address` this interval).
+   */
+  note(address: string, code: string, now: number): boolean {
+    const window = this.#windows.get(address);
+    if (window !== undefined && now - window.start < this.intervalMs) {
+      if (!window.logged.has(code) && window.logged.size < MAX_LOGGED_CODES) {
+        window.logged.add(code);
+        return true;
+      }
+      window.quiet++;
+      window.codes.set(code, (window.codes.get(code) ?? 0) + 1);
+      return false;
+    }
+    if (window !== undefined) this.#end(address, window);
+    else if (this.#windows.size >= this.#maxAddresses) {
+      const [oldest, oldWindow] = this.#windows.entries().next().value!;
+      this.#end(oldest, oldWindow);
+    }
+    this.#windows.set(address, { start: now, quiet: 0, codes: new Map(), logged: new Set([code]) });
+    return true;
+  }
+
+  /** Ends the intervals that are over; returns one summary per address with rejections not logged. */
+  sweep(now: number): RejectionSummary[] {
+    for (const [address, window] of [...this.#windows]) {
+      if (now - window.start >= this.intervalMs) this.#end(address, window);
+    }
+    const ended = this.#ended;
+    this.#ended = [];
+    return ended;
+  }
+
+  #end(address: string, window: RejectionWindow): void {
+    this.#windows.delete(address);
+    if (window.quiet === 0) return;
+    this.#ended.push({
+      address,
+      count: window.quiet,
+      codes: [...window.codes].map(([code, n]) => `${code} x${n}`).join(", "),
+      intervalMs: this.intervalMs,
+    });
+  }
+}
+
+/** Kinds of rejection logged in full per address per interval, at most. */
+const MAX_LOGGED_CODES = 8;
+
+/** How often the rejections of one address are summarised in the log (ms). */
+export const REJECTION_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * Counts open connections and connections still in their handshake, per
+ * address and in total, and hits of every limit. Per-address counts are kept
+ * under {@link addressKey}.
+ */
 export class LimitCounters {
   readonly settings: Limits;
   readonly auth: AuthLimiter;
+  readonly rejections: RejectionLog;
   readonly hits: Record<LimitName, number> = Object.fromEntries(
     LIMIT_NAMES.map((n) => [n, 0]),
   ) as Record<LimitName, number>;
@@ -150,6 +244,7 @@ export class LimitCounters {
   unauthenticated = 0;
   pausedWriters = 0;
   #perAddress = new Map<string, number>();
+  #pendingPerAddress = new Map<string, number>();
   #total = 0;
 
   constructor(settings: Limits) {
@@ -157,7 +252,9 @@ export class LimitCounters {
     this.auth = new AuthLimiter({
       burst: settings.authFailureBurst,
       refillMs: settings.authFailureRefillMs,
+      delayMs: settings.authFailureDelayMs,
     });
+    this.rejections = new RejectionLog({ intervalMs: REJECTION_LOG_INTERVAL_MS });
   }
 
   /** Counts one hit of the limit `name` (names not in {@link LIMIT_NAMES} are ignored). */
@@ -166,36 +263,35 @@ export class LimitCounters {
   }
 
   /**
-   * Decides whether a new connection from `address` may open; returns the
-   * reason and the limit's name when not (and counts the hit), else records it.
+   * Decides whether a new connection from `address` (an IP address) may open;
+   * returns the reason and the limit's name when not (and counts the hit),
+   * else records it as open and in its handshake.
    */
-  admit(address: string, now: number): { limit: LimitName; message: string } | null {
+  admit(address: string, _now: number): { limit: LimitName; message: string } | null {
     const s = this.settings;
+    const key = addressKey(address);
     const refuse = (limit: LimitName, message: string) => {
       this.hit(limit);
       return { limit, message };
     };
-    const wait = this.auth.retryAfter(address, now);
-    if (wait > 0) {
-      this.auth.refused(address, now);
-      return refuse(
-        "authThrottled",
-        `Cannot accept a connection from ${address}: too many failed handshakes from it; retry in ${
-          Math.ceil(wait / 1000)
-        } s`,
-      );
-    }
     if (this.#total >= s.maxConnections) {
       return refuse(
         "connections",
         `Cannot accept a connection from ${address}: the god has ${this.#total} connections (maxConnections ${s.maxConnections})`,
       );
     }
-    const mine = this.#perAddress.get(address) ?? 0;
+    const mine = this.#perAddress.get(key) ?? 0;
     if (mine >= s.maxConnectionsPerAddress) {
       return refuse(
         "connectionsPerAddress",
         `Cannot accept a connection from ${address}: it has ${mine} connections (maxConnectionsPerAddress ${s.maxConnectionsPerAddress})`,
+      );
+    }
+    const pending = this.#pendingPerAddress.get(key) ?? 0;
+    if (pending >= s.maxUnauthenticatedPerAddress) {
+      return refuse(
+        "unauthenticatedPerAddress",
+        `Cannot accept a connection from ${address}: ${pending} of its connections are still in their handshake (maxUnauthenticatedPerAddress ${s.maxUnauthenticatedPerAddress})`,
       );
     }
     if (this.unauthenticated >= s.maxUnauthenticated) {
@@ -205,22 +301,22 @@ export class LimitCounters {
       );
     }
     this.#total++;
-    this.#perAddress.set(address, mine + 1);
+    this.#perAddress.set(key, mine + 1);
+    this.#pendingPerAddress.set(key, pending + 1);
     this.unauthenticated++;
     return null;
   }
 
-  /** A connection admitted by {@link admit} finished its handshake (or failed it). */
-  handshakeOver(): void {
+  /** A connection from `address` admitted by {@link admit} finished its handshake (or failed it). */
+  handshakeOver(address: string): void {
     this.unauthenticated = Math.max(0, this.unauthenticated - 1);
+    decrement(this.#pendingPerAddress, addressKey(address));
   }
 
-  /** A connection admitted by {@link admit} closed. */
+  /** A connection from `address` admitted by {@link admit} closed. */
   release(address: string): void {
     this.#total = Math.max(0, this.#total - 1);
-    const mine = (this.#perAddress.get(address) ?? 1) - 1;
-    if (mine <= 0) this.#perAddress.delete(address);
-    else this.#perAddress.set(address, mine);
+    decrement(this.#perAddress, addressKey(address));
   }
 
   /** Open connections counted here. */
@@ -239,4 +335,59 @@ export class LimitCounters {
       pausedWriters: this.pausedWriters,
     };
   }
+}
+
+function decrement(counts: Map<string, number>, key: string): void {
+  const n = (counts.get(key) ?? 1) - 1;
+  if (n <= 0) counts.delete(key);
+  else counts.set(key, n);
+}
+
+/**
+ * What a door does with a connection-level failure of a peer, whichever door:
+ * counts it against its limit, says how long to hold the answer (a failed
+ * handshake from an address past its burst, see {@link AuthLimiter}) and
+ * whether to log it now (rejections before the handshake from other hosts
+ * are logged once per address per interval, see {@link RejectionLog}).
+ */
+export function judgeFailure(
+  limits: LimitCounters,
+  failure: { code: string; address: string; remote: boolean; beforeAuth: boolean },
+  now: number,
+): { delayMs: number; log: boolean } {
+  const { code, address, remote, beforeAuth } = failure;
+  let delayMs = 0;
+  if (code === ErrorCode.HandshakeTimeout) limits.hit("handshakeTimeout");
+  else if (code === ErrorCode.FrameTooLarge) limits.hit("frameSize");
+  else if (code === ErrorCode.AuthFailed && beforeAuth) {
+    limits.authFailures++;
+    if (remote) {
+      delayMs = limits.auth.failed(address, now);
+      if (delayMs > 0) limits.hit("authThrottled");
+    }
+  }
+  const log = !beforeAuth || !remote || limits.rejections.note(address, code, now);
+  return { delayMs, log };
+}
+
+/**
+ * A logger of refused connections: at most one line a second per limit,
+ * saying how many refusals were not logged meanwhile (a flood of connections
+ * makes one line a second, not one each).
+ */
+export function refusalLogger(
+  log: (event: Record<string, unknown>) => void,
+  fields: Record<string, unknown> = {},
+): (remote: string, limit: string, message: string) => void {
+  const refusals = new Map<string, { at: number; quiet: number }>();
+  return (remote, limit, message) => {
+    const now = Date.now();
+    const seen = refusals.get(limit);
+    if (seen && now - seen.at < 1000) {
+      seen.quiet++;
+      return;
+    }
+    refusals.set(limit, { at: now, quiet: 0 });
+    log({ event: "refused", ...fields, remote, limit, message, unlogged: seen?.quiet ?? 0 });
+  };
 }

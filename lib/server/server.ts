@@ -21,7 +21,7 @@ import type { Address, Listener, Transport } from "../transport/transport.ts";
 import { parseAddress } from "../util/address.ts";
 import { runtimeName } from "../util/runtime.ts";
 import { Session, type SessionContext } from "./session.ts";
-import { hostOf, isLocal, LimitCounters } from "./admission.ts";
+import { hostOf, isLocal, LimitCounters, refusalLogger } from "./admission.ts";
 import { SOFTWARE } from "../version.ts";
 
 /** Options of {@link serve}. */
@@ -123,9 +123,9 @@ export async function serve(options: ServeOptions): Promise<God> {
     onLimit: (limit) => counters.hit(limit),
   });
   const sweeper = setInterval(() => {
-    for (const { address, unlogged } of counters.auth.sweep(Date.now())) {
-      log({ event: "auth-burst-ended", remote: address, unlogged });
-    }
+    const now = Date.now();
+    counters.auth.sweep(now);
+    for (const summary of counters.rejections.sweep(now)) log({ event: "rejections", ...summary });
   }, 1000);
   // One timer for every connection's heartbeat.
   const heartbeats = setInterval(() => {
@@ -152,28 +152,22 @@ export async function serve(options: ServeOptions): Promise<God> {
   };
   let closing = false;
   const admitted = new WeakSet<Session>();
-  // Refusals are logged at most once a second per limit, with how many were not.
-  const refusals = new Map<string, { at: number; quiet: number }>();
+  const logRefusal = refusalLogger(log);
   const refuse = (transport: Transport, code: ErrorCode, limit: string, message: string) => {
     transport.write(encodeFrame(errorBody({ code, message })));
     transport.close();
-    const now = Date.now();
-    const seen = refusals.get(limit);
-    if (seen && now - seen.at < 1000) {
-      seen.quiet++;
-      return;
-    }
-    refusals.set(limit, { at: now, quiet: 0 });
-    log({ event: "refused", remote: transport.remote, limit, message, unlogged: seen?.quiet ?? 0 });
+    logRefusal(transport.remote, limit, message);
   };
-  const accept = (transport: Transport) => {
+  /** A new connection; `preAdmitted` when the listener already counted it (TLS counts at accept). */
+  const accept = (transport: Transport, preAdmitted = false) => {
     if (closing) {
+      if (preAdmitted) releaseAdmission(transport.remote);
       refuse(transport, ErrorCode.ShuttingDown, "closing", "the god is shutting down");
       return;
     }
     // In-process connections (tests) are not limited per address.
     const local = isLocal(transport);
-    if (!local) {
+    if (!local && !preAdmitted) {
       const refused = counters.admit(hostOf(transport.remote), Date.now());
       if (refused) {
         refuse(transport, ErrorCode.Limit, refused.limit, refused.message);
@@ -184,6 +178,25 @@ export async function serve(options: ServeOptions): Promise<God> {
     if (!local) admitted.add(session);
     sessions.add(session);
   };
+  /** Admission at accept time, before a TLS handshake: false refuses (the socket is just closed). */
+  const admitRaw = (remote: string): boolean => {
+    if (closing) return false;
+    const refused = counters.admit(hostOf(remote), Date.now());
+    if (refused === null) return true;
+    logRefusal(remote, refused.limit, refused.message);
+    return false;
+  };
+  /** A connection counted at accept time that will not become a session (its TLS handshake failed). */
+  const releaseAdmission = (remote: string) => {
+    counters.handshakeOver(hostOf(remote));
+    counters.release(hostOf(remote));
+  };
+  /** A failed TLS handshake: logged like other rejections, once per address per interval. */
+  const tlsFailed = (error: Error, remote: string) => {
+    if (counters.rejections.note(hostOf(remote), "tls", Date.now())) {
+      log({ event: "tls-error", remote, message: error.message.split("\n")[0] });
+    }
+  };
   const tls = options.tls;
   try {
     listener = options.listener
@@ -192,8 +205,9 @@ export async function serve(options: ServeOptions): Promise<God> {
       ? await listenTls(address, {
         ...tls,
         handshakeTimeoutMs: limits.handshakeTimeoutMs,
-        onError: (error, remote) =>
-          log({ event: "tls-error", remote, message: error.message.split("\n")[0] }),
+        onError: tlsFailed,
+        admit: admitRaw,
+        abandoned: releaseAdmission,
       }, accept)
       : await listenTcp(address, accept);
   } catch (error) {

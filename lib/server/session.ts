@@ -11,12 +11,19 @@ import type { Subscription } from "../queue/backend.ts";
 import type { Delivery, Job } from "../queue/types.ts";
 import type { Caller } from "../ops/caller.ts";
 import type { Done, Operations } from "../ops/operations.ts";
-import { ErrorCode, ProtocolError, RemoteError, TaskwireError } from "../protocol/errors.ts";
+import {
+  ErrorCode,
+  LimitError,
+  ProtocolError,
+  RemoteError,
+  TaskwireError,
+} from "../protocol/errors.ts";
 import { HANDSHAKE_MAX_FRAME } from "../protocol/frame.ts";
 import type { CallResult, JobMeta } from "../protocol/replies.ts";
 import { errorBody, ServerHandshake, type ServerInfo } from "../protocol/handshake.ts";
 import type { KeyRing } from "../protocol/keys.ts";
 import {
+  checkHeaderSize,
   decodeMessage,
   type Message,
   MessageType,
@@ -25,7 +32,8 @@ import {
 } from "../protocol/messages.ts";
 import { FramedConnection } from "../transport/framed.ts";
 import type { Transport } from "../transport/transport.ts";
-import { hostOf, isLocal, type LimitCounters } from "./admission.ts";
+import { hostOf, isLocal, judgeFailure, type LimitCounters } from "./admission.ts";
+import { checkPutCount } from "../queue/arguments.ts";
 
 /** What a session needs from the server around it. */
 export interface SessionContext {
@@ -91,6 +99,8 @@ export class Session {
   #pings = false;
   #heard = false;
   #silentBeats = 0;
+  /** A failed handshake waiting out its penalty before it is answered (see AuthLimiter). */
+  #penalty: ReturnType<typeof setTimeout> | undefined;
 
   constructor(transport: Transport, ctx: SessionContext) {
     this.#ctx = ctx;
@@ -214,6 +224,31 @@ export class Session {
     }
   }
 
+  /** Decodes a request; its JSON header is parsed only when within `maxRequestHeaderBytes`. */
+  #decodeRequest(body: Uint8Array): Message {
+    const { limits } = this.#ctx;
+    try {
+      checkHeaderSize(body, limits.settings.maxRequestHeaderBytes);
+    } catch (error) {
+      limits.hit("headerSize");
+      throw error;
+    }
+    return decodeMessage(body);
+  }
+
+  /** Refuses a new subscription past `maxSubscriptions` on this connection. */
+  #checkSubscriptions(): void {
+    const { limits } = this.#ctx;
+    const max = limits.settings.maxSubscriptions;
+    if (this.#subscriptions.size >= max) {
+      limits.hit("subscriptions");
+      throw new RemoteError(
+        ErrorCode.Limit,
+        `Cannot consume: this connection has ${this.#subscriptions.size} subscriptions (maxSubscriptions ${max}); cancel some, or use another connection`,
+      );
+    }
+  }
+
   /** The write buffer drained: send what was held back. */
   #resume(): void {
     if (!this.#paused || this.#ended) return;
@@ -271,7 +306,9 @@ export class Session {
         if (this.#ended) return;
         clearTimeout(this.#timer);
         this.#state = "ready";
-        if (!isLocal(this.connection.transport)) this.#ctx.limits.handshakeOver();
+        if (!isLocal(this.connection.transport)) {
+          this.#ctx.limits.handshakeOver(hostOf(this.remote));
+        }
         const caller = this.#ctx.ops.attach({ door: "tcp", remote: this.remote, ...peer, scope });
         caller.onResult = (result) => this.#sendResult(result);
         this.caller = caller;
@@ -282,7 +319,7 @@ export class Session {
       }, (error) => this.#fail(error));
       return;
     }
-    const message = decodeMessage(body);
+    const message = this.#decodeRequest(body);
     if (message.type === MessageType.Bye) {
       this.connection.close();
       return;
@@ -302,6 +339,8 @@ export class Session {
       this.#handle(message, this.caller!);
     } catch (error) {
       if (error instanceof ProtocolError) throw error;
+      // A limit refused here, before any operation ran: counted like the operations' own.
+      if (error instanceof LimitError) this.#ctx.limits.hit(error.limit);
       this.#replyError(message.id, error);
     }
   }
@@ -312,6 +351,10 @@ export class Session {
     const h = m.header;
     switch (m.type) {
       case MessageType.Put: {
+        // Refused before its payloads are cut apart and copied.
+        if (Array.isArray(h.items)) {
+          checkPutCount(h.items.length, this.#ctx.limits.settings.maxPutItems, "put");
+        }
         const parts = splitPayload(m.payload, h.sizes);
         const items = h.items;
         if (!Array.isArray(items) || items.length !== parts.length) {
@@ -362,6 +405,7 @@ export class Session {
             `Invalid subscription id: ${JSON.stringify(sub)}`,
           );
         }
+        this.#checkSubscriptions();
         const subscription = ops.consume(
           caller,
           { queue: h.q, prefetch: h.prefetch },
@@ -515,52 +559,62 @@ export class Session {
     this.#sendMessage(MessageType.Ok, id, header, payload);
   }
 
+  /** Answers request `id` with its error; an internal one is logged here and told only as such. */
   #replyError(id: number, error: unknown): void {
-    const e = error instanceof TaskwireError
-      ? error
-      : new TaskwireError(ErrorCode.Internal, `internal error: ${String(error)}`);
-    if (e.code === ErrorCode.Internal) this.#ctx.log({ event: "error", error: String(error) });
+    let e = error instanceof TaskwireError ? error : null;
+    if (e === null || e.code === ErrorCode.Internal) {
+      this.#ctx.log({ event: "error", error: String(e?.cause ?? error) });
+      e = new TaskwireError(
+        ErrorCode.Internal,
+        "Internal error in the god: its log says what went wrong",
+      );
+    }
     this.#answered(id);
     this.connection.send(errorBody(e, id));
     this.#checkWriteLimit();
   }
 
-  /** A connection-level failure: tell the peer why, then close. */
+  /**
+   * A connection-level failure: tell the peer why, then close. A failed
+   * handshake from an address that used up its burst is answered only after
+   * the penalty (AuthLimiter); rejections before the handshake are logged once
+   * per address per interval (RejectionLog), the rest summed up later.
+   */
   #fail(error: unknown): void {
-    if (this.#ended) return;
+    if (this.#ended || this.#penalty !== undefined) return;
     const e = error instanceof TaskwireError
       ? error
       : new TaskwireError(ErrorCode.Internal, String(error));
-    const { limits } = this.#ctx;
-    let logged: Record<string, unknown> | null = {};
-    if (e.code === ErrorCode.HandshakeTimeout) limits.hit("handshakeTimeout");
-    else if (e.code === ErrorCode.FrameTooLarge) limits.hit("frameSize");
-    else if (e.code === ErrorCode.AuthFailed && this.#state !== "ready") {
-      // Failed handshakes are rate-limited per address and logged once per burst.
-      limits.authFailures++;
-      const burst = limits.auth.failed(hostOf(this.remote), Date.now());
-      logged = burst && { unlogged: burst.unlogged };
+    const { delayMs, log } = judgeFailure(this.#ctx.limits, {
+      code: e.code,
+      address: hostOf(this.remote),
+      remote: !isLocal(this.connection.transport),
+      beforeAuth: this.#state !== "ready",
+    }, Date.now());
+    if (log) {
+      this.#ctx.log({ event: "rejected", remote: this.remote, code: e.code, message: e.message });
     }
-    if (logged) {
-      this.#ctx.log({
-        event: "rejected",
-        remote: this.remote,
-        code: e.code,
-        message: e.message,
-        ...logged,
-      });
+    const finish = () => {
+      this.connection.send(errorBody(e));
+      this.connection.close();
+      this.#end();
+    };
+    if (delayMs > 0) {
+      // Held silent until then (frames it sends meanwhile are dropped), then told.
+      clearTimeout(this.#timer);
+      this.#penalty = setTimeout(finish, delayMs);
+      return;
     }
-    this.connection.send(errorBody(e));
-    this.connection.close();
-    this.#end();
+    finish();
   }
 
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
     clearTimeout(this.#timer);
+    clearTimeout(this.#penalty);
     if (this.#state !== "ready" && !isLocal(this.connection.transport)) {
-      this.#ctx.limits.handshakeOver();
+      this.#ctx.limits.handshakeOver(hostOf(this.remote));
     }
     if (this.#paused) this.#ctx.limits.pausedWriters--;
     clearInterval(this.#pauseTimer);

@@ -4,8 +4,11 @@
  * handshake (HMAC over the shared key) still runs inside TLS: TLS hides the
  * traffic and proves the god's certificate; the key proves both sides.
  */
+import * as net from "node:net";
 import * as tls from "node:tls";
 import { AuthError, ConnectionLostError, ErrorCode } from "../protocol/errors.ts";
+import { encodeFrame } from "../protocol/frame.ts";
+import { errorBody } from "../protocol/handshake.ts";
 import type { Address, Listener, Transport } from "./transport.ts";
 import { SocketTransport } from "./tcp.ts";
 
@@ -15,8 +18,16 @@ export interface TlsServerOptions {
   key: string | Uint8Array;
   /** A client whose TLS handshake takes longer is dropped (ms, default 5000). */
   handshakeTimeoutMs?: number;
-  /** Told about TLS handshakes that failed (plain TCP sent to a TLS port, say). */
+  /** Told about TLS handshakes that failed (plain TCP sent to a TLS port, say), once per connection. */
   onError?: (error: Error, remote: string) => void;
+  /**
+   * Asked as soon as a connection is accepted, before any TLS work: false
+   * closes it at once. A connection let in is then either handed over (with
+   * `admitted` true) or given back through `abandoned`.
+   */
+  admit?: (remote: string) => boolean;
+  /** A connection `admit` let in will not be handed over (its TLS handshake failed or the peer left). */
+  abandoned?: (remote: string) => void;
 }
 
 /** How a client checks the god's certificate. */
@@ -41,6 +52,19 @@ function tlsError(error: Error, where: string): AuthError | ConnectionLostError 
   const code = String((error as { code?: unknown }).code ?? "");
   const certificate = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME|HOSTNAME/i.test(code) ||
     /certificate/i.test(error.message);
+  if (
+    /WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|RECORD_LAYER_FAILURE/i.test(code) ||
+    /wrong version number|packet length too long/i.test(error.message)
+  ) {
+    // Worth retrying all the same: a TLS god that took this client for a silent plain one
+    // (its ClientHello came seconds late) answers the same way.
+    return new ConnectionLostError(
+      `Cannot open TLS to ${where}: the god there does not seem to speak TLS on this port (${
+        error.message.split("\n")[0]
+      }); connect with HOST:PORT, without tls://`,
+      { cause: error },
+    );
+  }
   if (certificate) {
     return new AuthError(
       ErrorCode.AuthFailed,
@@ -88,7 +112,22 @@ export function tlsDialer(
 }
 
 /**
- * Listens for TLS connections; each is handed over once its TLS handshake is done.
+ * A plain-TCP taskwire client says nothing first (it waits for the god's
+ * Hello): after this long (at most half the handshake time), it is told to
+ * use TLS. A TLS client sends its ClientHello at once, seconds before.
+ */
+const PLAIN_CLIENT_HINT_MS = 3000;
+/** The first byte of a TLS record that carries a handshake (a ClientHello starts with it). */
+const TLS_HANDSHAKE_RECORD = 0x16;
+
+/**
+ * Listens for TLS connections; each is handed over once its TLS handshake is
+ * done. Connections are counted from the moment they are accepted, before any
+ * TLS work: `admit` decides then whether one may open at all, and one let in
+ * whose TLS handshake fails (or times out, or never starts) is given back with
+ * `abandoned`, so limits hold for connections still in their TLS handshake. A
+ * client that says nothing first (a plain-TCP taskwire client waiting for the
+ * god's Hello) is told, in a plain Error frame, to connect with `tls://`.
  *
  * @example
  * ```ts
@@ -98,21 +137,77 @@ export function tlsDialer(
 export function listenTls(
   address: Address,
   options: TlsServerOptions,
-  onConnection: (transport: Transport) => void,
+  onConnection: (transport: Transport, admitted: boolean) => void,
 ): Promise<Listener> {
-  const sockets = new Set<tls.TLSSocket>();
-  const server = tls.createServer({
+  const sockets = new Set<net.Socket>();
+  const secureContext = tls.createSecureContext({
     cert: options.cert as string,
     key: options.key as string,
-    handshakeTimeout: options.handshakeTimeoutMs ?? 5000,
-  }, (socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-    onConnection(new SocketTransport(socket));
   });
-  server.on("tlsClientError", (error: Error, socket: tls.TLSSocket) => {
-    options.onError?.(error, `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`);
-    socket.destroy();
+  const timeoutMs = options.handshakeTimeoutMs ?? 5000;
+  const server = net.createServer((raw) => {
+    const remote = `${raw.remoteAddress ?? "?"}:${raw.remotePort ?? "?"}`;
+    if (options.admit !== undefined && !options.admit(remote)) {
+      raw.destroy();
+      return;
+    }
+    sockets.add(raw);
+    raw.once("close", () => sockets.delete(raw));
+    let settled = false;
+    /** The connection will not be handed over: give its admission back, once. */
+    const abandon = (error: Error | null, end = false) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(plainTimer);
+      if (error !== null) options.onError?.(error, remote);
+      if (end) {
+        raw.end();
+        setTimeout(() => raw.destroy(), 1000).unref?.();
+      } else raw.destroy();
+      options.abandoned?.(remote);
+    };
+    const timer = setTimeout(
+      () => abandon(new Error(`TLS handshake not finished within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const plainTimer = setTimeout(() => {
+      if (settled || raw.bytesRead > 0) return;
+      raw.write(encodeFrame(errorBody({
+        code: ErrorCode.VersionMismatch,
+        message:
+          "this god serves TLS on this port: connect with tls://HOST:PORT (and --tls-ca PATH for a private CA)",
+      })));
+      abandon(new Error("a plain TCP client (it sent nothing); told to connect with tls://"), true);
+    }, Math.min(PLAIN_CLIENT_HINT_MS, timeoutMs / 2));
+    raw.once("error", (error: Error) => abandon(error));
+    raw.once("close", () => abandon(null));
+    raw.once("data", (chunk: Uint8Array) => {
+      if (settled) return;
+      clearTimeout(plainTimer);
+      if (chunk[0] !== TLS_HANDSHAKE_RECORD) {
+        abandon(new Error("not TLS: the client's first bytes are not a TLS ClientHello"));
+        return;
+      }
+      raw.pause();
+      raw.unshift(chunk);
+      const socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
+      socket.once("error", (error: Error) => {
+        if (!settled) abandon(error);
+        socket.destroy();
+      });
+      socket.once("secure", () => {
+        if (settled) {
+          socket.destroy();
+          return;
+        }
+        settled = true;
+        clearTimeout(timer);
+        sockets.add(socket);
+        socket.once("close", () => sockets.delete(socket));
+        onConnection(new SocketTransport(socket), options.admit !== undefined);
+      });
+    });
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);

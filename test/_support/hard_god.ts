@@ -3,10 +3,11 @@
  * real process on Node or Deno, with options from the command line.
  *
  * Usage: hard_god.ts [--port N] [--data DIR] [--fsync always|batch|off]
- *   [--limits JSON] [--tls-cert PEM --tls-key PEM] [--lease MS]
+ *   [--limits JSON] [--tls-cert PEM --tls-key PEM] [--lease MS] [--http] [--dedupe MS]
  *
  * Key from TASKWIRE_AUTHKEY. Prints one JSON object per line: the god's log
- * events, then `{"event":"listening","port":N,"pid":P}`. SIGTERM or SIGINT
+ * events, then `{"event":"listening","port":N,"pid":P}` (with `"http":URL`
+ * when started with --http: its HTTP face on a port of its own). SIGTERM or SIGINT
  * closes the god gracefully and exits 0 (`{"event":"closed"}` first).
  */
 import process from "node:process";
@@ -41,17 +42,25 @@ const god = await serve({
   store: opened?.store,
   restore: opened?.restore,
   queues: { tasks: { leaseMs }, results: { leaseMs } },
+  broker: option("--dedupe") ? { dedupeWindowMs: Number(option("--dedupe")) } : undefined,
   limits: option("--limits") ? JSON.parse(option("--limits")!) : undefined,
   tls: certFile && keyFile
     ? { cert: fs.readFileSync(certFile, "utf8"), key: fs.readFileSync(keyFile, "utf8") }
     : undefined,
   log: print,
 });
-print({ event: "listening", port: god.port, pid: process.pid });
+const http = args.includes("--http")
+  ? await (await import("../../lib/http/serve.ts")).serveHttp(god, {
+    listen: "127.0.0.1:0",
+    log: print,
+  })
+  : null;
+print({ event: "listening", port: god.port, pid: process.pid, http: http?.url });
 let stopping = false;
 const stop = async () => {
   if (stopping) return;
   stopping = true;
+  await http?.close();
   await god.close();
   print({ event: "closed" });
   process.exit(0);

@@ -14,16 +14,30 @@ export interface HardGod {
   port: number;
   pid: number;
   addr: string;
+  /** The HTTP face's URL, when started with --http. */
+  http?: string;
 }
 
-/** Starts test/_support/hard_god.ts on `runtime` and waits until it listens. */
-export async function hardGod(runtime: Runtime, args: string[] = []): Promise<HardGod> {
+/**
+ * Starts test/_support/hard_god.ts on `runtime` and waits until it listens.
+ * With `gc`, its V8 exposes `gc()`, so {@link memoryAfterGc} measures what it really holds.
+ */
+export async function hardGod(
+  runtime: Runtime,
+  args: string[] = [],
+  options: { gc?: boolean } = {},
+): Promise<HardGod> {
+  const gc: Record<string, string> = options.gc
+    ? runtime === "node"
+      ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --expose-gc`.trim() }
+      : { DENO_V8_FLAGS: "--expose-gc" }
+    : {};
   const proc = start(runtime, "test/_support/hard_god.ts", args, {
-    env: { TASKWIRE_AUTHKEY: AUTHKEY },
+    env: { TASKWIRE_AUTHKEY: AUTHKEY, ...gc },
   });
   const line = await proc.waitFor(/"event":"listening"/, 30_000);
-  const { port, pid } = JSON.parse(line) as { port: number; pid: number };
-  return { proc, port, pid, addr: `127.0.0.1:${port}` };
+  const { port, pid, http } = JSON.parse(line) as { port: number; pid: number; http?: string };
+  return { proc, port, pid, addr: `127.0.0.1:${port}`, http };
 }
 
 /** Events the god printed (its JSON log lines) named `name`. */
@@ -42,6 +56,22 @@ export function rssOf(pid: number): number {
     return match ? Number(match[1]) * 1024 : NaN;
   } catch {
     return NaN;
+  }
+}
+
+/**
+ * Asks a god started with `gc` for its memory after a full collection
+ * (SIGUSR2; it prints a `memory` event): RSS, and the V8 heap in use.
+ */
+export async function memoryAfterGc(god: HardGod): Promise<{ rss: number; heapUsed: number }> {
+  const seen = god.proc.lines.length;
+  process.kill(god.pid, "SIGUSR2");
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const line = god.proc.lines.slice(seen).find((l) => l.includes('"event":"memory"'));
+    if (line !== undefined) return JSON.parse(line);
+    if (Date.now() > deadline) throw new Error("the god did not report its memory");
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
