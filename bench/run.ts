@@ -5,7 +5,9 @@
  * put n*n into `results`, the god collects every result) with real processes
  * over loopback, in several shapes, stores and runtimes, and the Python
  * original's pattern on the same N in the same run; prints medians of several
- * runs with min and max, and taskwire's figures as ratios to Python's.
+ * runs with min and max, and taskwire's figures as ratios to Python's. With
+ * `--peers`, the same shapes on other queues (beanstalkd, Redis, BullMQ,
+ * JetStream, RabbitMQ), taskwire's figures as ratios to the best of them.
  * See bench/README.md for the scenarios and how to read the output.
  */
 import { spawnSync } from "node:child_process";
@@ -25,10 +27,16 @@ import {
   type RunSettings,
 } from "./runners.ts";
 import { allScenarios, selectScenarios } from "./scenarios.ts";
+import { preparePeers } from "./peers/prepare.ts";
+import { runPeer } from "./peers/runner.ts";
 
 const HELP = `npm run bench -- [options]
 
   --quick              one-minute smoke: small N, one run, a few scenarios
+  --peers              the same shapes on beanstalkd, Redis lists, BullMQ, NATS JetStream and
+                       RabbitMQ (servers from Debian packages; each one missing is skipped
+                       with a NOTICE), in memory and fsync-each-write, next to taskwire's;
+                       --only/--skip/--quick choose among them
   --runs N             runs per scenario; figures are medians with min and max (default 3)
   --only TEXT[,TEXT]   only scenarios whose name contains TEXT (repeatable); their
                        Python baselines come along
@@ -54,10 +62,12 @@ const HELP = `npm run bench -- [options]
   --help               this text
 
 Scenario names: <store>.<shape>.<runtime> (store mem|always|batch|off, shape 1x1|1x2|1x1c4),
-paced500.<store>.<runtime>, mixed.mem.1x2, million.{mem,batch}.<runtime>, python.*`;
+paced500.<store>.<runtime>, mixed.mem.1x2, million.{mem,batch}.<runtime>, python.*;
+with --peers: <peer>.{mem,always}.<shape>, paced500.<peer>.{mem,always}`;
 
 interface Options {
   quick: boolean;
+  peers: boolean;
   runs: number;
   only: string[];
   skip: string[];
@@ -84,6 +94,7 @@ function usage(message: string): never {
 function parseOptions(argv: readonly string[]): Options {
   const o: Options = {
     quick: false,
+    peers: false,
     runs: 3,
     only: [],
     skip: [],
@@ -112,6 +123,9 @@ function parseOptions(argv: readonly string[]): Options {
     switch (arg) {
       case "--quick":
         o.quick = true;
+        break;
+      case "--peers":
+        o.peers = true;
         break;
       case "--runs":
         o.runs = count(i++, arg);
@@ -193,7 +207,9 @@ async function main(): Promise<number> {
   if (options.list) {
     for (const s of allScenarios()) {
       process.stdout.write(
-        `${s.name.padEnd(22)} ${s.quick ? "quick " : "      "}${s.description}\n`,
+        `${s.name.padEnd(22)} ${
+          s.system === "peer" ? "peers " : s.quick ? "quick " : "      "
+        }${s.description}\n`,
       );
     }
     return 0;
@@ -203,8 +219,13 @@ async function main(): Promise<number> {
     return 1;
   }
   const notices: string[] = [];
-  const pythonVersion = options.python ? version([options.python, "--version"]) : null;
-  if (options.python && !pythonVersion) {
+  // A --peers run compares with the peers, not with Python.
+  const pythonVersion = options.python && !options.peers
+    ? version([options.python, "--version"])
+    : null;
+  if (options.peers) {
+    // The ratios of a --peers run are to the best peer: no Python notice.
+  } else if (options.python && !pythonVersion) {
     notices.push(
       `NOTICE: "${options.python}" was not found: the Python baseline and the ratios are skipped.`,
     );
@@ -223,7 +244,16 @@ async function main(): Promise<number> {
     only: options.only,
     skip: options.skip,
     withBaselines: pythonVersion !== null,
+    peers: options.peers,
   });
+  const log = (line: string) => process.stderr.write(line + "\n");
+  let peerVersions = "";
+  if (options.peers) {
+    const prepared = preparePeers(scenarios, log);
+    notices.push(...prepared.notices);
+    scenarios = prepared.scenarios;
+    peerVersions = prepared.versions;
+  }
   if (scenarios.some((s) => s.store === "jetstream") && natsServerPath() === null) {
     notices.push(
       `NOTICE: nats-server was not found ($NATS_SERVER, /usr/sbin, /usr/bin, /usr/local/bin, PATH): skipped ${
@@ -232,6 +262,15 @@ async function main(): Promise<number> {
     );
     process.stderr.write(notices[notices.length - 1] + "\n");
     scenarios = scenarios.filter((s) => s.store !== "jetstream");
+  }
+  if (scenarios.length === 0 && options.peers && notices.length > 0) {
+    // Every peer was left out (each with its NOTICE): nothing to compare.
+    process.stdout.write(
+      options.json
+        ? JSON.stringify({ notices, results: [] }, null, 2) + "\n"
+        : notices.join("\n") + "\n",
+    );
+    return 0;
   }
   if (scenarios.length === 0) usage(`no scenario matches --only ${options.only.join(",")}`);
   if (options.million < 1_000_000 && scenarios.some((s) => s.kind === "million")) {
@@ -254,7 +293,7 @@ async function main(): Promise<number> {
     runTimeoutMs: options.timeoutS * 1000,
     cpuProfDir: options.cpuProf,
     python: options.python ?? "python3",
-    log: (line) => process.stderr.write(line + "\n"),
+    log,
   };
 
   let interrupted = false;
@@ -280,12 +319,15 @@ async function main(): Promise<number> {
     node: version([NODE, "--version"]),
     deno: version([DENO, "--version"]),
     python: pythonVersion,
+    peers: peerVersions || undefined,
     load: os.loadavg().map((l) => l.toFixed(2)).join(" "),
     command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim(),
   };
   const results: ScenarioResult[] = scenarios.map((s) => ({
     name: s.name,
     description: s.description,
+    peer: s.peer,
+    compare: s.compare,
     processes: describeProcesses(s, settings),
     baseline: s.baseline && scenarios.some((b) => b.name === s.baseline) ? s.baseline : undefined,
     n: s.kind === "paced"
@@ -306,7 +348,11 @@ async function main(): Promise<number> {
   for (let round = 1; round <= options.runs && !interrupted; round++) {
     for (let i = 0; i < scenarios.length && !interrupted; i++) {
       const t0 = Date.now();
-      const outcome = await runOnce(scenarios[i], settings);
+      const outcome = await runOnce(
+        scenarios[i],
+        settings,
+        scenarios[i].system === "peer" ? runPeer : undefined,
+      );
       results[i].runs.push(outcome);
       const f = outcome.figures;
       settings.log(
@@ -331,9 +377,12 @@ async function main(): Promise<number> {
     `taskwire benchmark — ${machine.date}`,
     `machine: ${machine.cpu}, ${machine.memory}, ${machine.os}, load ${machine.load} at start`,
     `runtimes: node ${machine.node}, ${machine.deno}, ${machine.python ?? "no python"}`,
+    ...(machine.peers ? [`peers: ${machine.peers}`] : []),
     `command: ${machine.command}`,
     `N=${settings.n} per throughput run (${settings.durableN} with the journal), paced runs ${settings.warmupSeconds} s warm-up + ${settings.pacedSeconds} s, ${options.runs} run(s) each; ` +
-    `figures: median [min–max]; (×) = ratio to the Python baseline, > 1 is better for taskwire`,
+    `figures: median [min–max]; (×) = ratio to the ${
+      options.peers ? "best peer" : "Python baseline"
+    }, > 1 is better for taskwire`,
     `took ${((Date.now() - began) / 1000).toFixed(0)} s`,
   ];
   const document = JSON.stringify(
