@@ -50,7 +50,8 @@ const HELP = `npm run bench -- [options]
                        (default 3; --quick 1): V8 tiers code up by call counts, which
                        at 500 tasks/s takes a few seconds
   --million N          jobs of the million.* scenarios (default 1000000)
-  --timeout S          longest a single run may take (default 300)
+  --timeout S          longest a single run may take (default 300; with --peers 900, as
+                       the slowest peers take minutes for N tasks)
   --concurrency N      --concurrency of the consumers in the 1x1, 1x2, mixed and million
                        scenarios (default: the consumer role's own default)
   --drivers            use the library-based bench drivers instead of the role processes
@@ -77,7 +78,8 @@ interface Options {
   pacedSeconds?: number;
   warmupSeconds?: number;
   million: number;
-  timeoutS: number;
+  /** Unset: 300 s, or 900 s with --peers. */
+  timeoutS?: number;
   drivers: boolean;
   concurrency?: number;
   python: string | null;
@@ -100,7 +102,6 @@ function parseOptions(argv: readonly string[]): Options {
     skip: [],
     list: false,
     million: 1_000_000,
-    timeoutS: 300,
     drivers: false,
     python: "python3",
     json: false,
@@ -290,7 +291,7 @@ async function main(): Promise<number> {
     million: options.million,
     drivers,
     concurrency: options.concurrency,
-    runTimeoutMs: options.timeoutS * 1000,
+    runTimeoutMs: (options.timeoutS ?? (options.peers ? 900 : 300)) * 1000,
     cpuProfDir: options.cpuProf,
     python: options.python ?? "python3",
     log,
