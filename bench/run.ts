@@ -28,7 +28,7 @@ import {
 } from "./runners.ts";
 import { allScenarios, selectScenarios } from "./scenarios.ts";
 import { preparePeers } from "./peers/prepare.ts";
-import { runPeer } from "./peers/runner.ts";
+import { peerProcesses, runPeer } from "./peers/runner.ts";
 
 const HELP = `npm run bench -- [options]
 
@@ -206,9 +206,11 @@ function version(argv: string[]): string | null {
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
   if (options.list) {
-    for (const s of allScenarios()) {
+    const all = allScenarios();
+    const width = Math.max(...all.map((s) => s.name.length));
+    for (const s of all) {
       process.stdout.write(
-        `${s.name.padEnd(22)} ${
+        `${s.name.padEnd(width)} ${
           s.system === "peer" ? "peers " : s.quick ? "quick " : "      "
         }${s.description}\n`,
       );
@@ -224,13 +226,11 @@ async function main(): Promise<number> {
   const pythonVersion = options.python && !options.peers
     ? version([options.python, "--version"])
     : null;
-  if (options.peers) {
-    // The ratios of a --peers run are to the best peer: no Python notice.
-  } else if (options.python && !pythonVersion) {
+  if (!options.peers && options.python && !pythonVersion) {
     notices.push(
       `NOTICE: "${options.python}" was not found: the Python baseline and the ratios are skipped.`,
     );
-  } else if (!options.python) {
+  } else if (!options.peers && !options.python) {
     notices.push("NOTICE: --no-python: the Python baseline and the ratios are skipped.");
   }
   const drivers = options.drivers ||
@@ -329,7 +329,7 @@ async function main(): Promise<number> {
     description: s.description,
     peer: s.peer,
     compare: s.compare,
-    processes: describeProcesses(s, settings),
+    processes: s.system === "peer" ? peerProcesses(s) : describeProcesses(s, settings),
     baseline: s.baseline && scenarios.some((b) => b.name === s.baseline) ? s.baseline : undefined,
     n: s.kind === "paced"
       ? pacedCounts(settings, s.rate ?? 500).count

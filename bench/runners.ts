@@ -709,12 +709,13 @@ async function runPaced(run: Run, scenario: Scenario): Promise<RunOutcome> {
  * Measures a paced run whose consumers are up: starts `argv`, a driver that
  * puts `count` tasks at `rate`/s, collects their results itself and prints the
  * `latency` line of drivers/_latency.ts; CPU counts from its first put.
- * `server` labels the process whose RSS and CPU fill the god's columns.
+ * `server` labels the process whose RSS and CPU fill the god's columns;
+ * `timeoutMs` bounds the wait for the line (default: the paced time + 60 s).
  */
 export async function measurePaced(
   run: Run,
   scenario: Scenario,
-  options: { argv: string[]; count: number; rate: number; server: string },
+  options: { argv: string[]; count: number; rate: number; server: string; timeoutMs?: number },
 ): Promise<RunOutcome> {
   const { count, rate, server } = options;
   const base = run.sampler.snapshot();
@@ -723,7 +724,7 @@ export async function measurePaced(
   await run.guard(producer.waitFor(/"event":"start"/, 60_000));
   base.set("producer", run.sampler.snapshot().get("producer") ?? 0);
   const line = await run.guard(
-    producer.waitFor(/"event":"latency"/, count / rate * 1000 + 60_000),
+    producer.waitFor(/"event":"latency"/, options.timeoutMs ?? count / rate * 1000 + 60_000),
   );
   const end = run.sampler.snapshot();
   const lat = JSON.parse(line) as LatencySummary;

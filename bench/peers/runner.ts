@@ -19,6 +19,15 @@ import { COLLECTOR_WINDOW, CONSUMER_WINDOW, PACED_WINDOW, PEERS } from "./system
 
 const WORKER = "bench/peers/worker.ts";
 
+/** Which processes a peer scenario runs, for the report. */
+export function peerProcesses(scenario: Scenario): string {
+  const peer = PEERS[scenario.peer!];
+  const takers = scenario.kind === "paced"
+    ? "consumer, paced producer+collector"
+    : `producer, ${scenario.consumers.length} consumer(s), collector`;
+  return `${peer.server} server; ${WORKER} ${takers} on node through ${peer.client}`;
+}
+
 /** Runs a peer scenario once (throws on failure; `runOnce` reports it). */
 export async function runPeer(run: Run, scenario: Scenario): Promise<RunOutcome> {
   const peer = scenario.peer;
@@ -63,6 +72,8 @@ export async function runPeer(run: Run, scenario: Scenario): Promise<RunOutcome>
       count,
       rate,
       server: "server",
+      // A peer slower than the pace (beanstalkd fsyncing each write) takes longer: let it finish.
+      timeoutMs: run.settings.runTimeoutMs,
     });
   }
   const collector = takers[takers.length - 1];
@@ -76,7 +87,7 @@ export async function runPeer(run: Run, scenario: Scenario): Promise<RunOutcome>
   base.set("producer", run.sampler.snapshot().get("producer") ?? 0);
   const done = JSON.parse(
     await run.guard(collector.waitFor(/"event":"done"/, run.settings.runTimeoutMs)),
-  ) as { count: number; received: number; wrong: number; t: number };
+  ) as { count: number; received: number; t: number };
   const end = run.sampler.snapshot();
   const sent = JSON.parse(await run.guard(producer.waitFor(/"event":"sent"/, 30_000))) as {
     count: number;
@@ -87,13 +98,13 @@ export async function runPeer(run: Run, scenario: Scenario): Promise<RunOutcome>
     cpuPer100k: cpuSince(base, end) / n * 100_000,
     godCpuPer100k: cpuSince(base, end, (l) => l === "server") / n * 100_000,
   };
-  const ok = sent.count === n && done.count === n && done.wrong === 0;
+  const ok = sent.count === n && done.count === n;
   return {
     ok,
     figures,
     accounted: { expected: n, tasksPut: sent.count, results: done.received, collected: done.count },
     error: ok ? undefined : `not every task was accounted for: ${sent.count} of ${n} puts ` +
-      `confirmed, ${done.count} tasks with a result, ${done.wrong} wrong results`,
+      `confirmed, ${done.count} tasks with a result`,
     notes: run.notes,
   };
 }

@@ -9,7 +9,7 @@
  *   worker.ts consumer  --window W     takes tasks (≤ W in hand), puts `{id, n, square, by}`
  *                                      (square = n*n, exact) on `results`, then acks the task
  *   worker.ts collector --count N      takes results and acks them; prints `done` once every
- *                                      task 0..N-1 has a correct result
+ *                                      task 0..N-1 has a result (a wrong one ends it: exit 1)
  *   worker.ts paced     --count N --rate R --warmup W
  *                                      puts `{id, n, t}` at R/s and collects the results
  *                                      itself; prints the `latency` line the taskwire paced
@@ -118,27 +118,27 @@ function square(body: string): string {
   return JSON.stringify(result);
 }
 
-/** Whether a result is the right square of its task's n. */
-function correct(result: Result): boolean {
+/** A result of a task 0..count-1 with the right square; anything else ends the run at once. */
+function checked(body: string, count: number): Result {
+  const result = JSON.parse(body) as Result;
   const n = BigInt(result.n);
-  return result.square === String(n * n);
+  if (!(result.id >= 0 && result.id < count) || result.square !== String(n * n)) {
+    fatal("collecting", `a wrong result: ${body}`);
+  }
+  return result;
 }
 
-/** Takes results until every task 0..count-1 has a correct one; then prints `done`. */
+/** Takes results until every task 0..count-1 has one; then prints `done`. */
 async function collect(count: number, window: number): Promise<void> {
   const seen = new Uint8Array(count);
   let distinct = 0;
   let received = 0;
-  let wrong = 0;
   await client.consume("results", { window }, (body) => {
-    const result = JSON.parse(body) as Result;
+    const result = checked(body, count);
     received++;
-    if (!correct(result)) wrong++;
-    else if (result.id >= 0 && result.id < count && seen[result.id] === 0) {
+    if (seen[result.id] === 0) {
       seen[result.id] = 1;
-      if (++distinct === count) {
-        emit({ event: "done", count: distinct, received, wrong, t: epochMs() });
-      }
+      if (++distinct === count) emit({ event: "done", count: distinct, received, t: epochMs() });
     }
     return null;
   });
@@ -151,8 +151,8 @@ async function paced(count: number, rate: number, warmup: number): Promise<void>
   let complete: () => void = () => {};
   const completed = new Promise<void>((resolve) => complete = resolve);
   await client.consume("results", { window: COLLECTOR_WINDOW }, (body) => {
-    const result = JSON.parse(body) as Result;
-    if (correct(result)) record.result(result.id, result.t ?? 0);
+    const result = checked(body, count);
+    record.result(result.id, result.t ?? 0);
     if (record.complete) complete();
     return null;
   });
