@@ -218,7 +218,11 @@ function peersTable(results: readonly ScenarioResult[]): string {
     results.filter((r) => r.peer !== undefined && r.compare === t.name);
   const groups = results.filter((r) => r.peer === undefined && peersOf(r).length > 0);
   const grouped = new Set(groups.flatMap((t) => [t, ...peersOf(t)]));
-  const rows: (ScenarioResult | null)[] = groups.flatMap((t) => [...peersOf(t), t, null]);
+  const rows: (ScenarioResult | null)[] = groups.flatMap((t, i) => [
+    ...(i > 0 ? [null] : []),
+    ...peersOf(t),
+    t,
+  ]);
   rows.push(...results.filter((r) => !grouped.has(r)));
   const best = (t: ScenarioResult, figure: Figure): Versus | undefined => {
     let found: Versus | undefined;
