@@ -29,14 +29,21 @@ export const DENO_PERMISSIONS = [
 
 /** Where `nats-server` is ($NATS_SERVER, the usual places, then PATH), or null when it is not installed. */
 export function natsServerPath(): string | null {
+  return programPath("nats-server", "NATS_SERVER");
+}
+
+/**
+ * Where program `name` is: the path in environment variable `envVar` if set,
+ * then /usr/sbin, /usr/bin, /usr/local/bin (Debian puts servers in sbin, which
+ * a user's PATH may lack), then PATH; null when it is not installed.
+ */
+export function programPath(name: string, envVar: string): string | null {
   const candidates = [
-    process.env.NATS_SERVER,
-    "/usr/sbin/nats-server",
-    "/usr/bin/nats-server",
-    "/usr/local/bin/nats-server",
-    ...(process.env.PATH ?? "").split(":").filter(Boolean).map((dir) =>
-      path.join(dir, "nats-server")
-    ),
+    process.env[envVar],
+    `/usr/sbin/${name}`,
+    `/usr/bin/${name}`,
+    `/usr/local/bin/${name}`,
+    ...(process.env.PATH ?? "").split(":").filter(Boolean).map((dir) => path.join(dir, name)),
   ];
   return candidates.find((p) => p !== undefined && p !== "" && existsSync(p)) ?? null;
 }

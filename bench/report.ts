@@ -1,6 +1,7 @@
 /**
  * Summaries of repeated runs (median, min, max) and the two ways to show
- * them: an aligned text table with ratios to the baselines, or JSON.
+ * them: an aligned text table with ratios to the baselines (in a `--peers`
+ * run, to the best peer in the same shape), or JSON.
  */
 
 /** The figures one run of one scenario yields; absent figures are undefined. */
@@ -60,6 +61,10 @@ export interface ScenarioResult {
   /** Which processes were role processes and which bench drivers. */
   processes: string;
   baseline?: string;
+  /** Peer scenarios: the peer's name. */
+  peer?: string;
+  /** The scenario it is read next to (a peer's: taskwire in the same shape and store). */
+  compare?: string;
   n: number;
   runs: RunOutcome[];
   figures: Partial<Record<Figure, Spread>>;
@@ -142,17 +147,99 @@ export function ratio(figure: Figure, value: number, base: number): number {
   return COLUMNS[figure].higherBetter ? value / base : base / value;
 }
 
-function ratioCell(figure: Figure, s: Spread | undefined, base: Spread | undefined): string {
+/** What a figure is divided by: the baseline's figure, and the name shown with the ratio (if any). */
+interface Versus {
+  base: Spread | undefined;
+  label?: string;
+}
+
+function ratioCell(figure: Figure, s: Spread | undefined, versus: Versus | undefined): string {
+  const base = versus?.base;
   if (!s || !base || base.median === 0 || s.median === 0) return "";
   const r = ratio(figure, s.median, base.median);
   // Two digits below 1, where "0.8×" could hide anything from 0.75 to 0.85.
-  return ` (${r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(1) : r.toFixed(2)}×)`;
+  const shown = r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(1) : r.toFixed(2);
+  return ` (${shown}×${versus.label ? ` ${versus.label}` : ""})`;
 }
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   return rows.map((r) => r.map((c, i) => (c ?? "").padEnd(widths[i])).join("  ").trimEnd())
     .join("\n");
+}
+
+/** The columns of the pipeline table. */
+const PIPELINE_FIGURES: readonly Figure[] = [
+  "tasksPerSec",
+  "p50Ms",
+  "p99Ms",
+  "p99AllMs",
+  "maxMs",
+  "godPeakRss",
+  "cpuPer100k",
+  "godCpuPer100k",
+];
+
+/** The pipeline table; `versus` gives each row's ratio base per figure (none: no ratio). */
+function pipelineTable(
+  results: readonly (ScenarioResult | null)[],
+  versus: (r: ScenarioResult, figure: Figure) => Versus | undefined,
+  titles: Partial<Record<Figure, string>> = {},
+): string {
+  const rows = [[
+    "scenario",
+    "N",
+    "ok",
+    ...PIPELINE_FIGURES.map((f) => titles[f] ?? COLUMNS[f].title),
+  ]];
+  for (const r of results) {
+    if (r === null) { // a blank line between groups
+      rows.push([]);
+      continue;
+    }
+    rows.push([
+      r.name,
+      String(r.n),
+      `${r.runs.filter((x) => x.ok).length}/${r.runs.length}`,
+      ...PIPELINE_FIGURES.map((f) =>
+        cell(f, r.figures[f]) +
+        (RATIO_FIGURES.includes(f) ? ratioCell(f, r.figures[f], versus(r, f)) : "")
+      ),
+    ]);
+  }
+  return table(rows);
+}
+
+/**
+ * The `--peers` table: per shape and store, each peer, then taskwire with its
+ * ratios to the best peer of that group for each figure (named in the cell).
+ */
+function peersTable(results: readonly ScenarioResult[]): string {
+  const peersOf = (t: ScenarioResult) =>
+    results.filter((r) => r.peer !== undefined && r.compare === t.name);
+  const groups = results.filter((r) => r.peer === undefined && peersOf(r).length > 0);
+  const grouped = new Set(groups.flatMap((t) => [t, ...peersOf(t)]));
+  const rows: (ScenarioResult | null)[] = groups.flatMap((t, i) => [
+    ...(i > 0 ? [null] : []),
+    ...peersOf(t),
+    t,
+  ]);
+  rows.push(...results.filter((r) => !grouped.has(r)));
+  const best = (t: ScenarioResult, figure: Figure): Versus | undefined => {
+    let found: Versus | undefined;
+    for (const p of peersOf(t)) {
+      const s = p.figures[figure];
+      if (!s || s.median === 0) continue;
+      if (!found?.base || ratio(figure, s.median, found.base.median) > 1) {
+        found = { base: s, label: p.peer };
+      }
+    }
+    return found;
+  };
+  return pipelineTable(rows, (r, f) => r.peer === undefined ? best(r, f) : undefined, {
+    godPeakRss: "server RSS",
+    godCpuPer100k: "server CPU",
+  });
 }
 
 /** The text report: one table for the pipeline scenarios, one for the 1M-job scenarios. */
@@ -164,31 +251,14 @@ export function formatText(
   const out: string[] = [...context.header, ""];
   const pipeline = results.filter((r) => r.figures.fillMs === undefined && !isMillion(r));
   const million = results.filter((r) => isMillion(r));
-  if (pipeline.length > 0) {
-    const figs: Figure[] = [
-      "tasksPerSec",
-      "p50Ms",
-      "p99Ms",
-      "p99AllMs",
-      "maxMs",
-      "godPeakRss",
-      "cpuPer100k",
-      "godCpuPer100k",
-    ];
-    const rows = [["scenario", "N", "ok", ...figs.map((f) => COLUMNS[f].title)]];
-    for (const r of pipeline) {
+  if (pipeline.some((r) => r.peer !== undefined)) {
+    out.push(peersTable(pipeline), "");
+  } else if (pipeline.length > 0) {
+    const versus = (r: ScenarioResult, f: Figure): Versus | undefined => {
       const base = r.baseline ? byName.get(r.baseline) : undefined;
-      rows.push([
-        r.name,
-        String(r.n),
-        `${r.runs.filter((x) => x.ok).length}/${r.runs.length}`,
-        ...figs.map((f) =>
-          cell(f, r.figures[f]) +
-          (RATIO_FIGURES.includes(f) ? ratioCell(f, r.figures[f], base?.figures[f]) : "")
-        ),
-      ]);
-    }
-    out.push(table(rows), "");
+      return base ? { base: base.figures[f] } : undefined;
+    };
+    out.push(pipelineTable(pipeline, versus), "");
   }
   if (million.length > 0) {
     const figs: Figure[] = [

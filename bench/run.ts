@@ -5,7 +5,9 @@
  * put n*n into `results`, the god collects every result) with real processes
  * over loopback, in several shapes, stores and runtimes, and the Python
  * original's pattern on the same N in the same run; prints medians of several
- * runs with min and max, and taskwire's figures as ratios to the baselines.
+ * runs with min and max, and taskwire's figures as ratios to the baselines. With
+ * `--peers`, the same shapes on other queues (beanstalkd, Redis, BullMQ,
+ * JetStream, RabbitMQ), taskwire's figures as ratios to the best of them.
  * See bench/README.md for the scenarios and how to read the output.
  */
 import { spawnSync } from "node:child_process";
@@ -25,10 +27,16 @@ import {
   taskCount,
 } from "./runners.ts";
 import { allScenarios, selectScenarios } from "./scenarios.ts";
+import { preparePeers } from "./peers/prepare.ts";
+import { peerProcesses, runPeer } from "./peers/runner.ts";
 
 const HELP = `npm run bench -- [options]
 
   --quick              one-minute smoke: small N, one run, a few scenarios
+  --peers              the same shapes on beanstalkd, Redis lists, BullMQ, NATS JetStream and
+                       RabbitMQ (servers from Debian packages; each one missing is skipped
+                       with a NOTICE), in memory and fsync-each-write, next to taskwire's;
+                       --only/--skip/--quick choose among them
   --runs N             runs per scenario; figures are medians with min and max (default 3)
   --only TEXT[,TEXT]   only scenarios whose name contains TEXT (repeatable); their
                        baselines come along (Python's; js.raw for js.*)
@@ -44,7 +52,8 @@ const HELP = `npm run bench -- [options]
   --million N          jobs of the million.* scenarios (default 1000000)
   --far-n N            tasks of the far20.* runs across a link with 20 ms round trips
                        (default 5000; --quick 300); their Python baseline puts a tenth
-  --timeout S          longest a single run may take (default 300)
+  --timeout S          longest a single run may take (default 300; with --peers 900, as
+                       the slowest peers take minutes for N tasks)
   --concurrency N      --concurrency of the consumers in the 1x1, 1x2, mixed and million
                        scenarios (default: the consumer role's own default)
   --drivers            use the library-based bench drivers instead of the role processes
@@ -59,10 +68,12 @@ Scenario names: <store>.<shape>.<runtime> (store mem|always|batch|off, shape 1x1
 paced500.<store>.<runtime>, mixed.mem.1x2, million.{mem,batch}.<runtime>, python.*,
 pydoor.1x1.<runtime> and pydoor.1x1t4.node (the Python scripts on the god's Python door),
 js.1x2.node (two gods on NATS JetStream) and its baseline js.raw (nats.js directly),
-far20.1x1.<runtime> and python.far20.1x1 (across a link with 20 ms round trips)`;
+far20.1x1.<runtime> and python.far20.1x1 (across a link with 20 ms round trips),
+with --peers: <peer>.{mem,always}.<shape>, paced500.<peer>.{mem,always}`;
 
 interface Options {
   quick: boolean;
+  peers: boolean;
   runs: number;
   only: string[];
   skip: string[];
@@ -73,7 +84,8 @@ interface Options {
   warmupSeconds?: number;
   million: number;
   farN?: number;
-  timeoutS: number;
+  /** Unset: 300 s, or 900 s with --peers. */
+  timeoutS?: number;
   drivers: boolean;
   concurrency?: number;
   python: string | null;
@@ -90,12 +102,12 @@ function usage(message: string): never {
 function parseOptions(argv: readonly string[]): Options {
   const o: Options = {
     quick: false,
+    peers: false,
     runs: 3,
     only: [],
     skip: [],
     list: false,
     million: 1_000_000,
-    timeoutS: 300,
     drivers: false,
     python: "python3",
     json: false,
@@ -118,6 +130,9 @@ function parseOptions(argv: readonly string[]): Options {
     switch (arg) {
       case "--quick":
         o.quick = true;
+        break;
+      case "--peers":
+        o.peers = true;
         break;
       case "--runs":
         o.runs = count(i++, arg);
@@ -200,9 +215,13 @@ function version(argv: string[]): string | null {
 async function main(): Promise<number> {
   const options = parseOptions(process.argv.slice(2));
   if (options.list) {
-    for (const s of allScenarios()) {
+    const all = allScenarios();
+    const width = Math.max(...all.map((s) => s.name.length));
+    for (const s of all) {
       process.stdout.write(
-        `${s.name.padEnd(22)} ${s.quick ? "quick " : "      "}${s.description}\n`,
+        `${s.name.padEnd(width)} ${
+          s.system === "peer" ? "peers " : s.quick ? "quick " : "      "
+        }${s.description}\n`,
       );
     }
     return 0;
@@ -212,12 +231,15 @@ async function main(): Promise<number> {
     return 1;
   }
   const notices: string[] = [];
-  const pythonVersion = options.python ? version([options.python, "--version"]) : null;
-  if (options.python && !pythonVersion) {
+  // A --peers run compares with the peers, not with Python.
+  const pythonVersion = options.python && !options.peers
+    ? version([options.python, "--version"])
+    : null;
+  if (!options.peers && options.python && !pythonVersion) {
     notices.push(
       `NOTICE: "${options.python}" was not found: the Python baseline and its ratios are skipped.`,
     );
-  } else if (!options.python) {
+  } else if (!options.peers && !options.python) {
     notices.push("NOTICE: --no-python: the Python baseline and its ratios are skipped.");
   }
   const drivers = options.drivers ||
@@ -232,7 +254,16 @@ async function main(): Promise<number> {
     only: options.only,
     skip: options.skip,
     withBaselines: pythonVersion !== null,
+    peers: options.peers,
   });
+  const log = (line: string) => process.stderr.write(line + "\n");
+  let peerVersions = "";
+  if (options.peers) {
+    const prepared = preparePeers(scenarios, log);
+    notices.push(...prepared.notices);
+    scenarios = prepared.scenarios;
+    peerVersions = prepared.versions;
+  }
   if (scenarios.some((s) => s.store === "jetstream") && natsServerPath() === null) {
     notices.push(
       `NOTICE: nats-server was not found ($NATS_SERVER, /usr/sbin, /usr/bin, /usr/local/bin, PATH): skipped ${
@@ -249,6 +280,15 @@ async function main(): Promise<number> {
       } (Python workers on the god's Python door).`,
     );
     scenarios = scenarios.filter((s) => !s.pythonWorkers);
+  }
+  if (scenarios.length === 0 && options.peers && notices.length > 0) {
+    // Every peer was left out (each with its NOTICE): nothing to compare.
+    process.stdout.write(
+      options.json
+        ? JSON.stringify({ notices, results: [] }, null, 2) + "\n"
+        : notices.join("\n") + "\n",
+    );
+    return 0;
   }
   if (scenarios.length === 0) usage(`no scenario matches --only ${options.only.join(",")}`);
   if (options.million < 1_000_000 && scenarios.some((s) => s.kind === "million")) {
@@ -269,10 +309,10 @@ async function main(): Promise<number> {
     farN: options.farN ?? (options.quick ? 300 : 5000),
     drivers,
     concurrency: options.concurrency,
-    runTimeoutMs: options.timeoutS * 1000,
+    runTimeoutMs: (options.timeoutS ?? (options.peers ? 900 : 300)) * 1000,
     cpuProfDir: options.cpuProf,
     python: options.python ?? "python3",
-    log: (line) => process.stderr.write(line + "\n"),
+    log,
   };
 
   let interrupted = false;
@@ -298,13 +338,16 @@ async function main(): Promise<number> {
     node: version([NODE, "--version"]),
     deno: version([DENO, "--version"]),
     python: pythonVersion,
+    peers: peerVersions || undefined,
     load: os.loadavg().map((l) => l.toFixed(2)).join(" "),
     command: `npm run bench -- ${process.argv.slice(2).join(" ")}`.trim(),
   };
   const results: ScenarioResult[] = scenarios.map((s) => ({
     name: s.name,
     description: s.description,
-    processes: describeProcesses(s, settings),
+    peer: s.peer,
+    compare: s.compare,
+    processes: s.system === "peer" ? peerProcesses(s) : describeProcesses(s, settings),
     baseline: s.baseline && scenarios.some((b) => b.name === s.baseline) ? s.baseline : undefined,
     n: taskCount(s, settings),
     runs: [],
@@ -318,7 +361,11 @@ async function main(): Promise<number> {
   for (let round = 1; round <= options.runs && !interrupted; round++) {
     for (let i = 0; i < scenarios.length && !interrupted; i++) {
       const t0 = Date.now();
-      const outcome = await runOnce(scenarios[i], settings);
+      const outcome = await runOnce(
+        scenarios[i],
+        settings,
+        scenarios[i].system === "peer" ? runPeer : undefined,
+      );
       results[i].runs.push(outcome);
       const f = outcome.figures;
       settings.log(
@@ -343,9 +390,12 @@ async function main(): Promise<number> {
     `taskwire benchmark — ${machine.date}`,
     `machine: ${machine.cpu}, ${machine.memory}, ${machine.os}, load ${machine.load} at start`,
     `runtimes: node ${machine.node}, ${machine.deno}, ${machine.python ?? "no python"}`,
+    ...(machine.peers ? [`peers: ${machine.peers}`] : []),
     `command: ${machine.command}`,
     `N=${settings.n} per throughput run (${settings.durableN} with the journal), paced runs ${settings.warmupSeconds} s warm-up + ${settings.pacedSeconds} s, ${options.runs} run(s) each; ` +
-    `figures: median [min–max]; (×) = ratio to the baseline (Python; js.raw for js.*), > 1 is better for taskwire`,
+    `figures: median [min–max]; (×) = ratio to the ${
+      options.peers ? "best peer" : "baseline (Python; js.raw for js.*)"
+    }, > 1 is better for taskwire`,
     `took ${((Date.now() - began) / 1000).toFixed(0)} s`,
   ];
   const document = JSON.stringify(

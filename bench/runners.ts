@@ -18,6 +18,7 @@ import { command, freePort, natsServerPath, Proc, ROOT, type Runtime, sleep } fr
 import type { RunFigures, RunOutcome } from "./report.ts";
 import type { Scenario } from "./scenarios.ts";
 import { LinkProxy } from "../test/_support/link_proxy.ts";
+import type { LatencySummary } from "./drivers/_latency.ts";
 
 /** Settings shared by every run. */
 export interface RunSettings {
@@ -82,33 +83,21 @@ export function killActiveSync(): void {
   }
 }
 
-/** Runs `scenario` once. Never throws: failures come back as `ok: false` with the error. */
-export async function runOnce(scenario: Scenario, settings: RunSettings): Promise<RunOutcome> {
+/**
+ * Runs `scenario` once: `body` starts its processes and measures (by default
+ * the runner of taskwire's and Python's scenarios; bench/peers/runner.ts has
+ * the peers'). Never throws: failures come back as `ok: false` with the error.
+ */
+export async function runOnce(
+  scenario: Scenario,
+  settings: RunSettings,
+  body: (run: Run, scenario: Scenario) => Promise<RunOutcome> = runScenario,
+): Promise<RunOutcome> {
   const run = new Run(settings);
   active.add(run);
   const hardStop = setTimeout(() => run.abort("run timed out"), settings.runTimeoutMs);
   try {
-    switch (
-      scenario.system === "taskwire" ? scenario.kind : `${scenario.system}-${scenario.kind}`
-    ) {
-      case "throughput":
-        return scenario.pythonWorkers
-          ? await runPythonDoor(run, scenario)
-          : scenario.store === "jetstream"
-          ? await runJetStream(run, scenario)
-          : await runThroughput(run, scenario);
-      case "paced":
-        return await runPaced(run, scenario);
-      case "million":
-        return await runMillion(run, scenario);
-      case "nats-throughput":
-        return await runJetStreamRaw(run, scenario);
-      case "python-throughput":
-      case "python-paced":
-        return await runPython(run, scenario);
-      default:
-        throw new RunFailure(`unknown scenario kind ${scenario.kind}`);
-    }
+    return await body(run, scenario);
   } catch (error) {
     return {
       ok: false,
@@ -124,8 +113,31 @@ export async function runOnce(scenario: Scenario, settings: RunSettings): Promis
   }
 }
 
+/** Runs a taskwire or Python scenario. */
+async function runScenario(run: Run, scenario: Scenario): Promise<RunOutcome> {
+  switch (scenario.system === "taskwire" ? scenario.kind : `${scenario.system}-${scenario.kind}`) {
+    case "throughput":
+      return scenario.pythonWorkers
+        ? await runPythonDoor(run, scenario)
+        : scenario.store === "jetstream"
+        ? await runJetStream(run, scenario)
+        : await runThroughput(run, scenario);
+    case "paced":
+      return await runPaced(run, scenario);
+    case "million":
+      return await runMillion(run, scenario);
+    case "nats-throughput":
+      return await runJetStreamRaw(run, scenario);
+    case "python-throughput":
+    case "python-paced":
+      return await runPython(run, scenario);
+    default:
+      throw new RunFailure(`unknown scenario kind ${scenario.kind}`);
+  }
+}
+
 /** The resources of one run, released by {@link Run.cleanup}. */
-class Run {
+export class Run {
   readonly settings: RunSettings;
   readonly sampler = new Sampler(20);
   readonly procs: Proc[] = [];
@@ -167,10 +179,14 @@ class Run {
     return dir;
   }
 
-  /** Starts a process, tracked by the sampler under `label`. */
-  spawn(label: string, argv: string[], options: { discardStdout?: boolean } = {}): Proc {
+  /** Starts a process, tracked by the sampler under `label`; `env` adds to the harness's environment. */
+  spawn(
+    label: string,
+    argv: string[],
+    options: { discardStdout?: boolean; env?: Record<string, string> } = {},
+  ): Proc {
     const proc = new Proc(label, argv, {
-      env: { TASKWIRE_AUTHKEY: this.key },
+      env: { TASKWIRE_AUTHKEY: this.key, ...options.env },
       discardStdout: options.discardStdout,
     });
     this.procs.push(proc);
@@ -270,11 +286,13 @@ class Run {
     const admin = this.admin;
     this.admin = null;
     await admin?.close().catch(() => {});
-    // Producers and consumers first, then the gods, then nats-server, each by PID.
-    const order = [...this.procs].sort((a, b) => rank(a.label) - rank(b.label));
-    for (const p of order.filter((p) => rank(p.label) < 2)) await p.stop(5000);
-    for (const p of order.filter((p) => p.label.startsWith("god"))) await p.stop(8000);
-    for (const p of order.filter((p) => p.label === "nats")) await p.stop(5000);
+    // Producers, consumers and collectors first, then the gods, then the servers
+    // under them (nats-server, a peer's server, then RabbitMQ's epmd), each by PID.
+    for (let r = 0; r <= 4; r++) {
+      for (const p of this.procs.filter((p) => rank(p.label) === r)) {
+        await p.stop(r === 2 ? 8000 : 5000);
+      }
+    }
     for (const close of this.#closers.splice(0)) await close().catch(() => {});
     this.sampler.stop();
     for (const dir of this.dirs) {
@@ -289,7 +307,15 @@ class Run {
 
 /** Stopping order: producers, then consumers and other clients, then gods, then nats-server. */
 function rank(label: string): number {
-  return label.startsWith("producer") ? 0 : label === "nats" ? 3 : label.startsWith("god") ? 2 : 1;
+  return label.startsWith("producer")
+    ? 0
+    : label.startsWith("consumer") || label === "collector"
+    ? 1
+    : label === "nats" || label === "server"
+    ? 3
+    : label === "epmd"
+    ? 4
+    : 2;
 }
 
 /** A queue's stats by name (zeros if it does not exist yet). */
@@ -418,7 +444,7 @@ function cpuByProcess(base: Map<string, number>, end: Map<string, number>, n: nu
 }
 
 /** CPU seconds used since `base` by every label (or those `labels` accepts). */
-function cpuSince(
+export function cpuSince(
   base: Map<string, number>,
   end: Map<string, number>,
   labels?: (label: string) => boolean,
@@ -791,10 +817,8 @@ async function runPaced(run: Run, scenario: Scenario): Promise<RunOutcome> {
     scenario,
     (rt, a) => command(rt, "bench/drivers/latency_consumer.ts", ["--connect", a]),
   );
-  const base = run.sampler.snapshot();
-  const producer = run.spawn(
-    "producer",
-    command(scenario.producer, "bench/drivers/latency_producer.ts", [
+  const outcome = await measurePaced(run, scenario, {
+    argv: command(scenario.producer, "bench/drivers/latency_producer.ts", [
       "--connect",
       addr,
       "--rate",
@@ -804,24 +828,37 @@ async function runPaced(run: Run, scenario: Scenario): Promise<RunOutcome> {
       "--warmup",
       String(warmup),
     ]),
-  );
+    count,
+    rate,
+    server: "god",
+  });
+  outcome.accounted.tasksPut = queue(await run.stats(), "lat.tasks").put;
+  return outcome;
+}
+
+/**
+ * Measures a paced run whose consumers are up: starts `argv`, a driver that
+ * puts `count` tasks at `rate`/s, collects their results itself and prints the
+ * `latency` line of drivers/_latency.ts; CPU counts from its first put.
+ * `server` labels the process whose RSS and CPU fill the god's columns;
+ * `timeoutMs` bounds the wait for the line (default: the paced time + 60 s).
+ */
+export async function measurePaced(
+  run: Run,
+  scenario: Scenario,
+  options: { argv: string[]; count: number; rate: number; server: string; timeoutMs?: number },
+): Promise<RunOutcome> {
+  const { count, rate, server } = options;
+  const base = run.sampler.snapshot();
+  const producer = run.spawn("producer", options.argv);
   run.watch("producer");
   await run.guard(producer.waitFor(/"event":"start"/, 60_000));
   base.set("producer", run.sampler.snapshot().get("producer") ?? 0);
   const line = await run.guard(
-    producer.waitFor(/"event":"latency"/, count / rate * 1000 + 60_000),
+    producer.waitFor(/"event":"latency"/, options.timeoutMs ?? count / rate * 1000 + 60_000),
   );
   const end = run.sampler.snapshot();
-  const lat = JSON.parse(line) as {
-    count: number;
-    worstAtMs: number | null;
-    elapsedMs: number;
-    p50: number;
-    p99: number;
-    p99All: number;
-    max: number;
-  };
-  const stats = queue(await run.stats(), "lat.tasks");
+  const lat = JSON.parse(line) as LatencySummary;
   if (lat.worstAtMs !== null && lat.max > 50) {
     run.notes.push(
       `${scenario.name}: slowest task (${lat.max.toFixed(0)} ms) was put ${
@@ -837,11 +874,12 @@ async function runPaced(run: Run, scenario: Scenario): Promise<RunOutcome> {
       p99Ms: lat.p99,
       p99AllMs: lat.p99All,
       maxMs: lat.max,
-      godPeakRss: run.sampler.peakRss("god"),
+      godPeakRss: run.sampler.peakRss(server),
       cpuPer100k: cpuSince(base, end) / count * 100_000,
-      godCpuPer100k: cpuSince(base, end, (l) => l === "god") / count * 100_000,
+      godCpuPer100k: cpuSince(base, end, (l) => l === server) / count * 100_000,
     },
-    accounted: { expected: count, tasksPut: stats.put, results: lat.count, collected: lat.count },
+    // Each result names its task, so every result counted is a task put.
+    accounted: { expected: count, tasksPut: lat.count, results: lat.count, collected: lat.count },
     error: lat.count === count ? undefined : `only ${lat.count} of ${count} results arrived`,
     notes: run.notes,
   };

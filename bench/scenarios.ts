@@ -1,8 +1,10 @@
 /**
  * The benchmark's scenarios: the seed's pipeline in several shapes, stores and
- * runtimes, the Python baselines they are compared with, and the 1M-job runs.
+ * runtimes, the Python baselines they are compared with, the 1M-job runs, and
+ * the same pipeline on other queues (the peers, `--peers`).
  */
 import type { Runtime } from "./procs.ts";
+import { PEER_NAMES, type PeerName, PEERS } from "./peers/systems.ts";
 
 /**
  * Where the god keeps its queues: in memory, a journal with an fsync policy, or
@@ -18,8 +20,10 @@ export interface Scenario {
   /** Unique, dotted: `mem.1x2.node`, `paced500.always.deno`, `python.1x2`. */
   name: string;
   description: string;
-  /** Who runs it: taskwire, the Python original, or nats.js directly on JetStream (`js.raw`). */
-  system: "taskwire" | "python" | "nats";
+  /** Who runs it: taskwire, the Python original, nats.js directly on JetStream (`js.raw`), or a peer. */
+  system: "taskwire" | "python" | "nats" | "peer";
+  /** Peer scenarios: which peer (bench/peers/systems.ts). */
+  peer?: PeerName;
   kind: ScenarioKind;
   store: StoreKind;
   god: Runtime;
@@ -36,7 +40,7 @@ export interface Scenario {
   quick?: boolean;
   /** God processes sharing the store (JetStream only; default 1). */
   gods?: number;
-  /** A taskwire scenario to read it next to (selected with it, named in the notes). */
+  /** A taskwire scenario to read it next to (selected with it; a peer's is taskwire in the same shape). */
   compare?: string;
   /**
    * The producer and consumers are the Python baseline's scripts
@@ -227,6 +231,7 @@ export function allScenarios(): Scenario[] {
     baseline: "python.1x2",
     quick: true,
   });
+  out.push(...peerScenarios());
   for (const rt of runtimes) {
     out.push({
       name: `pydoor.1x1.${rt}`,
@@ -303,11 +308,75 @@ export function allScenarios(): Scenario[] {
 }
 
 /**
+ * The peers' scenarios: taskwire's shapes (1x1, 1x1c4, 1x2, paced) on each
+ * peer, in memory and in its fsync-each-write mode, each compared with
+ * taskwire on Node in the same shape and store (`compare`). `--peers --quick`
+ * runs each peer's server and client in both modes (1x1) and its paced driver
+ * once: the shapes differ only in counts, which the full run covers.
+ */
+function peerScenarios(): Scenario[] {
+  const out: Scenario[] = [];
+  const modes = [["memory", "mem", "in memory"], ["always", "always", "fsync each write"]] as const;
+  for (const peer of PEER_NAMES) {
+    for (const [store, label, text] of modes) {
+      const common = {
+        system: "peer",
+        peer,
+        store,
+        god: "node",
+        producer: "node",
+      } as const;
+      const what = `${PEERS[peer].description} (${text})`;
+      out.push(
+        {
+          ...common,
+          name: `${peer}.${label}.1x1`,
+          description: `1 producer × 1 consumer: ${what}`,
+          kind: "throughput",
+          consumers: ["node"],
+          compare: `${label}.1x1.node`,
+          quick: true,
+        },
+        {
+          ...common,
+          name: `${peer}.${label}.1x1c4`,
+          description: `1 producer × 1 consumer with 4 tasks in hand: ${what}`,
+          kind: "throughput",
+          consumers: ["node"],
+          concurrency: 4,
+          compare: `${label}.1x1c4.node`,
+        },
+        {
+          ...common,
+          name: `${peer}.${label}.1x2`,
+          description: `1 producer × 2 consumer processes: ${what}`,
+          kind: "throughput",
+          consumers: ["node", "node"],
+          compare: `${label}.1x2.node`,
+        },
+        {
+          ...common,
+          name: `paced${PACED_RATE}.${peer}.${label}`,
+          description: `paced at ${PACED_RATE} tasks/s for latency, 1 consumer: ${what}`,
+          kind: "paced",
+          consumers: ["node"],
+          rate: PACED_RATE,
+          compare: `paced${PACED_RATE}.${label}.node`,
+          quick: store === "memory",
+        },
+      );
+    }
+  }
+  return out;
+}
+
+/**
  * The scenarios to run: `--quick` picks the smoke set, `--only` keeps names
  * containing any of the given substrings, `--skip` drops those containing
  * any of its substrings, every selected taskwire scenario brings its
  * baseline along (a Python one unless `withBaselines` is false) and the
- * scenario it is compared with (`compare`).
+ * scenario it is compared with (`compare`). With `peers`, the choice is among the peers'
+ * scenarios (each bringing taskwire's in its shape); without, among the others.
  */
 export function selectScenarios(
   options: {
@@ -315,14 +384,17 @@ export function selectScenarios(
     only: readonly string[];
     skip?: readonly string[];
     withBaselines: boolean;
+    peers?: boolean;
   },
 ): Scenario[] {
   const all = allScenarios();
   const skip = options.skip ?? [];
   let chosen = all.filter((s) =>
+    (s.system === "peer") === (options.peers ?? false) &&
     (options.only.length > 0
       ? options.only.some((o) => s.name.includes(o))
-      : !options.quick || s.quick === true) && !skip.some((k) => s.name.includes(k))
+      : !options.quick || s.quick === true) &&
+    !skip.some((k) => s.name.includes(k))
   );
   const compared = new Set(chosen.map((s) => s.compare).filter((c) => c !== undefined));
   if (compared.size > 0) chosen = all.filter((s) => chosen.includes(s) || compared.has(s.name));

@@ -3,19 +3,24 @@
  * as `node --import tsx bench/run.ts --quick --json`, on Node even when this
  * test runs on Deno) completes and every task of every run is accounted for,
  * the JetStream scenarios (`js.1x2.node`, its baseline `js.raw`) included
- * where nats-server is installed. Never asserts a timing.
+ * where nats-server is installed; so does `--peers --quick` on every peer
+ * whose server is installed (the harness installs the peers' clients,
+ * bench/peers/, and says NOTICE for each server it has not). Never asserts a
+ * timing.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import * as path from "node:path";
-import { NODE, ROOT } from "./_support/process.ts";
+import { ensurePeerClients } from "../bench/peers/install.ts";
+import { CURRENT, DENO, NODE, ROOT } from "./_support/process.ts";
 import { natsServerPath } from "./_support/nats.ts";
 
 interface QuickReport {
   notices: string[];
   results: {
     name: string;
+    peer?: string;
     n: number;
     runs: {
       ok: boolean;
@@ -52,10 +57,26 @@ function runBench(
   });
 }
 
+/** Every run of every result finished, with each task put, done and collected. */
+function assertAccounted(report: QuickReport): void {
+  for (const result of report.results) {
+    assert.equal(result.runs.length, 1, `${result.name}: expected one run`);
+    for (const run of result.runs) {
+      assert.ok(run.ok, `${result.name}: ${run.error}`);
+      const { expected, tasksPut, results, collected } = run.accounted;
+      assert.equal(expected, result.n, `${result.name}: expected count`);
+      assert.equal(tasksPut, expected, `${result.name}: tasks put`);
+      assert.ok((results ?? 0) >= expected, `${result.name}: ${results} results of ${expected}`);
+      assert.ok((collected ?? 0) >= expected, `${result.name}: ${collected} collected`);
+      assert.ok((run.figures.tasksPerSec ?? 0) > 0, `${result.name}: no throughput figure`);
+    }
+  }
+}
+
 test("bench --quick completes and accounts for every task of every run", {
-  timeout: 210_000,
+  timeout: 240_000,
 }, async () => {
-  const { code, stdout, stderr } = await runBench(["--quick", "--json", "--n", "2000"], 180_000);
+  const { code, stdout, stderr } = await runBench(["--quick", "--json", "--n", "2000"], 210_000);
   assert.equal(code, 0, `bench --quick exited ${code}:\n${stderr.slice(-4000)}`);
   const report = JSON.parse(stdout) as QuickReport;
   assert.ok(report.results.length >= 3, `only ${report.results.length} scenarios ran`);
@@ -76,18 +97,55 @@ test("bench --quick completes and accounts for every task of every run", {
   const js = report.results.filter((r) => r.name.startsWith("js.")).map((r) => r.name);
   if (natsServerPath !== null) assert.deepEqual(js.sort(), ["js.1x2.node", "js.raw"]);
   else assert.ok(report.notices.some((n) => /nats-server was not found/.test(n)));
-  for (const result of report.results) {
-    assert.equal(result.runs.length, 1, `${result.name}: expected one run`);
-    for (const run of result.runs) {
-      assert.ok(run.ok, `${result.name}: ${run.error}`);
-      const { expected, tasksPut, results, collected } = run.accounted;
-      assert.equal(expected, result.n, `${result.name}: expected count`);
-      assert.equal(tasksPut, expected, `${result.name}: tasks put`);
-      assert.ok((results ?? 0) >= expected, `${result.name}: ${results} results of ${expected}`);
-      assert.ok((collected ?? 0) >= expected, `${result.name}: ${collected} collected`);
-      assert.ok((run.figures.tasksPerSec ?? 0) > 0, `${result.name}: no throughput figure`);
-    }
+  assertAccounted(report);
+});
+
+test("bench --peers --quick accounts for every task on every installed peer", {
+  timeout: 1_200_000,
+}, async (t) => {
+  if (CURRENT === "deno") {
+    // The harness runs on Node whichever runtime runs this file: the Node pass covers it all.
+    console.log(
+      "NOTICE: skipping bench --peers --quick on Deno: it runs the same Node harness as the Node pass of this file (about 5 minutes)",
+    );
+    t.skip("runs in the Node pass");
+    return;
   }
+  // Small N: the runs are there to keep each peer's server, client and shapes working.
+  const { code, stdout, stderr } = await runBench(
+    ["--peers", "--quick", "--json", "--n", "600", "--durable-n", "200"],
+    1_080_000,
+  );
+  assert.equal(code, 0, `bench --peers --quick exited ${code}:\n${stderr.slice(-4000)}`);
+  const report = JSON.parse(stdout) as QuickReport;
+  for (const notice of report.notices) console.log(notice);
+  const peers = report.results.filter((r) => r.peer !== undefined);
+  if (peers.length === 0) {
+    t.skip("no peer server is installed (see the NOTICEs)");
+    return;
+  }
+  const taskwire = report.results.filter((r) => r.peer === undefined);
+  assert.ok(taskwire.length > 0, "no taskwire scenario ran next to the peers");
+  assertAccounted(report);
+});
+
+test("bench/peers/clients type-check against the peers' own packages", {
+  timeout: 420_000,
+}, (t) => {
+  // Left out of the root `deno check` (deno.json): their packages are bench/peers' own.
+  const failed = ensurePeerClients(() => {});
+  if (failed !== null) {
+    console.log(`NOTICE: skipping the type check of bench/peers/clients: ${failed}`);
+    t.skip("the peers' clients could not be installed");
+    return;
+  }
+  const r = spawnSync(DENO, [
+    "check",
+    "--config",
+    path.join(ROOT, "bench", "peers", "deno.check.json"),
+    path.join(ROOT, "bench", "peers", "clients"),
+  ], { cwd: ROOT, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" }, timeout: 100_000 });
+  assert.equal(r.status, 0, `deno check of bench/peers/clients failed:\n${r.stdout}${r.stderr}`);
 });
 
 test("bench rejects an unknown option with exit code 2", { timeout: 60_000 }, async () => {

@@ -15,11 +15,12 @@
 import process from "node:process";
 import { connect } from "../../mod.ts";
 import { authkey, emit, num, onStop, parseArgs } from "./_common.ts";
+import { LatencyRecord, pace } from "./_latency.ts";
 
 const args = parseArgs(process.argv.slice(2));
 const rate = num(args, "rate", 500);
 const count = num(args, "count", 5000);
-const warmup = Math.min(num(args, "warmup", 0), count - 1);
+const record = new LatencyRecord(count, num(args, "warmup", 0));
 const client = await connect({ addr: args.get("connect"), authkey: authkey(), role: "producer" });
 const results = client.queue<{ n: number; t: number }>(args.get("results") ?? "lat.results")
   .consume({ prefetch: 256 });
@@ -30,63 +31,19 @@ onStop(async () => {
 await results.ready();
 const tasks = client.queue<{ n: number; t: number }>(args.get("tasks") ?? "lat.tasks");
 
-const latencies = new Float64Array(count);
-/** Every task's latency, the warm-up included. */
-const all = new Float64Array(count);
-const putAt = new Float64Array(count);
-let received = 0;
-let counted = 0;
-let worst = { ms: -1, n: -1 };
-const seen = new Uint8Array(count);
 const collecting = (async () => {
   for await (const job of results) {
-    const now = performance.now();
-    const { n, t } = job.value;
-    if (n >= 0 && n < count && seen[n] === 0) {
-      seen[n] = 1;
-      all[received++] = now - t;
-      if (n >= warmup) {
-        latencies[counted++] = now - t;
-        if (now - t > worst.ms) worst = { ms: now - t, n };
-      }
-    }
+    record.result(job.value.n, job.value.t);
     job.ack().catch(() => {});
-    if (received === count) return;
+    if (record.complete) return;
   }
 })();
 
-const startWall = Date.now();
-emit({ event: "start", t: startWall });
-const t0 = performance.now();
-let sent = 0;
-while (sent < count) {
-  const due = Math.min(count, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
-  while (sent < due) {
-    const n = sent++;
-    putAt[n] = performance.now();
-    tasks.put({ n, t: putAt[n] }).catch((error) =>
-      emit({ event: "error", message: (error as Error).message })
-    );
-  }
-  if (sent < count) await new Promise((resolve) => setTimeout(resolve, 1));
-}
-await collecting;
-const elapsedMs = performance.now() - t0;
-const sorted = latencies.slice(0, counted).sort();
-const sortedAll = all.slice(0, received).sort();
-const pick = (q: number, from = sorted) =>
-  from[Math.min(from.length - 1, Math.floor(q * from.length))];
-emit({
-  event: "latency",
-  count: received,
-  counted,
-  warmup,
-  elapsedMs,
-  p50: pick(0.5),
-  p99: pick(0.99),
-  p99All: pick(0.99, sortedAll),
-  max: sorted[sorted.length - 1],
-  mean: sorted.reduce((a, b) => a + b, 0) / sorted.length,
-  worstAtMs: worst.n >= 0 ? putAt[worst.n] - t0 : null,
-  t: Date.now(),
+emit({ event: "start", t: Date.now() });
+await pace(count, rate, (n) => {
+  tasks.put({ n, t: record.put(n) }).catch((error) =>
+    emit({ event: "error", message: (error as Error).message })
+  );
 });
+await collecting;
+emit({ ...record.summary() });
