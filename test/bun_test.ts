@@ -12,35 +12,8 @@ import * as path from "node:path";
 import { connect } from "../mod.ts";
 import { freePort, Proc, ROOT } from "./_support/process.ts";
 import { type InstalledRuntime, needRuntime, RUNTIME_PACKAGES } from "./_support/runtimes.ts";
-
-interface Result {
-  n: bigint;
-  square: bigint;
-  by: string;
-  task: string;
-}
-
-function events(proc: Proc, name: string): Record<string, unknown>[] {
-  return proc.lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
-    .filter((e) => e.event === name);
-}
-
-function results(god: Proc): Result[] {
-  return events(god, "result").map((e) => ({
-    n: BigInt(e.n as string),
-    square: BigInt(e.square as string),
-    by: e.by as string,
-    task: e.task as string,
-  }));
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 45_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { events, results } from "./_support/role_events.ts";
+import { until } from "./_support/until.ts";
 
 function onBun(bun: InstalledRuntime, file: string, args: string[], env: Record<string, string>) {
   return new Proc([bun.bin(), path.join(ROOT, file), ...args], { env });

@@ -8,36 +8,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "../mod.ts";
 import { freePort, type Proc, type Runtime, start } from "./_support/process.ts";
-
-interface Result {
-  n: bigint;
-  square: bigint;
-  by: string;
-  task: string;
-}
-
-function events(proc: Proc, name: string): Record<string, unknown>[] {
-  return proc.lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
-    .filter((e) => e.event === name);
-}
-
-function results(god: Proc): Result[] {
-  return events(god, "result").map((e) => ({
-    n: BigInt(e.n as string),
-    square: BigInt(e.square as string),
-    by: e.by as string,
-    task: e.task as string,
-  }));
-}
-
-/** Waits (bounded) until `check` holds, polling. */
-async function until(what: string, check: () => boolean, timeoutMs = 45_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+import { events, type Result, results } from "./_support/role_events.ts";
+import { until } from "./_support/until.ts";
 
 /** The producer's `done` event: how many it put and the sum of their values. */
 async function producerDone(producer: Proc): Promise<{ put: number; sum: bigint }> {

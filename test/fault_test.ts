@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { connect, type Job } from "../mod.ts";
 import { AUTHKEY, hardGod, until } from "./_support/hardening.ts";
-import { CutProxy } from "./_support/cut_proxy.ts";
+import { LinkProxy } from "./_support/link_proxy.ts";
 import { CURRENT, freePort, type Proc, type Runtime, start } from "./_support/process.ts";
 
 const OTHER: Runtime = CURRENT === "node" ? "deno" : "node";
@@ -197,7 +197,7 @@ test(`fault: a second SIGTERM during a ${OTHER} god's graceful stop exits at onc
 for (const direction of ["up", "down"] as const) {
   test(`fault: a network cut mid-frame (${direction === "up" ? "client → god" : "god → client"}) loses no job; clients reconnect`, async () => {
     const god = await hardGod(OTHER, ["--lease", "2000"]);
-    const proxy = await CutProxy.start(god.port);
+    const proxy = await LinkProxy.start(god.port);
     try {
       const viaProxy = `127.0.0.1:${proxy.port}`;
       const N = 200;

@@ -14,17 +14,9 @@ import { Broker } from "../lib/queue/broker.ts";
 import { Owner } from "../lib/queue/backend.ts";
 import type { Delivery } from "../lib/queue/types.ts";
 import { LinkProxy } from "./_support/link_proxy.ts";
+import { until } from "./_support/until.ts";
 
 const KEY = "heartbeat-test-key";
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.fail(`timed out after ${ms} ms waiting for ${what}`);
-}
 
 test("a consumer behind a link gone silent is dropped by the god within three heartbeats; its jobs go to a healthy one", async () => {
   const god = await serve({ listen: "127.0.0.1:0", authkey: KEY, limits: { heartbeatMs: 200 } });

@@ -11,6 +11,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { TestBed } from "./_support/hosts.ts";
 import type { Proc } from "./_support/process.ts";
+import { events } from "./_support/role_events.ts";
+import { until } from "./_support/until.ts";
 
 const KEY = "hosts-test-key-0123456789";
 const HOSTS = ["god", "w1", "w2", "p"];
@@ -18,19 +20,6 @@ const probe = TestBed.create(["probe"]);
 const skip = typeof probe === "string" ? probe : false;
 if (typeof probe === "string") console.log(`NOTICE: skipping the multi-host tests: ${probe}`);
 else probe.destroy();
-
-function events(proc: Proc, name: string): Record<string, unknown>[] {
-  return proc.lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
-    .filter((e) => e.event === name);
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 45_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 /** Every task's result arrived exactly once and is n*n; returns how many. */
 function checkResults(god: Proc, expected: { put: number; sum: bigint }): void {

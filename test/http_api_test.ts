@@ -12,6 +12,7 @@ import { encodeValue } from "../lib/protocol/codec.ts";
 import { serveHttp } from "../lib/http/serve.ts";
 import { signRequest } from "../lib/http/sign.ts";
 import { createHttpApp } from "../lib/http/app.ts";
+import { until } from "./_support/until.ts";
 
 const AUTHKEY = "http-test-key";
 const QUEUES = ["tasks", "results", "ops", "deadq", "poll", "abandon", "mixed", "replay", "idle"];
@@ -71,15 +72,6 @@ async function godOf(url: URL): Promise<string> {
   const response = await fetch(new URL("/healthz", url));
   await response.body?.cancel();
   return response.headers.get("x-taskwire-god") ?? "";
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 5000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.fail(`timed out after ${ms} ms waiting for ${what}`);
 }
 
 test("the client over HTTP performs every queue operation against a real god", async () => {

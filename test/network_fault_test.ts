@@ -11,7 +11,7 @@ import { connect, type Job } from "../mod.ts";
 import { serve } from "../lib/server/server.ts";
 import { RemoteError } from "../lib/protocol/errors.ts";
 import { AUTHKEY, until } from "./_support/hardening.ts";
-import { StallProxy } from "./_support/stall_proxy.ts";
+import { LinkProxy } from "./_support/link_proxy.ts";
 
 test("fault: a network stall between the god and a consumer: its leases run out, another consumer gets the jobs, late acks are refused clearly", async () => {
   const god = await serve({
@@ -20,7 +20,7 @@ test("fault: a network stall between the god and a consumer: its leases run out,
     // Short leases; attempts enough that no job dies while the stalled consumer keeps being offered some.
     queues: { tasks: { leaseMs: 1000, maxAttempts: 100 }, results: {} },
   });
-  const proxy = await StallProxy.start(god.port);
+  const proxy = await LinkProxy.start(god.port);
   const N = 40;
   const stalled = await connect({ addr: `127.0.0.1:${proxy.port}`, authkey: AUTHKEY });
   const healthy = await connect({ addr: `127.0.0.1:${god.port}`, authkey: AUTHKEY });
@@ -35,7 +35,7 @@ test("fault: a network stall between the god and a consumer: its leases run out,
     })();
     await healthy.queue("tasks").putMany(Array.from({ length: N }, (_, i) => i), {});
     await holding;
-    proxy.stall();
+    proxy.partition();
 
     // The second consumer gets everything, the stalled one's jobs included, once their leases end.
     const done = new Map<number, number>();
@@ -63,7 +63,7 @@ test("fault: a network stall between the god and a consumer: its leases run out,
     }, 10_000);
 
     // The network comes back: the stalled consumer's acks are refused, saying why.
-    proxy.resume();
+    proxy.heal();
     const late = await Promise.allSettled(held.map((job) => job.ack()));
     for (const outcome of late) {
       assert.equal(outcome.status, "rejected");

@@ -23,6 +23,7 @@ import * as path from "node:path";
 import { SOFTWARE } from "../lib/version.ts";
 import { DENO, freePort, NODE, Proc, ROOT } from "./_support/process.ts";
 import { docCommands, shell } from "./_support/doc_blocks.ts";
+import { events } from "./_support/role_events.ts";
 
 const BIN = path.join(ROOT, "node_modules", ".bin");
 
@@ -274,11 +275,6 @@ interface Result {
   square: bigint;
   task: string;
   by: string;
-}
-
-function events(lines: string[], name: string): Record<string, unknown>[] {
-  return lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l))
-    .filter((e) => e.event === name);
 }
 
 test("the taskwire command: a god, a producer and two consumers, every result exactly once", async () => {

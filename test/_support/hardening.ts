@@ -80,19 +80,6 @@ export function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** Polls `check` until it is true, or throws after `timeoutMs`. */
-export async function until(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 /**
  * Opens a raw socket, writes `bytes` (in pieces if given several), and
  * resolves with everything received until the god closes it or `timeoutMs`.
@@ -128,3 +115,5 @@ export function rawExchange(
     socket.on("close", () => finish(true));
   });
 }
+
+export { until } from "./until.ts";

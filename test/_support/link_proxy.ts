@@ -4,7 +4,8 @@
  * direction, so a round trip takes twice that) and it can go silent — stop
  * forwarding in both directions without closing anything, as a pulled cable,
  * a frozen VM or a NAT box that forgot the flow looks to both ends — and come
- * back. Used by the heartbeat tests and the benchmark's long-link scenario.
+ * back; or cut a connection in the middle of a frame ({@link LinkProxy.cutNext}).
+ * Used by the heartbeat and fault tests and the benchmark's long-link scenario.
  */
 import * as net from "node:net";
 
@@ -20,6 +21,11 @@ export class LinkProxy {
    * heals — TCP retransmits until the link is back, so nothing is lost, only late.
    */
   #held: { to: net.Socket; chunk: Uint8Array }[] = [];
+  /** Connections cut so far ({@link cutNext}). */
+  cuts = 0;
+  /** Bytes forwarded, per direction ("up": client → god). */
+  readonly forwarded = { up: 0, down: 0 };
+  #armed: "up" | "down" | null = null;
 
   private constructor(target: { host: string; port: number }, delayMs: number) {
     this.delayMs = delayMs;
@@ -38,8 +44,17 @@ export class LinkProxy {
       // Each step of a direction waits the same delay, so it keeps its order:
       // a side's end reaches the other after the bytes it sent before it.
       const later = (fn: () => void) => this.delayMs <= 0 ? fn() : setTimeout(fn, this.delayMs);
-      const relay = (from: net.Socket, to: net.Socket) => {
+      const relay = (from: net.Socket, to: net.Socket, direction: "up" | "down") => {
         from.on("data", (chunk: Uint8Array) => {
+          if (this.#armed === direction && chunk.length > 4) {
+            this.#armed = null;
+            this.cuts++;
+            // Part of the chunk only: the frame it carries never completes; then both ends go.
+            to.write(chunk.subarray(0, Math.max(1, Math.floor(chunk.length / 2))), () => kill());
+            from.pause();
+            return;
+          }
+          this.forwarded[direction] += chunk.length;
           later(() => {
             if (this.#silent) this.#held.push({ to, chunk });
             else if (!to.destroyed) to.write(chunk);
@@ -47,8 +62,8 @@ export class LinkProxy {
         });
         from.on("end", () => later(() => to.end()));
       };
-      relay(client, god);
-      relay(god, client);
+      relay(client, god, "up");
+      relay(god, client, "down");
       client.on("close", () => later(kill)).on("error", kill);
       god.on("close", () => later(kill)).on("error", kill);
     }).on("error", () => {});
@@ -68,6 +83,11 @@ export class LinkProxy {
     );
     proxy.port = (proxy.server.address() as net.AddressInfo).port;
     return proxy;
+  }
+
+  /** Cuts the connection carrying the next chunk (longer than 4 bytes) in `direction`. */
+  cutNext(direction: "up" | "down"): void {
+    this.#armed = direction;
   }
 
   /** The link goes silent (nothing passes, nothing closes) until {@link heal}. */
