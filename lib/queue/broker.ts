@@ -16,6 +16,7 @@ import { Deque } from "./deque.ts";
 import { RateMeter } from "./rate.ts";
 import { ReadyQueue } from "./ready_queue.ts";
 import {
+  type InFlightJob,
   Owner,
   type PutResult,
   type QueueBackend,
@@ -24,6 +25,7 @@ import {
 } from "./backend.ts";
 import type { BackendEvents } from "./backend.ts";
 import { backoffDelay, defaultQueueOptions, resolveQueueOptions } from "./options.ts";
+import { ScheduleBook, scheduledJobId, type ScheduleRequest } from "./schedules.ts";
 import type {
   Attempt,
   Delivery,
@@ -32,7 +34,9 @@ import type {
   PutItem,
   QueueOptions,
   QueueStats,
+  Schedule,
 } from "./types.ts";
+import type { ProgressInfo, ScheduleInfo } from "../protocol/replies.ts";
 
 interface Waiter {
   owner: Owner;
@@ -60,6 +64,9 @@ interface Lease {
   subscription: Subscription | null;
   deadline: number;
   ended: boolean;
+  /** The job's last progress (superjson text) and when it came; in memory only. */
+  progress?: string;
+  progressAt?: number;
 }
 
 /** Settings of the whole broker. */
@@ -76,6 +83,8 @@ export interface BrokerOptions {
   maxQueues?: number;
   /** Receives every durable change, in order. */
   journal?: (record: JournalRecord) => void;
+  /** Random numbers in [0, 1) for backoff jitter (default Math.random; tests pass their own). */
+  random?: () => number;
 }
 
 class NamedQueue {
@@ -100,6 +109,8 @@ class NamedQueue {
    * grow and a FIFO is enough; ended leases are dropped from the front as they end.
    */
   leaseOrder = new Deque<Lease>();
+  /** Leases whose job reported progress (so stats need not visit every lease). */
+  readonly reporting = new Set<Lease>();
   readonly dedupe = new Map<string, number>();
   readonly totals = {
     put: 0,
@@ -109,6 +120,8 @@ class NamedQueue {
     expired: 0,
     deadLettered: 0,
     duplicates: 0,
+    throttled: 0,
+    scheduled: 0,
   };
   readonly putRate = new RateMeter();
   readonly ackRate = new RateMeter();
@@ -173,6 +186,8 @@ export class Broker implements QueueBackend {
   readonly #dedupeMaxIds: number;
   readonly #maxQueues: number;
   readonly #journal: ((record: JournalRecord) => void) | null;
+  readonly #random: () => number;
+  readonly #schedules = new ScheduleBook();
   #seq = 1;
   #tag = 1;
   readonly #epoch = Date.now();
@@ -196,6 +211,7 @@ export class Broker implements QueueBackend {
     this.#dedupeMaxIds = options.dedupeMaxIds ?? 1_000_000;
     this.#maxQueues = options.maxQueues ?? 10_000;
     this.#journal = options.journal ?? null;
+    this.#random = options.random ?? Math.random;
     for (const [name, queueOptions] of Object.entries(options.queues ?? {})) {
       this.declare(name, queueOptions);
     }
@@ -467,6 +483,22 @@ export class Broker implements QueueBackend {
     return lease.deadline;
   }
 
+  /**
+   * Records what a leased job says of its progress (`value`: superjson text,
+   * checked for size by the operations layer). In memory only: it is shown
+   * with the job in flight, and a called task's caller hears it.
+   */
+  progress(owner: Owner, tag: number, value: string, now: number): void {
+    const lease = this.#ownLease(owner, tag);
+    if (typeof lease === "string") throw new RemoteError(ErrorCode.NotLeased, lease);
+    lease.progress = value;
+    lease.progressAt = now;
+    lease.queue.reporting.add(lease);
+    if (lease.job.replyTo !== undefined) {
+      this.#events?.progress?.(lease.job, lease.queue.name, value);
+    }
+  }
+
   /** An owner went away: its leased jobs return to their queues, its waits end. */
   release(owner: Owner, now: number): void {
     for (const subscription of owner.subscriptions) this.unsubscribe(subscription);
@@ -503,11 +535,17 @@ export class Broker implements QueueBackend {
       const due = queue.nextToken();
       if (due < next) next = due;
     }
+    const slot = this.#schedules.nextDeadline();
+    if (slot < next) next = slot;
     return next;
   }
 
-  /** Does what is due at `now`: delayed jobs become ready, leases expire, waits time out. */
+  /**
+   * Does what is due at `now`: schedules put their jobs, delayed jobs become
+   * ready, leases expire, waits time out, throttled queues hand out again.
+   */
   tick(now: number): void {
+    for (const { schedule, slot } of this.#schedules.due(now)) this.#fire(schedule, slot, now);
     for (const queue of [...this.#throttled]) {
       if (queue.nextToken() > now) continue;
       this.#throttled.delete(queue);
@@ -532,7 +570,7 @@ export class Broker implements QueueBackend {
         this.#endLease(lease);
         queue.totals.expired++;
         lease.job.avoid = lease.owner.id;
-        this.#return(queue, lease.job, now, 0, "lease expired", lease.owner);
+        this.#return(queue, lease.job, now, null, "lease expired", lease.owner);
         expired = true;
       }
       if (order.length === 0) this.#leasedQueues.delete(queue);
@@ -585,6 +623,10 @@ export class Broker implements QueueBackend {
         waitingGets: queue.parkedGets,
         waitingPuts: queue.parkedPuts,
         maxsize: queue.options.maxsize,
+        paused: queue.options.paused,
+        rateLimit: queue.options.rateLimit,
+        throttled: this.#throttled.has(queue),
+        progress: this.#progressOf(queue),
         totals: { ...queue.totals },
         rates: {
           put: queue.putRate.rate(now, queue.totals.put),
@@ -661,6 +703,84 @@ export class Broker implements QueueBackend {
     return moved.length;
   }
 
+  /** Deletes dead letters of `queueName` (all, or those with the given ids); returns how many. */
+  deadDelete(queueName: string, ids: readonly string[] | null, now: number): number {
+    this.#queue(queueName, false);
+    const dlq = this.#queues.get(this.deadLetterQueue(queueName));
+    if (dlq === undefined) return 0;
+    const wanted = ids === null ? null : new Set(ids);
+    const deleted = dlq.ready.filter((job) =>
+      !(job.origin === queueName && (wanted === null || wanted.has(job.id)))
+    );
+    // An ack of a dead letter is how the journal forgets it.
+    for (const job of deleted) this.#journal?.({ t: "ack", q: dlq.name, seq: job.seq });
+    this.#admitWaitingPuts(dlq, now);
+    return deleted.length;
+  }
+
+  /** Up to `limit` jobs of `queueName` in flight, oldest lease first, with their holders and progress. */
+  inFlight(queueName: string, limit: number): InFlightJob[] {
+    const queue = this.#queue(queueName, false);
+    const out: InFlightJob[] = [];
+    if (queue.inFlight === 0) return out;
+    for (const lease of this.#leases.values()) {
+      if (out.length >= limit) break;
+      if (lease.queue !== queue) continue;
+      const listed: InFlightJob = {
+        job: lease.job,
+        tag: lease.tag,
+        by: lease.owner.label,
+        deadline: lease.deadline,
+      };
+      if (lease.progress !== undefined) {
+        listed.progress = lease.progress;
+        listed.progressAt = lease.progressAt;
+      }
+      out.push(listed);
+    }
+    return out;
+  }
+
+  // -- schedules --
+
+  /**
+   * Adds (or replaces) a schedule; its first job is put at its next slot
+   * after `now`. The queue is created if it does not exist (and may be).
+   */
+  schedule(request: ScheduleRequest, now: number): ScheduleInfo {
+    this.#queue(request.queue);
+    const old = this.#schedules.get(request.name);
+    const schedule: Schedule = {
+      ...request,
+      // A replaced schedule keeps its interval's anchor and its last slot: no slot is put twice.
+      anchor: old?.everyMs === request.everyMs && old !== undefined ? old.anchor : now,
+      last: old?.last ?? 0,
+    };
+    this.#schedules.add(schedule, now);
+    this.#journal?.({ t: "schedule", schedule });
+    return this.#schedules.list().find((s) => s.name === schedule.name)!;
+  }
+
+  /** Removes a schedule; false when there was none of that name. */
+  unschedule(name: string): boolean {
+    if (!this.#schedules.remove(name)) return false;
+    this.#journal?.({ t: "unschedule", name });
+    return true;
+  }
+
+  /** Every schedule, by name, with the value it puts (superjson text). */
+  schedules(): { info: ScheduleInfo; payload: string }[] {
+    return this.#schedules.list().map((info) => ({
+      info,
+      payload: this.#schedules.get(info.name)!.payload,
+    }));
+  }
+
+  /** Every schedule as stored (for writing a snapshot). */
+  scheduleRecords(): Schedule[] {
+    return this.#schedules.all().map((s) => ({ ...s }));
+  }
+
   // -- recovery --
 
   /**
@@ -672,9 +792,11 @@ export class Broker implements QueueBackend {
       queues: Record<string, QueueOptions>;
       jobs: Iterable<{ queue: string; job: Job }>;
       ids?: Iterable<{ queue: string; id: string }>;
+      schedules?: Iterable<Schedule>;
     },
     now: number,
   ): void {
+    this.#schedules.restore(state.schedules ?? [], now);
     for (const [name, options] of Object.entries(state.queues)) {
       const queue = this.#queues.get(name);
       if (queue) queue.options = options;
@@ -747,6 +869,9 @@ export class Broker implements QueueBackend {
       this.#remember(queue, item.id, now, seenAt !== undefined);
       queue.totals.put++;
       this.#journal?.({ t: "put", q: queue.name, job });
+      if (job.backoff !== undefined) {
+        this.#journal?.({ t: "extra", q: queue.name, seq: job.seq, backoff: job.backoff });
+      }
       this.#enqueue(queue, job);
     }
   }
@@ -764,6 +889,7 @@ export class Broker implements QueueBackend {
     };
     // Only called tasks carry it: other jobs keep the smaller shape.
     if (item.replyTo !== undefined) job.replyTo = item.replyTo;
+    if (item.backoff !== undefined) job.backoff = item.backoff;
     return job;
   }
 
@@ -848,7 +974,10 @@ export class Broker implements QueueBackend {
    */
   #mayHandOut(queue: NamedQueue, now: number): boolean {
     if (queue.mayHandOut(now)) return true;
-    if (queue.options.rateLimit !== null && !queue.options.paused) this.#throttled.add(queue);
+    if (queue.options.rateLimit !== null && !queue.options.paused && !this.#throttled.has(queue)) {
+      this.#throttled.add(queue);
+      queue.totals.throttled++;
+    }
     return false;
   }
 
@@ -977,12 +1106,12 @@ export class Broker implements QueueBackend {
     const order = lease.queue.leaseOrder;
     while (order.length > 0 && order.peek()!.ended) order.shift();
     this.#leases.delete(lease.tag);
+    if (lease.progress !== undefined) lease.queue.reporting.delete(lease);
     lease.owner.leases.delete(lease.tag);
     lease.queue.inFlight--;
     if (lease.subscription) lease.subscription.inFlight--;
   }
 
-  /** A job comes back from a consumer: ready again (at the front), delayed, or dead. */
   /**
    * A job comes back from a consumer: ready again (at the front), delayed, or
    * dead. `delayMs` null: none was asked for, so the job's (or its queue's)
@@ -1005,7 +1134,7 @@ export class Broker implements QueueBackend {
     let delay = delayMs ?? 0;
     const policy = job.backoff ?? queue.options.backoff;
     if (delayMs === null && policy !== null && why !== "connection lost") {
-      delay = backoffDelay(policy, job.attempts, Math.random());
+      delay = backoffDelay(policy, job.attempts, this.#random());
     }
     job.readyAt = delay > 0 ? now + delay : 0;
     this.#journal?.({
@@ -1023,6 +1152,38 @@ export class Broker implements QueueBackend {
     } else {
       queue.ready.unshift(job);
     }
+  }
+
+  /** A schedule's slot is due: its job goes to its queue (a repeat of the slot's id is ignored). */
+  #fire(schedule: Schedule, slot: number, now: number): void {
+    const item: PutItem = {
+      id: scheduledJobId(schedule.name, slot),
+      payload: schedule.payload,
+      priority: schedule.priority,
+      delayMs: 0,
+    };
+    this.put(null, schedule.queue, [item], { now }, (result) => {
+      if (!(result instanceof RemoteError) && result.accepted > 0) {
+        this.#queues.get(schedule.queue)!.totals.scheduled++;
+      }
+    });
+    // After the put: a crash in between puts the slot again at a catch-up, and its id dedupes it.
+    this.#journal?.({ t: "fired", name: schedule.name, slot });
+  }
+
+  /** The in-flight jobs of `queue` that reported progress, latest first (at most 10). */
+  #progressOf(queue: NamedQueue): ProgressInfo[] {
+    const out: ProgressInfo[] = [];
+    for (const lease of queue.reporting) {
+      out.push({
+        id: lease.job.id,
+        tag: lease.tag,
+        by: lease.owner.label,
+        value: lease.progress!,
+        at: lease.progressAt!,
+      });
+    }
+    return out.sort((a, b) => b.at - a.at).slice(0, 10);
   }
 
   #deadLetter(queue: NamedQueue, job: Job, reason: string, now: number, by: Owner | null): void {

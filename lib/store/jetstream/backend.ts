@@ -67,6 +67,30 @@ export const LIMITATIONS: readonly string[] = [
   "purge also removes jobs in flight",
 ] as const;
 
+/**
+ * Queue options of flow control that this store does not implement yet: a
+ * queue asking for one is refused (rather than the option silently ignored).
+ * See docs/FLOW.md, "JetStream".
+ */
+export function refuseFlowOptions(name: string, options: QueueOptions): void {
+  const unsupported = [
+    options.paused ? "paused" : null,
+    options.rateLimit !== null ? "rateLimit" : null,
+    options.backoff !== null ? "backoff" : null,
+  ].filter((o) => o !== null);
+  if (unsupported.length === 0) return;
+  throw new RemoteError(
+    ErrorCode.BadArgument,
+    `Cannot declare queue "${name}" with ${
+      unsupported.join(", ")
+    }: the JetStream store does not support ${
+      unsupported.length === 1 ? "it" : "them"
+    } yet (docs/FLOW.md); use the embedded store for this queue, or leave ${
+      unsupported.length === 1 ? "it" : "them"
+    } out`,
+  );
+}
+
 /** Options of {@link JetStreamBackend.open}. */
 export interface JetStreamBackendOptions {
   /** Queues that exist from the start; existing streams keep options not given here. */
@@ -173,6 +197,8 @@ class JsQueue {
     expired: 0,
     deadLettered: 0,
     duplicates: 0,
+    throttled: 0,
+    scheduled: 0,
   };
   readonly putRate = new RateMeter();
   readonly ackRate = new RateMeter();
@@ -302,6 +328,7 @@ export class JetStreamBackend implements QueueBackend {
     const existing = this.#queues.get(name);
     if (existing?.ensured) await existing.ensured.catch(() => {});
     const merged = resolveQueueOptions(name, this.#queues.get(name)?.options, options);
+    refuseFlowOptions(name, merged);
     let queue = this.#queues.get(name);
     if (queue === undefined) {
       queue = new JsQueue(name, this.#prefix, merged);
@@ -326,6 +353,12 @@ export class JetStreamBackend implements QueueBackend {
     try {
       queue = this.#queue(queueName);
       checkPutItems(items);
+      if (items.some((item) => item.backoff !== undefined)) {
+        throw new RemoteError(
+          ErrorCode.BadArgument,
+          `Cannot put to "${queueName}" with a retry policy (backoff): the JetStream store does not support one yet (docs/FLOW.md); put without it`,
+        );
+      }
     } catch (error) {
       done(error as RemoteError);
       return;
@@ -535,6 +568,10 @@ export class JetStreamBackend implements QueueBackend {
       waitingGets: queue.waits,
       waitingPuts: queue.waitingPuts,
       maxsize: queue.options.maxsize,
+      paused: false,
+      rateLimit: null,
+      throttled: false,
+      progress: [],
       totals: { ...queue.totals },
       rates: {
         put: queue.putRate.rate(now, queue.totals.put),
