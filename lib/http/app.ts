@@ -63,7 +63,7 @@ function corsFor(origins: readonly string[]) {
   const allowed = checkCorsOrigins(origins);
   return cors({
     origin: allowed.includes("*") ? "*" : allowed,
-    allowMethods: ["GET", "HEAD", "POST", "PUT", "OPTIONS"],
+    allowMethods: ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
     allowHeaders: ["authorization", "content-type", ...Object.values(SignHeader)],
     maxAge: 600,
   });

@@ -125,36 +125,56 @@ class NamedQueue {
   };
   readonly putRate = new RateMeter();
   readonly ackRate = new RateMeter();
-  /** The rate limit's token bucket: jobs that may be handed out now (refilled as time passes). */
-  tokens = 0;
-  tokensAt = 0;
+  /**
+   * The rate limit's window: the times of the last `count` hand-outs, in a
+   * ring (allocated when a limit is set). A job may go when the oldest of
+   * them is `perMs` old, so no window of `perMs` ever holds more than
+   * `count`, however the consumers are spread over connections. (A token
+   * bucket would let a full bucket's burst and its refill meet in one
+   * window: up to twice the limit.)
+   */
+  #handouts: Float64Array | null = null;
+  #head = 0;
+  #filled = 0;
 
   constructor(name: string, options: QueueOptions) {
     this.name = name;
     this.options = options;
-    this.tokens = options.rateLimit?.count ?? 0;
   }
 
-  /** Whether a job may be handed out now: not paused, and a token left (taking it). */
+  /** The options changed: a new rate limit starts with an empty window. */
+  setOptions(options: QueueOptions): void {
+    const before = this.options.rateLimit;
+    const after = options.rateLimit;
+    this.options = options;
+    if (before?.count !== after?.count || before?.perMs !== after?.perMs) {
+      this.#handouts = null;
+      this.#head = 0;
+      this.#filled = 0;
+    }
+  }
+
+  /** Whether a job may be handed out now: not paused, and within the rate limit (counting it). */
   mayHandOut(now: number): boolean {
     if (this.options.paused) return false;
     const limit = this.options.rateLimit;
     if (limit === null) return true;
-    this.tokens = Math.min(
-      limit.count,
-      this.tokens + (now - this.tokensAt) * limit.count / limit.perMs,
-    );
-    this.tokensAt = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
+    const ring = this.#handouts ??= new Float64Array(limit.count);
+    if (this.#filled < limit.count) {
+      ring[(this.#head + this.#filled++) % limit.count] = now;
+      return true;
+    }
+    if (now - ring[this.#head] < limit.perMs) return false;
+    ring[this.#head] = now;
+    this.#head = (this.#head + 1) % limit.count;
     return true;
   }
 
-  /** When the next token is due (epoch ms), for a queue held back by its rate limit. */
+  /** When the rate limit lets the next job go (epoch ms), for a queue held back by it. */
   nextToken(): number {
     const limit = this.options.rateLimit;
-    if (limit === null || this.tokens >= 1) return this.tokensAt;
-    return this.tokensAt + Math.ceil((1 - this.tokens) * limit.perMs / limit.count);
+    if (limit === null || this.#handouts === null || this.#filled < limit.count) return 0;
+    return this.#handouts[this.#head] + limit.perMs;
   }
 
   get waiting(): number {
@@ -246,8 +266,7 @@ export class Broker implements QueueBackend {
       queue = new NamedQueue(name, merged);
       this.#queues.set(name, queue);
     } else {
-      queue.options = merged;
-      if (merged.rateLimit !== null) queue.tokens = Math.min(queue.tokens, merged.rateLimit.count);
+      queue.setOptions(merged);
     }
     this.#journal?.({ t: "declare", q: name, options: merged });
     // Resumed, or a limit raised: hand out what can go now.
@@ -799,7 +818,7 @@ export class Broker implements QueueBackend {
     this.#schedules.restore(state.schedules ?? [], now);
     for (const [name, options] of Object.entries(state.queues)) {
       const queue = this.#queues.get(name);
-      if (queue) queue.options = options;
+      if (queue) queue.setOptions(options);
       else this.#queues.set(name, new NamedQueue(name, options));
     }
     // Plain sets here (no reordering, no eviction per id): a million ids load in a blink.

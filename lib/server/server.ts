@@ -60,6 +60,12 @@ export interface ServeOptions {
    * closes it on close.
    */
   backend?: QueueBackend;
+  /**
+   * The god's clock (default Date.now). Tests pass their own to move time
+   * (schedules, backoff, rate limits, leases) without sleeping, then call
+   * `god.ops.advance()`.
+   */
+  now?: () => number;
   /** Replaces TCP (tests): listen and hand over each new connection. */
   listener?: (address: Address, onConnection: (t: Transport) => void) => Promise<Listener>;
 }
@@ -118,6 +124,7 @@ export async function serve(options: ServeOptions): Promise<God> {
     address: () => listener ? `${listener.host}:${listener.port}` : "",
     limitStats: () => counters.stats(Date.now()),
     onLimit: (limit) => counters.hit(limit),
+    now: options.now,
   });
   const sweeper = setInterval(() => {
     for (const { address, unlogged } of counters.auth.sweep(Date.now())) {
@@ -235,7 +242,7 @@ function embeddedBroker(options: ServeOptions, store: Store, maxQueues: number):
     journal: (record) => store.append(record),
   });
   if (options.restore) {
-    broker.restore(options.restore, Date.now());
+    broker.restore(options.restore, options.now?.() ?? Date.now());
     for (
       const [name, queueOptions] of Object.entries(options.queues ?? { tasks: {}, results: {} })
     ) {

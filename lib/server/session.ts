@@ -7,7 +7,7 @@
  * too slowly. A bad frame closes only this connection; a bad request fails
  * only that request.
  */
-import type { Subscription } from "../queue/backend.ts";
+import type { InFlightJob, Subscription } from "../queue/backend.ts";
 import type { Delivery, Job } from "../queue/types.ts";
 import type { Caller } from "../ops/caller.ts";
 import type { Done, Operations } from "../ops/operations.ts";
@@ -47,6 +47,19 @@ export function jobMeta(job: Job, tag?: number): JobMeta {
   if (tag !== undefined) meta.tag = tag;
   if (job.reason !== undefined) meta.reason = job.reason;
   if (job.origin !== undefined) meta.origin = job.origin;
+  if (job.history !== undefined && job.history.length > 0) meta.history = job.history;
+  return meta;
+}
+
+/** A job in flight as listings carry it: its fields, lease, holder and last progress. */
+export function inFlightMeta(listed: InFlightJob): JobMeta {
+  const meta = jobMeta(listed.job, listed.tag);
+  meta.by = listed.by;
+  meta.deadline = listed.deadline;
+  if (listed.progress !== undefined) {
+    meta.progress = listed.progress;
+    meta.progressAt = listed.progressAt;
+  }
   return meta;
 }
 
@@ -63,6 +76,12 @@ function deliveryListing(deliveries: Delivery[]): [object, string[]] {
 function listing(jobs: Job[]): [object, string[]] {
   const payloads = jobs.map((job) => job.payload);
   return [{ jobs: jobs.map((job) => jobMeta(job)), sizes: payloads.map(utf8Length) }, payloads];
+}
+
+/** Jobs in flight as a reply, like {@link listing}. */
+function inFlightListing(jobs: InFlightJob[]): [object, string[]] {
+  const payloads = jobs.map((listed) => listed.job.payload);
+  return [{ jobs: jobs.map(inFlightMeta), sizes: payloads.map(utf8Length) }, payloads];
 }
 
 export class Session {
@@ -436,6 +455,53 @@ export class Session {
           this.#answer(m.id, (options) => [{ options }]),
         );
         return;
+      case MessageType.Progress:
+        ops.progress(
+          caller,
+          { tag: h.tag, value: payloadText(m.payload, 0) },
+          this.#answer(m.id, () => [{}]),
+        );
+        return;
+      case MessageType.InFlight:
+        ops.inFlight(caller, { queue: h.q, limit: h.n }, this.#answer(m.id, inFlightListing));
+        return;
+      case MessageType.DeadDelete:
+        ops.deadDelete(
+          caller,
+          { queue: h.q, ids: h.ids },
+          this.#answer(m.id, (deleted) => [{ deleted }]),
+        );
+        return;
+      case MessageType.Pause:
+        ops.pause(
+          caller,
+          { queue: h.q },
+          h.paused !== false,
+          this.#answer(m.id, (options) => [{ options }]),
+        );
+        return;
+      case MessageType.Schedule:
+        ops.schedule(
+          caller,
+          { fields: h.schedule, payload: payloadText(m.payload, 0) },
+          this.#answer(m.id, (schedule) => [{ schedule }]),
+        );
+        return;
+      case MessageType.Unschedule:
+        ops.unschedule(caller, { name: h.name }, this.#answer(m.id, (removed) => [{ removed }]));
+        return;
+      case MessageType.Schedules:
+        ops.schedules(
+          caller,
+          this.#answer(m.id, (all) => {
+            const payloads = all.map((s) => s.payload);
+            return [
+              { schedules: all.map((s) => s.info), sizes: payloads.map(utf8Length) },
+              payloads,
+            ];
+          }),
+        );
+        return;
       default:
         throw new ProtocolError(
           ErrorCode.UnknownType,
@@ -495,9 +561,18 @@ export class Session {
     }
   }
 
-  /** The answer to a task this client called: a Result push (the value as payload); false when gone. */
+  /**
+   * The answer to a task this client called: a Result push (the value as
+   * payload), or a CallProgress push while it runs; false when gone.
+   */
   #sendResult(result: CallResult): boolean {
     if (this.#ended) return false;
+    if (result.progress !== undefined) {
+      this.#sendMessage(MessageType.CallProgress, 0, { id: result.id, q: result.queue }, [
+        result.progress,
+      ]);
+      return true;
+    }
     const header: Record<string, unknown> = { id: result.id, q: result.queue };
     if (result.fallback !== undefined) header.fallback = result.fallback;
     if (result.error !== undefined) header.error = result.error;
