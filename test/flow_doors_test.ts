@@ -8,14 +8,7 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  type Client,
-  connect,
-  ErrorCode,
-  type God,
-  RemoteError,
-  serve,
-} from "../mod.ts";
+import { type Client, connect, ErrorCode, type God, RemoteError, serve } from "../mod.ts";
 import { type HttpFace, serveHttp } from "../lib/http/serve.ts";
 
 const AUTHKEY = "flow-doors-key";
@@ -88,7 +81,7 @@ for (const door of DOORS) {
 
   test(`[${door}] progress is seen in flight by an admin, in stats and by the caller`, async () => {
     const worker = await client(door, `worker-${door}`);
-    const admin = await client("tcp", "admin");
+    const admin = await client(door, "admin");
     const caller = await client(door === "tcp" ? "http" : "tcp", "caller");
     try {
       const name = fresh(door);

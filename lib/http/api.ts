@@ -37,7 +37,7 @@ function jobJson(job: Job, tag?: number, inFlight?: InFlightJob): string {
     meta.deadline = inFlight.deadline;
     if (inFlight.progress !== undefined) {
       meta.progressAt = inFlight.progressAt;
-      progress = spliced("progress", inFlight.progress);
+      progress = `,${spliced("progress", inFlight.progress)}`;
     }
   }
   const head = JSON.stringify(meta).slice(0, -1);
