@@ -74,6 +74,11 @@ const OPTIONS = {
     arg: "Q[,Q...]",
     help: "with key worker: queues the key may put to (repeatable)",
   },
+  manage: {
+    kind: "list",
+    arg: "Q[,Q...]",
+    help: "with key worker: queues the key may manage, e.g. from the dashboard (repeatable)",
+  },
   json: { kind: "flag", help: "print JSON instead of tables" },
   help: { kind: "flag", help: "show this help" },
 } as const satisfies Record<string, OptionSpec>;
@@ -99,12 +104,13 @@ const HELP = formatHelp(
                                   put a job on Q at every slot (replaces NAME if it exists)
   schedule list                   every schedule, its next and last slot
   schedule remove NAME            remove a schedule
-  key worker --queues Q --results R
-                                  print a worker key: it may only take and finish jobs of Q
-                                  and put to R (made from the god's key; nothing is sent)
+  key worker [--queues Q] [--results R] [--manage M]
+                                  print a worker key: it may only take and finish jobs of Q,
+                                  put to R and manage M (made from the god's key; nothing is
+                                  sent)
 
 Exits 0 on success, 2 on usage errors, 1 on failures (god unreachable, key rejected,
-dead requeue --id that matched nothing).`,
+dead requeue or dead delete --id that matched nothing, schedule remove of an unknown name).`,
 );
 
 type Command =
@@ -145,7 +151,12 @@ function queueList(given: string[] | undefined): string[] {
 
 function parseCommand(
   positionals: string[],
-  values: Record<string, unknown> & { id?: string[]; queues?: string[]; results?: string[] },
+  values: Record<string, unknown> & {
+    id?: string[];
+    queues?: string[];
+    results?: string[];
+    manage?: string[];
+  },
 ): Command {
   const { id: ids } = values;
   const [cmd, ...rest] = positionals;
@@ -173,8 +184,11 @@ function parseCommand(
   if (ids !== undefined && !(cmd === "dead" && (rest[0] === "requeue" || rest[0] === "delete"))) {
     throw new UsageError("Option --id only goes with dead requeue or dead delete");
   }
-  if ((values.queues ?? values.results) !== undefined && !(cmd === "key" && rest[0] === "worker")) {
-    throw new UsageError("Options --queues and --results only go with key worker");
+  if (
+    (values.queues ?? values.results ?? values.manage) !== undefined &&
+    !(cmd === "key" && rest[0] === "worker")
+  ) {
+    throw new UsageError("Options --queues, --results and --manage only go with key worker");
   }
   switch (cmd) {
     case undefined:
@@ -265,11 +279,15 @@ function parseCommand(
           `Unknown command "${["key", rest[0]].filter(Boolean).join(" ")}": use key worker`,
         );
       }
-      noMore(1, "key worker --queues Q --results R");
+      noMore(1, "key worker [--queues Q] [--results R] [--manage M]");
       try {
         return {
           cmd: "key-worker",
-          scope: checkScope({ consume: queueList(values.queues), put: queueList(values.results) }),
+          scope: checkScope({
+            consume: queueList(values.queues),
+            put: queueList(values.results),
+            manage: queueList(values.manage),
+          }),
         };
       } catch (error) {
         throw new UsageError((error as Error).message);

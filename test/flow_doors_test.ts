@@ -8,7 +8,16 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { type Client, connect, ErrorCode, type God, RemoteError, serve } from "../mod.ts";
+import {
+  type Client,
+  connect,
+  describeScope,
+  ErrorCode,
+  type God,
+  makeWorkerKey,
+  RemoteError,
+  serve,
+} from "../mod.ts";
 import { type HttpFace, serveHttp } from "../lib/http/serve.ts";
 
 const AUTHKEY = "flow-doors-key";
@@ -227,3 +236,35 @@ test("a rate limit holds across consumers on several connections and both doors"
     await Promise.all([admin.close(), ...consumers.map((c) => c.close())]);
   }
 });
+
+for (const door of DOORS) {
+  test(`[${door}] a worker key that may manage a queue acts on it and on nothing else`, async () => {
+    const name = fresh(door);
+    const other = fresh(door);
+    const key = await makeWorkerKey(AUTHKEY, { consume: [], put: [], manage: [name] });
+    assert.equal(describeScope({ consume: [], put: [], manage: [name] }), `manage ${name}`);
+    const god0 = await client(door);
+    const operator = await connect({
+      addr: door === "tcp" ? `127.0.0.1:${god.port}` : face.url,
+      authkey: key,
+      role: "operator",
+    });
+    try {
+      await god0.queue(name).put(1);
+      await god0.queue(other).put(1);
+      assert.equal((await operator.pause(name)).paused, true);
+      assert.equal((await operator.resume(name)).paused, false);
+      assert.equal((await operator.peek(name)).length, 1);
+      assert.deepEqual(await operator.deadList(name), []);
+      assert.equal((await operator.stats(name)).queues[0].ready, 1);
+      const forbidden = (e: unknown) => e instanceof RemoteError && e.code === ErrorCode.Forbidden;
+      await assert.rejects(operator.pause(other), forbidden);
+      await assert.rejects(operator.purge(other), forbidden);
+      await assert.rejects(operator.schedules(), forbidden);
+      await assert.rejects(operator.queue(name).put(2), forbidden);
+      assert.equal(await operator.purge(name), 1);
+    } finally {
+      await Promise.all([operator.close(), god0.close()]);
+    }
+  });
+}

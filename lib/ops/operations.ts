@@ -106,8 +106,10 @@ export function ask<T>(run: (done: Done<T>) => void): Promise<T> {
 /**
  * Refuses what a worker key may not do: it takes and finishes jobs of its
  * `consume` queues (acks, nacks, fails and touches need no check: a worker
- * holds leases only of those), puts to its `put` queues, and reads the stats
- * of those queues; nothing else. The god's key may do everything.
+ * holds leases only of those), puts to its `put` queues, reads the stats of
+ * those queues, and manages (and reads) its `manage` queues; nothing else.
+ * What concerns no one queue (the whole god's stats, listing or removing
+ * schedules) needs the god's key, which may do everything.
  */
 function permit(
   caller: Caller,
@@ -122,8 +124,10 @@ function permit(
     : kind === "consume"
     ? scope.consume.includes(queue!)
     : kind === "read"
-    ? queue !== null && (scope.consume.includes(queue) || scope.put.includes(queue))
-    : false;
+    ? queue !== null &&
+      (scope.consume.includes(queue) || scope.put.includes(queue) ||
+        (scope.manage ?? []).includes(queue))
+    : queue !== null && (scope.manage ?? []).includes(queue);
   if (!allowed) {
     throw new RemoteError(
       ErrorCode.Forbidden,
