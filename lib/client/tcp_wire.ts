@@ -415,10 +415,10 @@ export class TcpWire implements Wire {
     link.closed.then((reason) => this.#lost(link, reason));
   }
 
-  /** A Result push (the answer to a task this client called) or a CallProgress push. */
+  /** A Result push (the answer to a task this client called) or a Progressed push. */
   #answer(message: Message): void {
     const id = String(message.header.id);
-    if (message.type === MessageType.CallProgress) {
+    if (message.type === MessageType.Progressed) {
       this.#progress.get(id)?.(message.payload);
       return;
     }

@@ -54,7 +54,7 @@ export const MessageType = {
   // pushes (god → client)
   Deliver: 40,
   Result: 41,
-  CallProgress: 42,
+  Progressed: 42,
 } as const;
 export type MessageType = typeof MessageType[keyof typeof MessageType];
 

@@ -563,12 +563,12 @@ export class Session {
 
   /**
    * The answer to a task this client called: a Result push (the value as
-   * payload), or a CallProgress push while it runs; false when gone.
+   * payload), or a Progressed push while it runs; false when gone.
    */
   #sendResult(result: CallResult): boolean {
     if (this.#ended) return false;
     if (result.progress !== undefined) {
-      this.#sendMessage(MessageType.CallProgress, 0, { id: result.id, q: result.queue }, [
+      this.#sendMessage(MessageType.Progressed, 0, { id: result.id, q: result.queue }, [
         result.progress,
       ]);
       return true;
