@@ -263,6 +263,18 @@ for (const door of DOORS) {
       await assert.rejects(operator.schedules(), forbidden);
       await assert.rejects(operator.queue(name).put(2), forbidden);
       assert.equal(await operator.purge(name), 1);
+      // Schedules on its queue, but not over another queue's schedule of the same name.
+      assert.equal(
+        (await operator.schedule(`${name}-s`, { queue: name, every: 60_000 })).queue,
+        name,
+      );
+      await god0.schedule(`${name}-other`, { queue: other, every: 60_000 });
+      await assert.rejects(
+        operator.schedule(`${name}-other`, { queue: name, every: 60_000 }),
+        forbidden,
+      );
+      await god0.unschedule(`${name}-s`);
+      await god0.unschedule(`${name}-other`);
     } finally {
       await Promise.all([operator.close(), god0.close()]);
     }

@@ -683,7 +683,22 @@ export class Operations {
       const request = checkSchedule(raw, this.limits.maxPayloadBytes);
       permit(caller, "manage", request.queue, `schedule jobs on "${request.queue}"`);
       const add = feature(this.backend, "schedule", "add a schedule");
-      this.#answer(add(request, this.#now()), (info) => info, done);
+      if (caller.info.scope === undefined || caller.info.scope === null) {
+        this.#answer(add(request, this.#now()), (info) => info, done);
+        return;
+      }
+      // A key that manages some queues may not replace a schedule of another queue.
+      const list = feature(this.backend, "schedules", "add a schedule");
+      this.#answer(list(), (all) => {
+        const taken = all.find((s) => s.info.name === request.name);
+        if (taken !== undefined && taken.info.queue !== request.queue) {
+          permit(caller, "manage", taken.info.queue, `replace schedule "${request.name}"`);
+        }
+        return null;
+      }, (outcome) => {
+        if (outcome instanceof TaskwireError) done(outcome);
+        else this.#answer(add(request, this.#now()), (info) => info, done);
+      }, false);
     } catch (error) {
       this.#fail(done, error);
     }

@@ -166,10 +166,9 @@ export interface QueueBackend {
   deadList(queueName: string, limit: number): Awaitable<Job[]>;
   /** Moves dead jobs of `queueName` (all, or those with the given ids) back; returns how many. */
   deadRequeue(queueName: string, ids: readonly string[] | null, now: number): Awaitable<number>;
-  /**
-   * The features of flow control a backend may lack; the operations layer
-   * refuses requests for a missing one with a message that says so.
-   */
+  // Flow control a backend may lack: the operations layer refuses a request
+  // for a missing one with a message that names the store.
+
   /** Records a leased job's progress (superjson text). */
   progress?(owner: Owner, tag: number, value: string, now: number): Awaitable<void>;
   /** Jobs of a queue in flight, with their holders and progress. */
