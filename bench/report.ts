@@ -1,6 +1,6 @@
 /**
  * Summaries of repeated runs (median, min, max) and the two ways to show
- * them: an aligned text table with ratios to the Python baseline, or JSON.
+ * them: an aligned text table with ratios to the baselines, or JSON.
  */
 
 /** The figures one run of one scenario yields; absent figures are undefined. */
@@ -111,7 +111,7 @@ const COLUMNS = {
   { title: string; fmt: (v: number) => string; higherBetter: boolean }
 >;
 
-/** Figures shown with a ratio to the Python baseline. */
+/** Figures shown with a ratio to the baseline. */
 const RATIO_FIGURES: readonly Figure[] = ["tasksPerSec", "p99Ms", "godPeakRss", "cpuPer100k"];
 
 function compact(v: number): string {
@@ -145,7 +145,8 @@ export function ratio(figure: Figure, value: number, base: number): number {
 function ratioCell(figure: Figure, s: Spread | undefined, base: Spread | undefined): string {
   if (!s || !base || base.median === 0 || s.median === 0) return "";
   const r = ratio(figure, s.median, base.median);
-  return ` (${r >= 10 ? r.toFixed(0) : r.toFixed(1)}×)`;
+  // Two digits below 1, where "0.8×" could hide anything from 0.75 to 0.85.
+  return ` (${r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(1) : r.toFixed(2)}×)`;
 }
 
 function table(rows: string[][]): string {

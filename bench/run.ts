@@ -5,7 +5,7 @@
  * put n*n into `results`, the god collects every result) with real processes
  * over loopback, in several shapes, stores and runtimes, and the Python
  * original's pattern on the same N in the same run; prints medians of several
- * runs with min and max, and taskwire's figures as ratios to Python's.
+ * runs with min and max, and taskwire's figures as ratios to the baselines.
  * See bench/README.md for the scenarios and how to read the output.
  */
 import { spawnSync } from "node:child_process";
@@ -31,7 +31,7 @@ const HELP = `npm run bench -- [options]
   --quick              one-minute smoke: small N, one run, a few scenarios
   --runs N             runs per scenario; figures are medians with min and max (default 3)
   --only TEXT[,TEXT]   only scenarios whose name contains TEXT (repeatable); their
-                       Python baselines come along
+                       baselines come along (Python's; js.raw for js.*)
   --skip TEXT[,TEXT]   leave out scenarios whose name contains TEXT (repeatable)
   --list               list the scenarios and exit
   --n N                tasks per throughput run (default 100000; --quick 3000)
@@ -54,7 +54,9 @@ const HELP = `npm run bench -- [options]
   --help               this text
 
 Scenario names: <store>.<shape>.<runtime> (store mem|always|batch|off, shape 1x1|1x2|1x1c4),
-paced500.<store>.<runtime>, mixed.mem.1x2, million.{mem,batch}.<runtime>, python.*`;
+paced500.<store>.<runtime>, mixed.mem.1x2, million.{mem,batch}.<runtime>, python.*,
+pydoor.1x1.<runtime> and pydoor.1x1t4.node (the Python scripts on the god's Python door),
+js.1x2.node (two gods on NATS JetStream) and its baseline js.raw (nats.js directly)`;
 
 interface Options {
   quick: boolean;
@@ -206,10 +208,10 @@ async function main(): Promise<number> {
   const pythonVersion = options.python ? version([options.python, "--version"]) : null;
   if (options.python && !pythonVersion) {
     notices.push(
-      `NOTICE: "${options.python}" was not found: the Python baseline and the ratios are skipped.`,
+      `NOTICE: "${options.python}" was not found: the Python baseline and its ratios are skipped.`,
     );
   } else if (!options.python) {
-    notices.push("NOTICE: --no-python: the Python baseline and the ratios are skipped.");
+    notices.push("NOTICE: --no-python: the Python baseline and its ratios are skipped.");
   }
   const drivers = options.drivers ||
     !["god", "producer", "consumer"].every((r) => existsSync(path.join(ROOT, "roles", `${r}.ts`)));
@@ -232,6 +234,14 @@ async function main(): Promise<number> {
     );
     process.stderr.write(notices[notices.length - 1] + "\n");
     scenarios = scenarios.filter((s) => s.store !== "jetstream");
+  }
+  if (pythonVersion === null && scenarios.some((s) => s.pythonWorkers)) {
+    notices.push(
+      `NOTICE: no Python: skipped ${
+        scenarios.filter((s) => s.pythonWorkers).map((s) => s.name).join(", ")
+      } (Python workers on the god's Python door).`,
+    );
+    scenarios = scenarios.filter((s) => !s.pythonWorkers);
   }
   if (scenarios.length === 0) usage(`no scenario matches --only ${options.only.join(",")}`);
   if (options.million < 1_000_000 && scenarios.some((s) => s.kind === "million")) {
@@ -333,7 +343,7 @@ async function main(): Promise<number> {
     `runtimes: node ${machine.node}, ${machine.deno}, ${machine.python ?? "no python"}`,
     `command: ${machine.command}`,
     `N=${settings.n} per throughput run (${settings.durableN} with the journal), paced runs ${settings.warmupSeconds} s warm-up + ${settings.pacedSeconds} s, ${options.runs} run(s) each; ` +
-    `figures: median [min–max]; (×) = ratio to the Python baseline, > 1 is better for taskwire`,
+    `figures: median [min–max]; (×) = ratio to the baseline (Python; js.raw for js.*), > 1 is better for taskwire`,
     `took ${((Date.now() - began) / 1000).toFixed(0)} s`,
   ];
   const document = JSON.stringify(

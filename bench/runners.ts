@@ -85,15 +85,21 @@ export async function runOnce(scenario: Scenario, settings: RunSettings): Promis
   active.add(run);
   const hardStop = setTimeout(() => run.abort("run timed out"), settings.runTimeoutMs);
   try {
-    switch (scenario.system === "python" ? `python-${scenario.kind}` : scenario.kind) {
+    switch (
+      scenario.system === "taskwire" ? scenario.kind : `${scenario.system}-${scenario.kind}`
+    ) {
       case "throughput":
-        return scenario.store === "jetstream"
+        return scenario.pythonWorkers
+          ? await runPythonDoor(run, scenario)
+          : scenario.store === "jetstream"
           ? await runJetStream(run, scenario)
           : await runThroughput(run, scenario);
       case "paced":
         return await runPaced(run, scenario);
       case "million":
         return await runMillion(run, scenario);
+      case "nats-throughput":
+        return await runJetStreamRaw(run, scenario);
       case "python-throughput":
       case "python-paced":
         return await runPython(run, scenario);
@@ -259,14 +265,9 @@ class Run {
   }
 }
 
+/** Stopping order: producers, then consumers and other clients, then gods, then nats-server. */
 function rank(label: string): number {
-  return label.startsWith("producer")
-    ? 0
-    : label.startsWith("consumer")
-    ? 1
-    : label === "nats"
-    ? 3
-    : 2;
+  return label.startsWith("producer") ? 0 : label === "nats" ? 3 : label.startsWith("god") ? 2 : 1;
 }
 
 /** A queue's stats by name (zeros if it does not exist yet). */
@@ -331,6 +332,12 @@ function producerArgv(run: Run, runtime: Runtime, addr: string, count: number): 
 /** Who ran as a role process and who as a bench driver, for the report. */
 export function describeProcesses(scenario: Scenario, settings: RunSettings): string {
   if (scenario.system === "python") return "bench/python/{god,producer,consumer}.py";
+  if (scenario.pythonWorkers) {
+    return `god role on ${scenario.god} with --python; bench/python/{producer,consumer}.py on its Python door`;
+  }
+  if (scenario.system === "nats") {
+    return `bench/drivers/js_raw.ts on nats.js: producer, ${scenario.consumers.length} workers, collector (${scenario.producer})`;
+  }
   const rts = `god ${scenario.god}, producer ${scenario.producer}, consumers ${
     scenario.consumers.join("+")
   }`;
@@ -376,6 +383,16 @@ async function startPipeline(
   return { addr, god, startupMs };
 }
 
+/** CPU seconds per 100k tasks of each process, for the notes: `nats 9.1, god-a 3.2, …`. */
+function cpuByProcess(base: Map<string, number>, end: Map<string, number>, n: number): string {
+  return [...end.keys()]
+    .map((label) => ({ label, cpu: cpuSince(base, end, (l) => l === label) / n * 100_000 }))
+    .filter((x) => x.cpu > 0)
+    .sort((a, b) => b.cpu - a.cpu)
+    .map((x) => `${x.label} ${x.cpu.toFixed(2)}`)
+    .join(", ");
+}
+
 /** CPU seconds used since `base` by every label (or those `labels` accepts). */
 function cpuSince(
   base: Map<string, number>,
@@ -399,6 +416,15 @@ async function runThroughput(run: Run, scenario: Scenario): Promise<RunOutcome> 
   );
   run.spawn("producer", producerArgv(run, scenario.producer, addr, n));
   run.watch("producer");
+  return await measurePipeline(run, n);
+}
+
+/**
+ * Measures a pipeline whose producer was just started: the first put seen on
+ * `tasks` starts the clock, `results` reaching `n` stops it; then waits for
+ * the god to collect every result and checks that every task is accounted for.
+ */
+async function measurePipeline(run: Run, n: number): Promise<RunOutcome> {
   const started = await run.pollUntil("the first put", (s) => queue(s, "tasks").put > 0, {
     everyMs: 2,
     timeoutMs: 60_000,
@@ -450,25 +476,7 @@ async function runThroughput(run: Run, scenario: Scenario): Promise<RunOutcome> 
  */
 async function runJetStream(run: Run, scenario: Scenario): Promise<RunOutcome> {
   const n = run.settings.durableN;
-  const server = natsServerPath();
-  if (server === null) throw new RunFailure("nats-server is not installed");
-  const natsPort = await freePort();
-  const natsDir = run.tempDir();
-  const nats = run.spawn("nats", [
-    server,
-    "-js",
-    "-sd",
-    natsDir,
-    "-a",
-    "127.0.0.1",
-    "-p",
-    String(natsPort),
-    "-n",
-    "bench",
-  ]);
-  run.watch("nats");
-  await run.guard(nats.waitFor(/Server is ready/, 15_000));
-  const store = `nats://127.0.0.1:${natsPort}`;
+  const store = await startNats(run);
   const gods = scenario.gods ?? 2;
   const addrs: string[] = [];
   for (let i = 0; i < gods; i++) {
@@ -567,6 +575,7 @@ async function runJetStream(run: Run, scenario: Scenario): Promise<RunOutcome> {
     const tasksPut = queue(await run.guard(adminA.stats("tasks")), "tasks").put;
     const resultsPut = queue(finished.stats, "results").put;
     const godRss = run.sampler.peakRss("god-a") + run.sampler.peakRss("god-b");
+    run.notes.push(`${scenario.name}: CPU s/100k by process: ${cpuByProcess(base, end, n)}`);
     run.notes.push(
       `${scenario.name}: god RSS is god A + god B; nats-server peak RSS ${
         Math.round(run.sampler.peakRss("nats") / 2 ** 20)
@@ -595,6 +604,87 @@ async function runJetStream(run: Run, scenario: Scenario): Promise<RunOutcome> {
   } finally {
     for (const a of admins.slice(1)) await a.close().catch(() => {});
   }
+}
+
+/** Starts a `nats-server -js` for one run (temporary store, free loopback port); its URL. */
+async function startNats(run: Run): Promise<string> {
+  const server = natsServerPath();
+  if (server === null) throw new RunFailure("nats-server is not installed");
+  const natsPort = await freePort();
+  const natsDir = run.tempDir();
+  const nats = run.spawn("nats", [
+    server,
+    "-js",
+    "-sd",
+    natsDir,
+    "-a",
+    "127.0.0.1",
+    "-p",
+    String(natsPort),
+    "-n",
+    "bench",
+  ]);
+  run.watch("nats");
+  await run.guard(nats.waitFor(/Server is ready/, 15_000));
+  return `nats://127.0.0.1:${natsPort}`;
+}
+
+/**
+ * The `js.raw` baseline: the same pipeline as `js.1x2.node` written directly on
+ * JetStream with nats.js (bench/drivers/js_raw.ts), against its own
+ * nats-server started the same way. A producer, one worker per consumer of the
+ * scenario and a collector, all clients of NATS; the producer's `start` line
+ * (before its first publish) starts the clock, the collector's `done` line (the
+ * N-th distinct result acked) stops it.
+ */
+async function runJetStreamRaw(run: Run, scenario: Scenario): Promise<RunOutcome> {
+  const n = run.settings.durableN;
+  const url = await startNats(run);
+  const raw = (role: string, args: string[] = []) =>
+    command(scenario.producer, "bench/drivers/js_raw.ts", [role, "--nats", url, ...args], {
+      nodeFlags: profFlags(run, scenario.producer),
+    });
+  const setup = run.spawn("setup", raw("setup"));
+  const { code } = await run.guard(setup.exited);
+  if (code !== 0) {
+    throw new RunFailure(
+      `js_raw setup exited ${code}:\n    ${setup.tail.slice(-8).join("\n    ")}`,
+    );
+  }
+  const collector = run.spawn("collector", raw("collector", ["--count", String(n)]));
+  run.watch("collector");
+  await run.guard(collector.waitFor(/"event":"ready"/, 60_000));
+  const workers = scenario.consumers.map((_, i) => run.spawn(`consumer-${i + 1}`, raw("worker")));
+  run.watch(...workers.map((w) => w.label));
+  for (const w of workers) await run.guard(w.waitFor(/"event":"ready"/, 60_000));
+  const base = run.sampler.snapshot();
+  const producer = run.spawn("producer", raw("producer", ["--count", String(n)]));
+  run.watch("producer");
+  const startLine = await run.guard(producer.waitFor(/"event":"start"/, 60_000));
+  base.set("producer", run.sampler.snapshot().get("producer") ?? 0);
+  run.unwatch("collector");
+  const doneLine = await run.guard(
+    collector.waitFor(/"event":"done"/, run.settings.runTimeoutMs),
+  );
+  const end = run.sampler.snapshot();
+  const start = JSON.parse(startLine) as { t: number };
+  const done = JSON.parse(doneLine) as { t: number; count: number };
+  run.notes.push(`${scenario.name}: CPU s/100k by process: ${cpuByProcess(base, end, n)}`);
+  run.notes.push(
+    `${scenario.name}: producer, ${workers.length} workers and a collector on nats.js ` +
+      `(bench/drivers/js_raw.ts), no god; CPU s/100k includes nats-server`,
+  );
+  const ok = done.count >= n;
+  return {
+    ok,
+    figures: {
+      tasksPerSec: n / ((done.t - start.t) / 1000),
+      cpuPer100k: cpuSince(base, end) / n * 100_000,
+    },
+    accounted: { expected: n, tasksPut: n, results: done.count, collected: done.count },
+    error: ok ? undefined : `the collector saw ${done.count} of ${n} results`,
+    notes: run.notes,
+  };
 }
 
 /** Connects an admin client to a second god, retrying every 20 ms until it answers. */
@@ -811,6 +901,63 @@ async function runMillion(run: Run, scenario: Scenario): Promise<RunOutcome> {
   };
 }
 
+/**
+ * The Python baseline's own producer and consumer scripts (BaseManager
+ * proxies, unchanged but for the port) against a taskwire god's Python door:
+ * the first put seen on `tasks` starts the clock, `results` reaching N stops
+ * it, as in {@link runThroughput}; the god's own collector takes the results.
+ */
+async function runPythonDoor(run: Run, scenario: Scenario): Promise<RunOutcome> {
+  const n = run.settings.n;
+  const addr = `127.0.0.1:${await freePort()}`;
+  const pythonPort = await freePort();
+  run.spawn(
+    "god",
+    command(scenario.god, FILES.roles.god, [
+      "--listen",
+      addr,
+      "--quiet",
+      "--in-memory",
+      "--python",
+      `127.0.0.1:${pythonPort}`,
+    ], { nodeFlags: profFlags(run, scenario.god) }),
+  );
+  run.watch("god");
+  await run.connectAdmin(addr);
+  const py = pythonScripts(run, pythonPort);
+  await startPythonConsumers(run, scenario, py);
+  run.spawn("producer", py("producer.py", ["--count", String(n)]));
+  run.watch("producer");
+  return await measurePipeline(run, n);
+}
+
+/** The command line of a script of bench/python/ talking to a god at `port`. */
+function pythonScripts(run: Run, port: number): (file: string, args: string[]) => string[] {
+  return (file, args) => [
+    run.settings.python,
+    path.join(ROOT, "bench", "python", file),
+    "--port",
+    String(port),
+    ...args,
+  ];
+}
+
+/** Starts the Python consumer processes (`concurrency` threads each) and waits until they consume. */
+async function startPythonConsumers(
+  run: Run,
+  scenario: Scenario,
+  py: (file: string, args: string[]) => string[],
+): Promise<void> {
+  const consumers = scenario.consumers.map((_, i) =>
+    run.spawn(
+      `consumer-${i + 1}`,
+      py("consumer.py", ["--threads", String(scenario.concurrency ?? 1)]),
+    )
+  );
+  run.watch(...consumers.map((c) => c.label));
+  for (const c of consumers) await run.guard(c.waitFor(/"event": "consuming"/, 30_000));
+}
+
 /** The Python original's pattern, same N, same shapes. */
 async function runPython(run: Run, scenario: Scenario): Promise<RunOutcome> {
   const paced = scenario.kind === "paced";
@@ -819,13 +966,7 @@ async function runPython(run: Run, scenario: Scenario): Promise<RunOutcome> {
     ? pacedCounts(run.settings, rate)
     : { count: run.settings.n, warmup: 0 };
   const port = await freePort();
-  const py = (file: string, args: string[]) => [
-    run.settings.python,
-    path.join(ROOT, "bench", "python", file),
-    "--port",
-    String(port),
-    ...args,
-  ];
+  const py = pythonScripts(run, port);
   const god = run.spawn(
     "god",
     py("god.py", [
@@ -837,14 +978,7 @@ async function runPython(run: Run, scenario: Scenario): Promise<RunOutcome> {
   );
   run.watch("god");
   await run.guard(god.waitFor(/"event": "ready"/, 30_000));
-  const consumers = scenario.consumers.map((_, i) =>
-    run.spawn(
-      `consumer-${i + 1}`,
-      py("consumer.py", ["--threads", String(scenario.concurrency ?? 1)]),
-    )
-  );
-  run.watch(...consumers.map((c) => c.label));
-  for (const c of consumers) await run.guard(c.waitFor(/"event": "consuming"/, 30_000));
+  await startPythonConsumers(run, scenario, py);
   const base = run.sampler.snapshot();
   const producer = run.spawn(
     "producer",

@@ -18,7 +18,8 @@ export interface Scenario {
   /** Unique, dotted: `mem.1x2.node`, `paced500.always.deno`, `python.1x2`. */
   name: string;
   description: string;
-  system: "taskwire" | "python";
+  /** Who runs it: taskwire, the Python original, or nats.js directly on JetStream (`js.raw`). */
+  system: "taskwire" | "python" | "nats";
   kind: ScenarioKind;
   store: StoreKind;
   god: Runtime;
@@ -29,7 +30,7 @@ export interface Scenario {
   concurrency?: number;
   /** Paced scenarios: tasks per second. */
   rate?: number;
-  /** The Python scenario its figures are divided by. */
+  /** The baseline its figures are divided by (a Python scenario; `js.raw` for `js.*`). */
   baseline?: string;
   /** Part of the `--quick` smoke run. */
   quick?: boolean;
@@ -37,6 +38,12 @@ export interface Scenario {
   gods?: number;
   /** A taskwire scenario to read it next to (selected with it, named in the notes). */
   compare?: string;
+  /**
+   * The producer and consumers are the Python baseline's scripts
+   * (bench/python/*.py, BaseManager proxies), pointed at the god's Python door
+   * (`--python`); `concurrency` is the consumer's threads.
+   */
+  pythonWorkers?: boolean;
 }
 
 const STORE_LABEL = { memory: "mem", always: "always", batch: "batch", off: "off" } as const;
@@ -160,6 +167,18 @@ export function allScenarios(): Scenario[] {
     }
   }
   out.push({
+    name: "js.raw",
+    description:
+      "nats.js directly on one JetStream server: producer, 2 worker processes, collector (baseline of js.*)",
+    system: "nats",
+    kind: "throughput",
+    store: "jetstream",
+    god: "node",
+    producer: "node",
+    consumers: ["node", "node"],
+    quick: true,
+  });
+  out.push({
     name: "js.1x2.node",
     description:
       "2 gods on one NATS JetStream server: producer on god A, 2 consumer processes on god B (all node)",
@@ -170,8 +189,9 @@ export function allScenarios(): Scenario[] {
     producer: "node",
     consumers: ["node", "node"],
     gods: 2,
-    baseline: "python.1x2",
+    baseline: "js.raw",
     compare: "mem.1x2.node",
+    quick: true,
   });
   out.push({
     name: "mixed.mem.1x2",
@@ -184,6 +204,37 @@ export function allScenarios(): Scenario[] {
     consumers: ["node", "deno"],
     baseline: "python.1x2",
     quick: true,
+  });
+  for (const rt of runtimes) {
+    out.push({
+      name: `pydoor.1x1.${rt}`,
+      description:
+        `the Python baseline's producer and consumer on the god's Python door (in memory, god on ${rt})`,
+      system: "taskwire",
+      kind: "throughput",
+      store: "memory",
+      god: rt,
+      producer: rt,
+      consumers: [rt],
+      concurrency: 1,
+      pythonWorkers: true,
+      baseline: "python.1x1",
+      quick: rt === "node",
+    });
+  }
+  out.push({
+    name: "pydoor.1x1t4.node",
+    description:
+      "the Python baseline's producer and a 4-thread consumer on the god's Python door (in memory, god on node)",
+    system: "taskwire",
+    kind: "throughput",
+    store: "memory",
+    god: "node",
+    producer: "node",
+    consumers: ["node"],
+    concurrency: 4,
+    pythonWorkers: true,
+    baseline: "python.1x1t4",
   });
   for (const rt of runtimes) {
     out.push(
@@ -216,9 +267,9 @@ export function allScenarios(): Scenario[] {
 /**
  * The scenarios to run: `--quick` picks the smoke set, `--only` keeps names
  * containing any of the given substrings, `--skip` drops those containing
- * any of its substrings, every selected taskwire scenario brings its Python
- * baseline along (unless `withBaselines` is false) and the scenario it is
- * compared with (`compare`).
+ * any of its substrings, every selected taskwire scenario brings its
+ * baseline along (a Python one unless `withBaselines` is false) and the
+ * scenario it is compared with (`compare`).
  */
 export function selectScenarios(
   options: {
@@ -237,11 +288,9 @@ export function selectScenarios(
   );
   const compared = new Set(chosen.map((s) => s.compare).filter((c) => c !== undefined));
   if (compared.size > 0) chosen = all.filter((s) => chosen.includes(s) || compared.has(s.name));
-  if (options.withBaselines) {
-    const wanted = new Set(chosen.map((s) => s.baseline).filter((b) => b !== undefined));
-    chosen = all.filter((s) => chosen.includes(s) || wanted.has(s.name));
-  } else {
-    chosen = chosen.filter((s) => s.system !== "python");
-  }
+  // Baselines come along; Python's only when there is a Python to run them.
+  const wanted = new Set(chosen.map((s) => s.baseline).filter((b) => b !== undefined));
+  chosen = all.filter((s) => chosen.includes(s) || wanted.has(s.name));
+  if (!options.withBaselines) chosen = chosen.filter((s) => s.system !== "python");
   return chosen;
 }

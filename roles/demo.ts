@@ -5,6 +5,7 @@
  *
  *   npm start                     god and one consumer on Deno, producer and the other consumer on Node
  *   deno task start               the same, all on Deno (roles/demo.ts --deno-only)
+ *   npx taskwire demo             installed from npm: the compiled roles, every one on Node
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -13,7 +14,7 @@ import * as path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { generateAuthKey } from "../mod.ts";
-import { formatHelp, type OptionSpec, parseArgs, UsageError } from "../lib/cli/args.ts";
+import { CliFailure, formatHelp, type OptionSpec, parseArgs, UsageError } from "../lib/cli/args.ts";
 import { KEY_ENV, runRole, watchSignals } from "../lib/cli/role.ts";
 import { Output } from "../lib/cli/output.ts";
 import { runtimeKind, stdoutIsTTY } from "../lib/cli/runtime.ts";
@@ -25,14 +26,23 @@ const OPTIONS = {
   help: { kind: "flag", help: "show this help" },
 } as const satisfies Record<string, OptionSpec>;
 
+const HERE = fileURLToPath(import.meta.url);
+/**
+ * Whether this is the compiled package (npm's dist/, run by plain node) rather
+ * than a checkout: the roles beside it are then .js files, run without tsx.
+ */
+const COMPILED = HERE.endsWith(".js");
+const EXT = COMPILED ? ".js" : ".ts";
+const ROOT = path.resolve(path.dirname(HERE), "..");
+
 const HELP = formatHelp(
   "demo.ts [--deno-only | --node-only]",
   "taskwire demo: a god, a producer and two consumers on this machine, on mixed runtimes.",
   OPTIONS,
-  `Run it with "npm start" (Node and Deno) or "deno task start" (Deno only). Ctrl-C stops it.`,
+  COMPILED
+    ? `Installed from npm, every role runs on Node. Ctrl-C stops it.`
+    : `Run it with "npm start" (Node and Deno) or "deno task start" (Deno only). Ctrl-C stops it.`,
 );
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 /** Deno permissions per role: the god writes (journal), the others only read (key file). */
 const DENO_PERMISSIONS = {
   god: ["--allow-net", "--allow-env", "--allow-read", "--allow-write"],
@@ -53,6 +63,7 @@ interface Child {
 /** The Deno binary: this one when the demo runs on Deno, else the one `npm ci` installed, else PATH's. */
 function denoBinary(): string | null {
   if (runtimeKind() === "deno") return process.execPath;
+  if (COMPILED) return null; // the package installs no Deno: every role runs on Node
   const local = path.join(
     ROOT,
     "node_modules",
@@ -91,7 +102,12 @@ async function main(argv: string[]): Promise<number> {
   const out = new Output({ json: false });
   const stopper = watchSignals(out, "demo");
   const deno = values["node-only"] ? null : denoBinary();
-  if (!deno && !values["node-only"]) {
+  if (!deno && values["deno-only"]) {
+    throw new CliFailure(
+      "Cannot run every role on Deno: no Deno binary found (in a checkout, run npm ci or deno task start)",
+    );
+  }
+  if (!deno && !values["node-only"] && !COMPILED) {
     out.say("demo: no Deno binary found (run npm ci to get one); running every role on Node");
   }
   const onNode = runtimeKind() === "node";
@@ -105,7 +121,7 @@ async function main(argv: string[]): Promise<number> {
   const authkey = generateAuthKey();
   const godPort = await port(5678);
   const httpPort = await port(5680);
-  const withHttp = existsSync(path.join(ROOT, "lib", "http", "serve.ts"));
+  const withHttp = existsSync(path.join(ROOT, "lib", "http", `serve${EXT}`));
   const addr = `127.0.0.1:${godPort}`;
   const color = stdoutIsTTY() && !process.env.NO_COLOR;
   const children: Child[] = [];
@@ -116,10 +132,13 @@ async function main(argv: string[]): Promise<number> {
     runtime: Runtime,
     args: string[],
   ): Child => {
-    const file = path.join(ROOT, "roles", `${role}.ts`);
+    const file = path.join(ROOT, "roles", `${role}${EXT}`);
+    const node = onNode ? process.execPath : "node";
     const argv = runtime === "deno"
       ? [deno!, "run", ...DENO_PERMISSIONS[role], file, ...args]
-      : [onNode ? process.execPath : "node", "--import", "tsx", file, ...args];
+      : COMPILED
+      ? [node, file, ...args]
+      : [node, "--import", "tsx", file, ...args];
     if (values.json) argv.push("--json");
     const proc = spawn(argv[0], argv.slice(1), {
       cwd: ROOT,
@@ -182,8 +201,12 @@ async function main(argv: string[]): Promise<number> {
       `  key for this run:  ${KEY_ENV}=${authkey}\n` +
       `  add a worker from another terminal:\n` +
       `    ${KEY_ENV}=${authkey} ${
-        pick("node") === "node" ? "npx tsx" : "deno run " + DENO_PERMISSIONS.consumer.join(" ")
-      } roles/consumer.ts --connect ${addr}\n` +
+        COMPILED
+          ? "npx taskwire consumer"
+          : pick("node") === "node"
+          ? "npx tsx roles/consumer.ts"
+          : `deno run ${DENO_PERMISSIONS.consumer.join(" ")} roles/consumer.ts`
+      } --connect ${addr}\n` +
       `  Ctrl-C stops everything.\n`,
   );
   const godArgs = ["--in-memory", "--listen", addr];

@@ -19,6 +19,7 @@ import { KEY_ENV, loadKey, resolveAddress, runRole, watchSignals } from "../lib/
 import { describeResult, type SquareResult } from "../lib/cli/squares.ts";
 import { openJournal, StoreError } from "../lib/store/open.ts";
 import { checkCorsOrigins } from "../lib/http/cors.ts";
+import { parsePythonQueues } from "../lib/python/bindings.ts";
 import type { Address } from "../lib/transport/transport.ts";
 
 const OPTIONS = {
@@ -77,6 +78,17 @@ const OPTIONS = {
     kind: "string",
     arg: "ORIGIN[,ORIGIN...]",
     help: "let web pages on these origins call the HTTP API (https://app.example, or *)",
+  },
+  python: {
+    kind: "address",
+    arg: "HOST:PORT",
+    help: "also serve Python BaseManager workers (the seed's scripts) there; see docs/PYTHON.md",
+  },
+  "python-queues": {
+    kind: "string",
+    arg: "NAME=QUEUE,...",
+    help: "which queue each name Python registers is",
+    default: "pq=tasks,cq=results",
   },
   "tls-cert": {
     kind: "string",
@@ -138,6 +150,11 @@ async function main(argv: string[]): Promise<number> {
     );
   }
 
+  const pythonQueues = parsePythonQueuesOption(
+    values.python as Address | undefined,
+    values["python-queues"] as string | undefined,
+  );
+
   const options: ServeOptions = {
     listen,
     authkey,
@@ -155,7 +172,7 @@ async function main(argv: string[]): Promise<number> {
   if (values.store !== undefined) {
     const urls = values.store as string;
     try {
-      const { openJetStream } = await import("../lib/store/jetstream/open.ts");
+      const { openJetStream } = await import("../lib/jetstream/open.ts");
       options.backend = await openJetStream(urls, {
         replicas: (values["nats-replicas"] as number | undefined) ?? 1,
         credsFile: values["nats-creds"] as string | undefined,
@@ -257,6 +274,42 @@ async function main(argv: string[]): Promise<number> {
       );
     }
   }
+  // Python workers, when asked for: a door of their own, on the same operations.
+  let python: { close(): Promise<void> } | null = null;
+  if (pythonQueues !== null) {
+    const address = formatAddress(values.python as Address);
+    try {
+      const { pythonGod } = await import("../lib/python/ops_adapter.ts");
+      const { servePython } = await import("../lib/python/server.ts");
+      const door = await servePython(pythonGod(god.ops), {
+        listen: address,
+        authkey,
+        queues: pythonQueues,
+        limits: options.limits,
+        admission: god.admission,
+        log: (event: Record<string, unknown>) => logServerEvent(out, event),
+      });
+      python = door;
+      const names = Object.entries(door.queues).map(([n, q]) => `${n}=${q}`).join(", ");
+      out.event(
+        "python",
+        { addr: `${door.host}:${door.port}`, queues: door.queues },
+        `Python door on ${door.host}:${door.port} (BaseManager workers, authkey = this god's key; ${names})` +
+          (options.tls ? "\n  note: the Python door is plain TCP (BaseManager has no TLS)" : ""),
+      );
+    } catch (error) {
+      await http?.close();
+      await god.close();
+      const code = (error as { code?: string }).code;
+      const why = code === "EADDRINUSE"
+        ? "the address is already in use"
+        : (error as Error).message;
+      throw new CliFailure(
+        `Cannot serve Python workers on ${address}: ${why}. Pick another address with --python HOST:PORT`,
+        { cause: error },
+      );
+    }
+  }
   // Every port is taken before the god says it is listening.
   const addr = `${options.tls ? "tls://" : ""}${god.host}:${god.port}`;
   out.event(
@@ -323,6 +376,7 @@ async function main(argv: string[]): Promise<number> {
   clearInterval(summary);
   collector.stop();
   await http?.close();
+  await python?.close();
   await god.close();
   out.event("stopped", { results: received }, `god stopped after ${count(received)} results`);
   return 0;
@@ -353,6 +407,22 @@ function parseCors(text: string | undefined, http: boolean): string[] | undefine
     return checkCorsOrigins(text.split(",").map((o) => o.trim()).filter((o) => o !== ""));
   } catch (error) {
     throw new UsageError((error as Error).message);
+  }
+}
+
+/** `--python-queues` as a mapping, or null without `--python`; usage errors name the bad part. */
+function parsePythonQueuesOption(
+  address: Address | undefined,
+  text: string | undefined,
+): Record<string, string> | null {
+  if (address === undefined) {
+    if (text !== undefined) throw new UsageError("--python-queues needs --python HOST:PORT");
+    return null;
+  }
+  try {
+    return parsePythonQueues(text ?? "pq=tasks,cq=results");
+  } catch (error) {
+    throw new UsageError(`Invalid --python-queues: ${(error as Error).message}`);
   }
 }
 

@@ -20,7 +20,12 @@ const option = (name: string, fallback: string): string => {
 const scale = option("--scale", process.env.TASKWIRE_FUZZ_SCALE ?? "20");
 const seed = option("--seed", process.env.TASKWIRE_FUZZ_SEED ?? String(Date.now() % 1_000_000));
 const runtimes = option("--runtime", "node,deno").split(",");
-const files = ["test/fuzz_test.ts", "test/load_test.ts"];
+const files = [
+  "test/fuzz_test.ts",
+  "test/load_test.ts",
+  "test/python_pickle_test.ts",
+  "test/python_semantics_test.ts",
+];
 const env = {
   ...process.env,
   TASKWIRE_FUZZ_SCALE: scale,

@@ -1,14 +1,16 @@
 /**
  * Keeps the benchmark harness from rotting: `npm run bench -- --quick` (run
  * as `node --import tsx bench/run.ts --quick --json`, on Node even when this
- * test runs on Deno) completes and every task of every run is accounted for.
- * Never asserts a timing.
+ * test runs on Deno) completes and every task of every run is accounted for,
+ * the JetStream scenarios (`js.1x2.node`, its baseline `js.raw`) included
+ * where nats-server is installed. Never asserts a timing.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { NODE, ROOT } from "./_support/process.ts";
+import { natsServerPath } from "./_support/nats.ts";
 
 interface QuickReport {
   notices: string[];
@@ -51,15 +53,25 @@ function runBench(
 }
 
 test("bench --quick completes and accounts for every task of every run", {
-  timeout: 150_000,
+  timeout: 210_000,
 }, async () => {
-  const { code, stdout, stderr } = await runBench(["--quick", "--json", "--n", "2000"], 120_000);
+  const { code, stdout, stderr } = await runBench(["--quick", "--json", "--n", "2000"], 180_000);
   assert.equal(code, 0, `bench --quick exited ${code}:\n${stderr.slice(-4000)}`);
   const report = JSON.parse(stdout) as QuickReport;
   assert.ok(report.results.length >= 3, `only ${report.results.length} scenarios ran`);
   const taskwire = report.results.filter((r) => !r.name.startsWith("python."));
   assert.ok(taskwire.some((r) => r.name.endsWith(".node")), "no Node scenario ran");
   assert.ok(taskwire.some((r) => r.name.includes("mixed")), "no mixed-runtime scenario ran");
+  if (!report.notices.some((n) => /Python/.test(n))) {
+    assert.ok(
+      taskwire.some((r) => r.name.startsWith("pydoor.")),
+      "no scenario ran Python workers on the god's Python door",
+    );
+  }
+  // The JetStream pipeline and its nats.js baseline, where nats-server is installed.
+  const js = report.results.filter((r) => r.name.startsWith("js.")).map((r) => r.name);
+  if (natsServerPath !== null) assert.deepEqual(js.sort(), ["js.1x2.node", "js.raw"]);
+  else assert.ok(report.notices.some((n) => /nats-server was not found/.test(n)));
   for (const result of report.results) {
     assert.equal(result.runs.length, 1, `${result.name}: expected one run`);
     for (const run of result.runs) {

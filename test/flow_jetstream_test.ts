@@ -9,8 +9,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, RemoteError, serve } from "../mod.ts";
-import { openJetStream } from "../lib/store/jetstream/open.ts";
-import { refuseFlowOptions } from "../lib/store/jetstream/backend.ts";
+import { openJetStream } from "../lib/jetstream/open.ts";
+import { refuseFlowOptions } from "../lib/jetstream/backend.ts";
 import { defaultQueueOptions } from "../lib/queue/options.ts";
 import { natsSkip, startNats } from "./_support/nats.ts";
 

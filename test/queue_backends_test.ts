@@ -5,7 +5,7 @@
  * each through the god's TCP door and through its HTTP face.
  */
 import { after } from "node:test";
-import { openJetStream } from "../lib/store/jetstream/open.ts";
+import { openJetStream } from "../lib/jetstream/open.ts";
 import { type God, serve, type ServeOptions } from "../lib/server/server.ts";
 import { serveHttp } from "../lib/http/serve.ts";
 import { natsSkip, startNats } from "./_support/nats.ts";

@@ -5,6 +5,7 @@
 import { ErrorCode, TaskwireError } from "../protocol/errors.ts";
 import type { Address } from "../transport/transport.ts";
 import { parseAddress } from "../util/address.ts";
+import { startedAsCommand } from "./runtime.ts";
 
 /** A mistake on the command line: the role prints it with a hint and exits 2. */
 export class UsageError extends TaskwireError {
@@ -203,7 +204,9 @@ export function formatHelp(
   });
   const width = Math.max(...rows.map(([left]) => left.length));
   const lines = rows.map(([left, right]) => `  ${left.padEnd(width)}  ${right}`);
-  return `${summary}\n\nUsage: ${usage}\n\nOptions:\n${lines.join("\n")}\n${
+  // "god.ts [options]" reads "taskwire god [options]" under the taskwire command.
+  const shown = startedAsCommand() ? usage.replace(/^(\w+)\.ts\b/, "taskwire $1") : usage;
+  return `${summary}\n\nUsage: ${shown}\n\nOptions:\n${lines.join("\n")}\n${
     epilogue ? `\n${epilogue.trimEnd()}\n` : ""
   }`;
 }

@@ -8,7 +8,7 @@ import type { ClientEvent } from "../client/api.ts";
 import type { Address } from "../transport/transport.ts";
 import { DEFAULT_ADDRESS } from "../util/address.ts";
 import { CliFailure, parseAddressOption, UsageError } from "./args.ts";
-import { duration, Output } from "./output.ts";
+import { duration, type Output } from "./output.ts";
 import {
   args,
   env,

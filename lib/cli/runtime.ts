@@ -78,6 +78,15 @@ export function args(): string[] {
   return process.argv.slice(2);
 }
 
+/**
+ * Whether this process was started as the `taskwire` command (npm's bin, or
+ * roles/taskwire.ts) rather than a role's own file: help then reads
+ * `taskwire god [options]` instead of `god.ts [options]`.
+ */
+export function startedAsCommand(): boolean {
+  return /(^|[\\/])taskwire(\.[cm]?[jt]s)?$/.test(process.argv[1] ?? "");
+}
+
 /** Reads a whole text file. */
 export function readText(path: string): Promise<string> {
   return readFile(path, "utf8");

@@ -21,6 +21,7 @@ import type { ClientEvent } from "./api.ts";
 import { Link, remoteError } from "./link.ts";
 import { itemFields, type PutEntry } from "./put_batch.ts";
 import type { JobSink, ScheduleFields, Wire, WireJob, WireSubscription } from "./wire.ts";
+import { SOFTWARE } from "../version.ts";
 
 const textDecoder = new TextDecoder();
 
@@ -393,7 +394,12 @@ export class TcpWire implements Wire {
   #dial(): Promise<Link> {
     const o = this.#options;
     return o.dial(o.address).then((transport) =>
-      Link.open(transport, o.key, { role: o.role, runtime: runtimeName(), name: o.name }, {
+      Link.open(transport, o.key, {
+        role: o.role,
+        runtime: runtimeName(),
+        name: o.name,
+        software: SOFTWARE,
+      }, {
         timeoutMs: o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
         scope: o.scope,
         requestTimeoutMs: o.requestTimeoutMs,

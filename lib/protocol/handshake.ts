@@ -33,6 +33,8 @@ export interface PeerInfo {
   role: string;
   runtime: string;
   name: string;
+  /** The client's software and version, e.g. `taskwire 0.2.0` (optional in Auth). */
+  software?: string;
 }
 
 /** Settings the god announces in its Welcome. */
@@ -46,6 +48,8 @@ export interface ServerInfo {
    * without heartbeats): no pings.
    */
   heartbeatMs?: number;
+  /** The god's software and version, e.g. `taskwire 0.2.0` (optional in Welcome). */
+  software?: string;
 }
 
 const encoder = new TextEncoder();
@@ -191,6 +195,7 @@ export class ServerHandshake {
       role: role.slice(0, 64),
       runtime: typeof h.runtime === "string" ? h.runtime.slice(0, 64) : "unknown",
       name: typeof h.name === "string" ? h.name.slice(0, 128) : "",
+      ...(typeof h.software === "string" ? { software: h.software.slice(0, 64) } : {}),
     };
     return {
       reply: encodeMessage(MessageType.Welcome, 0, { proof, ...this.#info }),
@@ -267,6 +272,7 @@ export class ClientHandshake {
         runtime: String(h.runtime ?? "unknown"),
         name: String(h.name ?? ""),
         heartbeatMs: typeof h.heartbeatMs === "number" && h.heartbeatMs > 0 ? h.heartbeatMs : 0,
+        ...(typeof h.software === "string" ? { software: h.software.slice(0, 64) } : {}),
       },
     };
   }

@@ -179,14 +179,6 @@ function utf8Bound(text: string, limit: number): number {
   return utf8Length(text);
 }
 
-/** Checks items built by library code (not a door): priorities and delays. */
-export function checkPutItems(items: readonly PutItem[]): void {
-  for (const item of items) {
-    if (!Number.isSafeInteger(item.priority)) throw bad(`Invalid priority: ${item.priority}`);
-    checkDuration(item.delayMs, "delay");
-  }
-}
-
 /** `get`: lease up to `max` jobs, waiting up to `timeoutMs` for the first. */
 export interface GetRequest {
   queue: string;

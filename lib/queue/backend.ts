@@ -4,7 +4,7 @@
  *
  * Two implementations: the embedded {@link Broker} (in memory, journaled by a
  * store; every result is synchronous and allocation-free on the hot path), and
- * the JetStream backend (lib/store/jetstream/backend.ts), whose results for
+ * the JetStream backend (lib/jetstream/backend.ts), whose results for
  * acks, nacks, listings and admin requests may arrive later. Callers handle a
  * result with {@link settle}, which stays synchronous for plain values.
  */
@@ -27,8 +27,8 @@ export class Owner {
   /** Who this owner is, for a job's history of attempts (a consumer's name). */
   label = "";
   /** Tags of the leases this owner holds. */
-  readonly leases = new Set<number>();
-  readonly subscriptions = new Set<Subscription>();
+  readonly leases: Set<number> = new Set();
+  readonly subscriptions: Set<Subscription> = new Set();
 }
 
 /** A push consumer: up to `prefetch` unacked jobs at a time. */

@@ -15,15 +15,15 @@ import { Heap } from "./heap.ts";
 import { Deque } from "./deque.ts";
 import { RateMeter } from "./rate.ts";
 import { ReadyQueue } from "./ready_queue.ts";
-import {
-  type InFlightJob,
+import type {
+  BackendEvents,
+  InFlightJob,
   Owner,
-  type PutResult,
-  type QueueBackend,
-  type ResultPut,
-  type Subscription,
+  PutResult,
+  QueueBackend,
+  ResultPut,
+  Subscription,
 } from "./backend.ts";
-import type { BackendEvents } from "./backend.ts";
 import { backoffDelay, defaultQueueOptions, resolveQueueOptions } from "./options.ts";
 import { ScheduleBook, scheduledJobId, type ScheduleRequest } from "./schedules.ts";
 import type {
@@ -253,7 +253,11 @@ export class Broker implements QueueBackend {
   }
 
   /** Creates a queue, or changes an existing queue's options. */
-  declare(name: string, options: Partial<QueueOptions> = {}, now = Date.now()): QueueOptions {
+  declare(
+    name: string,
+    options: Partial<QueueOptions> = {},
+    now: number = Date.now(),
+  ): QueueOptions {
     const merged = resolveQueueOptions(name, this.#queues.get(name)?.options, options);
     let queue = this.#queues.get(name);
     if (queue === undefined) {
@@ -1106,7 +1110,7 @@ export class Broker implements QueueBackend {
     owner.leases.add(tag);
     queue.inFlight++;
     if (subscription) subscription.inFlight++;
-    return { tag, queue: queue.name, job };
+    return { tag, queue: queue.name, job, deadline: lease.deadline };
   }
 
   #ownLease(owner: Owner, tag: number): Lease | string {

@@ -129,6 +129,8 @@ export interface Delivery {
   tag: number;
   queue: string;
   job: Job;
+  /** When the lease ends unless touched (epoch ms); absent when the backend does not say. */
+  deadline?: number;
 }
 
 export type { QueueStats } from "../protocol/replies.ts";

@@ -22,6 +22,7 @@ import { parseAddress } from "../util/address.ts";
 import { runtimeName } from "../util/runtime.ts";
 import { Session, type SessionContext } from "./session.ts";
 import { hostOf, isLocal, LimitCounters } from "./admission.ts";
+import { SOFTWARE } from "../version.ts";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -78,6 +79,8 @@ export interface God {
   readonly ops: Operations;
   /** The god's key (imported for HMAC) and the worker keys derived from it: the doors started on this god check requests with them. */
   readonly keys: KeyRing;
+  /** Connections counted against the god's limits: every socket door (the Python door too) admits through them. */
+  readonly admission: LimitCounters;
   /** Everything the god can tell about itself, now. */
   stats(queue?: string): GodStats;
   /** Hands a transport to the TCP door as if it had just connected (tests use this). */
@@ -144,6 +147,7 @@ export async function serve(options: ServeOptions): Promise<God> {
       runtime: runtimeName(),
       name,
       heartbeatMs: limits.heartbeatMs,
+      software: SOFTWARE,
     },
     handshakeTimeoutMs: limits.handshakeTimeoutMs,
     limits: counters,
@@ -211,6 +215,7 @@ export async function serve(options: ServeOptions): Promise<God> {
     port: listener.port,
     ops,
     keys,
+    admission: counters,
     stats: (queue) => ops.snapshot(queue),
     accept,
     async close() {

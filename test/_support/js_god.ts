@@ -7,7 +7,7 @@
  * Key from TASKWIRE_AUTHKEY; listens on 127.0.0.1 (port 0) and prints
  * `PORT <n>`; prints one JSON line per god or NATS event. Stops on SIGTERM.
  */
-import { openJetStream } from "../../lib/store/jetstream/open.ts";
+import { openJetStream } from "../../lib/jetstream/open.ts";
 import { serve } from "../../lib/server/server.ts";
 
 const [urls, replicas = "1", leaseMs = "30000"] = process.argv.slice(2);

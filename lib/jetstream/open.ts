@@ -15,7 +15,7 @@ import {
   type NatsConnection,
   type NodeConnectionOptions,
 } from "@nats-io/transport-node";
-import { ErrorCode, TaskwireError } from "../../protocol/errors.ts";
+import { ErrorCode, TaskwireError } from "../protocol/errors.ts";
 import { JetStreamBackend, type JetStreamBackendOptions } from "./backend.ts";
 
 /** Options of {@link openJetStream}. */

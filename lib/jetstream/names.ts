@@ -3,7 +3,7 @@
  * headers a job carries, and the queue options kept in a stream's description
  * (so every god reads the same options). Pure functions, no I/O.
  */
-import type { QueueOptions } from "../../queue/types.ts";
+import type { QueueOptions } from "../queue/types.ts";
 
 /** Headers on a job message. */
 export const Header = {
