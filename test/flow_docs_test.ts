@@ -98,7 +98,7 @@ test("the admin commands of docs/FLOW.md and the README run and do what they say
       },
       "dead requeue": (out) => assert.match(out, /requeued 1 dead letters back to tasks/),
       "dead delete": (out) => assert.match(out, /deleted 1 dead letters of tasks/),
-      "stats": (out) => assert.match(out, /tasks +limit 10\/1s/),
+      "stats": (out) => assert.match(out, /tasks +(limit|throttled) 10\/1s/),
       "key worker": (out) => assert.match(out, /^twk1\..*\n# this key may only manage tasks/),
     };
     for (const line of flow) {
@@ -111,7 +111,11 @@ test("the admin commands of docs/FLOW.md and the README run and do what they say
       assert.equal(code, 0, `${line}\n${proc.output}`);
       const name = Object.keys(checks).find((c) => args.join(" ").startsWith(c));
       assert.ok(name !== undefined, `a check for ${line}`);
-      checks[name](proc.lines.join("\n"));
+      try {
+        checks[name](proc.lines.join("\n"));
+      } catch (error) {
+        throw new Error(`${line}: ${(error as Error).message}\n${proc.output}`, { cause: error });
+      }
     }
     const names = (await client.schedules()).map((s) => s.name);
     assert.deepEqual(names, ["daily-report"]);

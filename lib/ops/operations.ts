@@ -197,6 +197,7 @@ export class Operations {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#clock = new Clock(this.backend, this.#now);
+    this.backend.useClock?.(this.#now);
     this.#startedAt = this.#now();
     this.backend.sampleRates(this.#startedAt);
     // A called task that dies: its caller hears why, instead of waiting out its timeout.
@@ -220,7 +221,11 @@ export class Operations {
         to.onResult?.({ id: job.id, queue, progress: value });
       },
     });
-    this.#rates = setInterval(() => this.backend.sampleRates(this.#now()), 1000);
+    this.#rates = setInterval(() => {
+      this.backend.sampleRates(this.#now());
+      // A remote backend learns of deadlines by itself (a schedule another god added).
+      this.#clock.schedule();
+    }, 1000);
   }
 
   // -- callers --

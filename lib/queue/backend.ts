@@ -181,6 +181,8 @@ export interface QueueBackend {
   unschedule?(name: string): Awaitable<boolean>;
   /** Every schedule with the value it puts (superjson text). */
   schedules?(): Awaitable<{ info: ScheduleInfo; payload: string }[]>;
+  /** The god's clock, for a backend that reads the time itself (the embedded broker is given `now`). */
+  useClock?(now: () => number): void;
   /** What this backend says about itself in the god's store stats (remote backends). */
   info?(): BackendInfo;
   /** Releases connections and timers (remote backends); the server calls it on close. */
