@@ -121,7 +121,7 @@ export class JetStreamBackend implements QueueBackend {
   /** Schedules: stored in their stream, run by every god (a slot's msg-id makes it one job). */
   readonly #schedules: JsSchedules;
   readonly #book = new ScheduleBook();
-  /** Told when a schedule's slot comes due, so the god's clock looks again. */
+  /** The god's clock (the operations layer's, see {@link JetStreamBackend.useClock}). */
   #now: () => number = Date.now;
 
   private constructor(

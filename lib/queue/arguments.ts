@@ -378,9 +378,14 @@ export interface RequeueRequest {
 }
 
 export function checkRequeue(raw: { queue: unknown; ids?: unknown }): RequeueRequest {
+  return checkIds(raw, "requeue");
+}
+
+/** A queue and the ids of some of its jobs (null: all of them), for `what` ("requeue", "delete"). */
+function checkIds(raw: { queue: unknown; ids?: unknown }, what: string): RequeueRequest {
   const ids = raw.ids === undefined || raw.ids === null ? null : raw.ids;
   if (ids !== null && (!Array.isArray(ids) || !ids.every((id) => typeof id === "string"))) {
-    throw bad(`Invalid requeue: ids must be an array of strings`);
+    throw bad(`Invalid ${what}: ids must be an array of strings`);
   }
   return { queue: checkQueue(raw.queue), ids: ids as string[] | null };
 }
@@ -437,11 +442,7 @@ export function checkInFlight(raw: { queue: unknown; limit?: unknown }): ListReq
 
 /** `dead delete`: delete dead letters (all, or those with `ids`) of a queue. */
 export function checkDeadDelete(raw: { queue: unknown; ids?: unknown }): RequeueRequest {
-  const ids = raw.ids === undefined || raw.ids === null ? null : raw.ids;
-  if (ids !== null && (!Array.isArray(ids) || !ids.every((id) => typeof id === "string"))) {
-    throw bad(`Invalid delete: ids must be an array of strings`);
-  }
-  return { queue: checkQueue(raw.queue), ids: ids as string[] | null };
+  return checkIds(raw, "delete");
 }
 
 /** `pause` and `resume`: a queue. */
