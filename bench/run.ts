@@ -20,9 +20,9 @@ import {
   abortActive,
   describeProcesses,
   killActiveSync,
-  pacedCounts,
   runOnce,
   type RunSettings,
+  taskCount,
 } from "./runners.ts";
 import { allScenarios, selectScenarios } from "./scenarios.ts";
 
@@ -42,6 +42,8 @@ const HELP = `npm run bench -- [options]
                        (default 3; --quick 1): V8 tiers code up by call counts, which
                        at 500 tasks/s takes a few seconds
   --million N          jobs of the million.* scenarios (default 1000000)
+  --far-n N            tasks of the far20.* runs across a link with 20 ms round trips
+                       (default 5000; --quick 300); their Python baseline puts a tenth
   --timeout S          longest a single run may take (default 300)
   --concurrency N      --concurrency of the consumers in the 1x1, 1x2, mixed and million
                        scenarios (default: the consumer role's own default)
@@ -56,7 +58,8 @@ const HELP = `npm run bench -- [options]
 Scenario names: <store>.<shape>.<runtime> (store mem|always|batch|off, shape 1x1|1x2|1x1c4),
 paced500.<store>.<runtime>, mixed.mem.1x2, million.{mem,batch}.<runtime>, python.*,
 pydoor.1x1.<runtime> and pydoor.1x1t4.node (the Python scripts on the god's Python door),
-js.1x2.node (two gods on NATS JetStream) and its baseline js.raw (nats.js directly)`;
+js.1x2.node (two gods on NATS JetStream) and its baseline js.raw (nats.js directly),
+far20.1x1.<runtime> and python.far20.1x1 (across a link with 20 ms round trips)`;
 
 interface Options {
   quick: boolean;
@@ -69,6 +72,7 @@ interface Options {
   pacedSeconds?: number;
   warmupSeconds?: number;
   million: number;
+  farN?: number;
   timeoutS: number;
   drivers: boolean;
   concurrency?: number;
@@ -142,6 +146,9 @@ function parseOptions(argv: readonly string[]): Options {
         break;
       case "--million":
         o.million = count(i++, arg);
+        break;
+      case "--far-n":
+        o.farN = count(i++, arg);
         break;
       case "--timeout":
         o.timeoutS = count(i++, arg);
@@ -259,6 +266,7 @@ async function main(): Promise<number> {
     pacedSeconds: options.pacedSeconds ?? (options.quick ? 2 : 10),
     warmupSeconds: options.warmupSeconds ?? (options.quick ? 1 : 3),
     million: options.million,
+    farN: options.farN ?? (options.quick ? 300 : 5000),
     drivers,
     concurrency: options.concurrency,
     runTimeoutMs: options.timeoutS * 1000,
@@ -298,13 +306,7 @@ async function main(): Promise<number> {
     description: s.description,
     processes: describeProcesses(s, settings),
     baseline: s.baseline && scenarios.some((b) => b.name === s.baseline) ? s.baseline : undefined,
-    n: s.kind === "paced"
-      ? pacedCounts(settings, s.rate ?? 500).count
-      : s.kind === "million"
-      ? settings.million
-      : s.store === "memory"
-      ? settings.n
-      : settings.durableN,
+    n: taskCount(s, settings),
     runs: [],
     figures: {},
   }));

@@ -17,6 +17,7 @@ import { Sampler } from "./measure.ts";
 import { command, freePort, natsServerPath, Proc, ROOT, type Runtime, sleep } from "./procs.ts";
 import type { RunFigures, RunOutcome } from "./report.ts";
 import type { Scenario } from "./scenarios.ts";
+import { LinkProxy } from "../test/_support/link_proxy.ts";
 
 /** Settings shared by every run. */
 export interface RunSettings {
@@ -30,6 +31,8 @@ export interface RunSettings {
   warmupSeconds: number;
   /** Jobs of the 1M scenarios. */
   million: number;
+  /** Tasks per run across the long link (`far20.*`; the Python baseline puts a tenth). */
+  farN: number;
   /** `--concurrency` for consumers whose scenario leaves it to the role's default. */
   concurrency?: number;
   /** Use the library-based bench drivers instead of the role processes. */
@@ -196,6 +199,24 @@ class Run {
     for (const l of labels) this.#watching.delete(l);
   }
 
+  /** Stopped after the processes, at cleanup (proxies). */
+  readonly #closers: (() => Promise<void>)[] = [];
+
+  /**
+   * The address clients of `scenario` use for the god at `addr`: a proxy
+   * that delays each chunk by the scenario's `linkDelayMs` each way, or `addr`.
+   */
+  async link(scenario: Scenario, addr: string): Promise<string> {
+    if (!scenario.linkDelayMs) return addr;
+    const port = Number(addr.slice(addr.lastIndexOf(":") + 1));
+    const proxy = await LinkProxy.start(port, { delayMs: scenario.linkDelayMs });
+    this.#closers.push(() => proxy.close());
+    this.notes.push(
+      `producer and consumers reached the god through a proxy holding each chunk ${scenario.linkDelayMs} ms each way`,
+    );
+    return `127.0.0.1:${proxy.port}`;
+  }
+
   /** Connects an admin client, retrying every 20 ms until the god answers. */
   async connectAdmin(addr: string, timeoutMs = 60_000): Promise<Client> {
     const deadline = Date.now() + timeoutMs;
@@ -254,6 +275,7 @@ class Run {
     for (const p of order.filter((p) => rank(p.label) < 2)) await p.stop(5000);
     for (const p of order.filter((p) => p.label.startsWith("god"))) await p.stop(8000);
     for (const p of order.filter((p) => p.label === "nats")) await p.stop(5000);
+    for (const close of this.#closers.splice(0)) await close().catch(() => {});
     this.sampler.stop();
     for (const dir of this.dirs) {
       try {
@@ -362,10 +384,12 @@ async function startPipeline(
   run.watch("god");
   await run.connectAdmin(addr);
   const startupMs = performance.now() - spawnedAt;
+  // The producer and consumers come through the long link, if the scenario has one.
+  const far = await run.link(scenario, addr);
   // Consumer roles print a line per task: to /dev/null, so the harness does not read them
   // (their warnings and errors go to stderr, which is kept).
   scenario.consumers.forEach((rt, i) =>
-    run.spawn(`consumer-${i + 1}`, consumerArgvFor(rt, addr), { discardStdout: true })
+    run.spawn(`consumer-${i + 1}`, consumerArgvFor(rt, far), { discardStdout: true })
   );
   run.watch(...scenario.consumers.map((_, i) => `consumer-${i + 1}`));
   const want = scenario.consumers.length;
@@ -380,7 +404,7 @@ async function startPipeline(
       { everyMs: 20, timeoutMs: 2000 },
     ).catch(() => run.notes.push("consumers connected but not seen subscribing; went on"));
   }
-  return { addr, god, startupMs };
+  return { addr: far, god, startupMs };
 }
 
 /** CPU seconds per 100k tasks of each process, for the notes: `nats 9.1, god-a 3.2, …`. */
@@ -407,8 +431,21 @@ function cpuSince(
   return sum;
 }
 
+/** How many tasks a run of `scenario` puts. */
+export function taskCount(scenario: Scenario, settings: RunSettings): number {
+  if (scenario.kind === "paced") return pacedCounts(settings, scenario.rate ?? 500).count;
+  if (scenario.kind === "million") return settings.million;
+  if (scenario.linkDelayMs) {
+    // A request at a time over a long link is slow: the Python baseline puts a tenth.
+    return scenario.system === "python"
+      ? Math.max(20, Math.round(settings.farN / 10))
+      : settings.farN;
+  }
+  return scenario.store === "memory" ? settings.n : settings.durableN;
+}
+
 async function runThroughput(run: Run, scenario: Scenario): Promise<RunOutcome> {
-  const n = scenario.store === "memory" ? run.settings.n : run.settings.durableN;
+  const n = taskCount(scenario, run.settings);
   const { addr } = await startPipeline(
     run,
     scenario,
@@ -964,12 +1001,11 @@ async function runPython(run: Run, scenario: Scenario): Promise<RunOutcome> {
   const rate = scenario.rate ?? 500;
   const { count, warmup } = paced
     ? pacedCounts(run.settings, rate)
-    : { count: run.settings.n, warmup: 0 };
+    : { count: taskCount(scenario, run.settings), warmup: 0 };
   const port = await freePort();
-  const py = pythonScripts(run, port);
   const god = run.spawn(
     "god",
-    py("god.py", [
+    pythonScripts(run, port)("god.py", [
       "--count",
       String(count),
       "--warmup",
@@ -978,6 +1014,9 @@ async function runPython(run: Run, scenario: Scenario): Promise<RunOutcome> {
   );
   run.watch("god");
   await run.guard(god.waitFor(/"event": "ready"/, 30_000));
+  // The producer and consumers come through the long link, if the scenario has one.
+  const far = await run.link(scenario, `127.0.0.1:${port}`);
+  const py = pythonScripts(run, Number(far.slice(far.lastIndexOf(":") + 1)));
   await startPythonConsumers(run, scenario, py);
   const base = run.sampler.snapshot();
   const producer = run.spawn(

@@ -44,7 +44,16 @@ export interface Scenario {
    * (`--python`); `concurrency` is the consumer's threads.
    */
   pythonWorkers?: boolean;
+  /**
+   * Producers and consumers reach the god through a proxy that holds every
+   * chunk this long in each direction (a long link: 10 → 20 ms round trips);
+   * such runs put `--far-n` tasks (Python a tenth of them).
+   */
+  linkDelayMs?: number;
 }
+
+/** One way of the long link of the `far20.*` scenarios: 20 ms round trips. */
+export const FAR_DELAY_MS = 10;
 
 const STORE_LABEL = { memory: "mem", always: "always", batch: "batch", off: "off" } as const;
 const STORE_TEXT = {
@@ -104,6 +113,19 @@ export function allScenarios(): Scenario[] {
       consumers: ["node"],
       concurrency: 1,
       rate: PACED_RATE,
+    },
+    {
+      name: "python.far20.1x1",
+      description:
+        "Python BaseManager across a link with 20 ms round trips: 1 producer × 1 consumer",
+      system: "python",
+      kind: "throughput",
+      store: "memory",
+      god: "node",
+      producer: "node",
+      consumers: ["node"],
+      concurrency: 1,
+      linkDelayMs: FAR_DELAY_MS,
     },
   ];
   const runtimes: Runtime[] = ["node", "deno"];
@@ -236,6 +258,22 @@ export function allScenarios(): Scenario[] {
     pythonWorkers: true,
     baseline: "python.1x1t4",
   });
+  for (const rt of runtimes) {
+    out.push({
+      name: `far20.1x1.${rt}`,
+      description:
+        `1 producer × 1 consumer across a link with 20 ms round trips (in memory, all ${rt})`,
+      system: "taskwire",
+      kind: "throughput",
+      store: "memory",
+      god: rt,
+      producer: rt,
+      consumers: [rt],
+      linkDelayMs: FAR_DELAY_MS,
+      baseline: "python.far20.1x1",
+      quick: rt === "node",
+    });
+  }
   for (const rt of runtimes) {
     out.push(
       {

@@ -337,7 +337,11 @@ async function printWorkerKey(out: Output, authkey: string, scope: WorkerScope):
   out.event(
     "worker-key",
     { key, ...scope, may: describeScope(scope) },
-    `${key}\n# this key may only ${
+    key,
+  );
+  // On stderr, so that `export TASKWIRE_AUTHKEY=$(taskwire admin key worker …)` captures the key alone.
+  out.note(
+    `# this key may only ${
       describeScope(scope)
     }; give it to the worker as ${KEY_ENV} or in its --authkey-file`,
   );

@@ -68,6 +68,8 @@ test("the admin commands of docs/FLOW.md and the README run and do what they say
   const client = await connect({ addr: `127.0.0.1:${god.port}`, authkey: AUTHKEY, name: "w1" });
   try {
     // What the commands look at: two dead letters (one is report-1) and a job in flight with progress.
+    // A long lease: the job in flight must still be in flight when `peek --in-flight` runs, however slow the machine.
+    await client.declare("tasks", { leaseMs: 600_000 });
     const tasks = client.queue<unknown>("tasks");
     await tasks.put({ report: "weekly" }, { id: "report-1" });
     await tasks.put({ report: "broken" }, { id: "report-2" });
@@ -99,7 +101,7 @@ test("the admin commands of docs/FLOW.md and the README run and do what they say
       "dead requeue": (out) => assert.match(out, /requeued 1 dead letters back to tasks/),
       "dead delete": (out) => assert.match(out, /deleted 1 dead letters of tasks/),
       "stats": (out) => assert.match(out, /tasks +(limit|throttled) 10\/1s/),
-      "key worker": (out) => assert.match(out, /^twk1\..*\n# this key may only manage tasks/),
+      "key worker": (out) => assert.match(out, /^twk1\.\S+$/),
     };
     for (const line of flow) {
       const args = shellWords(line.slice(ADMIN.length));

@@ -86,11 +86,22 @@ test("the handshake names the software: the god's Welcome and the client's Auth 
   }
 });
 
-test("deno.json maps every npm dependency to the same npm: range, and nothing else", () => {
+test("deno.json maps every npm dependency to the same npm: range, and the package's own names to its entries", () => {
   const expected = Object.fromEntries(
     Object.entries(pkg.dependencies).map(([name, range]) => [name, `npm:${name}@${range}`]),
   );
+  // In the checkout, `taskwire` (the examples' import) means the sources, as tsconfig.json says for other tools.
+  for (const [sub, entry] of Object.entries(deno.exports as Record<string, string>)) {
+    expected[`taskwire${sub.slice(1)}`] = entry;
+  }
   assert.deepEqual(deno.imports, expected);
+  const { paths } = read<{ compilerOptions: { paths: Record<string, string[]> } }>(
+    "tsconfig.json",
+  ).compilerOptions;
+  for (const [name, target] of Object.entries(expected)) {
+    if (!name.startsWith("taskwire")) continue;
+    assert.deepEqual(paths[name], [target], `tsconfig.json paths for ${name}`);
+  }
 });
 
 test("the npm and JSR packages have the same entries, built from the same sources", () => {

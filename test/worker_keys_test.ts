@@ -173,6 +173,21 @@ test(`admin key worker prints a key the consumer role can use (god and admin on 
   assert.equal(printed.key, workerKey, "the same scope makes the same key");
   assert.equal(printed.may, "take and finish jobs of tasks; put to results");
 
+  // Without --json, standard output holds the key alone (KEY=$(… key worker …)); the remark goes to stderr.
+  const plain = start(CURRENT, "roles/admin.ts", [
+    "key",
+    "worker",
+    "--queues",
+    "tasks",
+    "--results",
+    "results",
+  ], { env: { TASKWIRE_AUTHKEY: GOD_KEY } });
+  await plain.waitFor(/may only take and finish jobs of tasks; put to results/);
+  await plain.waitFor(/^twk1\./);
+  assert.equal((await plain.exited).code, 0);
+  assert.deepEqual(plain.lines.filter((l) => l !== ""), [workerKey]);
+  assert.match(plain.errLines.join("\n"), /may only take and finish jobs of tasks; put to results/);
+
   const unknown = start(CURRENT, "roles/admin.ts", ["key", "reader"], {
     env: { TASKWIRE_AUTHKEY: GOD_KEY },
   });

@@ -65,6 +65,17 @@ export class Output {
     if (!this.json) this.#line(line);
   }
 
+  /**
+   * A human-only remark on stderr (skipped with --json), beside output meant
+   * to be captured: `KEY=$(taskwire admin key worker …)` gets the key alone.
+   */
+  note(line: string): void {
+    if (!this.json) {
+      this.#clearProgress();
+      this.#sink.err(line + "\n");
+    }
+  }
+
   /** A warning or error: a human line on stderr, or an event with --json. */
   warn(event: string, fields: EventFields, human: string): void {
     if (this.json) this.#line(jsonLine({ event, ...fields }));

@@ -64,10 +64,12 @@ export function missingPermission(error: unknown): string | null {
     if (e.name !== "NotCapable" && e.name !== "PermissionDenied") continue;
     const asked = /Requires (\w+) access to "([^"]*)"/.exec(e.message);
     if (asked === null) return "the permission it names";
-    // Deno asks for "all" access to kernel filesystems (/proc, /sys, /dev):
-    // no program should be told to take every permission; the failure's own
-    // message says what is wrong with the path.
+    // "all" access is what Deno asks for kernel filesystems (/proc, /sys, /dev) even with
+    // --allow-read/--allow-write: no flag to suggest (only --allow-all); the failure says what is wrong.
     if (asked[1] === "all") return null;
+    // A Unix socket is the data directory's lock, named afresh at every start:
+    // no narrower --allow-net=unix:PATH would hold the next time.
+    if (asked[1] === "net" && asked[2].startsWith("unix:")) return "--allow-net";
     return `--allow-${asked[1]}=${asked[2]}`;
   }
   return null;

@@ -24,8 +24,10 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { ErrorCode, RemoteError } from "../protocol/errors.ts";
+import type { CallResult } from "../protocol/replies.ts";
 import type {
   Awaitable,
+  BackendEvents,
   BackendInfo,
   InFlightJob,
   Owner,
@@ -38,6 +40,7 @@ import { ScheduleBook, scheduledJobId, type ScheduleRequest } from "../queue/sch
 import type { ScheduleInfo } from "../protocol/replies.ts";
 import { JsSchedules } from "./schedules.ts";
 import { Admin } from "./admin.ts";
+import { CallAnswers } from "./answers.ts";
 import { DelayMover } from "./delayed.ts";
 import { LeaseTable } from "./leases.ts";
 import { JsLink } from "./link.ts";
@@ -113,6 +116,7 @@ export class JetStreamBackend implements QueueBackend {
   readonly #queues: Queues;
   readonly #publisher: Publisher;
   readonly #engine: PullEngine;
+  readonly #answers: CallAnswers;
   readonly #mover: DelayMover;
   readonly #admin: Admin;
   readonly #released = new WeakSet<Owner>();
@@ -150,6 +154,7 @@ export class JetStreamBackend implements QueueBackend {
       if (queue.options.paused) return;
       for (const sub of queue.subs) this.#engine.pumpSub(sub);
     };
+    this.#answers = new CallAnswers(this.#link);
   }
 
   /**
@@ -263,6 +268,15 @@ export class JetStreamBackend implements QueueBackend {
 
   leased(owner: Owner, tag: number): { job: Job; queue: string } | null {
     return this.#engine.leased(owner, tag);
+  }
+
+  watch(events: BackendEvents): void {
+    this.#engine.events = events;
+    this.#answers.listen(events.instance, events.answer);
+  }
+
+  relay(replyTo: string, result: CallResult): Promise<boolean> {
+    return this.#answers.relay(replyTo, result);
   }
 
   release(owner: Owner, now: number): void {
@@ -440,6 +454,7 @@ export class JetStreamBackend implements QueueBackend {
     for (const timer of this.#timers) clearInterval(timer);
     try {
       try {
+        this.#answers.close();
         this.#engine.close();
       } finally {
         this.#link.inbox.stop();

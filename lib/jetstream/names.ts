@@ -22,6 +22,8 @@ export const Header = {
   backoff: "Tw-Backoff",
   /** A dead letter's attempts that did not finish (JSON), as far as the gods saw them. */
   history: "Tw-History",
+  /** The caller waiting for a called task's result (`<god instance>.<caller>`). */
+  replyTo: "Tw-Reply-To",
   msgId: "Nats-Msg-Id",
 } as const;
 

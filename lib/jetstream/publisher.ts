@@ -137,6 +137,7 @@ export class Publisher {
     h.set(Header.msgId, item.id);
     if (item.priority !== 0) h.set(Header.priority, String(item.priority));
     if (item.backoff !== undefined) h.set(Header.backoff, JSON.stringify(item.backoff));
+    if (item.replyTo !== undefined) h.set(Header.replyTo, item.replyTo);
     if (item.delayMs <= 0) return { subject: queue.subject, h };
     h.set(Header.readyAt, String(Date.now() + item.delayMs));
     h.set(Header.queue, queue.name);

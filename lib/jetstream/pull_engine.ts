@@ -22,7 +22,7 @@
  */
 import { headers, type Msg, type Subscription as NatsSub } from "@nats-io/transport-node";
 import { ErrorCode, RemoteError } from "../protocol/errors.ts";
-import type { Owner, Subscription } from "../queue/backend.ts";
+import type { BackendEvents, Owner, Subscription } from "../queue/backend.ts";
 import type { Attempt, Delivery, Job } from "../queue/types.ts";
 import { backoffDelay } from "../queue/options.ts";
 import type { LeaseTable } from "./leases.ts";
@@ -67,6 +67,8 @@ export class PullEngine {
   readonly #link: JsLink;
   readonly #queues: Queues;
   readonly #leases: LeaseTable;
+  /** Told when a called job is dead-lettered (see QueueBackend.watch). */
+  events: BackendEvents | null = null;
   readonly #pulls = new Map<number, Pull>();
   readonly #waits = new Map<Owner, Set<GetWait>>();
   readonly #noticeSubject: (stream: string) => string;
@@ -239,6 +241,10 @@ export class PullEngine {
     lease.progress = value;
     lease.progressAt = now;
     lease.queue.reporting.add(lease);
+    // A caller on this god hears it (one waiting on another god does not: see docs/FLOW.md).
+    if (lease.job.replyTo !== undefined) {
+      this.events?.progress?.(lease.job, lease.queue.name, value);
+    }
   }
 
   /** This god's leases of `queue`, oldest first. */
@@ -620,6 +626,7 @@ export class PullEngine {
     }
     queue.totals.deadLettered++;
     queue.roomFreed();
+    if (lease.job.replyTo !== undefined) this.events?.dead(lease.job, queue.name, reason);
   }
 }
 
@@ -634,6 +641,8 @@ function readJob(msg: Msg, seq: number, attempts: number): Job {
     attempts,
     readyAt: 0,
   };
+  const replyTo = h?.get(Header.replyTo);
+  if (replyTo) job.replyTo = replyTo;
   const reason = h?.get(Header.reason);
   if (reason) {
     job.reason = reason;

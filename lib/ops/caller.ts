@@ -27,8 +27,8 @@ export interface CallerInfo {
 let nextCallerId = 1;
 
 export class Caller {
-  /** This caller's id on this god: what a called task's `replyTo` names. */
-  readonly id: string = `c${nextCallerId++}`;
+  /** This caller's id (its god's instance, a dot, a number): what a called task's `replyTo` names. */
+  readonly id: string;
   readonly info: Readonly<CallerInfo>;
   readonly connectedAt: number;
   /**
@@ -49,7 +49,8 @@ export class Caller {
   #waiting: Set<Owner> | null = null;
   #gone = false;
 
-  constructor(info: CallerInfo, now: number) {
+  constructor(info: CallerInfo, now: number, instance = "local") {
+    this.id = `${instance}.c${nextCallerId++}`;
     this.info = info;
     this.connectedAt = now;
     this.owner.label = info.name;

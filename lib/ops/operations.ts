@@ -189,6 +189,12 @@ export class Operations {
   readonly #options: OperationsOptions;
   readonly #startedAt: number;
   readonly #rates: ReturnType<typeof setInterval>;
+  /**
+   * This god's name among the gods that share a store, random per start: the
+   * ids of its callers begin with it, so a god that completes a called task
+   * knows whose caller waits for it.
+   */
+  readonly instance: string = randomInstance();
 
   constructor(options: OperationsOptions) {
     this.backend = options.backend;
@@ -200,25 +206,47 @@ export class Operations {
     this.backend.useClock?.(this.#now);
     this.#startedAt = this.#now();
     this.backend.sampleRates(this.#startedAt);
-    // A called task that dies: its caller hears why, instead of waiting out its timeout.
     this.backend.watch?.({
+      instance: this.instance,
+      // A called task that dies: its caller hears why, instead of waiting out its timeout.
       dead: (job, queue, reason) => {
-        const to = job.replyTo === undefined ? undefined : this.#byId.get(job.replyTo);
-        if (to === undefined || !to.forget(job.id)) return;
-        this.answer(to, {
+        if (job.replyTo === undefined) return;
+        const result: CallResult = {
           id: job.id,
           queue,
           error: {
             code: ErrorCode.DeadLettered,
             message: `Task ${job.id} was dead-lettered: ${reason}`,
           },
-        });
+        };
+        const to = this.#byId.get(job.replyTo);
+        if (to !== undefined) {
+          if (to.forget(job.id)) this.answer(to, result);
+        } else if (!this.#isOwn(job.replyTo)) {
+          this.backend.relay?.(job.replyTo, result);
+        }
       },
-      // Progress of a called task: its caller hears it while it waits (never stored elsewhere).
+      // Another god's consumer completed (or lost) a task one of our callers called.
+      answer: (replyTo, result) => {
+        const to = this.#byId.get(replyTo);
+        // Progress leaves the call open; an answer ends it.
+        if (result.progress !== undefined) {
+          return to !== undefined && to.expects(result.id) && to.onResult?.(result) === true;
+        }
+        if (to === undefined || !to.forget(result.id)) return false;
+        return to.onResult?.(result) === true;
+      },
+      // Progress of a called task: its caller hears it while it waits (never stored elsewhere),
+      // here or, through the backend, on the god it called from.
       progress: (job, queue, value) => {
-        const to = job.replyTo === undefined ? undefined : this.#byId.get(job.replyTo);
-        if (to === undefined || !to.expects(job.id)) return;
-        to.onResult?.({ id: job.id, queue, progress: value });
+        if (job.replyTo === undefined) return;
+        const progress: CallResult = { id: job.id, queue, progress: value };
+        const to = this.#byId.get(job.replyTo);
+        if (to !== undefined) {
+          if (to.expects(job.id)) to.onResult?.(progress);
+        } else if (!this.#isOwn(job.replyTo)) {
+          this.backend.relay?.(job.replyTo, progress).catch(() => {});
+        }
       },
     });
     this.#rates = setInterval(() => {
@@ -232,7 +260,7 @@ export class Operations {
 
   /** A new client, as its door learnt it. Detach it when it goes away. */
   attach(info: CallerInfo): Caller {
-    const caller = new Caller(info, this.#now());
+    const caller = new Caller(info, this.#now(), this.instance);
     this.#callers.add(caller);
     this.#byId.set(caller.id, caller);
     return caller;
@@ -419,17 +447,22 @@ export class Operations {
         const { result, id } = items[index];
         if (result === null) return null;
         const target = items[index].queue ?? `${queue}.results`;
+        const answer: CallResult = { id: job.id, queue, payload: result, fallback: target };
+        let elsewhere: string | undefined;
         if (job.replyTo !== undefined) {
           const to = this.#byId.get(job.replyTo);
-          if (to !== undefined && to.forget(job.id)) {
-            answers.push({ to, result: { id: job.id, queue, payload: result, fallback: target } });
-            return null;
-          }
+          if (to !== undefined) {
+            if (to.forget(job.id)) {
+              answers.push({ to, result: answer });
+              return null;
+            }
+          } else if (!this.#isOwn(job.replyTo)) elsewhere = job.replyTo;
         }
         permit(caller, "put", target, `put the result to "${target}"`);
         return {
           queue: target,
           item: { id: id ?? `result:${job.id}`, payload: result, priority: 0, delayMs: 0 },
+          answer: elsewhere === undefined ? undefined : { replyTo: elsewhere, result: answer },
         };
       };
       const tags = items.map((item) => item.tag);
@@ -831,6 +864,13 @@ export class Operations {
         failed.push({ tag, message: (error as Error).message });
         continue;
       }
+      // A caller on another god sharing the store takes the result there, or it is stored.
+      if (
+        put?.answer !== undefined &&
+        await this.backend.relay?.(put.answer.replyTo, put.answer.result)
+      ) {
+        put = null;
+      }
       if (put !== null) {
         const stored = await new Promise<PutResult | TaskwireError>((resolve) =>
           this.backend.put(caller.owner, put!.queue, [put!.item], { now, timeoutMs: 0 }, resolve)
@@ -851,6 +891,11 @@ export class Operations {
     }
     for (const [owner, list] of byOwner) failed.push(...await this.backend.ack(owner, list, now));
     return failed;
+  }
+
+  /** Whether caller id `replyTo` names a caller of this god (gone or not). */
+  #isOwn(replyTo: string): boolean {
+    return replyTo.startsWith(`${this.instance}.`);
   }
 
   /** Answers `done` with an error, counting a refusal by a limit. */
@@ -903,4 +948,12 @@ export class Operations {
       else done(reply);
     }, (error) => this.#fail(done, error));
   }
+}
+
+/** A random name for this god among those that share a store (8 base-36 characters). */
+function randomInstance(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  let n = 0;
+  for (const b of bytes) n = n * 256 + b;
+  return n.toString(36).padStart(8, "0").slice(-8);
 }

@@ -9,7 +9,7 @@
  * result with {@link settle}, which stays synchronous for plain values.
  */
 import type { RemoteError } from "../protocol/errors.ts";
-import type { BackendInfo } from "../protocol/replies.ts";
+import type { BackendInfo, CallResult } from "../protocol/replies.ts";
 
 export type { BackendInfo };
 import type { Delivery, Job, PutItem, QueueOptions, QueueStats } from "./types.ts";
@@ -56,14 +56,24 @@ export interface InFlightJob {
 export interface ResultPut {
   queue: string;
   item: PutItem;
+  /**
+   * The answer for a caller that waits on another god sharing the store:
+   * handed there first ({@link QueueBackend.relay}); the result is put only
+   * if that caller did not take it.
+   */
+  answer?: { replyTo: string; result: CallResult };
 }
 
 /** What a backend tells the operations layer as it happens. */
 export interface BackendEvents {
+  /** This god's name among the gods sharing a store: the prefix of its callers' ids. */
+  instance: string;
   /** A called job (with `replyTo`) was dead-lettered. */
   dead(job: Job, queue: string, reason: string): void;
   /** A called job (with `replyTo`) reported progress (`value`: superjson text). */
   progress?(job: Job, queue: string, value: string): void;
+  /** An answer relayed by another god for caller `replyTo`; whether the caller took it. */
+  answer(replyTo: string, result: CallResult): boolean;
 }
 
 /** The outcome of a put: how many jobs were stored and how many were repeats. */
@@ -132,6 +142,12 @@ export interface QueueBackend {
    * so its caller hears of it. Backends that cannot tell leave this out.
    */
   watch?(events: BackendEvents): void;
+  /**
+   * Hands a called task's result (or its death) to caller `replyTo` on the
+   * god sharing this store that holds it; resolves whether the caller took
+   * it. Backends of one god leave this out.
+   */
+  relay?(replyTo: string, result: CallResult): Promise<boolean>;
   /** The job and queue of lease `tag` of `owner`, or null (used to complete in steps). */
   leased?(owner: Owner, tag: number): { job: Job; queue: string } | null;
   /** Hands a leased job back (after `delayMs`), or dead-letters it with the reason `dead`. */

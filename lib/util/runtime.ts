@@ -12,6 +12,15 @@ interface RuntimeGlobals {
   document?: unknown;
 }
 
+/** Browser user-agent tokens and the names shown, most specific first ("Version/" is Safari's). */
+const BROWSERS = [
+  ["Edg", "Edge"],
+  ["OPR", "Opera"],
+  ["Firefox", "Firefox"],
+  ["Chrome", "Chrome"],
+  ["Version", "Safari"],
+] as const;
+
 /** Names the runtime; `globals` is for tests (default `globalThis`). */
 export function detectRuntime(globals: RuntimeGlobals = globalThis as RuntimeGlobals): string {
   const userAgent = globals.navigator?.userAgent ?? "";
@@ -23,10 +32,13 @@ export function detectRuntime(globals: RuntimeGlobals = globalThis as RuntimeGlo
   if (userAgent === "Cloudflare-Workers") return "workerd";
   if (globals.process?.versions?.node) return `node ${globals.process.versions.node}`;
   if (globals.document !== undefined || /Mozilla\//.test(userAgent)) {
-    const browser = /(Edg|OPR|Firefox|Chrome|Version)\/(\d+)/.exec(userAgent);
-    if (browser === null) return "browser";
-    const name = browser[1] === "Version" ? "Safari" : browser[1] === "Edg" ? "Edge" : browser[1];
-    return `browser ${name}/${browser[2]}`;
+    // By token, most specific first: Edge's and Opera's agents also say Chrome/, earlier in the text
+    // (and headless Chrome says HeadlessChrome/, so no word boundary before the token).
+    for (const [token, name] of BROWSERS) {
+      const version = new RegExp(`${token}/(\\d+)`).exec(userAgent);
+      if (version !== null) return `browser ${name}/${version[1]}`;
+    }
+    return "browser";
   }
   return "unknown";
 }

@@ -23,8 +23,9 @@ export class LinkProxy {
 
   private constructor(target: { host: string; port: number }, delayMs: number) {
     this.delayMs = delayMs;
-    this.server = net.createServer((client) => {
-      const god = net.connect(target);
+    // Half-open: a side that ends still gets what the other sends until that one ends too.
+    this.server = net.createServer({ allowHalfOpen: true }, (client) => {
+      const god = net.connect({ ...target, allowHalfOpen: true });
       const pair: [net.Socket, net.Socket] = [client, god];
       this.#pairs.add(pair);
       client.setNoDelay(true);
@@ -34,21 +35,23 @@ export class LinkProxy {
         god.destroy();
         this.#pairs.delete(pair);
       };
+      // Each step of a direction waits the same delay, so it keeps its order:
+      // a side's end reaches the other after the bytes it sent before it.
+      const later = (fn: () => void) => this.delayMs <= 0 ? fn() : setTimeout(fn, this.delayMs);
       const relay = (from: net.Socket, to: net.Socket) => {
         from.on("data", (chunk: Uint8Array) => {
-          const pass = () => {
+          later(() => {
             if (this.#silent) this.#held.push({ to, chunk });
             else if (!to.destroyed) to.write(chunk);
-          };
-          if (this.delayMs <= 0) pass();
-          else setTimeout(pass, this.delayMs);
+          });
         });
+        from.on("end", () => later(() => to.end()));
       };
       relay(client, god);
       relay(god, client);
-      client.on("close", kill).on("error", kill);
-      god.on("close", kill).on("error", kill);
-    });
+      client.on("close", () => later(kill)).on("error", kill);
+      god.on("close", () => later(kill)).on("error", kill);
+    }).on("error", () => {});
   }
 
   /** Starts a proxy in front of `target` (default host 127.0.0.1), adding `delayMs` each way. */
