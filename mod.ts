@@ -45,6 +45,7 @@ export { openJournal, StoreError } from "./lib/store/open.ts";
 export { serveHttp } from "./lib/http/serve.ts";
 
 export type {
+  BackoffOptions,
   Client,
   ClientEvent,
   Consumer,
@@ -52,6 +53,7 @@ export type {
   ListedJob,
   PutOptions,
   Queue,
+  ScheduleOptions,
 } from "./lib/client/api.ts";
 export type { ConnectOptions } from "./lib/client/connect.ts";
 export type { God, ServeOptions } from "./lib/server/server.ts";
@@ -59,15 +61,18 @@ export type { LocalConsumer } from "./lib/server/local_consumer.ts";
 export type { Caller, CallerInfo } from "./lib/ops/caller.ts";
 export type { Operations } from "./lib/ops/operations.ts";
 export type {
+  AttemptInfo,
   BackendInfo,
   ConnectionInfo,
   GodStats,
+  ProgressInfo,
   QueueStats,
+  ScheduleInfo,
   StoreStats,
 } from "./lib/protocol/replies.ts";
 export type { Limits, LimitStats } from "./lib/protocol/limits.ts";
 export type { WorkerScope } from "./lib/protocol/keys.ts";
-export type { QueueOptions } from "./lib/queue/types.ts";
+export type { Backoff, QueueOptions, RateLimit } from "./lib/queue/types.ts";
 export type { Store, StoreSource } from "./lib/store/store.ts";
 export type { FsyncPolicy, JournalStore, OpenJournalOptions, Recovered } from "./lib/store/open.ts";
 export type { Address, Dialer, Listener, Transport } from "./lib/transport/transport.ts";

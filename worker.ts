@@ -30,7 +30,16 @@ export {
 } from "./lib/protocol/errors.ts";
 export { decodeValue, encodeValue } from "./lib/protocol/codec.ts";
 
-export type { Client, Consumer, Job, ListedJob, PutOptions, Queue } from "./lib/client/api.ts";
+export type {
+  BackoffOptions,
+  Client,
+  Consumer,
+  Job,
+  ListedJob,
+  PutOptions,
+  Queue,
+  ScheduleOptions,
+} from "./lib/client/api.ts";
 export type { HttpConnectOptions as ConnectOptions } from "./lib/client/connect_http.ts";
-export type { ConnectionInfo, GodStats, QueueStats } from "./lib/protocol/replies.ts";
+export type { ConnectionInfo, GodStats, QueueStats, ScheduleInfo } from "./lib/protocol/replies.ts";
 export type { QueueOptions } from "./lib/queue/types.ts";

@@ -193,6 +193,54 @@ for (const door of DOORS) {
     });
     assert.equal(message, "Invalid requeue: ids must be an array of strings");
   });
+  test(`[${door}] the flow operations refuse bad arguments with the same messages`, async () => {
+    const name = fresh(door);
+    const cases: [Parameters<typeof raw>[1], string | RegExp][] = [
+      [{
+        type: MessageType.DeadDelete,
+        header: { q: name, ids: [1] },
+        method: "POST",
+        path: `/api/queues/${name}/dead/delete`,
+        body: { ids: [1] },
+      }, "Invalid delete: ids must be an array of strings"],
+      [{
+        type: MessageType.Pause,
+        header: { q: name, paused: true },
+        method: "POST",
+        path: `/api/queues/${name}/pause`,
+        body: {},
+      }, `Cannot pause "${name}": unknown queue`],
+      [{
+        type: MessageType.Progress,
+        header: { tag: 999_999 },
+        payload: ['{"json":1}'],
+        method: "POST",
+        path: "/api/leases/999999/progress",
+        body: { value: { json: 1 } },
+      }, /^No lease 999999/],
+      [{
+        type: MessageType.Schedule,
+        header: { schedule: { name: "bad", queue: name, cron: "* * *" } },
+        payload: ['{"json":1}'],
+        method: "PUT",
+        path: "/api/schedules/bad",
+        body: { queue: name, cron: "* * *", value: { json: 1 } },
+      }, /^Invalid cron "\* \* \*" for schedule "bad"/],
+      [{
+        type: MessageType.Schedule,
+        header: { schedule: { name: "bad", queue: name, every: 60_000, timezone: "UTC" } },
+        payload: ['{"json":1}'],
+        method: "PUT",
+        path: "/api/schedules/bad",
+        body: { queue: name, every: 60_000, timezone: "UTC", value: { json: 1 } },
+      }, 'Invalid schedule "bad": a time zone goes with a cron, not an interval'],
+    ];
+    for (const [request, expected] of cases) {
+      const message = await raw(door, request);
+      if (typeof expected === "string") assert.equal(message, expected);
+      else assert.match(message ?? "(accepted)", expected);
+    }
+  });
 }
 
 test("a put that names no timeout waits for room the default time, whichever door it came through", () => {

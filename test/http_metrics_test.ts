@@ -122,6 +122,10 @@ test("renderMetrics() renders journal bytes, an fsync histogram and escaped labe
       waitingGets: 0,
       waitingPuts: 0,
       maxsize: 0,
+      paused: true,
+      rateLimit: null,
+      throttled: false,
+      progress: [],
       totals: {
         put: 3,
         acked: 0,
@@ -130,6 +134,8 @@ test("renderMetrics() renders journal bytes, an fsync histogram and escaped labe
         expired: 0,
         deadLettered: 2,
         duplicates: 0,
+        throttled: 4,
+        scheduled: 5,
       },
       rates: { put: 0, acked: 0 },
     }],
@@ -138,6 +144,9 @@ test("renderMetrics() renders journal bytes, an fsync histogram and escaped labe
   const text = renderMetrics(stats);
   assert.match(text, /taskwire_up\{name="god \\"one\\"\\\\",runtime="deno 2.x"\} 1/);
   assert.match(text, /taskwire_queue_dead\{queue="q\\nx"\} 2/);
+  assert.match(text, /taskwire_queue_paused\{queue="q\\nx"\} 1/);
+  assert.match(text, /taskwire_queue_throttled_total\{queue="q\\nx"\} 4/);
+  assert.match(text, /taskwire_queue_scheduled_total\{queue="q\\nx"\} 5/);
   assert.equal(sampleValue(text, "taskwire_journal_bytes"), 12345);
   assert.equal(
     sampleValue(text, 'taskwire_journal_fsync_duration_seconds_bucket{le="0.001"}'),

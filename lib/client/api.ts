@@ -4,7 +4,7 @@
  * returns a {@link Client}; the classes behind these interfaces are shared by
  * every transport, and each transport is a small adapter (lib/client/wire.ts).
  */
-import type { GodStats } from "../protocol/replies.ts";
+import type { AttemptInfo, GodStats, ScheduleInfo } from "../protocol/replies.ts";
 import type { QueueOptions } from "../queue/types.ts";
 
 /** A connection to a god. */
@@ -27,11 +27,59 @@ export interface Client {
   deadList<T = unknown>(queue: string, limit?: number): Promise<ListedJob<T>[]>;
   /** Moves dead letters of a queue (all, or those with `ids`) back to it; resolves to how many. */
   deadRequeue(queue: string, ids?: string[]): Promise<number>;
+  /** Deletes dead letters of a queue (all, or those with `ids`); resolves to how many. */
+  deadDelete(queue: string, ids?: string[]): Promise<number>;
+  /**
+   * Jobs of a queue in flight (default 10), oldest lease first: who holds
+   * each, its lease's deadline and the last progress it reported.
+   */
+  inFlight<T = unknown>(queue: string, limit?: number): Promise<ListedJob<T>[]>;
+  /** Pauses a queue: puts are still taken, nothing is handed out until {@link Client.resume}. */
+  pause(queue: string): Promise<QueueOptions>;
+  /** Resumes a paused queue: its waiting consumers get jobs at once. */
+  resume(queue: string): Promise<QueueOptions>;
+  /**
+   * Adds (or replaces) a schedule on the god: a job with `value` put on
+   * `queue` at every slot of `cron` (in `timezone`, default UTC) or every
+   * `every` ms. Stored with the god's queues; see docs/FLOW.md.
+   */
+  schedule(name: string, options: ScheduleOptions): Promise<ScheduleInfo>;
+  /** Removes a schedule; resolves to whether there was one. */
+  unschedule(name: string): Promise<boolean>;
+  /** Every schedule, with the value it puts. */
+  schedules<T = unknown>(): Promise<(ScheduleInfo & { value: T })[]>;
   /**
    * Sends the puts made so far, stops consumers (jobs fetched but not taken
    * go back), says goodbye; unacked jobs go back to their queues.
    */
   close(): Promise<void>;
+}
+
+/** Options of {@link Client.schedule}: a cron expression (and zone) or an interval. */
+export interface ScheduleOptions {
+  queue: string;
+  /** Five fields (minute hour day-of-month month day-of-week), or six with seconds first. */
+  cron?: string;
+  /** The cron's IANA time zone, e.g. "Europe/Paris" (default UTC). */
+  timezone?: string;
+  /** A fixed interval in ms instead of a cron (at least 1000). */
+  every?: number;
+  /** The job's value (default null). */
+  value?: unknown;
+  priority?: number;
+  /** After downtime, put every slot missed (default: only slots from now on). */
+  catchUp?: boolean;
+}
+
+/** A job's own retry policy (see {@link PutOptions.backoff}). */
+export interface BackoffOptions {
+  type: "fixed" | "exponential";
+  /** The first wait (ms); "exponential" doubles it at each attempt. */
+  delayMs: number;
+  /** The longest wait (default a day). */
+  maxMs?: number;
+  /** A random wait in the upper half of the computed one (default false). */
+  jitter?: boolean;
 }
 
 /** Options of a put. */
@@ -44,6 +92,11 @@ export interface PutOptions {
   id?: string;
   /** How long to wait for room in a full queue before failing with `queue_full` (default 30 s). */
   timeout?: number;
+  /**
+   * This job's retry policy, over its queue's: how long it waits after a
+   * nack without a delay, or an expired lease, before it is tried again.
+   */
+  backoff?: BackoffOptions;
 }
 
 /** A named queue on the god. Get one with `client.queue<T>(name)`. */
@@ -78,7 +131,10 @@ export interface Queue<T = unknown> {
    * `dead_lettered` when the task is dead-lettered, and a
    * `ConnectionLostError` when the connection to the god drops first.
    */
-  call<R = unknown>(value: T, options?: { timeout?: number; priority?: number }): Promise<R>;
+  call<R = unknown>(
+    value: T,
+    options?: { timeout?: number; priority?: number; onProgress?: (progress: unknown) => void },
+  ): Promise<R>;
   /** Resolves once every put made so far has been answered. */
   flush(): Promise<void>;
 }
@@ -120,6 +176,13 @@ export interface Job<T = unknown> {
   fail(reason: string): Promise<void>;
   /** Extends the lease by the queue's lease time; resolves to the new deadline (epoch ms). */
   touch(): Promise<number>;
+  /**
+   * Says how far the job got: a number or a small object (at most the god's
+   * `maxProgressBytes`, 4 KiB by default). Shown with the job in flight
+   * (admin peek --in-flight, stats, the dashboard) and told to the task's
+   * caller (`call(value, { onProgress })`). It does not extend the lease.
+   */
+  progress(value: unknown): Promise<void>;
 }
 
 /**
@@ -145,6 +208,14 @@ export interface ListedJob<T = unknown> {
   priority: number;
   reason?: string;
   origin?: string;
+  /** Earlier attempts that did not finish, oldest first: when, which consumer, why. */
+  history?: AttemptInfo[];
+  /** Listed in flight: its lease, who holds it, the lease's deadline, its last progress and when. */
+  tag?: number;
+  by?: string;
+  deadline?: number;
+  progress?: unknown;
+  progressAt?: number;
   /** Set when the job's payload could not be decoded (then `value` is undefined). */
   error?: string;
 }

@@ -2,9 +2,11 @@
  * The one Client implementation over any transport adapter (lib/client/wire.ts).
  * `connect()` (lib/client/connect.ts) picks the adapter from the address.
  */
-import type { GodStats } from "../protocol/replies.ts";
+import { ArgumentError } from "../protocol/errors.ts";
+import { encodeText } from "../protocol/codec.ts";
+import type { GodStats, ScheduleInfo } from "../protocol/replies.ts";
 import type { QueueOptions } from "../queue/types.ts";
-import type { Client, ListedJob, Queue } from "./api.ts";
+import type { Client, ListedJob, Queue, ScheduleOptions } from "./api.ts";
 import { QueueHandle } from "./queue.ts";
 import type { Wire, WireJob } from "./wire.ts";
 
@@ -60,6 +62,46 @@ export class GodClient implements Client {
     return this.#wire.requeue(queue, ids ?? null);
   }
 
+  deadDelete(queue: string, ids?: string[]): Promise<number> {
+    return this.#wire.deadDelete(queue, ids ?? null);
+  }
+
+  async inFlight<T = unknown>(queue: string, limit?: number): Promise<ListedJob<T>[]> {
+    return (await this.#wire.inFlight(queue, limit)).map((job) => this.#listed<T>(job));
+  }
+
+  pause(queue: string): Promise<QueueOptions> {
+    return this.#wire.pause(queue, true);
+  }
+
+  resume(queue: string): Promise<QueueOptions> {
+    return this.#wire.pause(queue, false);
+  }
+
+  async schedule(name: string, options: ScheduleOptions): Promise<ScheduleInfo> {
+    if (typeof options !== "object" || options === null) {
+      throw new ArgumentError(`Invalid schedule "${name}": options must be an object`);
+    }
+    const { value, ...fields } = options;
+    return await this.#wire.schedule({ ...fields, name }, encodeText(value ?? null));
+  }
+
+  unschedule(name: string): Promise<boolean> {
+    return this.#wire.unschedule(name);
+  }
+
+  async schedules<T = unknown>(): Promise<(ScheduleInfo & { value: T })[]> {
+    return (await this.#wire.schedules()).map(({ info, payload }) => {
+      let value: T;
+      try {
+        value = this.#wire.decode<T>(payload);
+      } catch {
+        value = undefined as T;
+      }
+      return { ...info, value };
+    });
+  }
+
   close(): Promise<void> {
     this.#closing ??= (async () => {
       // Not connected: puts waiting for a reconnect fail now instead of waiting forever.
@@ -81,6 +123,20 @@ export class GodClient implements Client {
     };
     if (job.reason !== undefined) listed.reason = job.reason;
     if (job.origin !== undefined) listed.origin = job.origin;
+    if (job.history !== undefined) listed.history = job.history;
+    if (job.by !== undefined) {
+      listed.tag = job.tag;
+      listed.by = job.by;
+      listed.deadline = job.deadline;
+    }
+    if (job.progress !== undefined) {
+      try {
+        listed.progress = this.#wire.decode(job.progress);
+      } catch {
+        // A progress that cannot be decoded is left out; the job is still listed.
+      }
+      listed.progressAt = job.progressAt;
+    }
     try {
       listed.value = this.#wire.decode<T>(job.payload);
     } catch (error) {

@@ -19,7 +19,7 @@ import {
   RemoteError,
 } from "../protocol/errors.ts";
 import { BOUNDS, DEFAULT_LIMITS } from "../protocol/limits.ts";
-import type { GodStats, JobMeta } from "../protocol/replies.ts";
+import type { GodStats, JobMeta, ScheduleInfo } from "../protocol/replies.ts";
 import type { QueueOptions } from "../queue/types.ts";
 import { backoffMs, sleep } from "../util/backoff.ts";
 import { type Deferred, deferred } from "../util/deferred.ts";
@@ -27,7 +27,7 @@ import { nextTurn } from "../util/next_turn.ts";
 import { runtimeName } from "../util/runtime.ts";
 import { newClientId, SignHeader, signRequest } from "../http/sign.ts";
 import { itemFields, type PutEntry } from "./put_batch.ts";
-import type { JobSink, Wire, WireJob, WireSubscription } from "./wire.ts";
+import type { JobSink, ScheduleFields, Wire, WireJob, WireSubscription } from "./wire.ts";
 
 /** What the god tells a client that says hello. */
 export interface HttpHello {
@@ -67,14 +67,24 @@ interface HttpAnswer {
   resultText?: string;
   fallback?: string;
   error?: { code: string; message: string };
+  progress?: unknown;
+  progressText?: string;
 }
 
 /** A job as the HTTP face sends it: the payload is the superjson object, spliced in. */
-interface HttpJob extends JobMeta {
+interface HttpJob extends Omit<JobMeta, "progress"> {
   tag: number;
   payload?: unknown;
   /** The stored text, when it is not JSON (a raw TCP put): it cannot be decoded. */
   payloadText?: string;
+  progress?: unknown;
+  progressText?: string;
+}
+
+/** A value the HTTP face spliced in (`name`), or its text when it is not JSON (`nameText`). */
+function splicedValue(object: Record<string, unknown>, name: string): unknown {
+  const text = `${name}Text`;
+  return text in object ? { text: object[text] } : object[name];
 }
 
 /**
@@ -103,10 +113,17 @@ function wireJob(job: HttpJob): WireJob {
     id: job.id,
     attempts: job.attempts,
     priority: job.priority,
-    payload: "payloadText" in job ? { text: job.payloadText } : job.payload,
+    payload: splicedValue(job as unknown as Record<string, unknown>, "payload"),
   };
   if (job.reason !== undefined) out.reason = job.reason;
   if (job.origin !== undefined) out.origin = job.origin;
+  if (job.history !== undefined) out.history = job.history;
+  if (job.by !== undefined) out.by = job.by;
+  if (job.deadline !== undefined) out.deadline = job.deadline;
+  if ("progress" in job || "progressText" in job) {
+    out.progress = splicedValue(job as unknown as Record<string, unknown>, "progress");
+    out.progressAt = job.progressAt;
+  }
   return out;
 }
 
@@ -148,6 +165,7 @@ export class HttpWire implements Wire {
   #settles: HttpSettle[] = [];
   /** Called tasks waiting for their answer, by task id, and the long-poll that fetches answers. */
   readonly #calls = new Map<string, Deferred<unknown>>();
+  readonly #progress = new Map<string, (payload: unknown) => void>();
   #answering: Promise<void> | null = null;
 
   private constructor(options: HttpWireOptions) {
@@ -276,14 +294,17 @@ export class HttpWire implements Wire {
     return done.promise;
   }
 
-  awaitResult(id: string): Promise<unknown> {
+  awaitResult(id: string, onProgress?: (payload: unknown) => void): Promise<unknown> {
     const answer = deferred<unknown>();
     this.#calls.set(id, answer);
+    if (onProgress !== undefined) this.#progress.set(id, onProgress);
+    answer.promise.finally(() => this.#progress.delete(id)).catch(() => {});
     this.#answering ??= this.#pollAnswers().finally(() => this.#answering = null);
     return answer.promise;
   }
 
   forget(id: string): void {
+    this.#progress.delete(id);
     if (this.#calls.delete(id)) {
       this.#request("POST", "/api/forget", { json: { ids: [id] } }).catch(() => {});
     }
@@ -308,6 +329,12 @@ export class HttpWire implements Wire {
       {},
     );
     return reply.deadline;
+  }
+
+  async progress(tag: number, _epoch: unknown, value: string): Promise<void> {
+    await this.#request("POST", `/api/leases/${tag}/progress`, {
+      body: encoder.encode(`{"value":${value}}`),
+    });
   }
 
   alive(_epoch: unknown): boolean {
@@ -361,6 +388,70 @@ export class HttpWire implements Wire {
       { json: { ids }, retries: 2 },
     );
     return reply.requeued;
+  }
+
+  async inFlight(queue: string, limit: number | undefined): Promise<WireJob[]> {
+    const reply = await this.#request<{ jobs: HttpJob[] }>(
+      "GET",
+      `${queuePath(queue)}/in-flight`,
+      { query: limit === undefined ? {} : { limit: String(limit) }, retries: 2 },
+    );
+    return reply.jobs.map(wireJob);
+  }
+
+  async deadDelete(queue: string, ids: string[] | null): Promise<number> {
+    const reply = await this.#request<{ deleted: number }>(
+      "POST",
+      `${queuePath(queue)}/dead/delete`,
+      { json: { ids }, retries: 2 },
+    );
+    return reply.deleted;
+  }
+
+  async pause(queue: string, paused: boolean): Promise<QueueOptions> {
+    const reply = await this.#request<{ options: QueueOptions }>(
+      "POST",
+      `${queuePath(queue)}/${paused ? "pause" : "resume"}`,
+      { retries: 2 },
+    );
+    return reply.options;
+  }
+
+  async schedule(fields: ScheduleFields, payload: string): Promise<ScheduleInfo> {
+    const { name, ...rest } = fields;
+    const reply = await this.#request<{ schedule: ScheduleInfo }>(
+      "PUT",
+      `/api/schedules/${encodeURIComponent(name)}`,
+      {
+        body: encoder.encode(`${JSON.stringify(rest).slice(0, -1)},"value":${payload}}`),
+        retries: 2,
+      },
+    );
+    return reply.schedule;
+  }
+
+  async unschedule(name: string): Promise<boolean> {
+    const reply = await this.#request<{ removed: boolean }>(
+      "DELETE",
+      `/api/schedules/${encodeURIComponent(name)}`,
+      { retries: 2 },
+    );
+    return reply.removed;
+  }
+
+  async schedules(): Promise<{ info: ScheduleInfo; payload: unknown }[]> {
+    const reply = await this.#request<{ schedules: (ScheduleInfo & Record<string, unknown>)[] }>(
+      "GET",
+      "/api/schedules",
+      { retries: 2 },
+    );
+    return reply.schedules.map((s) => {
+      const payload = splicedValue(s, "value");
+      const info = { ...s };
+      delete info.value;
+      delete info.valueText;
+      return { info: info as ScheduleInfo, payload };
+    });
   }
 
   async close(): Promise<void> {
@@ -460,6 +551,11 @@ export class HttpWire implements Wire {
         });
         failures = 0;
         for (const answer of reply.results) {
+          if ("progress" in answer || "progressText" in answer) {
+            const heard = this.#progress.get(answer.id);
+            heard?.(splicedValue(answer as unknown as Record<string, unknown>, "progress"));
+            continue;
+          }
           const call = this.#calls.get(answer.id);
           if (call === undefined) {
             // An answer this client no longer waits for (its call timed out): not lost, but stored.

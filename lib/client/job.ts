@@ -85,6 +85,21 @@ export class LeasedJob<T = unknown> implements Job<T> {
     return this.#settle("fail") ?? this.#wire.fail(this.#tag, this.#epoch, String(reason));
   }
 
+  progress(value: unknown): Promise<void> {
+    if (this.#settled) {
+      return Promise.reject(
+        new ArgumentError(`Cannot report progress of job ${this.id}: it was already settled`),
+      );
+    }
+    let text: string;
+    try {
+      text = encodeText(value);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#wire.progress(this.#tag, this.#epoch, text);
+  }
+
   touch(): Promise<number> {
     if (this.#settled) {
       return Promise.reject(

@@ -77,7 +77,7 @@ export class Link {
   readonly #ackRequests = new Set<Promise<void>>();
   /** Acks and completions made this turn: they travel together in one request. */
   #settles: Settle[] = [];
-  /** Told each Result push (the answer to a task this client called). */
+  /** Told each Result and Progressed push (about a task this client called). */
   onResult: ((message: Message) => void) | null = null;
   #closedError: Error | null = null;
   readonly #closed = deferred<Error>();
@@ -380,6 +380,7 @@ export class Link {
         this.#pushes.get(message.id)?.(message);
         return;
       case MessageType.Result:
+      case MessageType.Progressed:
         this.onResult?.(message);
         return;
       case MessageType.Bye:

@@ -10,17 +10,9 @@ import { MAX_ID_LENGTH } from "../queue/arguments.ts";
 import { deferred } from "../util/deferred.ts";
 import { nextTurn } from "../util/next_turn.ts";
 
-/** Options of a put. */
-export interface PutOptions {
-  /** Milliseconds before the job becomes ready. */
-  delay?: number;
-  /** Higher first; FIFO within a priority (default 0). */
-  priority?: number;
-  /** The job's id; a repeat within the god's dedupe window is ignored. Default: a fresh unique id. */
-  id?: string;
-  /** How long to wait for room in a full queue before failing with `queue_full` (default 30 s). */
-  timeout?: number;
-}
+import type { BackoffOptions, PutOptions } from "./api.ts";
+
+export type { PutOptions };
 
 /** One put as it travels: the job's fields, its superjson text and that text's UTF-8 size. */
 export interface PutEntry {
@@ -29,6 +21,7 @@ export interface PutEntry {
   delay?: number;
   /** A called task: the putting client waits for its result. */
   call?: true;
+  backoff?: BackoffOptions;
   payload: string;
   bytes: number;
 }
@@ -39,6 +32,7 @@ export interface ItemFields {
   priority?: number;
   delay?: number;
   call?: true;
+  backoff?: BackoffOptions;
 }
 
 /** An entry's fields as a put request lists them (the payload travels apart). */
@@ -47,6 +41,7 @@ export function itemFields(entry: PutEntry): ItemFields {
   if (entry.priority !== undefined) fields.priority = entry.priority;
   if (entry.delay !== undefined) fields.delay = entry.delay;
   if (entry.call) fields.call = true;
+  if (entry.backoff !== undefined) fields.backoff = entry.backoff;
   return fields;
 }
 
@@ -157,6 +152,7 @@ export class PutBatcher<T> {
     if (options.priority) entry.priority = options.priority;
     if (options.delay) entry.delay = options.delay;
     if (options.call) entry.call = true;
+    if (options.backoff !== undefined) entry.backoff = options.backoff;
     batch.entries.push(entry);
     batch.bytes += bytes;
     return id;

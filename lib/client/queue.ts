@@ -98,7 +98,7 @@ export class QueueHandle<T = unknown> implements Queue<T> {
 
   async call<R = unknown>(
     value: T,
-    options: { timeout?: number; priority?: number } = {},
+    options: { timeout?: number; priority?: number; onProgress?: (progress: unknown) => void } = {},
   ): Promise<R> {
     const timeout = options.timeout ?? DEFAULTS.callTimeoutMs;
     if (typeof timeout !== "number" || !(timeout > 0) || timeout > BOUNDS.maxDurationMs) {
@@ -110,7 +110,19 @@ export class QueueHandle<T = unknown> implements Queue<T> {
     }
     const id = nextId();
     // Waiting before the put: the answer may come back before the put's own reply.
-    const answer = this.#wire.awaitResult(id);
+    const onProgress = options.onProgress;
+    const answer = this.#wire.awaitResult(
+      id,
+      onProgress === undefined ? undefined : (payload) => {
+        let progress: unknown;
+        try {
+          progress = this.#wire.decode(payload);
+        } catch {
+          return; // a progress that cannot be decoded is not worth failing the call
+        }
+        onProgress(progress);
+      },
+    );
     answer.catch(() => {});
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<never>((_, reject) => {

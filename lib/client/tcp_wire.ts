@@ -10,7 +10,7 @@ import { decodeValue } from "../protocol/codec.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from "../protocol/handshake.ts";
 import { BOUNDS, DEFAULTS } from "../protocol/limits.ts";
 import { type Message, MessageType, splitPayload } from "../protocol/messages.ts";
-import type { GodStats, JobMeta } from "../protocol/replies.ts";
+import type { GodStats, JobMeta, ScheduleInfo } from "../protocol/replies.ts";
 import type { QueueOptions } from "../queue/types.ts";
 import type { Address, Dialer } from "../transport/transport.ts";
 import { formatAddress } from "../util/address.ts";
@@ -20,8 +20,21 @@ import { runtimeName } from "../util/runtime.ts";
 import type { ClientEvent } from "./api.ts";
 import { Link, remoteError } from "./link.ts";
 import { itemFields, type PutEntry } from "./put_batch.ts";
-import type { JobSink, Wire, WireJob, WireSubscription } from "./wire.ts";
+import type { JobSink, ScheduleFields, Wire, WireJob, WireSubscription } from "./wire.ts";
 import { SOFTWARE } from "../version.ts";
+
+const textDecoder = new TextDecoder();
+
+/** Jobs of a listing reply: fields in the header, values as payload parts. */
+function listed(reply: Message): WireJob[] {
+  const parts = splitPayload(reply.payload, reply.header.sizes);
+  return (reply.header.jobs as JobMeta[]).map((meta, i) => {
+    const job: WireJob = { ...meta, tag: meta.tag ?? 0, epoch: null, payload: parts[i] };
+    // Progress comes as superjson text in the header: the same form as a payload here.
+    if (meta.progress !== undefined) job.progress = new TextEncoder().encode(meta.progress);
+    return job;
+  });
+}
 
 /** What the TCP transport needs to connect. */
 export interface TcpWireOptions {
@@ -87,8 +100,9 @@ export class TcpWire implements Wire {
   #closed = false;
   /** Called with each new link, so subscriptions are made again after a reconnect. */
   readonly #onLink = new Set<(link: Link) => void>();
-  /** Called tasks waiting for their answer, by task id. */
+  /** Called tasks waiting for their answer, by task id, and who hears their progress. */
   readonly #calls = new Map<string, Deferred<unknown>>();
+  readonly #progress = new Map<string, (payload: unknown) => void>();
 
   private constructor(options: TcpWireOptions) {
     this.#options = options;
@@ -226,13 +240,16 @@ export class TcpWire implements Wire {
     return link instanceof Error ? Promise.reject(link) : link.complete(tag, result, queue, id);
   }
 
-  awaitResult(id: string): Promise<unknown> {
+  awaitResult(id: string, onProgress?: (payload: unknown) => void): Promise<unknown> {
     const answer = deferred<unknown>();
     this.#calls.set(id, answer);
+    if (onProgress !== undefined) this.#progress.set(id, onProgress);
+    answer.promise.finally(() => this.#progress.delete(id)).catch(() => {});
     return answer.promise;
   }
 
   forget(id: string): void {
+    this.#progress.delete(id);
     if (this.#calls.delete(id)) {
       this.#link?.request(MessageType.Forget, { ids: [id] }).catch(() => {});
     }
@@ -251,6 +268,12 @@ export class TcpWire implements Wire {
     if (link instanceof Error) throw link;
     const reply = await link.request(MessageType.Touch, { tag });
     return reply.header.deadline as number;
+  }
+
+  async progress(tag: number, epoch: unknown, value: string): Promise<void> {
+    const link = this.#leaseLink(epoch, "report progress");
+    if (link instanceof Error) throw link;
+    await link.request(MessageType.Progress, { tag }, [value]);
   }
 
   alive(epoch: unknown): boolean {
@@ -281,11 +304,43 @@ export class TcpWire implements Wire {
       limit === undefined ? { q: queue } : { q: queue, n: limit },
       true,
     );
+    return listed(reply).map((job) => ({ ...job, tag: 0 }));
+  }
+
+  async inFlight(queue: string, limit: number | undefined): Promise<WireJob[]> {
+    const reply = await this.#request(
+      MessageType.InFlight,
+      limit === undefined ? { q: queue } : { q: queue, n: limit },
+      true,
+    );
+    return listed(reply);
+  }
+
+  async deadDelete(queue: string, ids: string[] | null): Promise<number> {
+    const reply = await this.#request(MessageType.DeadDelete, { q: queue, ids }, true);
+    return reply.header.deleted as number;
+  }
+
+  async pause(queue: string, paused: boolean): Promise<QueueOptions> {
+    const reply = await this.#request(MessageType.Pause, { q: queue, paused }, true);
+    return reply.header.options as QueueOptions;
+  }
+
+  async schedule(fields: ScheduleFields, payload: string): Promise<ScheduleInfo> {
+    const reply = await this.#request(MessageType.Schedule, { schedule: fields }, true, [payload]);
+    return reply.header.schedule as ScheduleInfo;
+  }
+
+  async unschedule(name: string): Promise<boolean> {
+    const reply = await this.#request(MessageType.Unschedule, { name }, true);
+    return reply.header.removed as boolean;
+  }
+
+  async schedules(): Promise<{ info: ScheduleInfo; payload: unknown }[]> {
+    const reply = await this.#request(MessageType.Schedules, {}, true);
     const parts = splitPayload(reply.payload, reply.header.sizes);
-    return (reply.header.jobs as JobMeta[]).map((meta, i) => ({
-      ...meta,
-      tag: 0,
-      epoch: null,
+    return (reply.header.schedules as ScheduleInfo[]).map((info, i) => ({
+      info,
       payload: parts[i],
     }));
   }
@@ -394,15 +449,19 @@ export class TcpWire implements Wire {
     link.closed.then((reason) => this.#lost(link, reason));
   }
 
-  /** A Result push: the answer to a task this client called. */
+  /** A Result push (the answer to a task this client called) or a Progressed push. */
   #answer(message: Message): void {
     const id = String(message.header.id);
+    if (message.type === MessageType.Progressed) {
+      this.#progress.get(id)?.(message.payload);
+      return;
+    }
     const call = this.#calls.get(id);
     if (call === undefined) {
       // An answer this client no longer waits for (its call timed out): not lost, but stored.
       const fallback = message.header.fallback;
       if (typeof fallback === "string" && message.payload.length > 0) {
-        const payload = new TextDecoder().decode(message.payload);
+        const payload = textDecoder.decode(message.payload);
         this.put(fallback, [{ id: `result:${id}`, payload, bytes: message.payload.length }], 0)
           .catch(() => {});
       }

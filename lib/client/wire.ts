@@ -9,7 +9,7 @@
  * that leased it, since a lease dies with its connection; HTTP: nothing).
  * Payloads stay in the adapter's form until {@link Wire.decode}.
  */
-import type { GodStats } from "../protocol/replies.ts";
+import type { AttemptInfo, GodStats, ScheduleInfo } from "../protocol/replies.ts";
 import type { QueueOptions } from "../queue/types.ts";
 import type { PutEntry } from "./put_batch.ts";
 
@@ -22,8 +22,25 @@ export interface WireJob {
   priority: number;
   reason?: string;
   origin?: string;
+  history?: AttemptInfo[];
+  /** In flight: its holder, lease deadline and last progress (adapter form, see {@link Wire.decode}). */
+  by?: string;
+  deadline?: number;
+  progress?: unknown;
+  progressAt?: number;
   /** The encoded value, in the adapter's form (see {@link Wire.decode}). */
   payload: unknown;
+}
+
+/** A schedule as a client asks for it: its fields (the value travels apart, as superjson text). */
+export interface ScheduleFields {
+  name: string;
+  queue: string;
+  cron?: string;
+  timezone?: string;
+  every?: number;
+  priority?: number;
+  catchUp?: boolean;
 }
 
 /** Where a subscription's jobs go (the shared consumer). */
@@ -85,15 +102,18 @@ export interface Wire {
   /**
    * Waits for the answer to called task `id` (put with `call: true`):
    * resolves to the result's payload in this adapter's form; rejects when
-   * the task was dead-lettered or the connection dropped.
+   * the task was dead-lettered or the connection dropped. `onProgress` hears
+   * each progress its consumer reports meanwhile (adapter form).
    */
-  awaitResult(id: string): Promise<unknown>;
+  awaitResult(id: string, onProgress?: (payload: unknown) => void): Promise<unknown>;
   /** Stops waiting for called task `id` (its result goes to its fallback queue). */
   forget(id: string): void;
   /** Hands a lease back, ready after `delayMs` (null: as the queue's retry policy says). */
   nack(tag: number, epoch: unknown, delayMs: number | null): Promise<void>;
   fail(tag: number, epoch: unknown, reason: string): Promise<void>;
   touch(tag: number, epoch: unknown): Promise<number>;
+  /** Reports a leased job's progress (superjson text). */
+  progress(tag: number, epoch: unknown, value: string): Promise<void>;
   /** Whether leases of `epoch` can still be settled (TCP: their connection is still up). */
   alive(epoch: unknown): boolean;
   /** Decodes a payload in this adapter's form; throws when it is not a superjson value. */
@@ -104,6 +124,13 @@ export interface Wire {
   list(kind: "peek" | "dead", queue: string, limit: number | undefined): Promise<WireJob[]>;
   purge(queue: string): Promise<number>;
   requeue(queue: string, ids: string[] | null): Promise<number>;
+  inFlight(queue: string, limit: number | undefined): Promise<WireJob[]>;
+  deadDelete(queue: string, ids: string[] | null): Promise<number>;
+  pause(queue: string, paused: boolean): Promise<QueueOptions>;
+  schedule(fields: ScheduleFields, payload: string): Promise<ScheduleInfo>;
+  unschedule(name: string): Promise<boolean>;
+  /** Every schedule, with the value it puts in this adapter's form. */
+  schedules(): Promise<{ info: ScheduleInfo; payload: unknown }[]>;
   /** Says goodbye; the god returns unacked jobs. */
   close(): Promise<void>;
 }

@@ -10,10 +10,12 @@ import { ask, type Done } from "../ops/operations.ts";
 import { checkPutCount } from "../queue/arguments.ts";
 import type { Caller } from "../ops/caller.ts";
 import type { Delivery, Job } from "../queue/types.ts";
-import type { CallResult } from "../protocol/replies.ts";
+import type { InFlightJob } from "../queue/backend.ts";
+import type { CallResult, ScheduleInfo } from "../protocol/replies.ts";
 import { parseJson } from "./auth.ts";
 import { type Call, endpoint, type HttpEnv, signed, type SignedCall, viewer } from "./endpoint.ts";
 import { HttpError, json, JSON_HEADERS, malformed, shuttingDown } from "./errors.ts";
+import { inFlightMeta, jobMeta } from "../ops/job_meta.ts";
 import type { Face } from "./face.ts";
 import { SIGNATURE_SCHEME } from "./sign.ts";
 import { addressKey, hostOf } from "../server/admission.ts";
@@ -29,19 +31,25 @@ export const HTTP_PROTOCOL = SIGNATURE_SCHEME;
  * that is not JSON text (only a raw TCP put can store one) goes as the string
  * `payloadText` instead, for the client to dead-letter as undecodable.
  */
-function jobJson(job: Job, tag?: number): string {
-  const meta: Record<string, unknown> = {
-    id: job.id,
-    attempts: job.attempts,
-    priority: job.priority,
-  };
-  if (tag !== undefined) meta.tag = tag;
-  if (job.reason !== undefined) meta.reason = job.reason;
-  if (job.origin !== undefined) meta.origin = job.origin;
+function jobJson(job: Job, tag?: number, inFlight?: InFlightJob): string {
+  const meta = inFlight === undefined ? jobMeta(job, tag) : inFlightMeta(inFlight);
+  // The progress is a superjson text: spliced in like the payload, not quoted.
+  let progress = "";
+  if (meta.progress !== undefined) {
+    progress = `,${spliced("progress", meta.progress as string)}`;
+    delete meta.progress;
+  }
   const head = JSON.stringify(meta).slice(0, -1);
-  return isJson(job.payload)
-    ? `${head},"payload":${job.payload}}`
-    : `${head},"payloadText":${JSON.stringify(job.payload)}}`;
+  return `${head}${progress},${spliced("payload", job.payload)}}`;
+}
+
+/**
+ * A stored superjson text as the JSON field `name`, spliced in unchanged; a
+ * text that is not JSON (only a raw TCP put can store one) goes as the
+ * string `<name>Text` instead, for the client to refuse as undecodable.
+ */
+function spliced(name: string, text: string): string {
+  return isJson(text) ? `"${name}":${text}` : `"${name}Text":${JSON.stringify(text)}`;
 }
 
 function isJson(text: string): boolean {
@@ -55,15 +63,17 @@ function isJson(text: string): boolean {
 
 /** The answer to a called task as JSON, its result spliced in like a job's payload. */
 function answerJson(answer: CallResult): string {
+  if (answer.progress !== undefined) {
+    const head = JSON.stringify({ id: answer.id, queue: answer.queue }).slice(0, -1);
+    return `${head},${spliced("progress", answer.progress)}}`;
+  }
   const head = JSON.stringify(
     answer.error === undefined
       ? { id: answer.id, queue: answer.queue, fallback: answer.fallback }
       : { id: answer.id, queue: answer.queue, error: answer.error },
   ).slice(0, -1);
   if (answer.payload === undefined) return `${head}}`;
-  return isJson(answer.payload)
-    ? `${head},"result":${answer.payload}}`
-    : `${head},"resultText":${JSON.stringify(answer.payload)}}`;
+  return `${head},${spliced("result", answer.payload)}}`;
 }
 
 function jobsResponse(jobs: string[]): Response {
@@ -264,6 +274,62 @@ export function apiApp(face: Face): Hono<HttpEnv> {
       return json({ requeued });
     }),
   });
+  on("/queues/:queue/in-flight", {
+    GET: signed("list jobs in flight", async (call) => {
+      const limit = intParam(call.c.req.query("limit"), "limit");
+      const jobs = await ask<InFlightJob[]>((done) =>
+        ops.inFlight(call.peer.caller, { queue: queue(call), limit }, done)
+      );
+      return jobsResponse(jobs.map((listed) => jobJson(listed.job, listed.tag, listed)));
+    }),
+  });
+  on("/queues/:queue/dead/delete", {
+    POST: signed("delete dead letters", async (call) => {
+      const body = parseJson(call.body);
+      const deleted = await ask<number>((done) =>
+        ops.deadDelete(call.peer.caller, { queue: queue(call), ids: body.ids }, done)
+      );
+      return json({ deleted });
+    }),
+  });
+  for (const [path, paused] of [["pause", true], ["resume", false]] as const) {
+    on(`/queues/:queue/${path}`, {
+      POST: signed(`${path} a queue`, async (call) => {
+        const options = await ask((done) =>
+          ops.pause(call.peer.caller, { queue: queue(call) }, paused, done)
+        );
+        return json({ options });
+      }),
+    });
+  }
+  on("/schedules", {
+    GET: signed("list schedules", async (call) => {
+      const all = await ask<{ info: ScheduleInfo; payload: string }[]>((done) =>
+        ops.schedules(call.peer.caller, done)
+      );
+      const items = all.map(({ info, payload }) =>
+        `${JSON.stringify(info).slice(0, -1)},${spliced("value", payload)}}`
+      );
+      return new Response(`{"schedules":[${items.join(",")}]}`, { headers: JSON_HEADERS });
+    }),
+  });
+  on("/schedules/:name", {
+    PUT: signed("add a schedule", async (call) => {
+      const body = parseJson(call.body);
+      const fields = { ...body, name: call.c.req.param("name") };
+      const payload = "value" in body ? JSON.stringify(body.value) : "";
+      const schedule = await ask((done) =>
+        ops.schedule(call.peer.caller, { fields, payload }, done)
+      );
+      return json({ schedule });
+    }),
+    DELETE: signed("remove a schedule", async (call) => {
+      const removed = await ask<boolean>((done) =>
+        ops.unschedule(call.peer.caller, { name: call.c.req.param("name") }, done)
+      );
+      return json({ removed });
+    }),
+  });
   on("/queues/:queue/purge", {
     POST: signed("purge a queue", async (call) => {
       const purged = await ask<number>((done) =>
@@ -343,6 +409,16 @@ export function apiApp(face: Face): Hono<HttpEnv> {
           ? ops.fail(call.peer.caller, { tag, reason: body.dead }, done)
           : ops.nack(call.peer.caller, { tag, delay: body.delay }, done)
       );
+      return json({});
+    }),
+  });
+  on("/leases/:tag/progress", {
+    POST: signed("report progress", async (call) => {
+      const tag = tagParam(call.c.req.param("tag") ?? "");
+      const body = parseJson(call.body);
+      if (!("value" in body)) throw malformed('Malformed progress: "value" is missing');
+      const value = JSON.stringify(body.value);
+      await ask<void>((done) => ops.progress(call.peer.caller, { tag, value }, done));
       return json({});
     }),
   });

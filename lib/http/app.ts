@@ -68,7 +68,7 @@ function corsFor(origins: readonly string[]) {
   const allowed = checkCorsOrigins(origins);
   return cors({
     origin: allowed.includes("*") ? "*" : allowed,
-    allowMethods: ["GET", "HEAD", "POST", "PUT", "OPTIONS"],
+    allowMethods: ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"],
     allowHeaders: ["authorization", "content-type", ...Object.values(SignHeader)],
     // The client reads the god's id from replies (after a restart, say).
     exposeHeaders: [SignHeader.God],

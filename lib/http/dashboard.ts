@@ -1,9 +1,18 @@
 /**
  * The live dashboard: one self-contained page (inline HTML, CSS and JS; no
- * CDN, no build step) served at `/`. It reads the viewer token from
- * `/?token=…`, drops it from the address bar, keeps it in memory, and follows
- * `/api/events` (server-sent events) to redraw the queues, a chart of the
- * last minutes and the connected workers without reloading.
+ * CDN) served at `/`. It reads the viewer token from `/?token=…`, drops it
+ * from the address bar, keeps it in memory, and follows `/api/events`
+ * (server-sent events) to redraw the queues, a chart of the last minutes, the
+ * jobs reporting progress and the connected workers without reloading.
+ *
+ * With the viewer token it only reads. An operator who enters the god's key
+ * (or a worker key that may manage the queues) in the page unlocks the
+ * operator panel: the page then signs requests in the browser with the
+ * library's own HTTP client (`/operator.js`, lib/http/operator/), the key
+ * held in the tab's memory only, and can pause and resume queues, purge them,
+ * look at waiting, in-flight and dead jobs with their payloads, progress and
+ * attempt history, and requeue or delete dead letters. Everything shown is
+ * set with `textContent`: what clients control is never parsed as HTML.
  */
 
 const STYLE = `
@@ -43,6 +52,16 @@ svg { width:100%; height:180px; display:block; }
   border:1px solid var(--line); border-radius:4px; font:inherit; }
 #login button { padding:8px 14px; background:var(--put); color:#fff; border:0; border-radius:4px; font:inherit; cursor:pointer; }
 .hidden { display:none !important; }
+button.op { padding:3px 9px; margin-left:4px; background:var(--bg); color:var(--text); border:1px solid var(--line); border-radius:4px; font:inherit; font-size:12px; cursor:pointer; }
+button.op:hover { border-color:var(--put); }
+button.op.danger:hover { border-color:var(--bad); color:var(--bad); }
+#operator-form input { padding:6px; width:320px; background:var(--bg); color:var(--text); border:1px solid var(--line); border-radius:4px; font:inherit; }
+#operator-state { color:var(--dim); margin-left:10px; }
+#operator-error { color:var(--bad); min-height:1.4em; white-space:pre-wrap; }
+pre.payload { background:var(--bg); border:1px solid var(--line); border-radius:4px; padding:8px; max-height:240px; overflow:auto; white-space:pre-wrap; word-break:break-all; text-align:left; }
+td.history { text-align:left; color:var(--dim); font-size:12px; white-space:normal; }
+.ops-only { display:none; }
+body.operator .ops-only { display:revert; }
 `;
 
 const SCRIPT = `
@@ -110,6 +129,8 @@ const SCRIPT = `
       sum(byName, function (q) { return q.ready; }), sum(byName, function (q) { return q.inFlight; }));
     renderCards(stats);
     renderQueues(stats.queues);
+    renderProgress(stats.queues, data.now);
+    renderQueueChoice(stats.queues);
     renderConnections(stats.connections, data.now);
     renderChart();
   }
@@ -128,32 +149,216 @@ const SCRIPT = `
     for (var k in values) $("card-" + k).textContent = fmt(values[k]);
   }
 
+  function queueState(q) {
+    if (q.paused) return "paused";
+    if (!q.rateLimit) return "";
+    return (q.throttled ? "throttled " : "limit ") + q.rateLimit.count + "/" + ago(q.rateLimit.perMs);
+  }
   var COLUMNS = [
-    ["ready", "ready"], ["delayed", "delayed"], ["inFlight", "in flight"], ["dead", "dead"],
+    ["state", "state"], ["ready", "ready"], ["delayed", "delayed"], ["inFlight", "in flight"], ["dead", "dead"],
     ["consumers", "consumers"], ["waitingGets", "waiting gets"], ["putRate", "put/s"],
     ["ackRate", "ack/s"], ["put", "put"], ["acked", "acked"], ["redelivered", "redelivered"]
   ];
   function renderQueues(queues) {
     var body = $("queues");
     body.textContent = "";
-    if (!queues.length) { var r = el("tr"); r.appendChild(el("td", { colspan: "12", class: "empty" }, "no queues")); body.appendChild(r); return; }
+    if (!queues.length) { var r = el("tr"); r.appendChild(el("td", { colspan: "13", class: "empty" }, "no queues")); body.appendChild(r); return; }
     queues.forEach(function (q) {
       var row = el("tr", { "data-queue": q.name });
       if (isDeadQueue(q.name)) row.className = "deadq";
       row.appendChild(el("td", { "data-field": "name" }, q.name));
       var values = {
-        ready: q.ready, delayed: q.delayed, inFlight: q.inFlight, dead: q.dead, consumers: q.consumers,
+        state: queueState(q), ready: q.ready, delayed: q.delayed, inFlight: q.inFlight, dead: q.dead, consumers: q.consumers,
         waitingGets: q.waitingGets, putRate: q.rates.put, ackRate: q.rates.acked,
         put: q.totals.put, acked: q.totals.acked, redelivered: q.totals.redelivered
       };
       COLUMNS.forEach(function (c) {
-        var cell = el("td", { "data-field": c[0] }, fmt(values[c[0]]));
+        var cell = el("td", { "data-field": c[0] }, c[0] === "state" ? values.state : fmt(values[c[0]]));
         if (c[0] === "dead" && values.dead > 0) cell.className = "warn";
         row.appendChild(cell);
       });
       body.appendChild(row);
     });
   }
+
+  /** A value as indented JSON: bigints, Maps and Sets spelled out. */
+  function show(value) {
+    var text = JSON.stringify(value, function (_k, v) {
+      if (typeof v === "bigint") return v.toString() + "n";
+      if (v instanceof Map) return { "Map": Array.from(v.entries()) };
+      if (v instanceof Set) return { "Set": Array.from(v.values()) };
+      if (v === undefined) return null;
+      return v;
+    }, 2);
+    return text === undefined ? "undefined" : text;
+  }
+  /** The value of superjson text as stats carry progress, for showing. */
+  function fromSuperjson(text) {
+    try { var parsed = JSON.parse(text); return parsed && typeof parsed === "object" && "json" in parsed ? parsed.json : parsed; }
+    catch (e) { return text; }
+  }
+
+  function renderProgress(queues, now) {
+    var body = $("progress");
+    body.textContent = "";
+    var rows = [];
+    queues.forEach(function (q) { (q.progress || []).forEach(function (p) { rows.push({ q: q.name, p: p }); }); });
+    if (!rows.length) { var r = el("tr"); r.appendChild(el("td", { colspan: "5", class: "empty" }, "no job in flight reported progress")); body.appendChild(r); return; }
+    rows.forEach(function (x) {
+      var row = el("tr", { "data-progress": x.p.id });
+      row.appendChild(el("td", {}, x.q));
+      row.appendChild(el("td", { class: "text" }, x.p.id));
+      row.appendChild(el("td", { class: "text" }, x.p.by));
+      row.appendChild(el("td", { class: "text", "data-field": "value" }, show(fromSuperjson(x.p.value))));
+      row.appendChild(el("td", {}, ago(now - x.p.at)));
+      body.appendChild(row);
+    });
+  }
+
+  // -- the operator panel: signed requests made in this tab, the key in memory only --
+
+  var operator = null;
+  var known = "";
+  function renderQueueChoice(queues) {
+    var names = queues.map(function (q) { return q.name; });
+    if (names.join("\\n") === known) return;
+    known = names.join("\\n");
+    var select = $("op-queue");
+    var chosen = select.value;
+    select.textContent = "";
+    names.forEach(function (name) { select.appendChild(el("option", { value: name }, name)); });
+    if (names.indexOf(chosen) >= 0) select.value = chosen;
+  }
+  function opSay(text, failed) {
+    $("operator-error").textContent = failed ? text : "";
+    $("operator-said").textContent = failed ? "" : text;
+  }
+  function opFail(error) { opSay(String((error && error.message) || error), true); }
+  function unlock(key) {
+    if (!window.taskwireOperator) { opFail("the operator client (/operator.js) did not load"); return; }
+    $("operator-state").textContent = "checking the key…";
+    window.taskwireOperator.connect(key).then(function (client) {
+      operator = client;
+      document.body.classList.add("operator");
+      $("operator-state").textContent = "unlocked: requests are signed in this tab, the key is kept in its memory only";
+      opSay("");
+    }).catch(function (error) {
+      $("operator-state").textContent = "locked";
+      opFail(error);
+    });
+  }
+  function lock() {
+    if (operator) operator.close().catch(function () {});
+    operator = null;
+    document.body.classList.remove("operator");
+    $("operator-state").textContent = "locked";
+    $("op-jobs").textContent = "";
+  }
+  function chosenQueue() { return $("op-queue").value; }
+  function act(run, said) {
+    if (!operator) return;
+    var queue = chosenQueue();
+    run(operator, queue).then(function (result) {
+      opSay(said(queue, result));
+      if (shownList) showJobs(shownList);
+    }).catch(opFail);
+  }
+  var purgeArmed = 0;
+  function purge() {
+    if (Date.now() - purgeArmed > 5000) {
+      purgeArmed = Date.now();
+      opSay("click purge again within 5 s to remove every waiting job of " + chosenQueue());
+      return;
+    }
+    purgeArmed = 0;
+    act(function (c, q) { return c.purge(q); }, function (q, n) { return "purged " + n + " jobs from " + q; });
+  }
+
+  var shownList = null;
+  var LISTS = {
+    waiting: function (c, q) { return c.peek(q, 50); },
+    inflight: function (c, q) { return c.inFlight(q, 50); },
+    dead: function (c, q) { return c.deadList(q, 100); }
+  };
+  function showJobs(kind) {
+    if (!operator) return;
+    shownList = kind;
+    var queue = chosenQueue();
+    LISTS[kind](operator, queue).then(function (jobs) { renderJobs(kind, queue, jobs); }).catch(opFail);
+  }
+  function button(text, onClick, danger) {
+    var b = el("button", { type: "button", class: "op" + (danger ? " danger" : "") }, text);
+    b.addEventListener("click", onClick);
+    return b;
+  }
+  function renderJobs(kind, queue, jobs) {
+    var box = $("op-jobs");
+    box.textContent = "";
+    var title = { waiting: "Waiting jobs of ", inflight: "Jobs in flight of ", dead: "Dead letters of " }[kind];
+    var h = el("h2", {}, title + queue + " (" + jobs.length + ")");
+    box.appendChild(h);
+    if (kind === "dead" && jobs.length) {
+      box.appendChild(button("requeue all", function () {
+        act(function (c, q) { return c.deadRequeue(q); }, function (q, n) { return "requeued " + n + " dead letters to " + q; });
+      }));
+      box.appendChild(button("delete all", function () {
+        act(function (c, q) { return c.deadDelete(q); }, function (q, n) { return "deleted " + n + " dead letters of " + q; });
+      }, true));
+    }
+    var table = el("table", { id: "jobs-" + kind });
+    var head = el("tr");
+    var cols = ["id", "attempts", kind === "dead" ? "reason" : kind === "inflight" ? "held by / progress" : "priority", kind === "dead" ? "attempts that failed" : "", ""];
+    cols.forEach(function (c) { head.appendChild(el("th", {}, c)); });
+    table.appendChild(head);
+    if (!jobs.length) { var r = el("tr"); r.appendChild(el("td", { colspan: "5", class: "empty" }, "none")); table.appendChild(r); }
+    jobs.forEach(function (job) {
+      var row = el("tr", { "data-job": job.id });
+      row.appendChild(el("td", { class: "text" }, job.id));
+      row.appendChild(el("td", {}, fmt(job.attempts)));
+      var info = kind === "dead" ? (job.reason || "") : kind === "inflight"
+        ? (job.by || "?") + (job.progressAt ? " · " + show(job.progress) : "") : fmt(job.priority);
+      row.appendChild(el("td", { class: "text", "data-field": "info" }, info));
+      var history = el("td", { class: "history", "data-field": "history" });
+      (job.history || []).forEach(function (a, i) {
+        history.appendChild(el("div", {}, (i + 1) + ". " + new Date(a.at).toISOString() + " " + (a.by || "?") + ": " + a.why));
+      });
+      row.appendChild(history);
+      var actions = el("td");
+      var pre = el("pre", { class: "payload hidden", "data-field": "payload" }, job.error ? "undecodable: " + job.error : show(job.value));
+      actions.appendChild(button("payload", function () { pre.classList.toggle("hidden"); }));
+      if (kind === "dead") {
+        actions.appendChild(button("requeue", function () {
+          act(function (c, q) { return c.deadRequeue(q, [job.id]); }, function (q, n) { return "requeued " + n + " dead letter to " + q; });
+        }));
+        actions.appendChild(button("delete", function () {
+          act(function (c, q) { return c.deadDelete(q, [job.id]); }, function (q, n) { return "deleted " + n + " dead letter of " + q; });
+        }, true));
+      }
+      actions.appendChild(pre);
+      row.appendChild(actions);
+      table.appendChild(row);
+    });
+    box.appendChild(table);
+  }
+
+  $("operator-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var input = $("operator-key");
+    var key = input.value;
+    input.value = ""; // the key lives on in the client's CryptoKey only
+    if (key) unlock(key);
+  });
+  $("op-lock").addEventListener("click", lock);
+  $("op-pause").addEventListener("click", function () {
+    act(function (c, q) { return c.pause(q); }, function (q) { return "paused " + q; });
+  });
+  $("op-resume").addEventListener("click", function () {
+    act(function (c, q) { return c.resume(q); }, function (q) { return "resumed " + q; });
+  });
+  $("op-purge").addEventListener("click", purge);
+  $("op-waiting").addEventListener("click", function () { showJobs("waiting"); });
+  $("op-inflight").addEventListener("click", function () { showJobs("inflight"); });
+  $("op-dead").addEventListener("click", function () { showJobs("dead"); });
 
   function renderConnections(connections, now) {
     var body = $("connections");
@@ -310,9 +515,37 @@ const BODY = `
   <section class="wide">
     <h2>Queues</h2>
     <table>
-      <thead><tr><th>queue</th><th>ready</th><th>delayed</th><th>in flight</th><th>dead</th><th>consumers</th><th>waiting gets</th><th>put/s</th><th>ack/s</th><th>put</th><th>acked</th><th>redelivered</th></tr></thead>
+      <thead><tr><th>queue</th><th>state</th><th>ready</th><th>delayed</th><th>in flight</th><th>dead</th><th>consumers</th><th>waiting gets</th><th>put/s</th><th>ack/s</th><th>put</th><th>acked</th><th>redelivered</th></tr></thead>
       <tbody id="queues"></tbody>
     </table>
+  </section>
+  <section class="wide">
+    <h2>Jobs reporting progress</h2>
+    <table>
+      <thead><tr><th>queue</th><th style="text-align:left">job</th><th style="text-align:left">held by</th><th style="text-align:left">progress</th><th>reported</th></tr></thead>
+      <tbody id="progress"></tbody>
+    </table>
+  </section>
+  <section class="wide" id="operator">
+    <h2>Operator <span id="operator-state">locked</span></h2>
+    <form id="operator-form" action="#" autocomplete="off">
+      <input id="operator-key" type="password" autocomplete="off" placeholder="the god's key, or a worker key that may manage queues">
+      <button type="submit" class="op">unlock</button>
+      <button type="button" class="op ops-only" id="op-lock">lock</button>
+    </form>
+    <p class="meta">The viewer token only reads. To act, enter the key: it stays in this tab's memory and signs each request here; it is never sent or stored.</p>
+    <div class="ops-only">
+      <select id="op-queue"></select>
+      <button type="button" class="op" id="op-pause">pause</button>
+      <button type="button" class="op" id="op-resume">resume</button>
+      <button type="button" class="op danger" id="op-purge">purge</button>
+      <button type="button" class="op" id="op-waiting">waiting jobs</button>
+      <button type="button" class="op" id="op-inflight">in flight</button>
+      <button type="button" class="op" id="op-dead">dead letters</button>
+      <span id="operator-said"></span>
+    </div>
+    <div id="operator-error"></div>
+    <div id="op-jobs" class="ops-only"></div>
   </section>
   <section class="wide">
     <h2>Producers and consumers · <span id="roles"></span></h2>
@@ -336,6 +569,7 @@ export const DASHBOARD_HTML: string = `<!doctype html>
 </head>
 <body>
 ${BODY}
+<script src="/operator.js"></script>
 <script>${SCRIPT}</script>
 </body>
 </html>

@@ -171,6 +171,30 @@ export function renderMetrics(stats: GodStats): string {
     "Puts ignored because their id was seen within the dedupe window.",
     q((s) => s.totals.duplicates),
   );
+  w.family(
+    "taskwire_queue_paused",
+    "gauge",
+    "1 while the queue is paused (puts taken, nothing handed out).",
+    q((s) => s.paused ? 1 : 0),
+  );
+  w.family(
+    "taskwire_queue_rate_limited",
+    "gauge",
+    "1 while jobs wait for the queue's rate limit.",
+    q((s) => s.throttled ? 1 : 0),
+  );
+  w.family(
+    "taskwire_queue_throttled",
+    "counter",
+    "Times the queue's rate limit held jobs back.",
+    q((s) => s.totals.throttled),
+  );
+  w.family(
+    "taskwire_queue_scheduled",
+    "counter",
+    "Jobs put by the queue's schedules.",
+    q((s) => s.totals.scheduled),
+  );
 
   const byKind = new Map<string, { labels: Record<string, string>; count: number }>();
   for (const c of stats.connections) {

@@ -5,6 +5,7 @@
  */
 import { Hono } from "hono";
 import { DASHBOARD_HTML } from "./dashboard.ts";
+import { OPERATOR_JS } from "./operator/bundle.ts";
 import { endpoint, type HttpEnv, open } from "./endpoint.ts";
 import { json } from "./errors.ts";
 import type { Face } from "./face.ts";
@@ -15,7 +16,7 @@ const DASHBOARD_HEADERS = {
   "content-type": "text/html; charset=utf-8",
   "cache-control": "no-store",
   "content-security-policy":
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   "referrer-policy": "no-referrer",
 } as const;
 
@@ -31,6 +32,18 @@ export function pagesApp(face: Face): Hono<HttpEnv> {
   const pages = new Hono<HttpEnv>();
   endpoint(pages, face, "/", {
     GET: open(() => new Response(DASHBOARD_HTML, { headers: DASHBOARD_HEADERS })),
+  });
+  // The operator client the page signs with (the library's HTTP client, bundled): open, it holds no secret.
+  endpoint(pages, face, "/operator.js", {
+    GET: open(() =>
+      new Response(OPERATOR_JS, {
+        headers: {
+          "content-type": "text/javascript; charset=utf-8",
+          "cache-control": "no-cache",
+          "x-content-type-options": "nosniff",
+        },
+      })
+    ),
   });
   endpoint(pages, face, "/healthz", {
     GET: open(async ({ request, url }) => {

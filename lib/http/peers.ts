@@ -100,6 +100,11 @@ export class Peers {
         wake: null,
       };
       caller.onResult = (result) => {
+        // Only the latest progress of a task waits for the next poll: a slow poller holds one each.
+        const stale = result.progress === undefined
+          ? -1
+          : entered.answers.findIndex((a) => a.id === result.id && a.progress !== undefined);
+        if (stale >= 0) entered.answers.splice(stale, 1);
         entered.answers.push(result);
         const wake = entered.wake;
         entered.wake = null;

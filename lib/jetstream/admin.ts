@@ -40,6 +40,17 @@ export class Admin {
       waitingGets: queue.waits,
       waitingPuts: queue.waitingPuts,
       maxsize: queue.options.maxsize,
+      paused: queue.options.paused,
+      rateLimit: queue.options.rateLimit,
+      throttled: false,
+      // This god's leases only: a lease lives on the god that handed it out.
+      progress: [...queue.reporting].map((lease) => ({
+        id: lease.job.id,
+        tag: lease.tag,
+        by: lease.owner.label,
+        value: lease.progress!,
+        at: lease.progressAt!,
+      })).sort((a, b) => b.at - a.at).slice(0, 10),
       totals: { ...queue.totals },
       rates: {
         put: queue.putRate.rate(now, queue.totals.put),
@@ -135,6 +146,38 @@ export class Admin {
     } catch (error) {
       throw this.#link.remote(error, "list dead letters of", queue.name);
     }
+  }
+
+  /** Deletes dead letters of `queueName` (all, or those with the given ids); returns how many. */
+  async deadDelete(queueName: string, ids: readonly string[] | null): Promise<number> {
+    const queue = this.#queues.get(queueName, false);
+    const dlq = this.#queues.deadQueue(queue);
+    await this.#queues.ready(dlq, "delete dead letters of");
+    const wanted = ids === null ? null : new Set(ids);
+    let deleted = 0;
+    try {
+      const jobs = await scanStream(this.#link, dlq.stream, dlq.subject, {
+        from: 1,
+        limit: Infinity,
+        keep: (job) => job.origin === queueName && (wanted === null || wanted.has(job.id)),
+      });
+      for (let i = 0; i < jobs.length; i += REQUEUE_CHUNK) {
+        await Promise.all(
+          jobs.slice(i, i + REQUEUE_CHUNK).map(async (job) => {
+            const gone = await this.#link.jsm.streams.deleteMessage(dlq.stream, job.seq, false)
+              .catch((error) => {
+                if (!isNotFound(error)) throw error;
+                return false;
+              });
+            if (gone) deleted++;
+          }),
+        );
+      }
+    } catch (error) {
+      throw this.#link.remote(error, `delete dead letters (${deleted} deleted) of`, queue.name);
+    }
+    await this.refresh(queue.name).catch(() => {});
+    return deleted;
   }
 
   async deadRequeue(queueName: string, ids: readonly string[] | null): Promise<number> {

@@ -23,18 +23,22 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import type { RemoteError } from "../protocol/errors.ts";
+import { ErrorCode, RemoteError } from "../protocol/errors.ts";
 import type { CallResult } from "../protocol/replies.ts";
 import type {
   Awaitable,
   BackendEvents,
   BackendInfo,
+  InFlightJob,
   Owner,
   PutResult,
   QueueBackend,
   Subscription,
 } from "../queue/backend.ts";
 import type { Delivery, Job, PutItem, QueueOptions, QueueStats } from "../queue/types.ts";
+import { ScheduleBook, scheduledJobId, type ScheduleRequest } from "../queue/schedules.ts";
+import type { ScheduleInfo } from "../protocol/replies.ts";
+import { JsSchedules } from "./schedules.ts";
 import { Admin } from "./admin.ts";
 import { CallAnswers } from "./answers.ts";
 import { DelayMover } from "./delayed.ts";
@@ -57,7 +61,24 @@ export const LIMITATIONS: readonly string[] = [
   "a full queue (maxsize) is seen when a publish is refused: a waiting put retries with backoff instead of being woken by the ack that made room on another god",
   "peek lists jobs not yet delivered; jobs waiting for redelivery are not listed",
   "purge also removes jobs in flight",
+  "pause: a god stops asking for jobs of a paused queue at once; other gods see the pause at their next refresh (within a few seconds); jobs already on their way are still handed out",
+  "backoff applies to nacks without a delay; a job whose lease ran out comes back after JetStream's ack wait, without the backoff",
+  "the attempt history of a dead letter holds the attempts the gods saw end (nacks, fails, the last one), not each lease that ran out",
+  "progress and the jobs in flight are listed by the god that handed them out (each god lists its own)",
+  "rate limits are refused: a limit across gods needs shared state that this store does not keep yet",
 ] as const;
+
+/**
+ * Queue options this store does not implement yet: a queue asking for one
+ * is refused (rather than the option silently ignored). See docs/FLOW.md.
+ */
+export function refuseFlowOptions(name: string, options: Partial<QueueOptions>): void {
+  if (options.rateLimit === undefined || options.rateLimit === null) return;
+  throw new RemoteError(
+    ErrorCode.BadArgument,
+    `Cannot declare queue "${name}" with rateLimit: the JetStream store does not support it yet (docs/FLOW.md); use the embedded store for this queue, or leave it out`,
+  );
+}
 
 /** Options of {@link JetStreamBackend.open}. */
 export interface JetStreamBackendOptions {
@@ -101,6 +122,11 @@ export class JetStreamBackend implements QueueBackend {
   readonly #released = new WeakSet<Owner>();
   readonly #timers: ReturnType<typeof setInterval>[] = [];
   readonly #refreshMs: number;
+  /** Schedules: stored in their stream, run by every god (a slot's msg-id makes it one job). */
+  readonly #schedules: JsSchedules;
+  readonly #book = new ScheduleBook();
+  /** The god's clock (the operations layer's, see {@link JetStreamBackend.useClock}). */
+  #now: () => number = Date.now;
 
   private constructor(
     nc: NatsConnection,
@@ -122,6 +148,12 @@ export class JetStreamBackend implements QueueBackend {
     this.#engine = new PullEngine(this.#link, this.#queues, new LeaseTable());
     this.#mover = new DelayMover(this.#link, this.#queues, this.#engine);
     this.#admin = new Admin(this.#link, this.#queues);
+    this.#schedules = new JsSchedules(this.#link);
+    // Resumed (here or by another god): ask for jobs again.
+    this.#queues.changed = (queue) => {
+      if (queue.options.paused) return;
+      for (const sub of queue.subs) this.#engine.pumpSub(sub);
+    };
     this.#answers = new CallAnswers(this.#link);
   }
 
@@ -150,6 +182,7 @@ export class JetStreamBackend implements QueueBackend {
     await this.#queues.ensureDelayStream();
     await this.#queues.loadExisting();
     for (const [name, given] of Object.entries(queues)) await this.declare(name, given);
+    this.#book.restore(await this.#schedules.load(), Date.now());
     this.#mover.start();
     this.#watchStatus();
     this.#timers.push(setInterval(() => {
@@ -166,6 +199,7 @@ export class JetStreamBackend implements QueueBackend {
   }
 
   declare(name: string, options: Partial<QueueOptions> = {}): Promise<QueueOptions> {
+    refuseFlowOptions(name, options);
     return this.#queues.declare(name, options);
   }
 
@@ -250,12 +284,121 @@ export class JetStreamBackend implements QueueBackend {
     this.#engine.release(owner, now);
   }
 
+  progress(owner: Owner, tag: number, value: string, now: number): void {
+    this.#engine.progress(owner, tag, value, now);
+  }
+
+  inFlight(queueName: string, limit: number): InFlightJob[] {
+    return this.#engine.inFlight(this.#queues.get(queueName, false), limit).map((lease) => {
+      const listed: InFlightJob = {
+        job: lease.job,
+        tag: lease.tag,
+        by: lease.owner.label,
+        deadline: lease.deadline,
+      };
+      if (lease.progress !== undefined) {
+        listed.progress = lease.progress;
+        listed.progressAt = lease.progressAt;
+      }
+      return listed;
+    });
+  }
+
+  deadDelete(queueName: string, ids: readonly string[] | null, _now: number): Promise<number> {
+    return this.#admin.deadDelete(queueName, ids);
+  }
+
+  async schedule(request: ScheduleRequest, now: number): Promise<ScheduleInfo> {
+    this.#queues.get(request.queue);
+    const old = this.#book.get(request.name);
+    const schedule = {
+      ...request,
+      anchor: old !== undefined && old.everyMs === request.everyMs ? old.anchor : now,
+      last: old?.last ?? 0,
+    };
+    try {
+      await this.#schedules.save(schedule);
+    } catch (error) {
+      throw this.#link.remote(error, `store schedule "${request.name}" of`, request.queue);
+    }
+    this.#book.add(schedule, now);
+    return this.#book.list().find((s) => s.name === request.name)!;
+  }
+
+  async unschedule(name: string): Promise<boolean> {
+    await this.#reloadSchedules();
+    if (this.#book.get(name) === undefined) return false;
+    try {
+      await this.#schedules.remove(name);
+    } catch (error) {
+      throw this.#link.remote(error, `remove schedule "${name}" of`, "schedules");
+    }
+    this.#book.remove(name);
+    return true;
+  }
+
+  async schedules(): Promise<{ info: ScheduleInfo; payload: string }[]> {
+    await this.#reloadSchedules();
+    return this.#book.list().map((info) => ({ info, payload: this.#book.get(info.name)!.payload }));
+  }
+
   nextDeadline(): number {
-    return this.#engine.nextDeadline();
+    return Math.min(this.#engine.nextDeadline(), this.#book.nextDeadline());
   }
 
   tick(now: number): void {
+    for (const { schedule, slot } of this.#book.due(now)) {
+      const item = {
+        id: scheduledJobId(schedule.name, slot),
+        payload: schedule.payload,
+        priority: schedule.priority,
+        delayMs: 0,
+      };
+      // Every god puts the slot; its Nats-Msg-Id keeps one job in the queue.
+      this.put(null, schedule.queue, [item], { now }, (result) => {
+        if (result instanceof RemoteError) {
+          this.#link.log({ event: "schedule", name: schedule.name, slot, error: result.message });
+          return;
+        }
+        if (result.accepted > 0) {
+          const queue = this.#queues.all().find((q) => q.name === schedule.queue);
+          if (queue) queue.totals.scheduled++;
+        }
+      });
+      this.#schedules.save({ ...schedule }).catch(() => {});
+    }
     this.#engine.tick(now);
+  }
+
+  /**
+   * Takes in schedules other gods added, changed or removed (and their last
+   * slots): on each refresh, and before listing.
+   */
+  async #reloadSchedules(): Promise<void> {
+    const stored = await this.#schedules.load();
+    const now = this.#now();
+    const names = new Set(stored.map((s) => s.name));
+    for (const schedule of this.#book.all()) {
+      if (!names.has(schedule.name)) this.#book.remove(schedule.name);
+    }
+    for (const schedule of stored) {
+      const known = this.#book.get(schedule.name);
+      if (
+        known !== undefined && known.cron === schedule.cron && known.everyMs === schedule.everyMs &&
+        known.timezone === schedule.timezone && known.queue === schedule.queue &&
+        known.payload === schedule.payload && known.catchUp === schedule.catchUp &&
+        known.priority === schedule.priority
+      ) {
+        if (schedule.last > known.last) known.last = schedule.last;
+        continue;
+      }
+      this.#book.add({ ...schedule, last: Math.max(schedule.last, known?.last ?? 0) }, now);
+    }
+  }
+
+  /** The clock the god runs on (for schedules); the operations layer passes its own. */
+  useClock(now: () => number): void {
+    this.#now = now;
   }
 
   sampleRates(now: number): void {
@@ -271,8 +414,9 @@ export class JetStreamBackend implements QueueBackend {
   }
 
   /** Reads stream and consumer info of every queue (or one) into the stats snapshot. */
-  refresh(queueName?: string): Promise<void> {
-    return this.#admin.refresh(queueName);
+  async refresh(queueName?: string): Promise<void> {
+    if (queueName === undefined) await this.#reloadSchedules().catch(() => {});
+    return await this.#admin.refresh(queueName);
   }
 
   peek(queueName: string, limit: number): Promise<Job[]> {

@@ -68,7 +68,9 @@ export class DelayMover implements PullClient {
       const queue = this.#queues.get(name, true);
       await queue.ensured;
       const out = headers();
-      for (const key of [Header.id, Header.priority, Header.replyTo, Header.msgId]) {
+      for (
+        const key of [Header.id, Header.priority, Header.replyTo, Header.msgId, Header.backoff]
+      ) {
         const value = h?.get(key);
         if (value) out.set(key, value);
       }

@@ -92,6 +92,7 @@ export class LeaseTable {
     while (order.length > 0 && order.peek()!.ended) order.shift();
     this.#byTag.delete(lease.tag);
     if (lease.queue.bySeq.get(lease.seq) === lease) lease.queue.bySeq.delete(lease.seq);
+    if (lease.progress !== undefined) lease.queue.reporting.delete(lease);
     lease.owner.leases.delete(lease.tag);
     lease.queue.inFlight--;
     if (lease.sub) lease.sub.inFlight--;

@@ -3,7 +3,7 @@
  * headers a job carries, and the queue options kept in a stream's description
  * (so every god reads the same options). Pure functions, no I/O.
  */
-import type { QueueOptions } from "../queue/types.ts";
+import type { Attempt, Backoff, Job, QueueOptions } from "../queue/types.ts";
 
 /** Headers on a job message. */
 export const Header = {
@@ -18,6 +18,10 @@ export const Header = {
   reason: "Tw-Reason",
   origin: "Tw-Origin",
   attempts: "Tw-Attempts",
+  /** A job's own retry policy (JSON), set by its put. */
+  backoff: "Tw-Backoff",
+  /** A dead letter's attempts that did not finish (JSON), as far as the gods saw them. */
+  history: "Tw-History",
   /** The caller waiting for a called task's result (`<god instance>.<caller>`). */
   replyTo: "Tw-Reply-To",
   msgId: "Nats-Msg-Id",
@@ -98,4 +102,27 @@ export function parseAckSubject(reply: string): { deliveries: number; seq: numbe
   const deliveries = Number(t[at]);
   const seq = Number(t[at + 1]);
   return Number.isSafeInteger(deliveries) && Number.isSafeInteger(seq) ? { deliveries, seq } : null;
+}
+
+/**
+ * Sets what a job carries in flow-control headers (its own retry policy, the
+ * attempt history of a dead letter) from a message's headers (`get`).
+ */
+export function readFlowHeaders(get: (name: string) => string | undefined, job: Job): void {
+  const backoff = jsonHeader<Backoff>(get(Header.backoff));
+  if (backoff !== undefined && backoff !== null && typeof backoff === "object") {
+    job.backoff = backoff;
+  }
+  const history = jsonHeader<Attempt[]>(get(Header.history));
+  if (Array.isArray(history)) job.history = history;
+}
+
+/** A JSON header, or undefined when absent or not JSON. */
+function jsonHeader<T>(text: string | undefined): T | undefined {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
 }

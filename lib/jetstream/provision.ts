@@ -59,6 +59,9 @@ export class Queues {
     return undefined;
   }
 
+  /** Told when a queue's options changed (here or, seen at a refresh, by another god). */
+  changed: (queue: JsQueue) => void = () => {};
+
   /** Creates a queue or changes its options; settles once its stream and consumer are right. */
   async declare(name: string, options: Partial<QueueOptions> = {}): Promise<QueueOptions> {
     const existing = this.#byName.get(name);
@@ -74,6 +77,7 @@ export class Queues {
     q.ensured = this.#ensureQueue(q, true);
     q.ensured.catch(() => q.ensured = null);
     await q.ensured;
+    this.changed(q);
     return merged;
   }
 
@@ -147,6 +151,11 @@ export class Queues {
       const known = this.#byName.get(parsed.name);
       if (known) {
         if (known.ensured === null) known.options = parsed.options;
+        else if (known.options.paused !== parsed.options.paused) {
+          // Paused or resumed by another god.
+          known.options = { ...known.options, paused: parsed.options.paused };
+          this.changed(known);
+        }
         continue;
       }
       this.#byName.set(parsed.name, new JsQueue(parsed.name, prefix, parsed.options));

@@ -136,6 +136,7 @@ export class Publisher {
     const h = headers();
     h.set(Header.msgId, item.id);
     if (item.priority !== 0) h.set(Header.priority, String(item.priority));
+    if (item.backoff !== undefined) h.set(Header.backoff, JSON.stringify(item.backoff));
     if (item.replyTo !== undefined) h.set(Header.replyTo, item.replyTo);
     if (item.delayMs <= 0) return { subject: queue.subject, h };
     h.set(Header.readyAt, String(Date.now() + item.delayMs));

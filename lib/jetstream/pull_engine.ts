@@ -23,10 +23,11 @@
 import { headers, type Msg, type Subscription as NatsSub } from "@nats-io/transport-node";
 import { ErrorCode, RemoteError } from "../protocol/errors.ts";
 import type { BackendEvents, Owner, Subscription } from "../queue/backend.ts";
-import type { Delivery, Job } from "../queue/types.ts";
+import type { Attempt, Delivery, Job } from "../queue/types.ts";
+import { backoffDelay } from "../queue/options.ts";
 import type { LeaseTable } from "./leases.ts";
 import { ACK, ENCODER, errorText, type JsLink, NAK, nakAfter, NS, WPI } from "./link.ts";
-import { CONSUMER, Header, parseAckSubject } from "./names.ts";
+import { CONSUMER, Header, parseAckSubject, readFlowHeaders } from "./names.ts";
 import type { Queues } from "./provision.ts";
 import type { GetWait, JsQueue, JsSub, Lease } from "./queue.ts";
 
@@ -158,6 +159,7 @@ export class PullEngine {
   /** Asks for as many jobs as the subscription has room for (in half-window steps). */
   pumpSub(sub: JsSub): void {
     if (sub.cancelled || !this.#link.connected || sub.jsQueue.ensured === null) return;
+    if (sub.jsQueue.options.paused) return; // resuming pumps it again
     const room = sub.prefetch - sub.inFlight - sub.requested;
     if (room <= 0) return;
     if (sub.requested > 0 && room < Math.max(1, Math.floor(sub.prefetch / 2))) return;
@@ -213,15 +215,41 @@ export class PullEngine {
   ): void | Promise<void> {
     const lease = this.#leases.own(owner, tag, options.now);
     if (typeof lease === "string") throw new RemoteError(ErrorCode.NotLeased, lease);
-    const delayMs = options.delayMs ?? 0;
+    // No delay asked for: the job's retry policy (its put's, else its queue's) says how long.
+    const policy = lease.job.backoff ?? lease.queue.options.backoff;
+    const delayMs = options.delayMs ??
+      (policy === null ? 0 : backoffDelay(policy, lease.job.attempts, Math.random()));
     this.#link.checkConnected("nack a job in", lease.queue.name);
     this.#leases.end(lease);
     lease.queue.totals.nacked++;
     if (lease.sub) this.pumpSub(lease.sub);
     if (options.dead !== undefined) {
-      return this.#deadLetter(lease.queue, lease, String(options.dead).slice(0, 1000));
+      const reason = String(options.dead).slice(0, 1000);
+      return this.#deadLetter(lease.queue, lease, reason, {
+        at: options.now,
+        by: owner.label,
+        why: reason,
+      });
     }
     return this.#giveBack(lease, delayMs, "nacked");
+  }
+
+  /** Records a leased job's progress (kept with the lease, on this god). */
+  progress(owner: Owner, tag: number, value: string, now: number): void {
+    const lease = this.#leases.own(owner, tag, now);
+    if (typeof lease === "string") throw new RemoteError(ErrorCode.NotLeased, lease);
+    lease.progress = value;
+    lease.progressAt = now;
+    lease.queue.reporting.add(lease);
+    // A caller on this god hears it (one waiting on another god does not: see docs/FLOW.md).
+    if (lease.job.replyTo !== undefined) {
+      this.events?.progress?.(lease.job, lease.queue.name, value);
+    }
+  }
+
+  /** This god's leases of `queue`, oldest first. */
+  inFlight(queue: JsQueue, limit: number): Lease[] {
+    return this.#leases.all().filter((lease) => lease.queue === queue).slice(0, limit);
   }
 
   /** The job and queue of lease `tag` if `owner` holds it now, else null (completing in steps). */
@@ -357,6 +385,12 @@ export class PullEngine {
   #pullForWait(wait: GetWait, first: boolean): void {
     if (wait.done === null) return;
     const left = wait.deadline - Date.now();
+    if (wait.queue.options.paused) {
+      // Nothing is asked of a paused queue; look again soon (other gods may resume it).
+      if (left <= 0) this.#endWait(wait, null);
+      else setTimeout(() => this.#pullForWait(wait, false), Math.min(left, 250));
+      return;
+    }
     if (left <= 0 && !first) {
       this.#endWait(
         wait,
@@ -551,13 +585,22 @@ export class PullEngine {
   #giveBack(lease: Lease, delayMs: number, why: string): void | Promise<void> {
     const { queue, job } = lease;
     if (queue.options.deadLetter !== null && job.attempts >= queue.options.maxAttempts) {
-      return this.#deadLetter(queue, lease, `${why} after ${job.attempts} attempts`);
+      return this.#deadLetter(queue, lease, `${why} after ${job.attempts} attempts`, {
+        at: Date.now(),
+        by: lease.owner?.label ?? "",
+        why,
+      });
     }
     this.#link.respond(lease.reply, delayMs > 0 ? nakAfter(delayMs) : NAK);
   }
 
   /** Publishes the job to the dead-letter queue's stream, then acks it here. */
-  async #deadLetter(queue: JsQueue, lease: Lease, reason: string): Promise<void> {
+  async #deadLetter(
+    queue: JsQueue,
+    lease: Lease,
+    reason: string,
+    last?: Attempt,
+  ): Promise<void> {
     if (queue.options.deadLetter === null) {
       this.#link.respond(lease.reply, NAK);
       return;
@@ -570,6 +613,9 @@ export class PullEngine {
     h.set(Header.reason, reason);
     h.set(Header.origin, queue.name);
     h.set(Header.attempts, String(lease.job.attempts));
+    // The attempts this god saw end (the others ended on other gods, or by JetStream's ack wait).
+    const history = [...lease.job.history ?? [], ...(last === undefined ? [] : [last])];
+    if (history.length > 0) h.set(Header.history, JSON.stringify(history.slice(-20)));
     h.set(Header.msgId, `dead-${queue.stream}-${lease.seq}`);
     try {
       await this.#link.publish(dlq.subject, lease.job.payload, { headers: h });
@@ -602,5 +648,6 @@ function readJob(msg: Msg, seq: number, attempts: number): Job {
     job.reason = reason;
     job.origin = h?.get(Header.origin) || undefined;
   }
+  readFlowHeaders((name) => h?.get(name), job);
   return job;
 }

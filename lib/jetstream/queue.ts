@@ -23,6 +23,9 @@ export interface Lease {
   /** Epoch ms after which the lease is over here (JetStream redelivers on its ack wait). */
   deadline: number;
   ended: boolean;
+  /** The job's last progress (superjson text) and when it came; kept by this god only. */
+  progress?: string;
+  progressAt?: number;
 }
 
 /** A `get` waiting for a job. */
@@ -70,6 +73,8 @@ export class JsQueue {
   /** Leases in deadline order (touched leases are pushed again; ended ones skipped). */
   leaseOrder = new Deque<Lease>();
   readonly bySeq = new Map<number, Lease>();
+  /** This god's leases whose job reported progress. */
+  readonly reporting = new Set<Lease>();
   /** Stream sequence → the latest delivery count announced by a god (recent ones only). */
   readonly notices = new Map<number, number>();
   /** Waiting puts, woken when this god frees room. */
@@ -83,6 +88,8 @@ export class JsQueue {
     expired: 0,
     deadLettered: 0,
     duplicates: 0,
+    throttled: 0,
+    scheduled: 0,
   };
   readonly putRate = new RateMeter();
   readonly ackRate = new RateMeter();

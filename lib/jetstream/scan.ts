@@ -15,7 +15,7 @@
  */
 import type { Job } from "../queue/types.ts";
 import { JetStreamReplyError, type JsLink } from "./link.ts";
-import { Header } from "./names.ts";
+import { Header, readFlowHeaders } from "./names.ts";
 
 /** Requests of the first round, and most of any round. */
 const FIRST_ROUND = 64;
@@ -130,6 +130,7 @@ function readStored(message: StoredMessage): Job {
     job.reason = reason;
     job.origin = h.get(Header.origin) || undefined;
   }
+  readFlowHeaders((name) => h.get(name), job);
   return job;
 }
 

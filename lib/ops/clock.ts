@@ -35,6 +35,16 @@ export class Clock {
     });
   }
 
+  /** Time jumped (an injected clock was moved): check what is due now. */
+  moved(): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armedAt = Infinity;
+    this.#target.tick(this.#now());
+    this.#arm();
+  }
+
   /** Stops the timer for good. */
   stop(): void {
     this.#stopped = true;

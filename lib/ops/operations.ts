@@ -13,28 +13,41 @@
 import { ErrorCode, LimitError, RemoteError, TaskwireError } from "../protocol/errors.ts";
 import { describeScope } from "../protocol/keys.ts";
 import type { Limits, LimitStats } from "../protocol/limits.ts";
-import type { CallResult, GodStats } from "../protocol/replies.ts";
-import { type Awaitable, type QueueBackend, settle, type Subscription } from "../queue/backend.ts";
+import type { CallResult, GodStats, ScheduleInfo } from "../protocol/replies.ts";
+import {
+  type Awaitable,
+  type InFlightJob,
+  type QueueBackend,
+  settle,
+  type Subscription,
+} from "../queue/backend.ts";
 import { Owner, type PutResult, type ResultPut } from "../queue/backend.ts";
 import {
   checkAck,
   checkComplete,
   checkConsume,
+  checkDeadDelete,
   checkDeadList,
   checkDeclare,
   checkFail,
   checkForget,
   checkGet,
+  checkInFlight,
   checkNack,
+  checkPause,
   checkPeek,
+  checkProgress,
   checkPurge,
   checkPut,
   checkPutCount,
   checkRequeue,
+  checkSchedule,
   checkStats,
   checkTouch,
+  checkUnschedule,
   type RawComplete,
   type RawPut,
+  type RawSchedule,
 } from "../queue/arguments.ts";
 import type { Delivery, Job, QueueOptions } from "../queue/types.ts";
 import type { Store } from "../store/store.ts";
@@ -94,8 +107,10 @@ export function ask<T>(run: (done: Done<T>) => void): Promise<T> {
 /**
  * Refuses what a worker key may not do: it takes and finishes jobs of its
  * `consume` queues (acks, nacks, fails and touches need no check: a worker
- * holds leases only of those), puts to its `put` queues, and reads the stats
- * of those queues; nothing else. The god's key may do everything.
+ * holds leases only of those), puts to its `put` queues, reads the stats of
+ * those queues, and manages (and reads) its `manage` queues; nothing else.
+ * What concerns no one queue (the whole god's stats, listing or removing
+ * schedules) needs the god's key, which may do everything.
  */
 function permit(
   caller: Caller,
@@ -110,14 +125,38 @@ function permit(
     : kind === "consume"
     ? scope.consume.includes(queue!)
     : kind === "read"
-    ? queue !== null && (scope.consume.includes(queue) || scope.put.includes(queue))
-    : false;
+    ? queue !== null &&
+      (scope.consume.includes(queue) || scope.put.includes(queue) ||
+        (scope.manage ?? []).includes(queue))
+    : queue !== null && (scope.manage ?? []).includes(queue);
   if (!allowed) {
     throw new RemoteError(
       ErrorCode.Forbidden,
       `This worker key may only ${describeScope(scope)}: it cannot ${action}`,
     );
   }
+}
+
+/**
+ * The backend's implementation of an optional feature, or a refusal that
+ * names the store (a feature JetStream lacks is refused, never ignored).
+ */
+function feature<K extends keyof QueueBackend>(
+  backend: QueueBackend,
+  name: K,
+  action: string,
+): NonNullable<QueueBackend[K]> {
+  const fn = backend[name];
+  if (fn === undefined) {
+    const kind = backend.info?.().kind ?? "this";
+    throw new RemoteError(
+      ErrorCode.BadArgument,
+      `Cannot ${action}: the ${
+        kind === "jetstream" ? "JetStream" : kind
+      } store does not support it yet (docs/FLOW.md)`,
+    );
+  }
+  return (fn as (...args: unknown[]) => unknown).bind(backend) as NonNullable<QueueBackend[K]>;
 }
 
 /** Turns whatever was thrown into a {@link TaskwireError} for a `done` callback. */
@@ -165,6 +204,7 @@ export class Operations {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#clock = new Clock(this.backend, this.#now);
+    this.backend.useClock?.(this.#now);
     this.#startedAt = this.#now();
     this.backend.sampleRates(this.#startedAt);
     this.backend.watch?.({
@@ -190,11 +230,31 @@ export class Operations {
       // Another god's consumer completed (or lost) a task one of our callers called.
       answer: (replyTo, result) => {
         const to = this.#byId.get(replyTo);
+        // Progress leaves the call open; an answer ends it.
+        if (result.progress !== undefined) {
+          return to !== undefined && to.expects(result.id) && to.onResult?.(result) === true;
+        }
         if (to === undefined || !to.forget(result.id)) return false;
         return to.onResult?.(result) === true;
       },
+      // Progress of a called task: its caller hears it while it waits (never stored elsewhere),
+      // here or, through the backend, on the god it called from.
+      progress: (job, queue, value) => {
+        if (job.replyTo === undefined) return;
+        const progress: CallResult = { id: job.id, queue, progress: value };
+        const to = this.#byId.get(job.replyTo);
+        if (to !== undefined) {
+          if (to.expects(job.id)) to.onResult?.(progress);
+        } else if (!this.#isOwn(job.replyTo)) {
+          this.backend.relay?.(job.replyTo, progress).catch(() => {});
+        }
+      },
     });
-    this.#rates = setInterval(() => this.backend.sampleRates(this.#now()), 1000);
+    this.#rates = setInterval(() => {
+      this.backend.sampleRates(this.#now());
+      // A remote backend learns of deadlines by itself (a schedule another god added).
+      this.#clock.schedule();
+    }, 1000);
   }
 
   // -- callers --
@@ -494,6 +554,25 @@ export class Operations {
     this.#clock.schedule();
   }
 
+  /**
+   * Records how far a leased job got (`value`: superjson text, at most
+   * `maxProgressBytes`); shown with the job in flight, and told to the
+   * task's caller. Not made durable: progress lives as long as the lease.
+   */
+  progress(caller: Caller, raw: { tag: unknown; value: string }, done: Done<void>): void {
+    try {
+      const { tag, value } = checkProgress(raw, this.limits.maxProgressBytes);
+      const report = feature(this.backend, "progress", "report progress");
+      settle(
+        report(caller.ownerOf(tag), tag, value, this.#now()),
+        () => done(undefined),
+        (error) => this.#fail(done, error),
+      );
+    } catch (error) {
+      this.#fail(done, error);
+    }
+  }
+
   /** Extends a lease by its queue's lease time; answers with the new deadline (epoch ms). */
   touch(caller: Caller, raw: { tag: unknown }, done: Done<number>): void {
     try {
@@ -591,6 +670,114 @@ export class Operations {
     this.#clock.schedule();
   }
 
+  /** Jobs of a queue in flight (oldest lease first) with their holders and progress. */
+  inFlight(
+    caller: Caller,
+    raw: { queue: unknown; limit?: unknown },
+    done: Done<InFlightJob[]>,
+  ): void {
+    try {
+      const { queue, limit } = checkInFlight(raw);
+      permit(caller, "manage", queue, `list the jobs in flight of "${queue}"`);
+      const list = feature(this.backend, "inFlight", "list jobs in flight");
+      this.#answer(list(queue, limit), (jobs) => jobs, done, false);
+    } catch (error) {
+      this.#fail(done, error);
+    }
+  }
+
+  /** Deletes dead letters of a queue (all, or those with `ids`); answers how many. */
+  deadDelete(caller: Caller, raw: { queue: unknown; ids?: unknown }, done: Done<number>): void {
+    try {
+      const { queue, ids } = checkDeadDelete(raw);
+      permit(caller, "manage", queue, `delete the dead letters of "${queue}"`);
+      const remove = feature(this.backend, "deadDelete", "delete dead letters");
+      this.#answer(remove(queue, ids, this.#now()), (n) => n, done);
+    } catch (error) {
+      this.#fail(done, error);
+    }
+  }
+
+  /**
+   * Pauses (or resumes) an existing queue: while paused, puts are taken and
+   * nothing is handed out. Answers with the queue's options.
+   */
+  pause(
+    caller: Caller,
+    raw: { queue: unknown },
+    paused: boolean,
+    done: Done<QueueOptions>,
+  ): void {
+    try {
+      const { queue } = checkPause(raw);
+      const action = `${paused ? "pause" : "resume"} "${queue}"`;
+      permit(caller, "manage", queue, action);
+      if (!this.backend.queueNames.includes(queue)) {
+        throw new RemoteError(ErrorCode.UnknownQueue, `Cannot ${action}: unknown queue`);
+      }
+      this.#answer(this.backend.declare(queue, { paused }, this.#now()), (o) => o, done);
+    } catch (error) {
+      this.#fail(done, error);
+    }
+    this.#clock.schedule();
+  }
+
+  /** Adds or replaces a schedule; answers with it (its next slot included). */
+  schedule(caller: Caller, raw: RawSchedule, done: Done<ScheduleInfo>): void {
+    try {
+      const request = checkSchedule(raw, this.limits.maxPayloadBytes);
+      permit(caller, "manage", request.queue, `schedule jobs on "${request.queue}"`);
+      const add = feature(this.backend, "schedule", "add a schedule");
+      if (caller.info.scope === undefined || caller.info.scope === null) {
+        this.#answer(add(request, this.#now()), (info) => info, done);
+        return;
+      }
+      // A key that manages some queues may not replace a schedule of another queue.
+      const list = feature(this.backend, "schedules", "add a schedule");
+      this.#answer(list(), (all) => {
+        const taken = all.find((s) => s.info.name === request.name);
+        if (taken !== undefined && taken.info.queue !== request.queue) {
+          permit(caller, "manage", taken.info.queue, `replace schedule "${request.name}"`);
+        }
+        return null;
+      }, (outcome) => {
+        if (outcome instanceof TaskwireError) done(outcome);
+        else this.#answer(add(request, this.#now()), (info) => info, done);
+      }, false);
+    } catch (error) {
+      this.#fail(done, error);
+    }
+    this.#clock.schedule();
+  }
+
+  /** Removes a schedule; answers whether there was one. */
+  unschedule(caller: Caller, raw: { name: unknown }, done: Done<boolean>): void {
+    try {
+      const { name } = checkUnschedule(raw);
+      permit(caller, "manage", null, `remove schedule "${name}"`);
+      const remove = feature(this.backend, "unschedule", "remove a schedule");
+      this.#answer(remove(name), (removed) => removed, done);
+    } catch (error) {
+      this.#fail(done, error);
+    }
+  }
+
+  /** Every schedule, by name, with the value it puts. */
+  schedules(caller: Caller, done: Done<{ info: ScheduleInfo; payload: string }[]>): void {
+    try {
+      permit(caller, "manage", null, "list schedules");
+      const list = feature(this.backend, "schedules", "list schedules");
+      this.#answer(list(), (all) => all, done, false);
+    } catch (error) {
+      this.#fail(done, error);
+    }
+  }
+
+  /** The clock was moved (tests with an injected `now`): does what is due now. */
+  advance(): void {
+    this.#clock.moved();
+  }
+
   /** Removes a queue's waiting jobs; answers how many. */
   purge(caller: Caller, raw: { queue: unknown }, done: Done<number>): void {
     try {
@@ -612,7 +799,7 @@ export class Operations {
     try {
       const { queue, options } = checkDeclare(raw);
       permit(caller, "manage", queue, `declare "${queue}"`);
-      this.#answer(this.backend.declare(queue, options), (o) => o, done);
+      this.#answer(this.backend.declare(queue, options, this.#now()), (o) => o, done);
     } catch (error) {
       this.#fail(done, error);
     }

@@ -108,6 +108,12 @@ export interface WorkerScope {
   consume: string[];
   /** Queues it may put to. */
   put: string[];
+  /**
+   * Queues it may manage: read their stats and jobs (waiting, in flight,
+   * dead), pause and resume, purge, requeue and delete dead letters, and
+   * schedule jobs on (an operator's key for the dashboard). Absent: none.
+   */
+  manage?: string[];
 }
 
 /** The prefix of every worker key. */
@@ -121,7 +127,11 @@ const MAX_SCOPE_QUEUES = 64;
 
 /** Checks a scope's queue lists; throws an {@link ArgumentError} naming the bad one. */
 export function checkScope(scope: WorkerScope): WorkerScope {
-  for (const [what, queues] of [["consume", scope.consume], ["put", scope.put]] as const) {
+  const lists = [["consume", scope.consume], ["put", scope.put], [
+    "manage",
+    scope.manage ?? [],
+  ]] as const;
+  for (const [what, queues] of lists) {
     if (!Array.isArray(queues) || queues.length > MAX_SCOPE_QUEUES) {
       throw new ArgumentError(
         `Invalid worker key scope: ${what} must list at most ${MAX_SCOPE_QUEUES} queues`,
@@ -137,17 +147,23 @@ export function checkScope(scope: WorkerScope): WorkerScope {
       }
     }
   }
-  if (scope.consume.length + scope.put.length === 0) {
+  const manage = scope.manage ?? [];
+  if (scope.consume.length + scope.put.length + manage.length === 0) {
     throw new ArgumentError(
-      "Invalid worker key scope: name at least one queue to take jobs from or put to",
+      "Invalid worker key scope: name at least one queue to take jobs from, put to or manage",
     );
   }
-  return { consume: [...scope.consume], put: [...scope.put] };
+  const checked: WorkerScope = { consume: [...scope.consume], put: [...scope.put] };
+  if (manage.length > 0) checked.manage = [...manage];
+  return checked;
 }
 
 /** The scope text of a scope (what a worker sends along, and what the key's MAC covers). */
 export function scopeText(scope: WorkerScope): string {
-  return toBase64url(encoder.encode(JSON.stringify({ consume: scope.consume, put: scope.put })));
+  // `manage` only when there is one: the scope texts of keys made before it stay the same.
+  const fields: WorkerScope = { consume: scope.consume, put: scope.put };
+  if (scope.manage !== undefined && scope.manage.length > 0) fields.manage = scope.manage;
+  return toBase64url(encoder.encode(JSON.stringify(fields)));
 }
 
 /** Reads a scope text; throws an {@link AuthError} when it is not one. */
@@ -162,7 +178,11 @@ export function parseScope(text: string): WorkerScope {
   const candidate = parsed as Partial<WorkerScope> | null;
   try {
     if (candidate === null || typeof candidate !== "object") throw new Error("not an object");
-    return checkScope({ consume: candidate.consume ?? [], put: candidate.put ?? [] });
+    return checkScope({
+      consume: candidate.consume ?? [],
+      put: candidate.put ?? [],
+      manage: candidate.manage ?? [],
+    });
   } catch {
     throw new AuthError(
       ErrorCode.AuthFailed,
@@ -209,6 +229,7 @@ export function describeScope(scope: WorkerScope): string {
   const parts = [];
   if (scope.consume.length > 0) parts.push(`take and finish jobs of ${scope.consume.join(", ")}`);
   if (scope.put.length > 0) parts.push(`put to ${scope.put.join(", ")}`);
+  if ((scope.manage ?? []).length > 0) parts.push(`manage ${scope.manage!.join(", ")}`);
   return parts.join("; ");
 }
 

@@ -35,6 +35,8 @@ export interface Limits {
   maxQueues: number;
   /** Largest payload of one job (bytes). */
   maxPayloadBytes: number;
+  /** Largest progress value a job may report (bytes of its superjson text). */
+  maxProgressBytes: number;
   /** Gets one connection may have parked waiting for a job. */
   maxParkedGets: number;
   /** Lease tags one ack may carry. */
@@ -95,6 +97,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxInFlight: 65_536,
   maxQueues: 10_000,
   maxPayloadBytes: DEFAULT_MAX_FRAME,
+  maxProgressBytes: 4096,
   maxParkedGets: 16_384,
   maxAckTags: 10_000,
   maxPutItems: 1_000,
@@ -127,6 +130,7 @@ export const LIMIT_NAMES = [
   "inFlight",
   "queues",
   "payload",
+  "progress",
   "parkedGets",
   "ackTags",
   "putItems",

@@ -48,9 +48,17 @@ export const MessageType = {
   Declare: 28,
   Complete: 29,
   Forget: 30,
+  Progress: 31,
+  InFlight: 32,
+  DeadDelete: 33,
+  Pause: 34,
+  Schedule: 35,
+  Unschedule: 36,
+  Schedules: 37,
   // pushes (god → client)
   Deliver: 40,
   Result: 41,
+  Progressed: 42,
 } as const;
 export type MessageType = typeof MessageType[keyof typeof MessageType];
 

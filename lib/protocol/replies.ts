@@ -18,6 +18,14 @@ export interface QueueStats {
   waitingGets: number;
   waitingPuts: number;
   maxsize: number;
+  /** Paused: puts are taken, nothing is handed out. */
+  paused: boolean;
+  /** At most `count` jobs handed out per `perMs` (null: no limit). */
+  rateLimit: { count: number; perMs: number } | null;
+  /** Jobs wait for the rate limit's next token right now. */
+  throttled: boolean;
+  /** In-flight jobs that reported progress, most recent first (at most 10). */
+  progress: ProgressInfo[];
   totals: {
     put: number;
     acked: number;
@@ -26,6 +34,10 @@ export interface QueueStats {
     expired: number;
     deadLettered: number;
     duplicates: number;
+    /** Times jobs had to wait for the rate limit (a queue going from handing out to held back). */
+    throttled: number;
+    /** Jobs put by the queue's schedules. */
+    scheduled: number;
   };
   /** Per second over the last ten seconds. */
   rates: { put: number; acked: number };
@@ -89,16 +101,58 @@ export interface GodStats {
   limits?: LimitStats;
 }
 
-/** A job as listed (peek, dead letters) or handed out: everything but its payload. */
+/** What an in-flight job last said about its progress. */
+export interface ProgressInfo {
+  id: string;
+  tag: number;
+  /** The consumer holding the job. */
+  by: string;
+  /** The value, superjson text (a number or a small object). */
+  value: string;
+  /** When it was reported (epoch ms). */
+  at: number;
+}
+
+/** One attempt at a job that did not finish: when (epoch ms), which consumer, why. */
+export interface AttemptInfo {
+  at: number;
+  by: string;
+  why: string;
+}
+
+/** A job as listed (peek, dead letters, in flight) or handed out: everything but its payload. */
 export interface JobMeta {
   id: string;
   attempts: number;
   priority: number;
-  /** The lease, when the job is handed out. */
+  /** The lease, when the job is handed out (or listed in flight). */
   tag?: number;
   /** Why the job was dead-lettered, and the queue it died in. */
   reason?: string;
   origin?: string;
+  /** Earlier attempts that did not finish, oldest first (at most 20). */
+  history?: AttemptInfo[];
+  /** In flight: the consumer holding it, its lease's deadline (epoch ms), its last progress. */
+  by?: string;
+  deadline?: number;
+  /** Superjson text of the last progress value, and when it came. */
+  progress?: string;
+  progressAt?: number;
+}
+
+/** A schedule as listed: its definition, its next and last slots; `payload` travels apart. */
+export interface ScheduleInfo {
+  name: string;
+  queue: string;
+  cron: string | null;
+  timezone: string | null;
+  everyMs: number | null;
+  priority: number;
+  catchUp: boolean;
+  /** The last slot put (epoch ms), or null before the first. */
+  last: number | null;
+  /** The next slot (epoch ms), or null when the cron has none left. */
+  next: number | null;
 }
 
 /**
@@ -117,4 +171,9 @@ export interface CallResult {
    */
   fallback?: string;
   error?: { code: string; message: string };
+  /**
+   * Set instead of a result while the task runs: the superjson text of its
+   * consumer's latest `job.progress(value)`. More may follow; the result ends it.
+   */
+  progress?: string;
 }

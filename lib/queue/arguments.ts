@@ -8,6 +8,8 @@
 import { ErrorCode, LimitError, RemoteError } from "../protocol/errors.ts";
 import { BOUNDS, DEFAULTS } from "../protocol/limits.ts";
 import { utf8Length } from "../protocol/messages.ts";
+import { checkBackoff } from "./options.ts";
+import { checkScheduleRequest, type ScheduleRequest } from "./schedules.ts";
 import type { PutItem, QueueOptions } from "./types.ts";
 
 /** Longest timeout, delay or lease: a day. */
@@ -128,6 +130,7 @@ export function checkPut(
       priority?: unknown;
       delay?: unknown;
       call?: unknown;
+      backoff?: unknown;
     };
     const id = f.id === undefined || f.id === null ? makeId(i) : f.id;
     if (typeof id !== "string" || id.length === 0 || id.length > MAX_ID_LENGTH) {
@@ -146,6 +149,13 @@ export function checkPut(
       );
     }
     items[i] = { id, payload, priority, delayMs: optionalDuration(f.delay, "delay", 0) };
+    if (f.backoff !== undefined && f.backoff !== null) {
+      items[i].backoff = checkBackoff(
+        f.backoff,
+        (what, value, expected) =>
+          bad(`Invalid ${what} for job ${shown(id)}: ${shown(value)} (expected ${expected})`),
+      );
+    }
     if (f.call === true) {
       if (replyTo === undefined) throw bad("Invalid put: this door cannot wait for results (call)");
       items[i].replyTo = replyTo;
@@ -382,9 +392,14 @@ export interface RequeueRequest {
 }
 
 export function checkRequeue(raw: { queue: unknown; ids?: unknown }): RequeueRequest {
+  return checkIds(raw, "requeue");
+}
+
+/** A queue and the ids of some of its jobs (null: all of them), for `what` ("requeue", "delete"). */
+function checkIds(raw: { queue: unknown; ids?: unknown }, what: string): RequeueRequest {
   const ids = raw.ids === undefined || raw.ids === null ? null : raw.ids;
   if (ids !== null && (!Array.isArray(ids) || !ids.every((id) => typeof id === "string"))) {
-    throw bad(`Invalid requeue: ids must be an array of strings`);
+    throw bad(`Invalid ${what}: ids must be an array of strings`);
   }
   return { queue: checkQueue(raw.queue), ids: ids as string[] | null };
 }
@@ -410,4 +425,82 @@ export function checkDeclare(raw: { queue: unknown; options?: unknown }): Declar
     throw bad(`Invalid declare: options must be an object`);
   }
   return { queue: checkQueue(raw.queue), options: options as Partial<QueueOptions> };
+}
+
+/** `progress`: what a leased job says of how far it got (superjson text). */
+export interface ProgressRequest {
+  tag: number;
+  value: string;
+}
+
+export function checkProgress(
+  raw: { tag: unknown; value: string },
+  maxProgressBytes: number,
+): ProgressRequest {
+  const tag = checkTag(raw.tag);
+  const size = utf8Bound(raw.value, maxProgressBytes);
+  if (size > maxProgressBytes) {
+    throw new LimitError(
+      "progress",
+      `Cannot report progress: a value of ${size} bytes exceeds maxProgressBytes ${maxProgressBytes}; report a number or a small object (a result carries large data)`,
+    );
+  }
+  if (raw.value === "") throw bad("Invalid progress: a value is required");
+  return { tag, value: raw.value };
+}
+
+/** The jobs of a queue in flight, up to `limit`. */
+export function checkInFlight(raw: { queue: unknown; limit?: unknown }): ListRequest {
+  return checkPeek(raw);
+}
+
+/** `dead delete`: delete dead letters (all, or those with `ids`) of a queue. */
+export function checkDeadDelete(raw: { queue: unknown; ids?: unknown }): RequeueRequest {
+  return checkIds(raw, "delete");
+}
+
+/** `pause` and `resume`: a queue. */
+export function checkPause(raw: { queue: unknown }): { queue: string } {
+  return { queue: checkQueue(raw.queue) };
+}
+
+/**
+ * A schedule as a door received it: `{name, queue, cron?, timezone?, every?,
+ * priority?, catchUp?}`, and the value's stored text.
+ */
+export interface RawSchedule {
+  fields: unknown;
+  payload: string;
+}
+
+export function checkSchedule(raw: RawSchedule, maxPayloadBytes: number): ScheduleRequest {
+  const f = (typeof raw.fields === "object" && raw.fields !== null ? raw.fields : {}) as Record<
+    string,
+    unknown
+  >;
+  const size = utf8Bound(raw.payload, maxPayloadBytes);
+  if (size > maxPayloadBytes) {
+    throw new LimitError(
+      "payload",
+      `Cannot schedule: a value of ${size} bytes exceeds maxPayloadBytes ${maxPayloadBytes}`,
+    );
+  }
+  return checkScheduleRequest({
+    name: f.name as string,
+    queue: f.queue as string,
+    cron: (f.cron ?? null) as string | null,
+    timezone: (f.timezone ?? null) as string | null,
+    everyMs: (f.every ?? null) as number | null,
+    payload: raw.payload === "" ? '{"json":null}' : raw.payload,
+    priority: (f.priority ?? 0) as number,
+    catchUp: (f.catchUp ?? false) as boolean,
+  });
+}
+
+/** `unschedule`: a schedule's name. */
+export function checkUnschedule(raw: { name: unknown }): { name: string } {
+  if (typeof raw.name !== "string" || raw.name.length === 0 || raw.name.length > 200) {
+    throw bad(`Invalid schedule name: ${shown(raw.name)} (1 to 200 characters)`);
+  }
+  return { name: raw.name };
 }

@@ -13,6 +13,8 @@ import type { BackendInfo, CallResult } from "../protocol/replies.ts";
 
 export type { BackendInfo };
 import type { Delivery, Job, PutItem, QueueOptions, QueueStats } from "./types.ts";
+import type { ScheduleRequest } from "./schedules.ts";
+import type { ScheduleInfo } from "../protocol/replies.ts";
 
 /**
  * One connection (or in-process user) that can hold leases. Backends keep
@@ -40,6 +42,16 @@ export interface Subscription {
   cancelled: boolean;
 }
 
+/** A job in flight, as listed: its lease, holder, deadline and last progress. */
+export interface InFlightJob {
+  job: Job;
+  tag: number;
+  by: string;
+  deadline: number;
+  progress?: string;
+  progressAt?: number;
+}
+
 /** A result to store with a completion: its job, and the queue it goes to. */
 export interface ResultPut {
   queue: string;
@@ -58,6 +70,8 @@ export interface BackendEvents {
   instance: string;
   /** A called job (with `replyTo`) was dead-lettered. */
   dead(job: Job, queue: string, reason: string): void;
+  /** A called job (with `replyTo`) reported progress (`value`: superjson text). */
+  progress?(job: Job, queue: string, value: string): void;
   /** An answer relayed by another god for caller `replyTo`; whether the caller took it. */
   answer(replyTo: string, result: CallResult): boolean;
 }
@@ -79,8 +93,8 @@ export type Awaitable<T> = T | Promise<T>;
 export interface QueueBackend {
   /** Names of the queues this god knows. */
   readonly queueNames: string[];
-  /** Creates a queue or changes its options; returns the options in force. */
-  declare(name: string, options?: Partial<QueueOptions>): Awaitable<QueueOptions>;
+  /** Creates a queue or changes its options (at `now`); returns the options in force. */
+  declare(name: string, options?: Partial<QueueOptions>, now?: number): Awaitable<QueueOptions>;
   /** Adds jobs; `done` once stored (a full queue makes the put wait up to `timeoutMs`). */
   put(
     owner: Owner | null,
@@ -168,6 +182,23 @@ export interface QueueBackend {
   deadList(queueName: string, limit: number): Awaitable<Job[]>;
   /** Moves dead jobs of `queueName` (all, or those with the given ids) back; returns how many. */
   deadRequeue(queueName: string, ids: readonly string[] | null, now: number): Awaitable<number>;
+  // Flow control a backend may lack: the operations layer refuses a request
+  // for a missing one with a message that names the store.
+
+  /** Records a leased job's progress (superjson text). */
+  progress?(owner: Owner, tag: number, value: string, now: number): Awaitable<void>;
+  /** Jobs of a queue in flight, with their holders and progress. */
+  inFlight?(queueName: string, limit: number): Awaitable<InFlightJob[]>;
+  /** Deletes dead letters of a queue (all, or those with the given ids); returns how many. */
+  deadDelete?(queueName: string, ids: readonly string[] | null, now: number): Awaitable<number>;
+  /** Adds or replaces a schedule. */
+  schedule?(request: ScheduleRequest, now: number): Awaitable<ScheduleInfo>;
+  /** Removes a schedule; false when there was none. */
+  unschedule?(name: string): Awaitable<boolean>;
+  /** Every schedule with the value it puts (superjson text). */
+  schedules?(): Awaitable<{ info: ScheduleInfo; payload: string }[]>;
+  /** The god's clock, for a backend that reads the time itself (the embedded broker is given `now`). */
+  useClock?(now: () => number): void;
   /** What this backend says about itself in the god's store stats (remote backends). */
   info?(): BackendInfo;
   /** Releases connections and timers (remote backends); the server calls it on close. */

@@ -17,6 +17,7 @@ import { RateMeter } from "./rate.ts";
 import { ReadyQueue } from "./ready_queue.ts";
 import type {
   BackendEvents,
+  InFlightJob,
   Owner,
   PutResult,
   QueueBackend,
@@ -24,6 +25,7 @@ import type {
   Subscription,
 } from "./backend.ts";
 import { backoffDelay, defaultQueueOptions, resolveQueueOptions } from "./options.ts";
+import { ScheduleBook, scheduledJobId, type ScheduleRequest } from "./schedules.ts";
 import type {
   Attempt,
   Delivery,
@@ -32,7 +34,9 @@ import type {
   PutItem,
   QueueOptions,
   QueueStats,
+  Schedule,
 } from "./types.ts";
+import type { ProgressInfo, ScheduleInfo } from "../protocol/replies.ts";
 
 interface Waiter {
   owner: Owner;
@@ -60,6 +64,9 @@ interface Lease {
   subscription: Subscription | null;
   deadline: number;
   ended: boolean;
+  /** The job's last progress (superjson text) and when it came; in memory only. */
+  progress?: string;
+  progressAt?: number;
 }
 
 /** Settings of the whole broker. */
@@ -76,6 +83,8 @@ export interface BrokerOptions {
   maxQueues?: number;
   /** Receives every durable change, in order. */
   journal?: (record: JournalRecord) => void;
+  /** Random numbers in [0, 1) for backoff jitter (default Math.random; tests pass their own). */
+  random?: () => number;
 }
 
 class NamedQueue {
@@ -108,6 +117,8 @@ class NamedQueue {
    * grow and a FIFO is enough; ended leases are dropped from the front as they end.
    */
   leaseOrder = new Deque<Lease>();
+  /** Leases whose job reported progress (so stats need not visit every lease). */
+  readonly reporting = new Set<Lease>();
   readonly dedupe = new Map<string, number>();
   readonly totals = {
     put: 0,
@@ -117,39 +128,61 @@ class NamedQueue {
     expired: 0,
     deadLettered: 0,
     duplicates: 0,
+    throttled: 0,
+    scheduled: 0,
   };
   readonly putRate = new RateMeter();
   readonly ackRate = new RateMeter();
-  /** The rate limit's token bucket: jobs that may be handed out now (refilled as time passes). */
-  tokens = 0;
-  tokensAt = 0;
+  /**
+   * The rate limit's window: the times of the last `count` hand-outs, in a
+   * ring (allocated when a limit is set). A job may go when the oldest of
+   * them is `perMs` old, so no window of `perMs` ever holds more than
+   * `count`, however the consumers are spread over connections. (A token
+   * bucket would let a full bucket's burst and its refill meet in one
+   * window: up to twice the limit.)
+   */
+  #handouts: Float64Array | null = null;
+  #head = 0;
+  #filled = 0;
 
   constructor(name: string, options: QueueOptions) {
     this.name = name;
     this.options = options;
-    this.tokens = options.rateLimit?.count ?? 0;
   }
 
-  /** Whether a job may be handed out now: not paused, and a token left (taking it). */
+  /** The options changed: a new rate limit starts with an empty window. */
+  setOptions(options: QueueOptions): void {
+    const before = this.options.rateLimit;
+    const after = options.rateLimit;
+    this.options = options;
+    if (before?.count !== after?.count || before?.perMs !== after?.perMs) {
+      this.#handouts = null;
+      this.#head = 0;
+      this.#filled = 0;
+    }
+  }
+
+  /** Whether a job may be handed out now: not paused, and within the rate limit (counting it). */
   mayHandOut(now: number): boolean {
     if (this.options.paused) return false;
     const limit = this.options.rateLimit;
     if (limit === null) return true;
-    this.tokens = Math.min(
-      limit.count,
-      this.tokens + (now - this.tokensAt) * limit.count / limit.perMs,
-    );
-    this.tokensAt = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
+    const ring = this.#handouts ??= new Float64Array(limit.count);
+    if (this.#filled < limit.count) {
+      ring[(this.#head + this.#filled++) % limit.count] = now;
+      return true;
+    }
+    if (now - ring[this.#head] < limit.perMs) return false;
+    ring[this.#head] = now;
+    this.#head = (this.#head + 1) % limit.count;
     return true;
   }
 
-  /** When the next token is due (epoch ms), for a queue held back by its rate limit. */
+  /** When the rate limit lets the next job go (epoch ms), for a queue held back by it. */
   nextToken(): number {
     const limit = this.options.rateLimit;
-    if (limit === null || this.tokens >= 1) return this.tokensAt;
-    return this.tokensAt + Math.ceil((1 - this.tokens) * limit.perMs / limit.count);
+    if (limit === null || this.#handouts === null || this.#filled < limit.count) return 0;
+    return this.#handouts[this.#head] + limit.perMs;
   }
 
   get waiting(): number {
@@ -181,6 +214,8 @@ export class Broker implements QueueBackend {
   readonly #dedupeMaxIds: number;
   readonly #maxQueues: number;
   readonly #journal: ((record: JournalRecord) => void) | null;
+  readonly #random: () => number;
+  readonly #schedules = new ScheduleBook();
   #seq = 1;
   #tag = 1;
   readonly #epoch = Date.now();
@@ -204,6 +239,7 @@ export class Broker implements QueueBackend {
     this.#dedupeMaxIds = options.dedupeMaxIds ?? 1_000_000;
     this.#maxQueues = options.maxQueues ?? 10_000;
     this.#journal = options.journal ?? null;
+    this.#random = options.random ?? Math.random;
     for (const [name, queueOptions] of Object.entries(options.queues ?? {})) {
       this.declare(name, queueOptions);
     }
@@ -242,8 +278,7 @@ export class Broker implements QueueBackend {
       queue = new NamedQueue(name, merged);
       this.#queues.set(name, queue);
     } else {
-      queue.options = merged;
-      if (merged.rateLimit !== null) queue.tokens = Math.min(queue.tokens, merged.rateLimit.count);
+      queue.setOptions(merged);
     }
     this.#journal?.({ t: "declare", q: name, options: merged });
     // Resumed, or a limit raised: hand out what can go now.
@@ -501,6 +536,22 @@ export class Broker implements QueueBackend {
     return lease.deadline;
   }
 
+  /**
+   * Records what a leased job says of its progress (`value`: superjson text,
+   * checked for size by the operations layer). In memory only: it is shown
+   * with the job in flight, and a called task's caller hears it.
+   */
+  progress(owner: Owner, tag: number, value: string, now: number): void {
+    const lease = this.#ownLease(owner, tag);
+    if (typeof lease === "string") throw new RemoteError(ErrorCode.NotLeased, lease);
+    lease.progress = value;
+    lease.progressAt = now;
+    lease.queue.reporting.add(lease);
+    if (lease.job.replyTo !== undefined) {
+      this.#events?.progress?.(lease.job, lease.queue.name, value);
+    }
+  }
+
   /** An owner went away: its leased jobs return to their queues, its waits end. */
   release(owner: Owner, now: number): void {
     for (const subscription of owner.subscriptions) this.unsubscribe(subscription);
@@ -537,11 +588,17 @@ export class Broker implements QueueBackend {
       const due = queue.nextToken();
       if (due < next) next = due;
     }
+    const slot = this.#schedules.nextDeadline();
+    if (slot < next) next = slot;
     return next;
   }
 
-  /** Does what is due at `now`: delayed jobs become ready, leases expire, waits time out. */
+  /**
+   * Does what is due at `now`: schedules put their jobs, delayed jobs become
+   * ready, leases expire, waits time out, throttled queues hand out again.
+   */
   tick(now: number): void {
+    for (const { schedule, slot } of this.#schedules.due(now)) this.#fire(schedule, slot, now);
     for (const queue of [...this.#throttled]) {
       if (queue.nextToken() > now) continue;
       this.#throttled.delete(queue);
@@ -566,7 +623,7 @@ export class Broker implements QueueBackend {
         this.#endLease(lease);
         queue.totals.expired++;
         lease.job.avoid = lease.owner.id;
-        this.#return(queue, lease.job, now, 0, "lease expired", lease.owner);
+        this.#return(queue, lease.job, now, null, "lease expired", lease.owner);
         expired = true;
       }
       if (order.length === 0) this.#leasedQueues.delete(queue);
@@ -619,6 +676,10 @@ export class Broker implements QueueBackend {
         waitingGets: queue.parkedGets,
         waitingPuts: queue.parkedPuts,
         maxsize: queue.options.maxsize,
+        paused: queue.options.paused,
+        rateLimit: queue.options.rateLimit,
+        throttled: this.#throttled.has(queue),
+        progress: this.#progressOf(queue),
         totals: { ...queue.totals },
         rates: {
           put: queue.putRate.rate(now, queue.totals.put),
@@ -695,6 +756,84 @@ export class Broker implements QueueBackend {
     return moved.length;
   }
 
+  /** Deletes dead letters of `queueName` (all, or those with the given ids); returns how many. */
+  deadDelete(queueName: string, ids: readonly string[] | null, now: number): number {
+    this.#queue(queueName, false);
+    const dlq = this.#queues.get(this.deadLetterQueue(queueName));
+    if (dlq === undefined) return 0;
+    const wanted = ids === null ? null : new Set(ids);
+    const deleted = dlq.ready.filter((job) =>
+      !(job.origin === queueName && (wanted === null || wanted.has(job.id)))
+    );
+    // An ack of a dead letter is how the journal forgets it.
+    for (const job of deleted) this.#journal?.({ t: "ack", q: dlq.name, seq: job.seq });
+    this.#admitWaitingPuts(dlq, now);
+    return deleted.length;
+  }
+
+  /** Up to `limit` jobs of `queueName` in flight, oldest lease first, with their holders and progress. */
+  inFlight(queueName: string, limit: number): InFlightJob[] {
+    const queue = this.#queue(queueName, false);
+    const out: InFlightJob[] = [];
+    if (queue.inFlight === 0) return out;
+    for (const lease of this.#leases.values()) {
+      if (out.length >= limit) break;
+      if (lease.queue !== queue) continue;
+      const listed: InFlightJob = {
+        job: lease.job,
+        tag: lease.tag,
+        by: lease.owner.label,
+        deadline: lease.deadline,
+      };
+      if (lease.progress !== undefined) {
+        listed.progress = lease.progress;
+        listed.progressAt = lease.progressAt;
+      }
+      out.push(listed);
+    }
+    return out;
+  }
+
+  // -- schedules --
+
+  /**
+   * Adds (or replaces) a schedule; its first job is put at its next slot
+   * after `now`. The queue is created if it does not exist (and may be).
+   */
+  schedule(request: ScheduleRequest, now: number): ScheduleInfo {
+    this.#queue(request.queue);
+    const old = this.#schedules.get(request.name);
+    const schedule: Schedule = {
+      ...request,
+      // A replaced schedule keeps its interval's anchor and its last slot: no slot is put twice.
+      anchor: old?.everyMs === request.everyMs && old !== undefined ? old.anchor : now,
+      last: old?.last ?? 0,
+    };
+    this.#schedules.add(schedule, now);
+    this.#journal?.({ t: "schedule", schedule });
+    return this.#schedules.list().find((s) => s.name === schedule.name)!;
+  }
+
+  /** Removes a schedule; false when there was none of that name. */
+  unschedule(name: string): boolean {
+    if (!this.#schedules.remove(name)) return false;
+    this.#journal?.({ t: "unschedule", name });
+    return true;
+  }
+
+  /** Every schedule, by name, with the value it puts (superjson text). */
+  schedules(): { info: ScheduleInfo; payload: string }[] {
+    return this.#schedules.list().map((info) => ({
+      info,
+      payload: this.#schedules.get(info.name)!.payload,
+    }));
+  }
+
+  /** Every schedule as stored (for writing a snapshot). */
+  scheduleRecords(): Schedule[] {
+    return this.#schedules.all().map((s) => ({ ...s }));
+  }
+
   // -- recovery --
 
   /**
@@ -706,12 +845,14 @@ export class Broker implements QueueBackend {
       queues: Record<string, QueueOptions>;
       jobs: Iterable<{ queue: string; job: Job }>;
       ids?: Iterable<{ queue: string; id: string }>;
+      schedules?: Iterable<Schedule>;
     },
     now: number,
   ): void {
+    this.#schedules.restore(state.schedules ?? [], now);
     for (const [name, options] of Object.entries(state.queues)) {
       const queue = this.#queues.get(name);
-      if (queue) queue.options = options;
+      if (queue) queue.setOptions(options);
       else this.#queues.set(name, new NamedQueue(name, options));
     }
     // Plain sets here (no reordering, no eviction per id): a million ids load in a blink.
@@ -781,6 +922,9 @@ export class Broker implements QueueBackend {
       this.#remember(queue, item.id, now, seenAt !== undefined);
       queue.totals.put++;
       this.#journal?.({ t: "put", q: queue.name, job });
+      if (job.backoff !== undefined) {
+        this.#journal?.({ t: "extra", q: queue.name, seq: job.seq, backoff: job.backoff });
+      }
       this.#enqueue(queue, job);
     }
   }
@@ -798,6 +942,7 @@ export class Broker implements QueueBackend {
     };
     // Only called tasks carry it: other jobs keep the smaller shape.
     if (item.replyTo !== undefined) job.replyTo = item.replyTo;
+    if (item.backoff !== undefined) job.backoff = item.backoff;
     return job;
   }
 
@@ -882,7 +1027,10 @@ export class Broker implements QueueBackend {
    */
   #mayHandOut(queue: NamedQueue, now: number): boolean {
     if (queue.mayHandOut(now)) return true;
-    if (queue.options.rateLimit !== null && !queue.options.paused) this.#throttled.add(queue);
+    if (queue.options.rateLimit !== null && !queue.options.paused && !this.#throttled.has(queue)) {
+      this.#throttled.add(queue);
+      queue.totals.throttled++;
+    }
     return false;
   }
 
@@ -1018,6 +1166,7 @@ export class Broker implements QueueBackend {
     const order = lease.queue.leaseOrder;
     while (order.length > 0 && order.peek()!.ended) order.shift();
     this.#leases.delete(lease.tag);
+    if (lease.progress !== undefined) lease.queue.reporting.delete(lease);
     lease.owner.leases.delete(lease.tag);
     lease.queue.inFlight--;
     if (lease.subscription) {
@@ -1026,7 +1175,6 @@ export class Broker implements QueueBackend {
     }
   }
 
-  /** A job comes back from a consumer: ready again (at the front), delayed, or dead. */
   /**
    * A job comes back from a consumer: ready again (at the front), delayed, or
    * dead. `delayMs` null: none was asked for, so the job's (or its queue's)
@@ -1049,7 +1197,7 @@ export class Broker implements QueueBackend {
     let delay = delayMs ?? 0;
     const policy = job.backoff ?? queue.options.backoff;
     if (delayMs === null && policy !== null && why !== "connection lost") {
-      delay = backoffDelay(policy, job.attempts, Math.random());
+      delay = backoffDelay(policy, job.attempts, this.#random());
     }
     job.readyAt = delay > 0 ? now + delay : 0;
     this.#journal?.({
@@ -1067,6 +1215,38 @@ export class Broker implements QueueBackend {
     } else {
       queue.ready.unshift(job);
     }
+  }
+
+  /** A schedule's slot is due: its job goes to its queue (a repeat of the slot's id is ignored). */
+  #fire(schedule: Schedule, slot: number, now: number): void {
+    const item: PutItem = {
+      id: scheduledJobId(schedule.name, slot),
+      payload: schedule.payload,
+      priority: schedule.priority,
+      delayMs: 0,
+    };
+    this.put(null, schedule.queue, [item], { now }, (result) => {
+      if (!(result instanceof RemoteError) && result.accepted > 0) {
+        this.#queues.get(schedule.queue)!.totals.scheduled++;
+      }
+    });
+    // After the put: a crash in between puts the slot again at a catch-up, and its id dedupes it.
+    this.#journal?.({ t: "fired", name: schedule.name, slot });
+  }
+
+  /** The in-flight jobs of `queue` that reported progress, latest first (at most 10). */
+  #progressOf(queue: NamedQueue): ProgressInfo[] {
+    const out: ProgressInfo[] = [];
+    for (const lease of queue.reporting) {
+      out.push({
+        id: lease.job.id,
+        tag: lease.tag,
+        by: lease.owner.label,
+        value: lease.progress!,
+        at: lease.progressAt!,
+      });
+    }
+    return out.sort((a, b) => b.at - a.at).slice(0, 10);
   }
 
   #deadLetter(queue: NamedQueue, job: Job, reason: string, now: number, by: Owner | null): void {

@@ -3,8 +3,12 @@
  * when a queue is declared or changed.
  */
 import { ErrorCode, RemoteError } from "../protocol/errors.ts";
-import { MAX_TIMEOUT_MS } from "./arguments.ts";
+import { BOUNDS } from "../protocol/limits.ts";
 import type { Backoff, QueueOptions, RateLimit } from "./types.ts";
+
+const MAX_TIMEOUT_MS = BOUNDS.maxDurationMs;
+/** Most jobs a rate limit may allow per window (the broker keeps the time of each). */
+export const MAX_RATE_COUNT = 100_000;
 
 /** What a queue name may be made of. */
 export const QUEUE_NAME: RegExp = /^[A-Za-z0-9_.:-]{1,200}$/;
@@ -89,12 +93,13 @@ function checkOptions(name: string, options: QueueOptions): void {
     const r = options.rateLimit as Partial<RateLimit>;
     if (
       typeof r !== "object" || !Number.isSafeInteger(r.count) || r.count! < 1 ||
-      !Number.isSafeInteger(r.perMs) || r.perMs! < 1 || r.perMs! > MAX_TIMEOUT_MS
+      r.count! > MAX_RATE_COUNT || !Number.isSafeInteger(r.perMs) || r.perMs! < 1 ||
+      r.perMs! > MAX_TIMEOUT_MS
     ) {
       throw bad(
         "rateLimit",
         r,
-        `{count: integer ≥ 1, perMs: integer from 1 to ${MAX_TIMEOUT_MS}} or null`,
+        `{count: integer from 1 to ${MAX_RATE_COUNT}, perMs: integer from 1 to ${MAX_TIMEOUT_MS}} or null`,
       );
     }
   }

@@ -94,6 +94,36 @@ export interface PutItem {
   replyTo?: string;
 }
 
+/**
+ * A schedule: a job put on `queue` at every slot of a cron expression (in a
+ * time zone) or of a fixed interval. The job's id is `schedule:NAME:SLOT`
+ * (SLOT in epoch ms), so a slot put twice (two gods, a retried fire) is
+ * stored once.
+ */
+export interface Schedule {
+  /** 1-200 of `A-Z a-z 0-9 _ . : -`. */
+  name: string;
+  queue: string;
+  /** A cron expression (5 or 6 fields, croner syntax); or null with `everyMs`. */
+  cron: string | null;
+  /** The cron's IANA time zone, e.g. "Europe/Paris" (default UTC). */
+  timezone: string | null;
+  /** A fixed interval instead of a cron: slots at `anchor + k * everyMs`. */
+  everyMs: number | null;
+  /** Where interval slots are counted from (epoch ms; when the schedule was made). */
+  anchor: number;
+  /** The job's value, superjson text as stored for any job. */
+  payload: string;
+  priority: number;
+  /** After downtime, put every slot missed (at most {@link MAX_CATCH_UP}); default: only slots from now on. */
+  catchUp: boolean;
+  /** The last slot put (epoch ms), or 0 before the first. */
+  last: number;
+}
+
+/** Most missed slots one schedule puts at once with `catchUp`. */
+export const MAX_CATCH_UP = 1000;
+
 /** A job handed to a consumer under a lease. */
 export interface Delivery {
   tag: number;
@@ -133,4 +163,9 @@ export type JournalRecord =
   /** What a job carries beyond its put: its own retry policy, its history (after a put or in a snapshot). */
   | { t: "extra"; q: string; seq: number; backoff?: Backoff; history?: Attempt[] }
   | { t: "requeue"; q: string; seq: number; to: string }
-  | { t: "purge"; q: string };
+  | { t: "purge"; q: string }
+  /** A schedule made or replaced (its `last` as it is then). */
+  | { t: "schedule"; schedule: Schedule }
+  | { t: "unschedule"; name: string }
+  /** A schedule put the job of `slot`. */
+  | { t: "fired"; name: string; slot: number };

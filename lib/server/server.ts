@@ -61,6 +61,12 @@ export interface ServeOptions {
    * closes it on close.
    */
   backend?: QueueBackend;
+  /**
+   * The god's clock (default Date.now). Tests pass their own to move time
+   * (schedules, backoff, rate limits, leases) without sleeping, then call
+   * `god.ops.advance()`.
+   */
+  now?: () => number;
   /** Replaces TCP (tests): listen and hand over each new connection. */
   listener?: (address: Address, onConnection: (t: Transport) => void) => Promise<Listener>;
 }
@@ -121,6 +127,7 @@ export async function serve(options: ServeOptions): Promise<God> {
     address: () => listener ? `${listener.host}:${listener.port}` : "",
     limitStats: () => counters.stats(Date.now()),
     onLimit: (limit) => counters.hit(limit),
+    now: options.now,
   });
   const sweeper = setInterval(() => {
     const now = Date.now();
@@ -254,7 +261,7 @@ function embeddedBroker(options: ServeOptions, store: Store, maxQueues: number):
     journal: (record) => store.append(record),
   });
   if (options.restore) {
-    broker.restore(options.restore, Date.now());
+    broker.restore(options.restore, options.now?.() ?? Date.now());
     for (
       const [name, queueOptions] of Object.entries(options.queues ?? { tasks: {}, results: {} })
     ) {

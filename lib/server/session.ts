@@ -7,7 +7,7 @@
  * too slowly. A bad frame closes only this connection; a bad request fails
  * only that request.
  */
-import type { Subscription } from "../queue/backend.ts";
+import type { InFlightJob, Subscription } from "../queue/backend.ts";
 import type { Delivery, Job } from "../queue/types.ts";
 import type { Caller } from "../ops/caller.ts";
 import type { Done, Operations } from "../ops/operations.ts";
@@ -19,7 +19,8 @@ import {
   TaskwireError,
 } from "../protocol/errors.ts";
 import { HANDSHAKE_MAX_FRAME } from "../protocol/frame.ts";
-import type { CallResult, JobMeta } from "../protocol/replies.ts";
+import type { CallResult } from "../protocol/replies.ts";
+import { inFlightMeta, jobMeta } from "../ops/job_meta.ts";
 import { errorBody, ServerHandshake, type ServerInfo } from "../protocol/handshake.ts";
 import type { KeyRing } from "../protocol/keys.ts";
 import {
@@ -49,15 +50,6 @@ export interface SessionContext {
   ended(session: Session): void;
 }
 
-/** A job's fields as replies and listings carry them (the payload travels apart). */
-export function jobMeta(job: Job, tag?: number): JobMeta {
-  const meta: JobMeta = { id: job.id, attempts: job.attempts, priority: job.priority };
-  if (tag !== undefined) meta.tag = tag;
-  if (job.reason !== undefined) meta.reason = job.reason;
-  if (job.origin !== undefined) meta.origin = job.origin;
-  return meta;
-}
-
 /** Jobs handed out by a batched get: their fields and leases in the header, payloads after it. */
 function deliveryListing(deliveries: Delivery[]): [object, string[]] {
   const payloads = deliveries.map((d) => d.job.payload);
@@ -71,6 +63,12 @@ function deliveryListing(deliveries: Delivery[]): [object, string[]] {
 function listing(jobs: Job[]): [object, string[]] {
   const payloads = jobs.map((job) => job.payload);
   return [{ jobs: jobs.map((job) => jobMeta(job)), sizes: payloads.map(utf8Length) }, payloads];
+}
+
+/** Jobs in flight as a reply, like {@link listing}. */
+function inFlightListing(jobs: InFlightJob[]): [object, string[]] {
+  const payloads = jobs.map((listed) => listed.job.payload);
+  return [{ jobs: jobs.map(inFlightMeta), sizes: payloads.map(utf8Length) }, payloads];
 }
 
 export class Session {
@@ -480,6 +478,53 @@ export class Session {
           this.#answer(m.id, (options) => [{ options }]),
         );
         return;
+      case MessageType.Progress:
+        ops.progress(
+          caller,
+          { tag: h.tag, value: payloadText(m.payload, 0) },
+          this.#answer(m.id, () => [{}]),
+        );
+        return;
+      case MessageType.InFlight:
+        ops.inFlight(caller, { queue: h.q, limit: h.n }, this.#answer(m.id, inFlightListing));
+        return;
+      case MessageType.DeadDelete:
+        ops.deadDelete(
+          caller,
+          { queue: h.q, ids: h.ids },
+          this.#answer(m.id, (deleted) => [{ deleted }]),
+        );
+        return;
+      case MessageType.Pause:
+        ops.pause(
+          caller,
+          { queue: h.q },
+          h.paused !== false,
+          this.#answer(m.id, (options) => [{ options }]),
+        );
+        return;
+      case MessageType.Schedule:
+        ops.schedule(
+          caller,
+          { fields: h.schedule, payload: payloadText(m.payload, 0) },
+          this.#answer(m.id, (schedule) => [{ schedule }]),
+        );
+        return;
+      case MessageType.Unschedule:
+        ops.unschedule(caller, { name: h.name }, this.#answer(m.id, (removed) => [{ removed }]));
+        return;
+      case MessageType.Schedules:
+        ops.schedules(
+          caller,
+          this.#answer(m.id, (all) => {
+            const payloads = all.map((s) => s.payload);
+            return [
+              { schedules: all.map((s) => s.info), sizes: payloads.map(utf8Length) },
+              payloads,
+            ];
+          }),
+        );
+        return;
       default:
         throw new ProtocolError(
           ErrorCode.UnknownType,
@@ -539,9 +584,18 @@ export class Session {
     }
   }
 
-  /** The answer to a task this client called: a Result push (the value as payload); false when gone. */
+  /**
+   * The answer to a task this client called: a Result push (the value as
+   * payload), or a Progressed push while it runs; false when gone.
+   */
   #sendResult(result: CallResult): boolean {
     if (this.#ended) return false;
+    if (result.progress !== undefined) {
+      this.#sendMessage(MessageType.Progressed, 0, { id: result.id, q: result.queue }, [
+        result.progress,
+      ]);
+      return true;
+    }
     const header: Record<string, unknown> = { id: result.id, q: result.queue };
     if (result.fallback !== undefined) header.fallback = result.fallback;
     if (result.error !== undefined) header.error = result.error;

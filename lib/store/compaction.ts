@@ -9,7 +9,7 @@
  * captured at that same boundary, fsynced and renamed into place, the
  * directory is fsynced, and only then are the older files deleted.
  */
-import type { Attempt, Job, QueueOptions } from "../queue/types.ts";
+import type { Attempt, Job, QueueOptions, Schedule } from "../queue/types.ts";
 import type { StoreSource } from "./store.ts";
 import {
   describeFileError,
@@ -144,6 +144,7 @@ export class Compactor {
       host.dir,
       generation,
       state.queues,
+      state.schedules,
       {
         count: state.jobs.length,
         get: (i) => ({ q: state.jobs[i].queue, job: state.jobs[i].job }),
@@ -177,6 +178,7 @@ export class Compactor {
     // records go to the new segment.
     const { generation, rotated } = host.rotate();
     const queues = { ...source.queueOptions() };
+    const schedules = source.scheduleRecords?.() ?? [];
     const qs: string[] = [];
     const jobs: Job[] = [];
     const attempts: number[] = [];
@@ -202,6 +204,7 @@ export class Compactor {
       host.dir,
       generation,
       queues,
+      schedules,
       {
         count: jobs.length,
         get: (i) => ({
@@ -273,6 +276,7 @@ async function writeSnapshot(
   dir: string,
   generation: number,
   queues: Record<string, QueueOptions>,
+  schedules: Schedule[],
   jobs: SnapshotJobs,
   ids: IdList,
   ready: () => Promise<void>,
@@ -293,7 +297,7 @@ async function writeSnapshot(
     };
     await file.write(encodeHeader(FileKind.snapshot, generation), 0);
     position = HEADER_SIZE;
-    writer.write({ t: "meta", queues, createdAt: Date.now() });
+    writer.write({ t: "meta", queues, createdAt: Date.now(), schedules });
     for (let i = 0; i < jobs.count; i++) {
       const { q, job } = jobs.get(i);
       writer.write({ t: "job", q, job });

@@ -25,7 +25,14 @@
  * (`job`, `id`, `meta`, `end`).
  */
 import { ErrorCode, TaskwireError } from "../protocol/errors.ts";
-import type { Attempt, Backoff, Job, JournalRecord, QueueOptions } from "../queue/types.ts";
+import type {
+  Attempt,
+  Backoff,
+  Job,
+  JournalRecord,
+  QueueOptions,
+  Schedule,
+} from "../queue/types.ts";
 
 /**
  * A problem with the data directory: unreadable, locked, corrupt, newer
@@ -72,6 +79,9 @@ export const RecordType = {
   purge: 7,
   complete: 8,
   extra: 9,
+  schedule: 10,
+  unschedule: 11,
+  fired: 12,
   // snapshot records
   meta: 16,
   job: 17,
@@ -88,7 +98,13 @@ export type StoredRecord =
   | { t: "complete"; q: string; seq: number; put?: { q: string; job: Job }; at?: number }
   /** `keep`: seqs of the queue's jobs in flight at the purge, which the broker keeps. */
   | { t: "purge"; q: string; keep?: number[] }
-  | { t: "meta"; queues: Record<string, QueueOptions>; createdAt: number }
+  /** `schedules`: absent in snapshots from before schedules. */
+  | {
+    t: "meta";
+    queues: Record<string, QueueOptions>;
+    createdAt: number;
+    schedules?: Schedule[];
+  }
   | { t: "job"; q: string; job: Job }
   | { t: "id"; q: string; id: string; at: number }
   | { t: "end"; jobs: number; ids: number };
@@ -345,6 +361,19 @@ export class RecordWriter {
         this.#f64(r.seq);
         this.#str(JSON.stringify({ backoff: r.backoff, history: r.history }));
         return;
+      case "schedule":
+        this.#u8(RecordType.schedule);
+        this.#str(JSON.stringify(r.schedule));
+        return;
+      case "unschedule":
+        this.#u8(RecordType.unschedule);
+        this.#str(r.name);
+        return;
+      case "fired":
+        this.#u8(RecordType.fired);
+        this.#str(r.name);
+        this.#f64(r.slot);
+        return;
       case "requeue":
         this.#u8(RecordType.requeue);
         this.#name(r.q);
@@ -361,7 +390,9 @@ export class RecordWriter {
       }
       case "meta":
         this.#u8(RecordType.meta);
-        this.#str(JSON.stringify({ queues: r.queues, createdAt: r.createdAt }));
+        this.#str(
+          JSON.stringify({ queues: r.queues, createdAt: r.createdAt, schedules: r.schedules }),
+        );
         return;
       case "job":
         this.#u8(RecordType.job);
@@ -622,6 +653,15 @@ class BodyReader {
         if (extra.history !== undefined) record.history = extra.history;
         break;
       }
+      case RecordType.schedule:
+        record = { t: "schedule", schedule: this.#json() as Schedule };
+        break;
+      case RecordType.unschedule:
+        record = { t: "unschedule", name: this.#str() };
+        break;
+      case RecordType.fired:
+        record = { t: "fired", name: this.#str(), slot: this.#f64() };
+        break;
       case RecordType.requeue:
         record = { t: "requeue", q: this.#name(), seq: this.#f64(), to: this.#name() };
         break;
@@ -637,8 +677,13 @@ class BodyReader {
         break;
       }
       case RecordType.meta: {
-        const meta = this.#json() as { queues: Record<string, QueueOptions>; createdAt: number };
+        const meta = this.#json() as {
+          queues: Record<string, QueueOptions>;
+          createdAt: number;
+          schedules?: Schedule[];
+        };
         record = { t: "meta", queues: meta.queues, createdAt: meta.createdAt };
+        if (meta.schedules !== undefined) record.schedules = meta.schedules;
         break;
       }
       case RecordType.job: {

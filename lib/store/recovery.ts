@@ -7,7 +7,7 @@
  * keyed by job seq; nothing scans a queue per record (a purge replaces the
  * queue's Map).
  */
-import type { Attempt, Job, QueueOptions } from "../queue/types.ts";
+import type { Attempt, Job, QueueOptions, Schedule } from "../queue/types.ts";
 import { defaultQueueOptions } from "../queue/options.ts";
 import type { DataFile } from "./file.ts";
 import {
@@ -31,6 +31,8 @@ export interface Recovered {
   ids: { queue: string; id: string }[];
   /** One more than the highest job seq in the journal (for a broker to number on from). */
   nextSeq: number;
+  /** Schedules, each with the last slot it put. */
+  schedules: Schedule[];
   /** jobs, ready, delayed, dead, queues, ids (recent put ids, of all jobs), records, bytes, ms, truncatedBytes, skippedBytes, orphans. */
   counts: Record<string, number>;
 }
@@ -48,6 +50,7 @@ export interface Recovered {
  */
 export class StateFolder {
   readonly #queues = new Map<string, QueueOptions>();
+  readonly #schedules = new Map<string, Schedule>();
   readonly #jobs = new Map<string, Map<number, Job>>();
   /** Put ids in journal order: queue, id, time, and the job (to skip ids of live jobs). */
   readonly #idQ: string[] = [];
@@ -143,7 +146,22 @@ export class StateFolder {
         for (const [name, options] of Object.entries(record.queues)) {
           this.#queues.set(name, withDefaults(name, options));
         }
+        for (const schedule of record.schedules ?? []) {
+          this.#schedules.set(schedule.name, schedule);
+        }
         return;
+      case "schedule":
+        this.#schedules.set(record.schedule.name, { ...record.schedule });
+        return;
+      case "unschedule":
+        this.#schedules.delete(record.name);
+        return;
+      case "fired": {
+        const schedule = this.#schedules.get(record.name);
+        if (schedule === undefined) this.orphans++;
+        else if (record.slot > schedule.last) schedule.last = record.slot;
+        return;
+      }
       case "id":
         this.#remember(record.q, record.id, record.at, null);
         return;
@@ -191,6 +209,7 @@ export class StateFolder {
       jobs,
       ids,
       nextSeq: this.#maxSeq + 1,
+      schedules: [...this.#schedules.values()],
       counts: {
         jobs: jobs.length,
         ready,
@@ -198,6 +217,7 @@ export class StateFolder {
         dead,
         queues: Object.keys(queues).length,
         ids: recent,
+        schedules: this.#schedules.size,
         records: this.records,
         orphans: this.orphans,
       },

@@ -3,7 +3,7 @@
  * `append`; the server answers a producer only once `afterCommit` says the
  * put is as durable as the store promises.
  */
-import type { Job, JournalRecord, QueueOptions } from "../queue/types.ts";
+import type { Job, JournalRecord, QueueOptions, Schedule } from "../queue/types.ts";
 import type { StoreStats } from "../protocol/replies.ts";
 import type { StoreError } from "./record_codec.ts";
 
@@ -33,6 +33,8 @@ export type StoreHealth =
 export interface StoreSource {
   liveJobs(): Iterable<{ queue: string; job: Job }>;
   queueOptions(): Record<string, QueueOptions>;
+  /** Schedules with their last slots (a source without schedules leaves it out). */
+  scheduleRecords?(): Schedule[];
 }
 
 /** The seam between the broker and durability. */
