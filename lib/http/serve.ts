@@ -13,6 +13,7 @@
 import * as http from "node:http";
 import * as https from "node:https";
 import type { Socket } from "node:net";
+import { ErrorCode, TaskwireError } from "../protocol/errors.ts";
 import type { Limits } from "../protocol/limits.ts";
 import { addressKey, hostOf } from "../server/admission.ts";
 import type { God } from "../server/server.ts";
@@ -261,7 +262,9 @@ async function handleNode(
         req.on("error", fail);
         // Cut off (the client went away, or the request timed out): a reader must not wait forever.
         req.on("close", () => {
-          if (!received) fail(new Error("the request body was cut off"));
+          if (!received) {
+            fail(new TaskwireError(ErrorCode.BadMessage, "the request body was cut off"));
+          }
         });
       },
       pull() {

@@ -124,7 +124,7 @@ export class Queues {
   /** Runs `then` once the queue is set up, or `fail` if it cannot be. */
   whenEnsured(queue: JsQueue, then: () => void, fail: (error: unknown) => void): void {
     if (queue.ensured === null) {
-      fail(new Error("the queue's stream could not be set up"));
+      fail(this.#link.unavailable("the queue's stream could not be set up", queue.name));
       return;
     }
     queue.ensured.then(then, fail);

@@ -177,7 +177,9 @@ export function parseScope(text: string): WorkerScope {
   }
   const candidate = parsed as Partial<WorkerScope> | null;
   try {
-    if (candidate === null || typeof candidate !== "object") throw new Error("not an object");
+    if (candidate === null || typeof candidate !== "object") {
+      throw new ArgumentError("not an object");
+    }
     return checkScope({
       consume: candidate.consume ?? [],
       put: candidate.put ?? [],

@@ -6,6 +6,7 @@
  */
 import { DEFAULT_MAX_FRAME, HANDSHAKE_MAX_FRAME } from "./frame.ts";
 import { DEFAULT_HANDSHAKE_TIMEOUT_MS } from "./handshake.ts";
+import { ArgumentError } from "./errors.ts";
 
 /** Every limit the god enforces; each has a default in {@link DEFAULT_LIMITS}. */
 export interface Limits {
@@ -172,9 +173,9 @@ export function resolveLimits(given: Partial<Limits> = {}): Limits {
   const limits = { ...DEFAULT_LIMITS };
   for (const [name, value] of Object.entries(given)) {
     if (value === undefined) continue;
-    if (!(name in DEFAULT_LIMITS)) throw new TypeError(`Unknown limit "${name}"`);
+    if (!(name in DEFAULT_LIMITS)) throw new ArgumentError(`Unknown limit "${name}"`);
     if (!Number.isSafeInteger(value) || (value as number) < 1) {
-      throw new TypeError(
+      throw new ArgumentError(
         `Invalid limit ${name}: ${JSON.stringify(value)} (expected a positive integer)`,
       );
     }

@@ -19,7 +19,13 @@
  * (`crypto.subtle.verify` for SHA-2, {@link constantTimeEqual} for MD5).
  * Nothing is unpickled before both directions succeed.
  */
-import { AuthError, ErrorCode, ProtocolError } from "../protocol/errors.ts";
+import {
+  ArgumentError,
+  AuthError,
+  ErrorCode,
+  ProtocolError,
+  TaskwireError,
+} from "../protocol/errors.ts";
 import { constantTimeEqual, hmacMd5 } from "./md5.ts";
 
 const encoder = new TextEncoder();
@@ -55,7 +61,7 @@ export interface PythonKey {
  */
 export async function importPythonKey(authkey: string | Uint8Array): Promise<PythonKey> {
   const raw = typeof authkey === "string" ? encoder.encode(authkey) : new Uint8Array(authkey);
-  if (raw.length === 0) throw new TypeError("Cannot use an empty authkey");
+  if (raw.length === 0) throw new ArgumentError("Cannot use an empty authkey");
   const load = (hash: string) =>
     crypto.subtle.importKey(
       "raw",
@@ -117,7 +123,9 @@ export class ServerAuth {
 
   /** The first message: `#CHALLENGE#` and a fresh random message. */
   start(random: Uint8Array = crypto.getRandomValues(new Uint8Array(MODERN_RANDOM))): Uint8Array {
-    if (this.#state !== "new") throw new Error("ServerAuth.start() called twice");
+    if (this.#state !== "new") {
+      throw new TaskwireError(ErrorCode.Internal, "ServerAuth.start() called twice");
+    }
     this.#state = "answer";
     this.#message = this.#legacy
       ? random.slice(0, LEGACY_LENGTH)
@@ -135,7 +143,10 @@ export class ServerAuth {
       case "welcome":
         return this.#checkWelcome(body);
       default:
-        throw new Error(`ServerAuth.receive() called in state ${this.#state}`);
+        throw new TaskwireError(
+          ErrorCode.Internal,
+          `ServerAuth.receive() called in state ${this.#state}`,
+        );
     }
   }
 

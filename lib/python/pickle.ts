@@ -14,7 +14,7 @@
  * express data, the `queue.Empty` / `queue.Full` exceptions, and tuples of
  * those (the manager's reply tuples).
  */
-import { ErrorCode, ProtocolError } from "../protocol/errors.ts";
+import { ArgumentError, ErrorCode, ProtocolError } from "../protocol/errors.ts";
 import { printable } from "../util/printable.ts";
 import { decodeUtf8, encodeUtf8 } from "./text.ts";
 
@@ -720,7 +720,7 @@ export function dumpPickle(value: PyValue): Uint8Array {
 
 function writeValue(w: Writer, value: PyValue, depth: number): void {
   if (depth > MAX_ENCODE_DEPTH) {
-    throw new TypeError(`Cannot pickle a value nested deeper than ${MAX_ENCODE_DEPTH} levels`);
+    throw new ArgumentError(`Cannot pickle a value nested deeper than ${MAX_ENCODE_DEPTH} levels`);
   }
   if (value === null) return w.byte(0x4e);
   switch (typeof value) {
@@ -804,7 +804,7 @@ function writeValue(w: Writer, value: PyValue, depth: number): void {
     w.byte(0x29); // EMPTY_TUPLE
     return w.byte(0x52); // REDUCE
   }
-  throw new TypeError(`Cannot pickle ${describe(value as PyValue)}`);
+  throw new ArgumentError(`Cannot pickle ${describe(value as PyValue)}`);
 }
 
 function writeInt(w: Writer, n: bigint): void {

@@ -84,7 +84,7 @@ export function checkScheduleRequest(r: ScheduleRequest): ScheduleRequest {
     }
     if (r.timezone !== null) {
       try {
-        if (typeof r.timezone !== "string") throw new TypeError("not a string");
+        if (typeof r.timezone !== "string") throw bad("not a string");
         new Intl.DateTimeFormat("en-US", { timeZone: r.timezone });
       } catch {
         throw bad(

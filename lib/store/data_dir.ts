@@ -89,7 +89,7 @@ async function uidFromNewFile(dir: string): Promise<number> {
   await createExclusive(probe, "");
   try {
     const info = await statPath(probe);
-    if (info === null) throw new Error(`${probe} vanished right after it was made`);
+    if (info === null) throw new StoreError(`${probe} vanished right after it was made`);
     return info.uid;
   } finally {
     await remove(probe);

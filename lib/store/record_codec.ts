@@ -669,7 +669,7 @@ class BodyReader {
         const q = this.#name();
         const count = this.#f64();
         if (!Number.isSafeInteger(count) || count < 0 || count * 8 > this.#end - this.#at) {
-          throw new Error(`purge record with a bad count ${count}`);
+          throw new StoreError(`purge record with a bad count ${count}`);
         }
         const keep: number[] = [];
         for (let i = 0; i < count; i++) keep.push(this.#f64());
@@ -708,10 +708,10 @@ class BodyReader {
         record = { t: "end", jobs: this.#f64(), ids: this.#f64() };
         break;
       default:
-        throw new Error(`unknown record type ${type}`);
+        throw new StoreError(`unknown record type ${type}`);
     }
     if (this.#at !== this.#end) {
-      throw new Error(`record type ${type} has ${this.#end - this.#at} extra bytes`);
+      throw new StoreError(`record type ${type} has ${this.#end - this.#at} extra bytes`);
     }
     return record;
   }
@@ -734,7 +734,7 @@ class BodyReader {
   }
 
   #need(n: number): void {
-    if (this.#at + n > this.#end) throw new Error("record body is cut short");
+    if (this.#at + n > this.#end) throw new StoreError("record body is cut short");
   }
 
   #u8(): number {

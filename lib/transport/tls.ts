@@ -6,7 +6,7 @@
  */
 import * as net from "node:net";
 import * as tls from "node:tls";
-import { AuthError, ConnectionLostError, ErrorCode } from "../protocol/errors.ts";
+import { AuthError, ConnectionLostError, ErrorCode, TaskwireError } from "../protocol/errors.ts";
 import { encodeFrame } from "../protocol/frame.ts";
 import { errorBody } from "../protocol/handshake.ts";
 import type { Address, Listener, Transport } from "./transport.ts";
@@ -168,7 +168,13 @@ export function listenTls(
       options.abandoned?.(remote);
     };
     const timer = setTimeout(
-      () => abandon(new Error(`TLS handshake not finished within ${timeoutMs} ms`)),
+      () =>
+        abandon(
+          new TaskwireError(
+            ErrorCode.HandshakeTimeout,
+            `TLS handshake not finished within ${timeoutMs} ms`,
+          ),
+        ),
       timeoutMs,
     );
     const plainTimer = setTimeout(() => {
@@ -178,7 +184,13 @@ export function listenTls(
         message:
           "this god serves TLS on this port: connect with tls://HOST:PORT (and --tls-ca PATH for a private CA)",
       })));
-      abandon(new Error("a plain TCP client (it sent nothing); told to connect with tls://"), true);
+      abandon(
+        new TaskwireError(
+          ErrorCode.BadMessage,
+          "a plain TCP client (it sent nothing); told to connect with tls://",
+        ),
+        true,
+      );
     }, Math.min(PLAIN_CLIENT_HINT_MS, timeoutMs / 2));
     raw.once("error", (error: Error) => abandon(error));
     raw.once("close", () => abandon(null));
@@ -186,7 +198,12 @@ export function listenTls(
       if (settled) return;
       clearTimeout(plainTimer);
       if (chunk[0] !== TLS_HANDSHAKE_RECORD) {
-        abandon(new Error("not TLS: the client's first bytes are not a TLS ClientHello"));
+        abandon(
+          new TaskwireError(
+            ErrorCode.BadMessage,
+            "not TLS: the client's first bytes are not a TLS ClientHello",
+          ),
+        );
         return;
       }
       raw.pause();
