@@ -15,6 +15,7 @@ import { Heap } from "./heap.ts";
 import { Deque } from "./deque.ts";
 import { RateMeter } from "./rate.ts";
 import { ReadyQueue } from "./ready_queue.ts";
+import { SeenIds } from "./seen_ids.ts";
 import type {
   BackendEvents,
   InFlightJob,
@@ -81,6 +82,8 @@ export interface BrokerOptions {
   dedupeMaxIds?: number;
   /** Most queues (default 10,000). */
   maxQueues?: number;
+  /** Ready jobs of a priority kept as objects before they are packed (default 512; see ready_queue.ts). */
+  packAt?: number;
   /** Receives every durable change, in order. */
   journal?: (record: JournalRecord) => void;
   /** Random numbers in [0, 1) for backoff jitter (default Math.random; tests pass their own). */
@@ -90,7 +93,7 @@ export interface BrokerOptions {
 class NamedQueue {
   readonly name: string;
   options: QueueOptions;
-  readonly ready = new ReadyQueue();
+  readonly ready: ReadyQueue;
   readonly delayed = new Heap<Job>((a, b) =>
     a.readyAt < b.readyAt || (a.readyAt === b.readyAt && a.seq < b.seq)
   );
@@ -119,7 +122,8 @@ class NamedQueue {
   leaseOrder = new Deque<Lease>();
   /** Leases whose job reported progress (so stats need not visit every lease). */
   readonly reporting = new Set<Lease>();
-  readonly dedupe = new Map<string, number>();
+  /** Put ids seen within the dedupe window (made at the first put). */
+  dedupe: SeenIds | null = null;
   readonly totals = {
     put: 0,
     acked: 0,
@@ -145,9 +149,10 @@ class NamedQueue {
   #head = 0;
   #filled = 0;
 
-  constructor(name: string, options: QueueOptions) {
+  constructor(name: string, options: QueueOptions, packAt?: number) {
     this.name = name;
     this.options = options;
+    this.ready = new ReadyQueue({ packAt });
   }
 
   /** The options changed: a new rate limit starts with an empty window. */
@@ -213,12 +218,12 @@ export class Broker implements QueueBackend {
   readonly #dedupeWindowMs: number;
   readonly #dedupeMaxIds: number;
   readonly #maxQueues: number;
+  readonly #packAt: number | undefined;
   readonly #journal: ((record: JournalRecord) => void) | null;
   readonly #random: () => number;
   readonly #schedules = new ScheduleBook();
   #seq = 1;
   #tag = 1;
-  readonly #epoch = Date.now();
   #subscriptionId = 1;
   /** Queues with delayed jobs, so tick need not visit every queue. */
   readonly #delayedQueues = new Set<NamedQueue>();
@@ -238,6 +243,7 @@ export class Broker implements QueueBackend {
     this.#dedupeWindowMs = options.dedupeWindowMs ?? 600_000;
     this.#dedupeMaxIds = options.dedupeMaxIds ?? 1_000_000;
     this.#maxQueues = options.maxQueues ?? 10_000;
+    this.#packAt = options.packAt;
     this.#journal = options.journal ?? null;
     this.#random = options.random ?? Math.random;
     for (const [name, queueOptions] of Object.entries(options.queues ?? {})) {
@@ -275,7 +281,7 @@ export class Broker implements QueueBackend {
           `Cannot create queue "${name}": the god already has ${this.#maxQueues} queues (maxQueues)`,
         );
       }
-      queue = new NamedQueue(name, merged);
+      queue = new NamedQueue(name, merged, this.#packAt);
       this.#queues.set(name, queue);
     } else {
       queue.setOptions(merged);
@@ -462,8 +468,7 @@ export class Broker implements QueueBackend {
         const put = route(lease.job, lease.queue.name, i);
         if (put !== null) {
           target = this.#queue(put.queue);
-          const seenAt = target.dedupe.get(put.item.id);
-          if (seenAt !== undefined && this.#withinWindow(seenAt, now)) {
+          if (this.#seen(target).has(put.item.id, now)) {
             target.totals.duplicates++;
           } else if (!target.hasRoom() || target.parkedPuts > 0) {
             throw new RemoteError(
@@ -472,7 +477,7 @@ export class Broker implements QueueBackend {
             );
           } else {
             result = this.#newJob(put.item, now);
-            this.#remember(target, put.item.id, now, seenAt !== undefined);
+            this.#seen(target).add(put.item.id, now);
             target.totals.put++;
           }
         }
@@ -703,7 +708,7 @@ export class Broker implements QueueBackend {
   /** Removes every ready and delayed job (in-flight jobs finish normally). Returns the count. */
   purge(queueName: string, now: number): number {
     const queue = this.#queue(queueName, false);
-    const removed = queue.ready.drain().length + queue.delayedCount;
+    const removed = queue.ready.clear() + queue.delayedCount;
     queue.delayed.clear();
     queue.delayedCount = 0;
     this.#journal?.({ t: "purge", q: queue.name });
@@ -838,7 +843,9 @@ export class Broker implements QueueBackend {
 
   /**
    * Loads state read back from the store (before serving). Jobs come in
-   * delivery order per queue; `ids` are recent put ids to keep deduplicating.
+   * delivery order per queue; `seen` are the queues' remembered put ids as
+   * the store read them back (taken over as they are), else `ids` are recent
+   * put ids to keep deduplicating, with the ids of the jobs.
    */
   restore(
     state: {
@@ -853,16 +860,18 @@ export class Broker implements QueueBackend {
     for (const [name, options] of Object.entries(state.queues)) {
       const queue = this.#queues.get(name);
       if (queue) queue.setOptions(options);
-      else this.#queues.set(name, new NamedQueue(name, options));
+      else this.#queues.set(name, new NamedQueue(name, options, this.#packAt));
     }
-    // Plain sets here (no reordering, no eviction per id): a million ids load in a blink.
-    const at = this.#ticks(now);
-    for (const { queue: name, id } of state.ids ?? []) this.#queues.get(name)?.dedupe.set(id, at);
+    for (const { queue: name, id } of state.ids ?? []) {
+      const queue = this.#queues.get(name);
+      if (queue) this.#remember(queue, id, now);
+    }
     for (const { queue: name, job } of state.jobs) {
       const queue = this.#queues.get(name) ??
-        this.#queues.set(name, new NamedQueue(name, defaultQueueOptions(name))).get(name)!;
+        this.#queues.set(name, new NamedQueue(name, defaultQueueOptions(name), this.#packAt))
+          .get(name)!;
       if (job.seq >= this.#seq) this.#seq = job.seq + 1;
-      queue.dedupe.set(job.id, at);
+      this.#remember(queue, job.id, now);
       if (job.readyAt > now) {
         queue.delayed.push(job);
         queue.delayedCount++;
@@ -871,7 +880,6 @@ export class Broker implements QueueBackend {
         queue.ready.push(job);
       }
     }
-    for (const queue of this.#queues.values()) this.#forgetOldIds(queue, at);
   }
 
   /** Every live job with its queue (ready, delayed, in flight), for writing a snapshot. */
@@ -908,8 +916,7 @@ export class Broker implements QueueBackend {
   #admit(queue: NamedQueue, pending: PendingPut, now: number): void {
     while (pending.next < pending.items.length) {
       const item = pending.items[pending.next];
-      const seenAt = queue.dedupe.get(item.id);
-      if (seenAt !== undefined && this.#withinWindow(seenAt, now)) {
+      if (this.#seen(queue).has(item.id, now)) {
         pending.next++;
         pending.duplicates++;
         queue.totals.duplicates++;
@@ -919,7 +926,7 @@ export class Broker implements QueueBackend {
       pending.next++;
       pending.accepted++;
       const job = this.#newJob(item, now);
-      this.#remember(queue, item.id, now, seenAt !== undefined);
+      this.#seen(queue).add(item.id, now);
       queue.totals.put++;
       this.#journal?.({ t: "put", q: queue.name, job });
       if (job.backoff !== undefined) {
@@ -1034,35 +1041,18 @@ export class Broker implements QueueBackend {
     return false;
   }
 
-  /** Tenths of a second since this broker started: small integers, stored without a heap number each. */
-  #ticks(now: number): number {
-    return Math.floor((now - this.#epoch) / 100);
+  /** Remembers a put id read back from the store (a live job's id may be among the recent ids too). */
+  #remember(queue: NamedQueue, id: string, now: number): void {
+    const seen = this.#seen(queue);
+    if (!seen.has(id, now)) seen.add(id, now);
   }
 
-  /** Whether an id seen at `seenAt` (ticks) still counts as a duplicate at `now`. */
-  #withinWindow(seenAt: number, now: number): boolean {
-    return (this.#ticks(now) - seenAt) * 100 < this.#dedupeWindowMs;
-  }
-
-  /** Remembers a put id; `known`: it is in the map already (seen before the window). */
-  #remember(queue: NamedQueue, id: string, now: number, known: boolean): void {
-    const dedupe = queue.dedupe;
-    const at = this.#ticks(now);
-    // Re-inserted, not updated: the map's order is the order of expiry.
-    if (known) dedupe.delete(id);
-    dedupe.set(id, at);
-    if (dedupe.size > this.#dedupeMaxIds || (dedupe.size & 1023) === 0) {
-      this.#forgetOldIds(queue, at);
-    }
-  }
-
-  /** Drops ids past the window or over the cap; Map order is insertion order, oldest first. */
-  #forgetOldIds(queue: NamedQueue, at: number): void {
-    const dedupe = queue.dedupe;
-    for (const [oldId, seenAt] of dedupe) {
-      if (dedupe.size <= this.#dedupeMaxIds && (at - seenAt) * 100 < this.#dedupeWindowMs) break;
-      dedupe.delete(oldId);
-    }
+  /** The put ids `queue` remembers. */
+  #seen(queue: NamedQueue): SeenIds {
+    return queue.dedupe ??= new SeenIds({
+      windowMs: this.#dedupeWindowMs,
+      maxIds: this.#dedupeMaxIds,
+    });
   }
 
   /** Gives ready jobs to parked gets and subscriptions with room, fairly. */

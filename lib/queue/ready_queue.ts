@@ -1,84 +1,263 @@
 /**
  * Ready jobs in delivery order: higher priority first, FIFO within a
- * priority. One ring buffer per distinct priority, so push and shift are O(1)
- * for the usual handful of priorities.
+ * priority, a job handed back at the front of its priority.
+ *
+ * One bucket per distinct priority, so push and shift are O(1) for the usual
+ * handful of priorities. A bucket keeps its newest jobs as objects (a queue
+ * that consumers keep up with never holds more than a few, and they are handed
+ * out as they came); once {@link PACKED_JOBS} of them wait, they are packed
+ * into a {@link PackedJobs} chunk, which is how a backlog of a million jobs
+ * fits in a few tens of megabytes.
  */
 import { Deque } from "./deque.ts";
+import { copyJob, PACKED_JOBS, PackedJobs } from "./packed_jobs.ts";
 import type { Job } from "./types.ts";
 
+/** The jobs of one priority: handed back (front), packed (chunks), newest (tail). */
+class Bucket {
+  readonly priority: number;
+  readonly #packAt: number;
+  /** Jobs handed back, next first. */
+  front = new Deque<Job>();
+  /** Packed chunks, oldest first; `head` jobs of the first one are taken already. */
+  chunks = new Deque<PackedJobs>();
+  head = 0;
+  /** The newest jobs, as objects, until there are enough to pack. */
+  tail = new Deque<Job>();
+  length = 0;
+  /** Characters of ids and payloads held. */
+  chars = 0;
+
+  constructor(priority: number, packAt: number) {
+    this.priority = priority;
+    this.#packAt = packAt;
+  }
+
+  push(job: Job): void {
+    this.tail.push(job);
+    this.length++;
+    this.chars += job.id.length + job.payload.length;
+    if (this.tail.length >= this.#packAt) {
+      this.chunks.push(PackedJobs.pack([...this.tail], this.priority));
+      this.tail.clear();
+    }
+  }
+
+  unshift(job: Job): void {
+    this.front.unshift(job);
+    this.length++;
+    this.chars += job.id.length + job.payload.length;
+  }
+
+  /** The next job, made from its chunk if packed (then a fresh object each call). */
+  peek(): Job | undefined {
+    if (this.front.length > 0) return this.front.peek();
+    const chunk = this.chunks.peek();
+    if (chunk !== undefined) return chunk.job(this.head);
+    return this.tail.peek();
+  }
+
+  shift(): Job | undefined {
+    let job = this.front.shift();
+    if (job === undefined) {
+      const chunk = this.chunks.peek();
+      if (chunk !== undefined) {
+        job = chunk.job(this.head++);
+        if (this.head === chunk.length) {
+          this.chunks.shift();
+          this.head = 0;
+        }
+      } else {
+        job = this.tail.shift();
+      }
+    }
+    if (job !== undefined) {
+      this.length--;
+      this.chars -= job.id.length + job.payload.length;
+    }
+    return job;
+  }
+
+  *[Symbol.iterator](): IterableIterator<Job> {
+    yield* this.front;
+    let head = this.head;
+    for (const chunk of this.chunks) {
+      for (let i = head; i < chunk.length; i++) yield chunk.job(i);
+      head = 0;
+    }
+    yield* this.tail;
+  }
+
+  /**
+   * The bucket as it is now, readable later however it changes meanwhile:
+   * copies of the jobs held as objects (the broker changes those once taken),
+   * and the packed chunks themselves (they never change).
+   */
+  capture(): BucketView {
+    return {
+      front: [...this.front].map(copyJob),
+      chunks: [...this.chunks],
+      head: this.head,
+      tail: [...this.tail].map(copyJob),
+    };
+  }
+}
+
+interface BucketView {
+  front: Job[];
+  chunks: PackedJobs[];
+  head: number;
+  tail: Job[];
+}
+
+/**
+ * Ready jobs of one queue as they were at {@link ReadyQueue.capture}: a
+ * snapshot reads them over many turns while the queue goes on.
+ */
+export class ReadyView {
+  readonly length: number;
+  readonly #buckets: BucketView[];
+
+  constructor(buckets: BucketView[], length: number) {
+    this.#buckets = buckets;
+    this.length = length;
+  }
+
+  /** The jobs in delivery order; each chunk is let go once read. */
+  *[Symbol.iterator](): IterableIterator<Job> {
+    for (const bucket of this.#buckets) {
+      yield* bucket.front;
+      let head = bucket.head;
+      const chunks = bucket.chunks;
+      for (let c = 0; c < chunks.length; c++) {
+        const chunk = chunks[c];
+        for (let i = head; i < chunk.length; i++) yield chunk.job(i);
+        // The queue may have let it go too: do not keep it alive for the rest of the snapshot.
+        (chunks as (PackedJobs | undefined)[])[c] = undefined;
+        head = 0;
+      }
+      yield* bucket.tail;
+    }
+  }
+}
+
+/**
+ * @example
+ * ```ts
+ * const ready = new ReadyQueue();
+ * ready.push(job);
+ * ready.shift(); // job
+ * ```
+ */
 export class ReadyQueue {
-  readonly #buckets = new Map<number, Deque<Job>>();
-  /** Priorities with a bucket, highest first. */
-  #order: number[] = [];
+  readonly #packAt: number;
+  readonly #buckets = new Map<number, Bucket>();
+  /** Buckets, highest priority first. */
+  #order: Bucket[] = [];
   #length = 0;
+  /**
+   * The job {@link peek} made from a chunk, for {@link shift} to hand out: a
+   * dispatch peeks at each job before it takes it. Cleared by every change.
+   */
+  #peeked: Job | undefined = undefined;
+
+  /** `packAt`: jobs of a priority waiting as objects before they are packed (tests make it small). */
+  constructor(options: { packAt?: number } = {}) {
+    this.#packAt = Math.max(1, options.packAt ?? PACKED_JOBS);
+  }
 
   get length(): number {
     return this.#length;
+  }
+
+  /** Characters of the ids and payloads of the jobs held (for estimating the state's size). */
+  get chars(): number {
+    let chars = 0;
+    for (const bucket of this.#order) chars += bucket.chars;
+    return chars;
   }
 
   /** Adds at the back of its priority. */
   push(job: Job): void {
     this.#bucket(job.priority).push(job);
     this.#length++;
+    this.#peeked = undefined;
   }
 
   /** Adds at the front of its priority (a job handed back keeps its place). */
   unshift(job: Job): void {
     this.#bucket(job.priority).unshift(job);
     this.#length++;
+    this.#peeked = undefined;
   }
 
   /** The job {@link shift} would take, left in place. */
   peek(): Job | undefined {
-    for (const priority of this.#order) {
-      const job = this.#buckets.get(priority)!.peek();
-      if (job !== undefined) return job;
+    if (this.#peeked !== undefined) return this.#peeked;
+    for (const bucket of this.#order) {
+      if (bucket.length > 0) return this.#peeked = bucket.peek();
     }
     return undefined;
   }
 
   shift(): Job | undefined {
-    for (const priority of this.#order) {
-      const job = this.#buckets.get(priority)!.shift();
-      if (job !== undefined) {
-        this.#length--;
-        return job;
-      }
+    for (const bucket of this.#order) {
+      if (bucket.length === 0) continue;
+      const peeked = this.#peeked;
+      this.#peeked = undefined;
+      const job = bucket.shift()!;
+      this.#length--;
+      // The same job: hand out the object the caller saw, not a second copy.
+      return peeked ?? job;
     }
     return undefined;
   }
 
-  /** Jobs in delivery order. */
+  /** Jobs in delivery order (packed ones made afresh). */
   *[Symbol.iterator](): IterableIterator<Job> {
-    for (const priority of this.#order) yield* this.#buckets.get(priority)!;
+    for (const bucket of this.#order) yield* bucket;
+  }
+
+  /** The jobs as they are now, to read later while the queue changes (see {@link ReadyView}). */
+  capture(): ReadyView {
+    return new ReadyView(this.#order.map((bucket) => bucket.capture()), this.#length);
+  }
+
+  /** Removes every job; returns how many there were. */
+  clear(): number {
+    const removed = this.#length;
+    this.#buckets.clear();
+    this.#order = [];
+    this.#length = 0;
+    this.#peeked = undefined;
+    return removed;
   }
 
   /** Removes every job; returns them. */
   drain(): Job[] {
     const jobs = [...this];
-    this.#buckets.clear();
-    this.#order = [];
-    this.#length = 0;
+    this.clear();
     return jobs;
   }
 
   /** Removes the jobs `keep` rejects (an O(n) operator action, never on the hot path). */
   filter(keep: (job: Job) => boolean): Job[] {
     const removed: Job[] = [];
-    for (const job of this.drain()) {
-      if (keep(job)) this.push(job);
-      else removed.push(job);
-    }
+    const kept: Job[] = [];
+    // In delivery order, so the kept jobs are delivered in the same order as before.
+    for (const job of this) (keep(job) ? kept : removed).push(job);
+    this.clear();
+    for (const job of kept) this.push(job);
     return removed;
   }
 
-  #bucket(priority: number): Deque<Job> {
+  #bucket(priority: number): Bucket {
     let bucket = this.#buckets.get(priority);
     if (bucket === undefined) {
-      bucket = new Deque<Job>();
+      bucket = new Bucket(priority, this.#packAt);
       this.#buckets.set(priority, bucket);
-      this.#order.push(priority);
-      this.#order.sort((a, b) => b - a);
+      this.#order.push(bucket);
+      this.#order.sort((a, b) => b.priority - a.priority);
     }
     return bucket;
   }

@@ -1,0 +1,205 @@
+/**
+ * Ready jobs packed into columns: what a queue holds when jobs pile up.
+ *
+ * A `Job` object costs 72 bytes, its id and payload strings 16 bytes of
+ * header each plus their text, and the array slot holding it 8: about 150
+ * bytes for a job whose text is 25 characters. A {@link PackedJobs} holds up
+ * to {@link PACKED_JOBS} jobs of one priority in one `Uint32Array` (3 words a
+ * job) and one string, and makes a `Job` again only when one is taken,
+ * peeked at or listed.
+ *
+ * Ids and payloads are stored as what they do not share with the chunk's
+ * first job (its reference): an id as its prefix length and the rest, a
+ * payload as its prefix and suffix lengths and the middle. Ids made by one
+ * client share their prefix (`k3_Zq9-bT1-2s`, `k3_Zq9-bT1-2t`), payloads
+ * their JSON shape (`{"json":517}`), so most jobs keep a few characters.
+ * Strings stay strings (UTF-16, exactly as given, lone surrogates included);
+ * the middles are joined into one string per chunk.
+ *
+ * A chunk is immutable once made: a snapshot can hold it while the queue
+ * moves on. Jobs that carry more than the plain fields (a history, a caller,
+ * a reason, a retry policy) stay objects inside the chunk, and each taking
+ * gets a copy, so the stored one never changes either.
+ */
+import type { Job } from "./types.ts";
+
+/** Jobs per chunk: large enough to spread the chunk's own cost, small enough to pack in one go. */
+export const PACKED_JOBS = 512;
+/** Words per job: seq - seqBase; the four lengths; end of its text | attempts. */
+const WORDS = 3;
+/** A shared prefix or suffix, an id's middle and attempts are stored in 8 bits. */
+const BYTE = 255;
+/** A chunk's text ends are stored in 24 bits. */
+const MAX_TEXT = 0xff_ffff;
+
+/** The fields of a plain job (as the broker makes them, in that order). */
+const PLAIN_FIELDS = 6;
+
+/**
+ * @example
+ * ```ts
+ * const chunk = PackedJobs.pack(jobs, 0); // jobs of priority 0, in order
+ * chunk.job(0); // a Job equal to jobs[0]
+ * ```
+ */
+export class PackedJobs {
+  readonly length: number;
+  /** Characters of the ids and payloads held (for estimating the live state's size). */
+  readonly chars: number;
+  readonly #priority: number;
+  readonly #seqBase: number;
+  readonly #words: Uint32Array;
+  readonly #text: string;
+  readonly #refId: string;
+  readonly #refPayload: string;
+  /** Jobs kept whole, by index; null when every job is packed. */
+  readonly #objects: (Job | undefined)[] | null;
+  /** When each job became ready, if any was delayed first (else every readyAt is 0). */
+  readonly #readyAt: Float64Array | null;
+
+  private constructor(
+    fields: {
+      priority: number;
+      seqBase: number;
+      words: Uint32Array;
+      text: string;
+      refId: string;
+      refPayload: string;
+      objects: (Job | undefined)[] | null;
+      readyAt: Float64Array | null;
+      chars: number;
+    },
+  ) {
+    this.length = fields.words.length / WORDS;
+    this.chars = fields.chars;
+    this.#priority = fields.priority;
+    this.#seqBase = fields.seqBase;
+    this.#words = fields.words;
+    this.#text = fields.text;
+    this.#refId = fields.refId;
+    this.#refPayload = fields.refPayload;
+    this.#objects = fields.objects;
+    this.#readyAt = fields.readyAt;
+  }
+
+  /** Packs `jobs` (all of `priority`, at most 2^24 jobs) in their order. */
+  static pack(jobs: readonly Job[], priority: number): PackedJobs {
+    const n = jobs.length;
+    const words = new Uint32Array(n * WORDS);
+    let objects: (Job | undefined)[] | null = null;
+    let readyAt: Float64Array | null = null;
+    let ref: Job | null = null;
+    let seqBase = Infinity;
+    for (const job of jobs) {
+      if (packable(job, priority)) {
+        ref ??= job;
+        if (job.seq < seqBase) seqBase = job.seq;
+      }
+    }
+    const refId = ref?.id ?? "";
+    const refPayload = ref?.payload ?? "";
+    const parts: string[] = [];
+    let end = 0;
+    let chars = 0;
+    for (let i = 0; i < n; i++) {
+      const job = jobs[i];
+      const { id, payload } = job;
+      chars += id.length + payload.length;
+      const w = i * WORDS;
+      const idPre = ref === null ? 0 : sharedPrefix(id, refId);
+      const payPre = ref === null ? 0 : sharedPrefix(payload, refPayload);
+      const paySuf = ref === null ? 0 : sharedSuffix(payload, refPayload, payload.length - payPre);
+      const idMid = id.length - idPre;
+      const payMid = payload.length - payPre - paySuf;
+      const delta = job.seq - seqBase;
+      if (
+        ref === null || !packable(job, priority) || idMid > BYTE || delta >= 0x1_0000_0000 ||
+        end + idMid + payMid > MAX_TEXT
+      ) {
+        (objects ??= new Array(n))[i] = job;
+        words[w + 2] = end;
+        continue;
+      }
+      if (idMid > 0) parts.push(idPre === 0 ? id : id.slice(idPre));
+      if (payMid > 0) {
+        parts.push(payPre === 0 && paySuf === 0 ? payload : payload.slice(payPre, payPre + payMid));
+      }
+      end += idMid + payMid;
+      words[w] = delta;
+      words[w + 1] = (idPre | (idMid << 8) | (payPre << 16) | (paySuf << 24)) >>> 0;
+      words[w + 2] = (end | (job.attempts << 24)) >>> 0;
+      // A job that was delayed keeps when it became ready.
+      if (job.readyAt !== 0) (readyAt ??= new Float64Array(n))[i] = job.readyAt;
+    }
+    return new PackedJobs({
+      priority,
+      seqBase: seqBase === Infinity ? 0 : seqBase,
+      words,
+      text: parts.join(""),
+      refId,
+      refPayload,
+      objects,
+      readyAt,
+      chars,
+    });
+  }
+
+  /** Job `i` as a fresh object (the caller may change it). */
+  job(i: number): Job {
+    const kept = this.#objects?.[i];
+    if (kept !== undefined) return copyJob(kept);
+    const words = this.#words;
+    const w = i * WORDS;
+    const lengths = words[w + 1];
+    const start = i === 0 ? 0 : words[w - 1] & MAX_TEXT;
+    const idPre = lengths & BYTE;
+    const idEnd = start + ((lengths >>> 8) & BYTE);
+    const payPre = (lengths >>> 16) & BYTE;
+    const paySuf = lengths >>> 24;
+    const text = this.#text;
+    const idMid = text.slice(start, idEnd);
+    const payMid = text.slice(idEnd, words[w + 2] & MAX_TEXT);
+    const ref = this.#refPayload;
+    return {
+      seq: this.#seqBase + words[w],
+      id: idPre === 0 ? idMid : this.#refId.slice(0, idPre) + idMid,
+      payload: (payPre === 0 ? "" : ref.slice(0, payPre)) + payMid +
+        (paySuf === 0 ? "" : ref.slice(ref.length - paySuf)),
+      priority: this.#priority,
+      attempts: words[w + 2] >>> 24,
+      readyAt: this.#readyAt === null ? 0 : this.#readyAt[i],
+    };
+  }
+}
+
+/** A copy of a job that shares nothing that the broker changes in place (its history). */
+export function copyJob(job: Job): Job {
+  const copy = { ...job };
+  if (job.history !== undefined) copy.history = job.history.slice();
+  return copy;
+}
+
+/** Whether `job` has only the plain fields, with values that fit the columns. */
+function packable(job: Job, priority: number): boolean {
+  if ((job.attempts & BYTE) !== job.attempts || job.priority !== priority) return false;
+  if (!Number.isSafeInteger(job.seq) || !Number.isFinite(job.readyAt)) return false;
+  // Counted rather than named: a field added to Job one day must not be lost by packing.
+  let fields = 0;
+  for (const _ in job) fields++;
+  return fields === PLAIN_FIELDS;
+}
+
+function sharedPrefix(a: string, b: string): number {
+  const max = Math.min(a.length, b.length, BYTE);
+  let n = 0;
+  while (n < max && a.charCodeAt(n) === b.charCodeAt(n)) n++;
+  return n;
+}
+
+/** The suffix `a` shares with `b`, at most `room` long (what is left of `a` after its prefix). */
+function sharedSuffix(a: string, b: string, room: number): number {
+  const max = Math.min(room, b.length, BYTE);
+  let n = 0;
+  while (n < max && a.charCodeAt(a.length - 1 - n) === b.charCodeAt(b.length - 1 - n)) n++;
+  return n;
+}

@@ -1,0 +1,258 @@
+/**
+ * ReadyQueue and the PackedJobs chunks it packs waiting jobs into: every job
+ * comes back exactly as it went in, in delivery order (priority, FIFO within
+ * a priority, a job handed back first), whatever it carries.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { PackedJobs } from "../lib/queue/packed_jobs.ts";
+import { ReadyQueue } from "../lib/queue/ready_queue.ts";
+import type { Job } from "../lib/queue/types.ts";
+
+function job(seq: number, fields: Partial<Job> = {}): Job {
+  return {
+    seq,
+    id: `k3_Zq9-bT1-${seq.toString(36)}`,
+    payload: `{"json":${seq % 1000}}`,
+    priority: 0,
+    attempts: 0,
+    readyAt: 0,
+    ...fields,
+  };
+}
+
+function unpack(chunk: PackedJobs): Job[] {
+  return Array.from({ length: chunk.length }, (_, i) => chunk.job(i));
+}
+
+test("PackedJobs gives back every job as it was, whatever it holds", () => {
+  const jobs: Job[] = [
+    job(10),
+    job(11),
+    job(12, { payload: '{"json":"x","meta":{"values":["bigint"]}}' }),
+    job(9, { id: "", payload: "" }),
+    job(13, { id: "🎉-ü-\ud800-lone", payload: "\udc00 ends with a lone surrogate \ud83d" }),
+    job(14, { id: "x".repeat(600), payload: "y".repeat(5000) }),
+    job(15, { attempts: 255 }),
+    job(16, { attempts: 256 }),
+    job(17, { readyAt: 1_700_000_000_123 }),
+    job(2 ** 40, {}),
+    job(18, { history: [{ at: 1, by: "c", why: "nacked" }] }),
+    job(19, { replyTo: "caller-1" }),
+    job(20, { reason: "bad", origin: "tasks" }),
+    job(21, { backoff: { type: "fixed", delayMs: 5, maxMs: 5, jitter: false } }),
+    job(22, { avoid: 3 }),
+    job(23, { priority: 5 }),
+    job(24, { id: "k3_Zq9-bT1-" }),
+  ];
+  const chunk = PackedJobs.pack(jobs, 0);
+  assert.equal(chunk.length, jobs.length);
+  assert.deepEqual(unpack(chunk), jobs);
+  assert.equal(
+    chunk.chars,
+    jobs.reduce((n, j) => n + j.id.length + j.payload.length, 0),
+  );
+});
+
+test("PackedJobs hands out copies: changing a job taken does not change the chunk", () => {
+  const history = [{ at: 1, by: "c", why: "nacked" }];
+  const chunk = PackedJobs.pack([job(1), job(2, { history })], 0);
+  const first = chunk.job(0);
+  first.attempts = 7;
+  const second = chunk.job(1);
+  second.history!.push({ at: 2, by: "d", why: "lease expired" });
+  second.attempts = 3;
+  assert.deepEqual(chunk.job(0), job(1));
+  assert.deepEqual(chunk.job(1), job(2, { history: [{ at: 1, by: "c", why: "nacked" }] }));
+});
+
+test("PackedJobs keeps a chunk whose text outgrows 2^24 characters correct", () => {
+  const big = "z".repeat(0x80_0000);
+  const jobs = [
+    job(1),
+    job(2, { payload: big }),
+    job(3, { payload: big }),
+    job(4, { payload: big }),
+  ];
+  assert.deepEqual(unpack(PackedJobs.pack(jobs, 0)), jobs);
+});
+
+test("ReadyQueue hands out by priority, FIFO within one, a job handed back first", () => {
+  const ready = new ReadyQueue({ packAt: 2 });
+  for (let seq = 1; seq <= 5; seq++) ready.push(job(seq));
+  ready.push(job(6, { priority: 1 }));
+  ready.push(job(7, { priority: -1 }));
+  const taken = ready.shift()!;
+  assert.equal(taken.seq, 6);
+  assert.equal(ready.shift()!.seq, 1);
+  const back = ready.shift()!;
+  assert.equal(back.seq, 2);
+  ready.unshift(back);
+  assert.deepEqual([...ready].map((j) => j.seq), [2, 3, 4, 5, 7]);
+  assert.equal(ready.length, 5);
+  assert.equal(ready.peek(), ready.peek(), "a peeked job is made once");
+  const peeked = ready.peek();
+  assert.equal(ready.shift(), peeked, "shift hands out the job peek showed");
+});
+
+test("ReadyQueue.capture() keeps what was ready, however the queue changes after", () => {
+  const ready = new ReadyQueue({ packAt: 3 });
+  for (let seq = 1; seq <= 8; seq++) ready.push(job(seq));
+  const handedBack = ready.shift()!;
+  handedBack.attempts = 1;
+  handedBack.history = [{ at: 5, by: "c", why: "nacked" }];
+  ready.unshift(handedBack);
+  const view = ready.capture();
+  const before = structuredClone([...ready]);
+  const again = ready.shift()!;
+  again.attempts++;
+  again.history!.push({ at: 6, by: "c", why: "nacked" });
+  ready.shift();
+  ready.push(job(9));
+  ready.clear();
+  assert.equal(view.length, 8);
+  assert.deepEqual([...view], before);
+});
+
+test("ReadyQueue.filter() removes what it rejects and keeps the rest in order", () => {
+  const ready = new ReadyQueue({ packAt: 2 });
+  for (let seq = 1; seq <= 7; seq++) ready.push(job(seq, { priority: seq % 2 }));
+  const removed = ready.filter((j) => j.seq % 3 !== 0);
+  assert.deepEqual(removed.map((j) => j.seq), [3, 6]);
+  assert.deepEqual([...ready].map((j) => j.seq), [1, 5, 7, 2, 4]);
+  assert.equal(ready.length, 5);
+  assert.equal(ready.chars, [...ready].reduce((n, j) => n + j.id.length + j.payload.length, 0));
+});
+
+/** The former ReadyQueue: one array per priority. */
+class Model {
+  readonly buckets = new Map<number, Job[]>();
+  push(j: Job): void {
+    this.#bucket(j.priority).push(j);
+  }
+  unshift(j: Job): void {
+    this.#bucket(j.priority).unshift(j);
+  }
+  all(): Job[] {
+    return [...this.buckets.keys()].sort((a, b) => b - a).flatMap((p) => this.buckets.get(p)!);
+  }
+  shift(): Job | undefined {
+    for (const p of [...this.buckets.keys()].sort((a, b) => b - a)) {
+      const j = this.buckets.get(p)!.shift();
+      if (j !== undefined) return j;
+    }
+    return undefined;
+  }
+  #bucket(p: number): Job[] {
+    let b = this.buckets.get(p);
+    if (b === undefined) this.buckets.set(p, b = []);
+    return b;
+  }
+}
+
+const jobArb = fc.record({
+  priority: fc.integer({ min: -1, max: 1 }),
+  id: fc.oneof(fc.string(), fc.constantFrom("k3_Zq9-bT1-1", "k3_Zq9-bT1-22", "")),
+  payload: fc.oneof(fc.string({ unit: "binary" }), fc.constantFrom('{"json":5}', '{"json":517}')),
+  attempts: fc.constantFrom(0, 0, 1, 255, 300),
+  readyAt: fc.constantFrom(0, 0, 0, 12345),
+  extra: fc.constantFrom("none", "none", "none", "history", "replyTo", "dead"),
+});
+
+type JobFields = typeof jobArb extends fc.Arbitrary<infer T> ? T : never;
+
+type Op =
+  | { op: "push"; job: JobFields }
+  | { op: "unshift" | "shift" | "peek" | "capture" | "filter" | "clear" };
+
+test("ReadyQueue agrees with a list per priority under random operations", () => {
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ op: fc.constant("push" as const), job: jobArb }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        op: fc.constantFrom("unshift", "shift", "peek", "capture") as fc.Arbitrary<
+          "unshift" | "shift" | "peek" | "capture"
+        >,
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        op: fc.constantFrom("filter", "clear") as fc.Arbitrary<"filter" | "clear">,
+      }),
+    },
+  );
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 6 }),
+      fc.array(opArb, { maxLength: 120 }),
+      (packAt, ops) => {
+        const ready = new ReadyQueue({ packAt });
+        const model = new Model();
+        const views: { view: ReturnType<ReadyQueue["capture"]>; want: Job[] }[] = [];
+        let seq = 1;
+        let last: Job | undefined;
+        for (const o of ops) {
+          switch (o.op) {
+            case "push": {
+              const { extra, ...fields } = o.job;
+              const j: Job = { seq: seq++, ...fields };
+              if (extra === "history") j.history = [{ at: 1, by: "", why: "nacked" }];
+              if (extra === "replyTo") j.replyTo = "caller";
+              if (extra === "dead") Object.assign(j, { reason: "r", origin: "q" });
+              ready.push(j);
+              model.push(structuredClone(j));
+              break;
+            }
+            case "shift": {
+              const got = ready.shift();
+              assert.deepEqual(got, model.shift());
+              // The broker changes a job it took (attempts, history): nothing held may change with it.
+              if (got !== undefined) {
+                got.attempts++;
+                (got.history ??= []).push({ at: 2, by: "c", why: "lease expired" });
+                last = got;
+              }
+              break;
+            }
+            case "unshift":
+              if (last !== undefined) {
+                ready.unshift(last);
+                model.unshift(structuredClone(last));
+                last = undefined;
+              }
+              break;
+            case "peek":
+              assert.deepEqual(ready.peek(), model.all()[0]);
+              break;
+            case "capture":
+              views.push({ view: ready.capture(), want: structuredClone(model.all()) });
+              break;
+            case "filter": {
+              const removed = ready.filter((j) => j.seq % 3 !== 0);
+              const all = model.all();
+              assert.deepEqual(removed, all.filter((j) => j.seq % 3 === 0));
+              model.buckets.clear();
+              for (const j of all) if (j.seq % 3 !== 0) model.push(j);
+              break;
+            }
+            case "clear":
+              assert.equal(ready.clear(), model.all().length);
+              model.buckets.clear();
+              break;
+          }
+          assert.equal(ready.length, model.all().length);
+        }
+        assert.deepEqual([...ready], model.all());
+        assert.equal(
+          ready.chars,
+          model.all().reduce((n, j) => n + j.id.length + j.payload.length, 0),
+        );
+        for (const { view, want } of views) assert.deepEqual([...view], want);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
