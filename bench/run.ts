@@ -65,7 +65,8 @@ const HELP = `npm run bench -- [options]
   --help               this text
 
 Scenario names: <store>.<shape>.<runtime> (store mem|always|batch|off, shape 1x1|1x2|1x1c4),
-paced500.<store>.<runtime>, mixed.mem.1x2, million.{mem,batch}.<runtime>, python.*,
+paced500.<store>.<runtime>, call500.mem.<runtime>, mixed.mem.1x2, million.{mem,batch}.<runtime>,
+python.*,
 pydoor.1x1.<runtime> and pydoor.1x1t4.node (the Python scripts on the god's Python door),
 js.1x2.node (two gods on NATS JetStream) and its baseline js.raw (nats.js directly),
 far20.1x1.<runtime> and python.far20.1x1 (across a link with 20 ms round trips),

@@ -827,6 +827,7 @@ async function runPaced(run: Run, scenario: Scenario): Promise<RunOutcome> {
       String(count),
       "--warmup",
       String(warmup),
+      ...(scenario.call ? ["--call"] : []),
     ]),
     count,
     rate,

@@ -34,6 +34,8 @@ export interface Scenario {
   concurrency?: number;
   /** Paced scenarios: tasks per second. */
   rate?: number;
+  /** Paced scenarios: the producer awaits each task's answer with `queue.call()` instead of reading the results queue. */
+  call?: boolean;
   /** The baseline its figures are divided by (a Python scenario; `js.raw` for `js.*`). */
   baseline?: string;
   /** Part of the `--quick` smoke run. */
@@ -190,6 +192,23 @@ export function allScenarios(): Scenario[] {
           quick: rt === "node" && store === "memory",
         },
       );
+      if (store === "memory") {
+        out.push({
+          name: `call${PACED_RATE}.${s}.${rt}`,
+          description:
+            `paced at ${PACED_RATE} calls/s: queue.call() awaits each answer, 1 consumer (${where})`,
+          system: "taskwire",
+          kind: "paced",
+          store,
+          god: rt,
+          producer: rt,
+          consumers: [rt],
+          rate: PACED_RATE,
+          call: true,
+          baseline: `python.paced${PACED_RATE}`,
+          quick: rt === "deno",
+        });
+      }
     }
   }
   out.push({

@@ -93,6 +93,10 @@ test("bench --quick completes and accounts for every task of every run", {
     taskwire.some((r) => r.name.startsWith("far20.")),
     "no scenario ran across the long link (20 ms round trips)",
   );
+  assert.ok(
+    taskwire.some((r) => r.name.startsWith("call")),
+    "no scenario awaited its answers with queue.call()",
+  );
   // The JetStream pipeline and its nats.js baseline, where nats-server is installed.
   const js = report.results.filter((r) => r.name.startsWith("js.")).map((r) => r.name);
   if (natsServerPath !== null) assert.deepEqual(js.sort(), ["js.1x2.node", "js.raw"]);

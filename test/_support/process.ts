@@ -34,6 +34,8 @@ export class Proc {
   readonly errLines: string[] = [];
   readonly exited: Promise<{ code: number | null; signal: string | null }>;
   #waiters: { test: (line: string) => boolean; resolve: (line: string) => void }[] = [];
+  /** Both output streams ended (their last, unterminated lines collected). */
+  readonly #drained: Promise<unknown>;
 
   readonly #group: boolean;
 
@@ -56,8 +58,10 @@ export class Proc {
     this.exited = new Promise((resolve) => {
       this.child.once("exit", (code, signal) => resolve({ code, signal }));
     });
-    this.#collect(this.child.stdout!, this.lines);
-    this.#collect(this.child.stderr!, this.errLines);
+    this.#drained = Promise.all([
+      this.#collect(this.child.stdout!, this.lines),
+      this.#collect(this.child.stderr!, this.errLines),
+    ]);
   }
 
   get pid(): number {
@@ -115,15 +119,26 @@ export class Proc {
     return result;
   }
 
-  /** Waits for exit at most `timeoutMs`, then kills. */
+  /**
+   * Waits for exit at most `timeoutMs`, then kills. "exit" can come before
+   * the last output is read: the streams get a moment to end (not forever, as
+   * a grandchild may hold them open).
+   */
   async wait(timeoutMs = 30_000): Promise<{ code: number | null; signal: string | null }> {
     const timer = setTimeout(() => this.signal("SIGKILL"), timeoutMs);
     const result = await this.exited;
     clearTimeout(timer);
+    let grace: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#drained,
+      new Promise((resolve) => grace = setTimeout(resolve, 1000)),
+    ]);
+    clearTimeout(grace);
     return result;
   }
 
-  #collect(stream: NodeJS.ReadableStream, into: string[]): void {
+  /** Collects `stream` line by line; resolves when it ends. */
+  #collect(stream: NodeJS.ReadableStream, into: string[]): Promise<void> {
     let rest = "";
     stream.setEncoding("utf8");
     stream.on("data", (chunk: string) => {
@@ -131,8 +146,12 @@ export class Proc {
       rest = parts.pop()!;
       for (const line of parts) this.#line(line, into);
     });
-    stream.on("end", () => {
-      if (rest) this.#line(rest, into);
+    return new Promise((resolve) => {
+      stream.on("end", () => {
+        if (rest) this.#line(rest, into);
+        resolve();
+      });
+      stream.on("close", resolve);
     });
   }
 
