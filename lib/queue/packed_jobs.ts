@@ -16,8 +16,7 @@
  * Strings stay strings (UTF-16, exactly as given, lone surrogates included);
  * the middles are joined into one string per chunk.
  *
- * A chunk is immutable once made: a snapshot can hold it while the queue
- * moves on. Jobs that carry more than the plain fields (a history, a caller,
+ * A chunk is immutable once made. Jobs that carry more than the plain fields (a history, a caller,
  * a reason, a retry policy) stay objects inside the chunk, and each taking
  * gets a copy, so the stored one never changes either.
  */
@@ -44,8 +43,6 @@ const PLAIN_FIELDS = 6;
  */
 export class PackedJobs {
   readonly length: number;
-  /** Characters of the ids and payloads held (for estimating the live state's size). */
-  readonly chars: number;
   readonly #priority: number;
   readonly #seqBase: number;
   readonly #words: Uint32Array;
@@ -67,11 +64,9 @@ export class PackedJobs {
       refPayload: string;
       objects: (Job | undefined)[] | null;
       readyAt: Float64Array | null;
-      chars: number;
     },
   ) {
     this.length = fields.words.length / WORDS;
-    this.chars = fields.chars;
     this.#priority = fields.priority;
     this.#seqBase = fields.seqBase;
     this.#words = fields.words;
@@ -100,11 +95,9 @@ export class PackedJobs {
     const refPayload = ref?.payload ?? "";
     const parts: string[] = [];
     let end = 0;
-    let chars = 0;
     for (let i = 0; i < n; i++) {
       const job = jobs[i];
       const { id, payload } = job;
-      chars += id.length + payload.length;
       const w = i * WORDS;
       const idPre = ref === null ? 0 : sharedPrefix(id, refId);
       const payPre = ref === null ? 0 : sharedPrefix(payload, refPayload);
@@ -140,7 +133,6 @@ export class PackedJobs {
       refPayload,
       objects,
       readyAt,
-      chars,
     });
   }
 

@@ -10,7 +10,7 @@
  * fits in a few tens of megabytes.
  */
 import { Deque } from "./deque.ts";
-import { copyJob, PACKED_JOBS, PackedJobs } from "./packed_jobs.ts";
+import { PACKED_JOBS, PackedJobs } from "./packed_jobs.ts";
 import type { Job } from "./types.ts";
 
 /** The jobs of one priority: handed back (front), packed (chunks), newest (tail). */
@@ -25,8 +25,6 @@ class Bucket {
   /** The newest jobs, as objects, until there are enough to pack. */
   tail = new Deque<Job>();
   length = 0;
-  /** Characters of ids and payloads held. */
-  chars = 0;
 
   constructor(priority: number, packAt: number) {
     this.priority = priority;
@@ -36,7 +34,6 @@ class Bucket {
   push(job: Job): void {
     this.tail.push(job);
     this.length++;
-    this.chars += job.id.length + job.payload.length;
     if (this.tail.length >= this.#packAt) {
       this.chunks.push(PackedJobs.pack([...this.tail], this.priority));
       this.tail.clear();
@@ -46,7 +43,6 @@ class Bucket {
   unshift(job: Job): void {
     this.front.unshift(job);
     this.length++;
-    this.chars += job.id.length + job.payload.length;
   }
 
   /** The next job, made from its chunk if packed (then a fresh object each call). */
@@ -71,10 +67,7 @@ class Bucket {
         job = this.tail.shift();
       }
     }
-    if (job !== undefined) {
-      this.length--;
-      this.chars -= job.id.length + job.payload.length;
-    }
+    if (job !== undefined) this.length--;
     return job;
   }
 
@@ -86,58 +79,6 @@ class Bucket {
       head = 0;
     }
     yield* this.tail;
-  }
-
-  /**
-   * The bucket as it is now, readable later however it changes meanwhile:
-   * copies of the jobs held as objects (the broker changes those once taken),
-   * and the packed chunks themselves (they never change).
-   */
-  capture(): BucketView {
-    return {
-      front: [...this.front].map(copyJob),
-      chunks: [...this.chunks],
-      head: this.head,
-      tail: [...this.tail].map(copyJob),
-    };
-  }
-}
-
-interface BucketView {
-  front: Job[];
-  chunks: PackedJobs[];
-  head: number;
-  tail: Job[];
-}
-
-/**
- * Ready jobs of one queue as they were at {@link ReadyQueue.capture}: a
- * snapshot reads them over many turns while the queue goes on.
- */
-export class ReadyView {
-  readonly length: number;
-  readonly #buckets: BucketView[];
-
-  constructor(buckets: BucketView[], length: number) {
-    this.#buckets = buckets;
-    this.length = length;
-  }
-
-  /** The jobs in delivery order; each chunk is let go once read. */
-  *[Symbol.iterator](): IterableIterator<Job> {
-    for (const bucket of this.#buckets) {
-      yield* bucket.front;
-      let head = bucket.head;
-      const chunks = bucket.chunks;
-      for (let c = 0; c < chunks.length; c++) {
-        const chunk = chunks[c];
-        for (let i = head; i < chunk.length; i++) yield chunk.job(i);
-        // The queue may have let it go too: do not keep it alive for the rest of the snapshot.
-        (chunks as (PackedJobs | undefined)[])[c] = undefined;
-        head = 0;
-      }
-      yield* bucket.tail;
-    }
   }
 }
 
@@ -168,13 +109,6 @@ export class ReadyQueue {
 
   get length(): number {
     return this.#length;
-  }
-
-  /** Characters of the ids and payloads of the jobs held (for estimating the state's size). */
-  get chars(): number {
-    let chars = 0;
-    for (const bucket of this.#order) chars += bucket.chars;
-    return chars;
   }
 
   /** Adds at the back of its priority. */
@@ -218,11 +152,6 @@ export class ReadyQueue {
     for (const bucket of this.#order) yield* bucket;
   }
 
-  /** The jobs as they are now, to read later while the queue changes (see {@link ReadyView}). */
-  capture(): ReadyView {
-    return new ReadyView(this.#order.map((bucket) => bucket.capture()), this.#length);
-  }
-
   /** Removes every job; returns how many there were. */
   clear(): number {
     const removed = this.#length;
@@ -231,13 +160,6 @@ export class ReadyQueue {
     this.#length = 0;
     this.#peeked = undefined;
     return removed;
-  }
-
-  /** Removes every job; returns them. */
-  drain(): Job[] {
-    const jobs = [...this];
-    this.clear();
-    return jobs;
   }
 
   /** Removes the jobs `keep` rejects (an O(n) operator action, never on the hot path). */
