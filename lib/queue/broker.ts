@@ -843,9 +843,8 @@ export class Broker implements QueueBackend {
 
   /**
    * Loads state read back from the store (before serving). Jobs come in
-   * delivery order per queue; `seen` are the queues' remembered put ids as
-   * the store read them back (taken over as they are), else `ids` are recent
-   * put ids to keep deduplicating, with the ids of the jobs.
+   * delivery order per queue; `ids` are recent put ids to keep deduplicating
+   * (remembered from now, like the ids of the jobs).
    */
   restore(
     state: {
