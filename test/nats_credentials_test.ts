@@ -6,12 +6,9 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import * as os from "node:os";
-import * as path from "node:path";
 import { openJetStream, splitNatsCredentials } from "../lib/jetstream/open.ts";
 import { TaskwireError } from "../lib/protocol/errors.ts";
-import { NatsNode, natsSkip } from "./_support/nats.ts";
+import { type NatsNode, natsSkip, startNats } from "./_support/nats.ts";
 import { freePort, RUNTIMES, start } from "./_support/process.ts";
 import { AUTHKEY } from "./_support/hardening.ts";
 
@@ -31,30 +28,9 @@ test("splitNatsCredentials() takes user, password or token out of the URLs", () 
   assert.deepEqual(splitNatsCredentials(["nats://a:4222"]), { servers: ["nats://a:4222"] });
 });
 
-async function natsWithPassword(): Promise<{ node: NatsNode; close(): Promise<void> }> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "taskwire-nats-auth-"));
-  const port = await freePort();
-  const node = new NatsNode("auth", port, 0, dir, [
-    "-js",
-    "-sd",
-    dir,
-    "-a",
-    "127.0.0.1",
-    "-p",
-    String(port),
-    "--user",
-    "taskwire",
-    "--pass",
-    PASSWORD,
-  ]);
-  await node.ready();
-  return {
-    node,
-    async close() {
-      await node.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+/** A JetStream server that requires the user `taskwire` with {@link PASSWORD}. */
+function natsWithPassword(): Promise<{ node: NatsNode; close(): Promise<void> }> {
+  return startNats(["--user", "taskwire", "--pass", PASSWORD]);
 }
 
 test(

@@ -72,8 +72,10 @@ export class NatsNode {
   }
 }
 
-/** Starts one JetStream server on a free loopback port. */
-export async function startNats(): Promise<{ node: NatsNode; close(): Promise<void> }> {
+/** Starts one JetStream server on a free loopback port (`extraArgs`: more nats-server flags, e.g. a user). */
+export async function startNats(
+  extraArgs: string[] = [],
+): Promise<{ node: NatsNode; close(): Promise<void> }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "taskwire-nats-"));
   const port = await freePort();
   const node = new NatsNode("n1", port, 0, dir, [
@@ -86,6 +88,7 @@ export async function startNats(): Promise<{ node: NatsNode; close(): Promise<vo
     String(port),
     "-n",
     "n1",
+    ...extraArgs,
   ]);
   await node.ready();
   return {
