@@ -217,8 +217,10 @@ export class Queues {
         await this.#link.jsm.streams.add(wanted);
         return;
       } catch (error) {
-        // Another god created it just now: check that one instead.
-        if (!/already in use/i.test(errorText(error)) || !write) throw error;
+        // Another god created it just now: check that one instead. (A server
+        // that is still adding it may say its subjects overlap instead; a
+        // stream of another name with those subjects fails the second try.)
+        if (!/already in use|subjects overlap/i.test(errorText(error)) || !write) throw error;
         return await this.#ensureStream(stream, what, wanted, false);
       }
     }
