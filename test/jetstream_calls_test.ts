@@ -113,6 +113,9 @@ test(
       assert.equal(result.id, `result:${job.id}`);
       await result.ack();
     } finally {
+      // Closing twice is harmless; left open after a failure, they would keep the test file alive.
+      await caller.close();
+      await a.close();
       await worker.close();
       await b.close();
     }
