@@ -11,12 +11,11 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import { connect } from "../mod.ts";
-import { type God, serve, type ServeOptions } from "../lib/server/server.ts";
+import { serve } from "../lib/server/server.ts";
 import { addressKey, AuthLimiter, RejectionLog } from "../lib/server/admission.ts";
-import type { Limits } from "../lib/protocol/limits.ts";
 import { AuthError } from "../lib/protocol/errors.ts";
 import { haveOpenssl, makeCerts, type TestCerts } from "./_support/certs.ts";
-import { AUTHKEY, until } from "./_support/hardening.ts";
+import { AUTHKEY, limitedGod as god, until } from "./_support/hardening.ts";
 
 const OPENSSL = haveOpenssl();
 if (!OPENSSL) console.log("NOTICE: openssl not found: the TLS admission test is skipped");
@@ -24,21 +23,6 @@ let certs: TestCerts | null = null;
 after(() => {
   if (certs) fs.rmSync(certs.dir, { recursive: true, force: true });
 });
-
-async function god(
-  limits: Partial<Limits>,
-  extra: Partial<ServeOptions> = {},
-): Promise<{ god: God; addr: string; log: Record<string, unknown>[] }> {
-  const log: Record<string, unknown>[] = [];
-  const g = await serve({
-    listen: "127.0.0.1:0",
-    authkey: AUTHKEY,
-    limits,
-    log: (e) => log.push(e),
-    ...extra,
-  });
-  return { god: g, addr: `127.0.0.1:${g.port}`, log };
-}
 
 /**
  * Opens `count` sockets from `from` (a loopback address) to `port`, each

@@ -23,20 +23,13 @@ import { type Client, connect, type God, makeWorkerKey, serve, serveHttp } from 
 import type { HttpFace } from "../lib/http/serve.ts";
 import { mustBundle } from "./_support/bundle.ts";
 import { CURRENT, freePort, ROOT, start } from "./_support/process.ts";
+import { CHROMIUM, CHROMIUM_ARGS } from "./_support/chromium.ts";
 
 const GOD_KEY = "browser-test-god-key";
-const CHROMIUM = "/usr/bin/chromium";
 /** A name that is not localhost, so a page there is not a secure context. */
 const INSECURE_HOST = "insecure.taskwire.test";
 const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
+  ...CHROMIUM_ARGS,
   // Resolves the insecure test host to loopback inside this browser only.
   `--host-resolver-rules=MAP ${INSECURE_HOST} 127.0.0.1`,
 ];

@@ -17,19 +17,9 @@ import { chromium } from "playwright-core";
 import { serve } from "../lib/server/server.ts";
 import { connect } from "../lib/client/connect.ts";
 import { serveHttp } from "../lib/http/serve.ts";
+import { CHROMIUM, CHROMIUM_ARGS } from "./_support/chromium.ts";
 
 const AUTHKEY = "dashboard-operator-key";
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const HOSTILE = "<img src=x onerror=\"document.title='owned'\">";
 
 test("the operator panel acts only with the key, signing in the browser; the viewer token cannot", async (t) => {
@@ -49,7 +39,11 @@ test("the operator panel acts only with the key, signing in the browser; the vie
     role: "consumer",
     name: HOSTILE,
   });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [...CHROMIUM_ARGS],
+    timeout: 30_000,
+  });
   try {
     // Two dead letters with their attempts, one job in flight with progress, two waiting.
     const ops = worker.queue<unknown>("ops");

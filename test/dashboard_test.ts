@@ -13,19 +13,9 @@ import { chromium } from "playwright-core";
 import { serve } from "../lib/server/server.ts";
 import { connect } from "../lib/client/connect.ts";
 import { serveHttp } from "../lib/http/serve.ts";
+import { CHROMIUM, CHROMIUM_ARGS } from "./_support/chromium.ts";
 
 const AUTHKEY = "dashboard-test-key";
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 test("the dashboard shows live queues and workers in headless Chromium", async (t) => {
   if (!existsSync(CHROMIUM)) {
@@ -50,7 +40,11 @@ test("the dashboard shows live queues and workers in headless Chromium", async (
     role: "consumer",
     name: "http-consumer",
   });
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [...CHROMIUM_ARGS],
+    timeout: 30_000,
+  });
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.setDefaultTimeout(15_000);

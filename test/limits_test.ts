@@ -7,7 +7,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as net from "node:net";
 import { connect } from "../mod.ts";
-import { type God, serve, type ServeOptions } from "../lib/server/server.ts";
 import { hostOf } from "../lib/server/admission.ts";
 import { DEFAULT_LIMITS, type Limits, resolveLimits } from "../lib/protocol/limits.ts";
 import { Link } from "../lib/client/link.ts";
@@ -20,22 +19,7 @@ import { AuthError, RemoteError } from "../lib/protocol/errors.ts";
 import { decodeMessage } from "../lib/protocol/messages.ts";
 import { SocketTransport } from "../lib/transport/tcp.ts";
 import type { Transport } from "../lib/transport/transport.ts";
-import { AUTHKEY, rawExchange, until } from "./_support/hardening.ts";
-
-async function god(
-  limits: Partial<Limits>,
-  extra: Partial<ServeOptions> = {},
-): Promise<{ god: God; addr: string; log: Record<string, unknown>[] }> {
-  const log: Record<string, unknown>[] = [];
-  const g = await serve({
-    listen: "127.0.0.1:0",
-    authkey: AUTHKEY,
-    limits,
-    log: (e) => log.push(e),
-    ...extra,
-  });
-  return { god: g, addr: `127.0.0.1:${g.port}`, log };
-}
+import { AUTHKEY, limitedGod as god, rawExchange, until } from "./_support/hardening.ts";
 
 /** Opens a socket that stays silent; resolves once connected. */
 function silentSocket(port: number): Promise<net.Socket> {

@@ -5,6 +5,8 @@
 import * as fs from "node:fs";
 import * as net from "node:net";
 import { type Proc, type Runtime, start } from "./process.ts";
+import { type God, serve, type ServeOptions } from "../../lib/server/server.ts";
+import type { Limits } from "../../lib/protocol/limits.ts";
 
 export const AUTHKEY = "hardening-test-key";
 
@@ -117,3 +119,19 @@ export function rawExchange(
 }
 
 export { until } from "./until.ts";
+
+/** An in-process god on a free loopback port with these limits, collecting its log events. */
+export async function limitedGod(
+  limits: Partial<Limits>,
+  extra: Partial<ServeOptions> = {},
+): Promise<{ god: God; addr: string; log: Record<string, unknown>[] }> {
+  const log: Record<string, unknown>[] = [];
+  const g = await serve({
+    listen: "127.0.0.1:0",
+    authkey: AUTHKEY,
+    limits,
+    log: (e) => log.push(e),
+    ...extra,
+  });
+  return { god: g, addr: `127.0.0.1:${g.port}`, log };
+}
