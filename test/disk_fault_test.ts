@@ -15,7 +15,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { openJournal } from "../lib/store/open.ts";
-import type { JournalStore } from "../lib/store/open.ts";
+import type { JournalStore, StoreSource } from "../lib/store/open.ts";
 import type { DataFile } from "../lib/store/file.ts";
 import { ErrorCode } from "../lib/protocol/errors.ts";
 import type { Job } from "../lib/queue/types.ts";
@@ -26,6 +26,18 @@ function tempRoot(): string {
 
 function job(seq: number, payload = `payload ${seq}`): Job {
   return { seq, id: `id-${seq}`, payload, priority: 0, attempts: 0, readyAt: 0 };
+}
+
+/** A store's source: the jobs in `jobs` (as it is when asked), all of queue "tasks". */
+function sourceOf(jobs: Job[]): StoreSource {
+  return {
+    captureLiveJobs: () => jobs.map((j) => ({ queue: "tasks", job: j })),
+    liveSize: () => ({
+      jobs: jobs.length,
+      chars: jobs.reduce((n, j) => n + j.id.length + j.payload.length, 0),
+    }),
+    queueOptions: () => ({}),
+  };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -168,12 +180,9 @@ test("ENOSPC during compaction (snapshot or new segment) fails the compaction cl
         compactMinBytes: Number.MAX_SAFE_INTEGER,
         log: (e) => events.push(e),
       });
-      const live = [1, 2, 3];
-      store.attach?.({
-        liveJobs: () => live.map((seq) => ({ queue: "tasks", job: job(seq) })),
-        queueOptions: () => ({}),
-      });
-      const puts = live.map((seq) => put(store, seq));
+      const live = [1, 2, 3].map((seq) => job(seq));
+      store.attach?.(sourceOf(live));
+      const puts = live.map((j) => put(store, j.seq));
       await until(() => puts.every((p) => p.committed), 5000, "the puts");
 
       disk.full = true;
@@ -183,7 +192,7 @@ test("ENOSPC during compaction (snapshot or new segment) fails the compaction cl
       assert.match(String(failed.message), /ENOSPC/);
       assert.ok(!fs.readdirSync(dir).some((f) => f.endsWith(".tmp")), "the temp snapshot is gone");
       assert.deepEqual(store.health?.(), { state: "ok" }, `${victim}: the journal itself is fine`);
-      live.push(4);
+      live.push(job(4));
       const fourth = put(store, 4);
       await until(() => fourth.committed, 5000, "a put after the failed compaction");
 
@@ -374,10 +383,7 @@ test("a real full disk during compaction (tmpfs): the snapshot does not fit, the
     store = journal;
     // 100 live jobs of 3 kB: a snapshot of about 300 kB.
     const jobs = Array.from({ length: 100 }, (_, i) => job(i + 1, "s".repeat(3000)));
-    journal.attach?.({
-      liveJobs: () => jobs.map((j) => ({ queue: "tasks", job: j })),
-      queueOptions: () => ({}),
-    });
+    journal.attach?.(sourceOf(jobs));
     const puts = jobs.map((j) => put(journal, j.seq, j.payload));
     await until(() => puts.every((p) => p.committed), 10_000, "the puts");
     const fillers = fill(mount.dir);

@@ -393,6 +393,91 @@ test("compaction: a snapshot replaces the journal; every step a crash could stop
   }
 });
 
+test("compaction writes the state at its boundary while the broker goes on taking, returning, acking and putting", async () => {
+  const dir = tempDir();
+  const events: string[] = [];
+  /** A job as the snapshot and the journal keep it. */
+  const kept = (j: Job) => ({
+    seq: j.seq,
+    id: j.id,
+    payload: j.payload,
+    priority: j.priority,
+    attempts: j.attempts,
+    readyAt: j.readyAt,
+    reason: j.reason,
+    origin: j.origin,
+    history: j.history,
+  });
+  try {
+    const { store } = await openJournal(dir, {
+      compactMinBytes: Number.MAX_SAFE_INTEGER, // only when asked
+      compactPauseMs: 2, // a turn for the broker between the snapshot's slices
+      log: (event) => events.push(String(event.event)),
+    });
+    const broker = brokerOn(store);
+    store.attach?.(broker);
+    const owner = new Owner();
+    broker.declare("tasks", { maxAttempts: 3 });
+    let next = 0;
+    const put = (n: number, priority = 0) => {
+      const now = Date.now();
+      for (let i = 0; i < n; i++, next++) {
+        const item = { id: `j${next}`, payload: `{"n":${next}}`.padEnd(40, "."), priority };
+        broker.put(null, "tasks", [{ ...item, delayMs: next % 97 === 0 ? 60_000 : 0 }], {
+          now,
+        }, () => {});
+      }
+    };
+    // Some 20,000 jobs: packed chunks of two priorities, a snapshot of several slices.
+    put(15_000);
+    put(5_000, 1);
+    const held: number[] = [];
+    const take = (n: number) => {
+      for (let i = 0; i < n; i++) {
+        broker.get(owner, "tasks", { now: Date.now(), timeoutMs: 0 }, (d) => d && held.push(d.tag));
+      }
+    };
+    take(50); // in flight at the boundary
+    await new Promise<void>((resolve) => store.afterCommit(resolve));
+
+    let finished = false;
+    const compaction = store.compact().finally(() => finished = true);
+    let rounds = 0;
+    while (!finished) {
+      // Every kind of change, to jobs the snapshot has still to write and to jobs it wrote.
+      take(300);
+      const now = Date.now();
+      for (const [i, tag] of held.splice(0).entries()) {
+        if (i % 3 === 0) broker.ack(owner, [tag], now);
+        else if (i % 3 === 1) broker.nack(owner, tag, { now });
+        else broker.nack(owner, tag, { now, delayMs: i % 2 ? 0 : 50_000 });
+      }
+      put(200, rounds % 2);
+      take(20); // in flight when it ends
+      rounds++;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await compaction;
+    assert.ok(events.includes("compaction_done"), events.join(","));
+    assert.ok(rounds >= 3, `the broker changed things in ${rounds} turns during the compaction`);
+    // Nothing in flight at the end (a job in flight comes back as its last journal record left it).
+    for (const tag of held.splice(0)) broker.nack(owner, tag, { now: Date.now() });
+    await new Promise<void>((resolve) => store.afterCommit(resolve));
+    const live = [...broker.liveJobs()].map(({ queue, job }) => ({ queue, job: kept(job) }));
+    await store.close();
+
+    const again = await openJournal(dir);
+    const bySeq = (a: { job: Job }, b: { job: Job }) => a.job.seq - b.job.seq;
+    assert.deepEqual(
+      again.restore.jobs.map(({ queue, job }) => ({ queue, job: kept(job) })).sort(bySeq),
+      live.sort(bySeq),
+    );
+    await again.store.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("compaction starts by itself past the thresholds, while appends go on", async () => {
   const dir = tempDir();
   const events: string[] = [];

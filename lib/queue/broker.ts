@@ -15,6 +15,7 @@ import { Heap } from "./heap.ts";
 import { Deque } from "./deque.ts";
 import { RateMeter } from "./rate.ts";
 import { ReadyQueue } from "./ready_queue.ts";
+import { copyJob } from "./packed_jobs.ts";
 import { SeenIds } from "./seen_ids.ts";
 import type {
   BackendEvents,
@@ -890,6 +891,48 @@ export class Broker implements QueueBackend {
     for (const lease of this.#leases.values()) yield { queue: lease.queue.name, job: lease.job };
   }
 
+  /**
+   * Every live job as it is now, to write a snapshot over many turns: what
+   * changes after this call does not show. Ready jobs come from the ready
+   * queues' captures (packed chunks shared, not unpacked here); delayed jobs
+   * and jobs in flight, which the broker changes in place, are copied now.
+   */
+  captureLiveJobs(): Iterable<{ queue: string; job: Job }> {
+    const parts: { queue: string; jobs: Iterable<Job> }[] = [];
+    for (const queue of this.#queues.values()) {
+      parts.push({ queue: queue.name, jobs: queue.ready.capture() });
+      if (queue.delayed.length > 0) {
+        parts.push({ queue: queue.name, jobs: queue.delayed.values().map(copyJob) });
+      }
+    }
+    const leased = Array.from(
+      this.#leases.values(),
+      (lease) => ({ queue: lease.queue.name, job: copyJob(lease.job) }),
+    );
+    return {
+      *[Symbol.iterator]() {
+        for (const { queue, jobs } of parts) {
+          for (const job of jobs) yield { queue, job };
+        }
+        yield* leased;
+      },
+    };
+  }
+
+  /** How many jobs live and about the characters of their ids and payloads, without making packed jobs. */
+  liveSize(): { jobs: number; chars: number } {
+    let jobs = this.#leases.size;
+    let chars = 0;
+    const add = (job: Job) => chars += job.id.length + job.payload.length;
+    for (const queue of this.#queues.values()) {
+      jobs += queue.ready.length + queue.delayed.length;
+      chars += queue.ready.textLength();
+      queue.delayed.values().forEach(add);
+    }
+    for (const lease of this.#leases.values()) add(lease.job);
+    return { jobs, chars };
+  }
+
   /** Options of every queue, for writing a snapshot. */
   queueOptions(): Record<string, QueueOptions> {
     return Object.fromEntries([...this.#queues].map(([name, q]) => [name, q.options]));
@@ -1180,7 +1223,7 @@ export class Broker implements QueueBackend {
   ): void {
     const attempt = noteAttempt(job, now, by, why);
     if (queue.options.deadLetter !== null && job.attempts >= queue.options.maxAttempts) {
-      this.#deadLetter(queue, job, `${why} after ${job.attempts} attempts`, now, null);
+      this.#deadLetter(queue, job, `${why} after ${job.attempts} attempts`, now, by, attempt);
       return;
     }
     let delay = delayMs ?? 0;
@@ -1238,15 +1281,27 @@ export class Broker implements QueueBackend {
     return out.sort((a, b) => b.at - a.at).slice(0, 10);
   }
 
-  #deadLetter(queue: NamedQueue, job: Job, reason: string, now: number, by: Owner | null): void {
+  /**
+   * Moves a job to its queue's dead letters (with none, back for another
+   * try). `attempt`: the failed attempt that led here, when the caller noted
+   * it already (retries used up); else the consumer's failure is noted here.
+   * Either way the dead record carries it, so a restart keeps the history.
+   */
+  #deadLetter(
+    queue: NamedQueue,
+    job: Job,
+    reason: string,
+    now: number,
+    by: Owner | null,
+    attempt?: Attempt,
+  ): void {
     const target = queue.options.deadLetter;
     if (target === null) {
       // No dead-letter queue: the job goes back and is tried again.
       this.#return(queue, job, now, null, reason, by);
       return;
     }
-    // A failure by a consumer is an attempt of its own; one after used-up retries was noted already.
-    const attempt = by === null ? undefined : noteAttempt(job, now, by, reason);
+    attempt ??= noteAttempt(job, now, by, reason);
     const dlq = this.#queues.get(target) ?? this.#create(target);
     queue.totals.deadLettered++;
     this.#journal?.({

@@ -43,6 +43,8 @@ const PLAIN_FIELDS = 6;
  */
 export class PackedJobs {
   readonly length: number;
+  /** Characters of its jobs' ids and payloads (what a snapshot of them writes), counted when packed. */
+  readonly textLength: number;
   readonly #priority: number;
   readonly #seqBase: number;
   readonly #words: Uint32Array;
@@ -64,9 +66,11 @@ export class PackedJobs {
       refPayload: string;
       objects: (Job | undefined)[] | null;
       readyAt: Float64Array | null;
+      textLength: number;
     },
   ) {
     this.length = fields.words.length / WORDS;
+    this.textLength = fields.textLength;
     this.#priority = fields.priority;
     this.#seqBase = fields.seqBase;
     this.#words = fields.words;
@@ -95,9 +99,11 @@ export class PackedJobs {
     const refPayload = ref?.payload ?? "";
     const parts: string[] = [];
     let end = 0;
+    let textLength = 0;
     for (let i = 0; i < n; i++) {
       const job = jobs[i];
       const { id, payload } = job;
+      textLength += id.length + payload.length;
       const w = i * WORDS;
       const idPre = ref === null ? 0 : sharedPrefix(id, refId);
       const payPre = ref === null ? 0 : sharedPrefix(payload, refPayload);
@@ -133,6 +139,7 @@ export class PackedJobs {
       refPayload,
       objects,
       readyAt,
+      textLength,
     });
   }
 

@@ -10,7 +10,7 @@
  * fits in a few tens of megabytes.
  */
 import { Deque } from "./deque.ts";
-import { PACKED_JOBS, PackedJobs } from "./packed_jobs.ts";
+import { copyJob, PACKED_JOBS, PackedJobs } from "./packed_jobs.ts";
 import type { Job } from "./types.ts";
 
 /** The jobs of one priority: handed back (front), packed (chunks), newest (tail). */
@@ -69,6 +69,34 @@ class Bucket {
     }
     if (job !== undefined) this.length--;
     return job;
+  }
+
+  /** See {@link ReadyQueue.capture}. */
+  capture(): Iterable<Job> {
+    const front = Array.from(this.front, copyJob);
+    const chunks = [...this.chunks];
+    const head = this.head;
+    const tail = Array.from(this.tail, copyJob);
+    return {
+      *[Symbol.iterator]() {
+        yield* front;
+        let from = head;
+        for (const chunk of chunks) {
+          for (let i = from; i < chunk.length; i++) yield chunk.job(i);
+          from = 0;
+        }
+        yield* tail;
+      },
+    };
+  }
+
+  /** See {@link ReadyQueue.textLength}; a taken job of the first chunk still counts. */
+  textLength(): number {
+    let length = 0;
+    for (const job of this.front) length += job.id.length + job.payload.length;
+    for (const chunk of this.chunks) length += chunk.textLength;
+    for (const job of this.tail) length += job.id.length + job.payload.length;
+    return length;
   }
 
   *[Symbol.iterator](): IterableIterator<Job> {
@@ -150,6 +178,31 @@ export class ReadyQueue {
   /** Jobs in delivery order (packed ones made afresh). */
   *[Symbol.iterator](): IterableIterator<Job> {
     for (const bucket of this.#order) yield* bucket;
+  }
+
+  /**
+   * The jobs as they are now, in delivery order, to go through later: a
+   * snapshot is written over many turns while jobs come and go. Jobs held as
+   * objects are copied now (a few per priority); packed chunks never change,
+   * so they are shared, and their jobs made one by one as the caller goes.
+   */
+  capture(): Iterable<Job> {
+    const buckets = this.#order.map((bucket) => bucket.capture());
+    return {
+      *[Symbol.iterator]() {
+        for (const jobs of buckets) yield* jobs;
+      },
+    };
+  }
+
+  /**
+   * About the characters of the jobs' ids and payloads, without making
+   * packed jobs (to weigh the live state against the journal).
+   */
+  textLength(): number {
+    let length = 0;
+    for (const bucket of this.#order) length += bucket.textLength();
+    return length;
   }
 
   /** Removes every job; returns how many there were. */

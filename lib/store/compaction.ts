@@ -9,7 +9,7 @@
  * captured at that same boundary, fsynced and renamed into place, the
  * directory is fsynced, and only then are the older files deleted.
  */
-import type { Attempt, Job, QueueOptions, Schedule } from "../queue/types.ts";
+import type { Job, QueueOptions, Schedule } from "../queue/types.ts";
 import type { StoreSource } from "./store.ts";
 import {
   describeFileError,
@@ -25,12 +25,6 @@ import { encodeHeader, FileKind, HEADER_SIZE, RecordWriter } from "./record_code
 import type { Recovered } from "./recovery.ts";
 import type { IdList } from "./recent_ids.ts";
 import { formatBytes } from "../util/format_bytes.ts";
-
-/** The jobs of a snapshot, read one by one while it is written in slices. */
-export interface SnapshotJobs {
-  count: number;
-  get(i: number): { q: string; job: Job };
-}
 
 /** What a compaction needs from the journal it compacts. */
 export interface CompactionHost {
@@ -114,14 +108,13 @@ export class Compactor {
     if (this.#source === null || this.#running !== null || this.#host.closed()) return;
     const total = this.#host.journalBytes();
     if (total < this.#nextCheck) return;
-    let live = 0;
-    for (const { job } of this.#source.liveJobs()) live += job.payload.length + job.id.length + 80;
+    // About a snapshot's size: each job's id and payload and some 80 bytes of record.
+    const size = this.#source.liveSize();
+    const live = size.chars + size.jobs * 80;
     if (live * this.#options.ratio > total) {
-      this.#nextCheck = Math.max(
-        this.#options.minBytes,
-        live * this.#options.ratio,
-        Math.ceil(total * 1.25),
-      );
+      // Look again once the files grew by a quarter: the live state may shrink meanwhile (a
+      // backlog draining), and weighing it costs little (nothing is unpacked).
+      this.#nextCheck = Math.max(this.#options.minBytes, Math.ceil(total * 1.25));
       return;
     }
     void this.#start("journal " + formatBytes(total) + ", live ~" + formatBytes(live));
@@ -145,10 +138,7 @@ export class Compactor {
       generation,
       state.queues,
       state.schedules,
-      {
-        count: state.jobs.length,
-        get: (i) => ({ q: state.jobs[i].queue, job: state.jobs[i].job }),
-      },
+      state.jobs,
       host.recentIds(),
       setAside,
       this.#hooks(),
@@ -175,54 +165,24 @@ export class Compactor {
     const started = performance.now();
     // The boundary: records appended so far belong to the old segment, the
     // state captured right now (in this same turn) is the snapshot, later
-    // records go to the new segment.
+    // records go to the new segment. The capture copies little: packed
+    // ready jobs and put ids are shared (they never change) and made into
+    // records only as the snapshot is written.
     const { generation, rotated } = host.rotate();
     const queues = { ...source.queueOptions() };
     const schedules = source.scheduleRecords?.() ?? [];
-    const qs: string[] = [];
-    const jobs: Job[] = [];
-    const attempts: number[] = [];
-    const readyAt: number[] = [];
-    const reasons: (string | undefined)[] = [];
-    const origins: (string | undefined)[] = [];
-    // A job's history only grows by whole entries: its length now is its state now.
-    const histories: (Attempt[] | undefined)[] = [];
-    for (const { queue, job } of source.liveJobs()) {
-      qs.push(queue);
-      jobs.push(job);
-      attempts.push(job.attempts);
-      readyAt.push(job.readyAt);
-      reasons.push(job.reason);
-      origins.push(job.origin);
-      histories.push(job.history?.slice());
-    }
+    const { jobs: count } = source.liveSize();
+    const jobs = source.captureLiveJobs();
     const ids = host.recentIds();
     const captureMs = performance.now() - started;
-    log({ event: "compaction_started", generation, jobs: jobs.length, why, captureMs });
+    log({ event: "compaction_started", generation, jobs: count, why, captureMs });
 
     const size = await writeSnapshot(
       host.dir,
       generation,
       queues,
       schedules,
-      {
-        count: jobs.length,
-        get: (i) => ({
-          q: qs[i],
-          job: {
-            seq: jobs[i].seq,
-            id: jobs[i].id,
-            payload: jobs[i].payload,
-            priority: jobs[i].priority,
-            attempts: attempts[i],
-            readyAt: readyAt[i],
-            reason: reasons[i],
-            origin: origins[i],
-            backoff: jobs[i].backoff,
-            history: histories[i],
-          },
-        }),
-      },
+      jobs,
       ids,
       () => rotated,
       this.#hooks(),
@@ -240,7 +200,7 @@ export class Compactor {
     log({
       event: "compaction_done",
       generation,
-      jobs: jobs.length,
+      jobs: count,
       snapshotBytes: size,
       ms: Math.round(performance.now() - started),
     });
@@ -277,7 +237,7 @@ async function writeSnapshot(
   generation: number,
   queues: Record<string, QueueOptions>,
   schedules: Schedule[],
-  jobs: SnapshotJobs,
+  jobs: Iterable<{ queue: string; job: Job }>,
   ids: IdList,
   ready: () => Promise<void>,
   hooks: SnapshotHooks,
@@ -298,22 +258,23 @@ async function writeSnapshot(
     await file.write(encodeHeader(FileKind.snapshot, generation), 0);
     position = HEADER_SIZE;
     writer.write({ t: "meta", queues, createdAt: Date.now(), schedules });
-    for (let i = 0; i < jobs.count; i++) {
-      const { q, job } = jobs.get(i);
-      writer.write({ t: "job", q, job });
+    let jobCount = 0;
+    for (const { queue, job } of jobs) {
+      writer.write({ t: "job", q: queue, job });
+      jobCount++;
       if (writer.length >= 512 * 1024) {
         await flush();
         if (hooks.closed()) return null;
       }
     }
-    for (let i = 0; i < ids.q.length; i++) {
-      writer.write({ t: "id", q: ids.q[i], id: ids.id[i], at: ids.at[i] });
+    for (const { q, id, at } of ids) {
+      writer.write({ t: "id", q, id, at });
       if (writer.length >= 512 * 1024) {
         await flush();
         if (hooks.closed()) return null;
       }
     }
-    writer.write({ t: "end", jobs: jobs.count, ids: ids.q.length });
+    writer.write({ t: "end", jobs: jobCount, ids: ids.length });
     await flush();
     // The whole file is committed: a snapshot cut short is refused, not read as a torn tail.
     await file.write(encodeHeader(FileKind.snapshot, generation, position), 0);

@@ -267,7 +267,7 @@ export class Journal implements JournalStore {
     if (record.t === "purge" && this.#source !== null) {
       // The broker keeps the queue's jobs in flight (it does not journal leases): name them.
       const keep: number[] = [];
-      for (const { queue, job } of this.#source.liveJobs()) {
+      for (const { queue, job } of this.#source.captureLiveJobs()) {
         if (queue === record.q) keep.push(job.seq);
       }
       this.#appended += this.#writer.write({ t: "purge", q: record.q, keep }, now);

@@ -2,13 +2,71 @@
  * The put ids a snapshot must keep: every put's queue, id and time, oldest
  * first, trimmed to the dedupe window and to a maximum count, so a god
  * restarted from a snapshot still ignores a retried put.
+ *
+ * A god with a million jobs in the window holds a million ids here, so they
+ * are kept packed: the newest (up to {@link BLOCK_IDS}) in plain arrays, the
+ * rest in frozen blocks of one string (the ids joined), their ends, their
+ * queues (an index into the block's few names) and their times. About 14
+ * bytes and the id's text per id, against some 80 as one string object and
+ * three array slots each; a block never changes once made, so a capture for
+ * a snapshot shares the blocks instead of copying a million entries.
  */
 
-/** Put ids in three parallel arrays (few objects for a million ids). */
-export interface IdList {
-  q: string[];
-  id: string[];
-  at: number[];
+/** Ids per frozen block: large enough to spread a block's own cost, small enough to freeze in one go. */
+export const BLOCK_IDS = 4096;
+
+/** Ids frozen together; never changed once made. */
+interface IdBlock {
+  readonly length: number;
+  /** The ids, joined. */
+  readonly text: string;
+  /** Where id i ends in `text` (it starts where id i-1 ends). */
+  readonly ends: Uint32Array;
+  /** The queue of id i: `names[queue[i]]`. */
+  readonly names: string[];
+  readonly queue: Uint16Array;
+  readonly at: Float64Array;
+}
+
+/** One remembered put. */
+export interface RecentId {
+  q: string;
+  id: string;
+  at: number;
+}
+
+/**
+ * Put ids as they were at a capture, oldest first: iterate them any time
+ * later (a snapshot writes them across many turns), the ids remembered or
+ * trimmed since do not show.
+ */
+export class IdList implements Iterable<RecentId> {
+  readonly length: number;
+  readonly #blocks: IdBlock[];
+  /** Ids of the first block already trimmed away. */
+  readonly #skip: number;
+
+  constructor(blocks: IdBlock[], skip: number) {
+    this.#blocks = blocks;
+    this.#skip = skip;
+    let length = -skip;
+    for (const block of blocks) length += block.length;
+    this.length = length;
+  }
+
+  *[Symbol.iterator](): IterableIterator<RecentId> {
+    let from = this.#skip;
+    for (const block of this.#blocks) {
+      for (let i = from; i < block.length; i++) {
+        yield {
+          q: block.names[block.queue[i]],
+          id: block.text.slice(i === 0 ? 0 : block.ends[i - 1], block.ends[i]),
+          at: block.at[i],
+        };
+      }
+      from = 0;
+    }
+  }
 }
 
 /**
@@ -16,12 +74,18 @@ export interface IdList {
  * ```ts
  * const ids = new RecentIds({ windowMs: 600_000, maxIds: 1_000_000 });
  * ids.remember("tasks", "put-1", Date.now());
- * ids.capture(Date.now()).id; // ["put-1"]
+ * [...ids.capture(Date.now())]; // [{ q: "tasks", id: "put-1", at: ... }]
  * ```
  */
 export class RecentIds {
   readonly #windowMs: number;
   readonly #maxIds: number;
+  /** Frozen blocks, oldest first; the first `#skip` ids of the first are trimmed. */
+  #blocks: IdBlock[] = [];
+  #skip = 0;
+  /** Ids in the frozen blocks, less the skipped. */
+  #frozen = 0;
+  // The newest ids, not frozen yet.
   #q: string[] = [];
   #id: string[] = [];
   #at: number[] = [];
@@ -31,28 +95,83 @@ export class RecentIds {
     this.#maxIds = options.maxIds;
   }
 
+  /** Ids remembered and not trimmed yet. */
+  get length(): number {
+    return this.#frozen + this.#q.length;
+  }
+
   /** Records one put (times must not go backwards by more than the window). */
   remember(q: string, id: string, at: number): void {
     this.#q.push(q);
     this.#id.push(id);
     this.#at.push(at);
-    if (this.#q.length > this.#maxIds * 1.5) this.#trim(Date.now());
+    if (this.#q.length < BLOCK_IDS) return;
+    this.#blocks.push(freeze(this.#q, this.#id, this.#at));
+    this.#frozen += this.#q.length;
+    this.#q = [];
+    this.#id = [];
+    this.#at = [];
+    // Over the cap by a block: drop the oldest (the window is applied at a capture).
+    if (this.length > this.#maxIds + BLOCK_IDS) this.#trim(-Infinity);
   }
 
-  /** A copy of the ids still inside the window at `now`, oldest first. */
+  /** The ids still inside the window at `now`, oldest first, as they are now. */
   capture(now: number): IdList {
     this.#trim(now);
-    return { q: this.#q.slice(), id: this.#id.slice(), at: this.#at.slice() };
+    const open = this.#q.length > 0 ? [freeze(this.#q, this.#id, this.#at)] : [];
+    return new IdList([...this.#blocks, ...open], this.#skip);
   }
 
+  /** Forgets the oldest ids beyond the cap and those older than the window at `now`. */
   #trim(now: number): void {
-    let head = 0;
     const since = now - this.#windowMs;
-    const length = this.#q.length;
-    while (head < length && (length - head > this.#maxIds || this.#at[head] < since)) head++;
+    while (this.#blocks.length > 0) {
+      const block = this.#blocks[0];
+      let skip = this.#skip;
+      while (skip < block.length && (this.length > this.#maxIds || block.at[skip] < since)) {
+        skip++;
+        this.#frozen--;
+      }
+      if (skip < block.length) {
+        this.#skip = skip;
+        return;
+      }
+      this.#blocks.shift();
+      this.#skip = 0;
+    }
+    // Only the open arrays are left: trim them in place.
+    let head = 0;
+    while (
+      head < this.#q.length && (this.#q.length - head > this.#maxIds || this.#at[head] < since)
+    ) head++;
     if (head === 0) return;
     this.#q = this.#q.slice(head);
     this.#id = this.#id.slice(head);
     this.#at = this.#at.slice(head);
   }
+}
+
+function freeze(qs: string[], ids: string[], at: number[]): IdBlock {
+  const names: string[] = [];
+  const index = new Map<string, number>();
+  // A block has at most BLOCK_IDS ids, so at most that many names.
+  const queue = new Uint16Array(qs.length);
+  const ends = new Uint32Array(ids.length);
+  let end = 0;
+  for (let i = 0; i < qs.length; i++) {
+    let n = index.get(qs[i]);
+    if (n === undefined) index.set(qs[i], n = names.push(qs[i]) - 1);
+    queue[i] = n;
+    end += ids[i].length;
+    ends[i] = end;
+  }
+  return {
+    length: qs.length,
+    // One flat string: the ids' own string objects can go.
+    text: ids.join(""),
+    ends,
+    names,
+    queue,
+    at: Float64Array.from(at),
+  };
 }

@@ -31,7 +31,13 @@ export type StoreHealth =
 
 /** Where a store reads the live state for a snapshot (the broker). */
 export interface StoreSource {
-  liveJobs(): Iterable<{ queue: string; job: Job }>;
+  /**
+   * The live jobs as they are at the call, to iterate later: a snapshot is
+   * written over many turns while the broker goes on, and must not see it.
+   */
+  captureLiveJobs(): Iterable<{ queue: string; job: Job }>;
+  /** How many jobs live and about the characters of their ids and payloads (cheap: nothing unpacked). */
+  liveSize(): { jobs: number; chars: number };
   queueOptions(): Record<string, QueueOptions>;
   /** Schedules with their last slots (a source without schedules leaves it out). */
   scheduleRecords?(): Schedule[];

@@ -1,0 +1,75 @@
+/**
+ * RecentIds (the put ids a snapshot keeps, packed in frozen blocks) against
+ * plain arrays trimmed the way a snapshot must see them: oldest first, past
+ * the cap or older than the window dropped from the front; and a capture
+ * stays what it was while ids come and go.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { BLOCK_IDS, type RecentId, RecentIds } from "../lib/store/recent_ids.ts";
+
+/** The reference: every id in an array; a capture drops from the front. */
+class Model {
+  readonly ids: RecentId[] = [];
+  constructor(readonly windowMs: number, readonly maxIds: number) {}
+
+  capture(now: number): RecentId[] {
+    let head = 0;
+    const n = this.ids.length;
+    while (head < n && (n - head > this.maxIds || this.ids[head].at < now - this.windowMs)) head++;
+    return this.ids.slice(head);
+  }
+}
+
+test("RecentIds captures what plain arrays would keep, across frozen blocks", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 3 * BLOCK_IDS }),
+      fc.array(
+        fc.record({
+          // Puts to remember (their times step on, now and then a little back), then a capture.
+          puts: fc.integer({ min: 0, max: 2 * BLOCK_IDS }),
+          step: fc.integer({ min: -5, max: 20 }),
+          queues: fc.constantFrom(["tasks"], ["tasks", "results", "é-ß 🙂"]),
+        }),
+        { maxLength: 6 },
+      ),
+      (maxIds, rounds) => {
+        const windowMs = 50_000;
+        const ids = new RecentIds({ windowMs, maxIds });
+        const model = new Model(windowMs, maxIds);
+        let at = 1_000_000;
+        let n = 0;
+        for (const { puts, step, queues } of rounds) {
+          for (let i = 0; i < puts; i++) {
+            at += i % 7 === 0 ? step : 1;
+            const id = { q: queues[n % queues.length], id: `put-${n++}${"é".repeat(n % 3)}`, at };
+            ids.remember(id.q, id.id, id.at);
+            model.ids.push(id);
+          }
+          const captured = ids.capture(at);
+          const expected = model.capture(at);
+          assert.equal(captured.length, expected.length);
+          assert.deepEqual([...captured], expected);
+        }
+      },
+    ),
+    { numRuns: 40 },
+  );
+});
+
+test("RecentIds: a capture keeps its ids while later ones come and old ones are trimmed", () => {
+  const ids = new RecentIds({ windowMs: 1000, maxIds: 2 * BLOCK_IDS });
+  for (let i = 0; i < BLOCK_IDS + 10; i++) ids.remember("tasks", `a${i}`, 5000);
+  const first = ids.capture(5000);
+  const before = [...first];
+  // Enough newer ids to push the first ones past the cap, and a capture past their window.
+  for (let i = 0; i < 3 * BLOCK_IDS; i++) ids.remember("results", `b${i}`, 9000);
+  const later = ids.capture(9000);
+  assert.equal(later.length, 2 * BLOCK_IDS);
+  assert.ok([...later].every((id) => id.q === "results" && id.at === 9000));
+  assert.deepEqual([...first], before);
+  assert.equal(first.length, BLOCK_IDS + 10);
+  assert.deepEqual(before.at(-1), { q: "tasks", id: `a${BLOCK_IDS + 9}`, at: 5000 });
+});
