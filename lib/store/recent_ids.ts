@@ -39,6 +39,21 @@ export class RecentIds {
     if (this.#q.length > this.#maxIds * 1.5) this.#trim(Date.now());
   }
 
+  /**
+   * Records many puts, oldest first, as `remember` would one by one; the
+   * arrays are kept, not copied (recovery hands over a million ids at once).
+   */
+  seed(ids: IdList): void {
+    if (this.#q.length > 0) {
+      for (let i = 0; i < ids.q.length; i++) this.remember(ids.q[i], ids.id[i], ids.at[i]);
+      return;
+    }
+    this.#q = ids.q;
+    this.#id = ids.id;
+    this.#at = ids.at;
+    if (this.#q.length > this.#maxIds * 1.5) this.#trim(Date.now());
+  }
+
   /** A copy of the ids still inside the window at `now`, oldest first. */
   capture(now: number): IdList {
     this.#trim(now);
