@@ -106,6 +106,37 @@ test("ReadyQueue.textLength() counts every id and payload character of what wait
   assert.equal(ready.textLength(), chars(jobs));
 });
 
+test("ReadyQueue.pushAll() holds the same jobs, in the same order, as push() one by one", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 6 }),
+      fc.array(fc.integer({ min: 0, max: 12 }), { maxLength: 8 }),
+      fc.array(fc.constantFrom(-1, 0, 0, 0, 2), { maxLength: 60 }),
+      (packAt: number, first: number[], priorities: number[]) => {
+        const bulk = new ReadyQueue({ packAt });
+        const single = new ReadyQueue({ packAt });
+        let seq = 0;
+        // Some jobs already waiting (a partly filled tail), then the bulk.
+        for (const p of first) {
+          const j = job(++seq, { priority: p % 3 });
+          bulk.push(j);
+          single.push(j);
+        }
+        const jobs = priorities.map((priority) => job(++seq, { priority }));
+        bulk.pushAll(jobs);
+        for (const j of jobs) single.push(j);
+        assert.equal(bulk.length, single.length);
+        assert.deepEqual([...bulk], [...single]);
+        const taken: Job[] = [];
+        for (let j = bulk.shift(); j !== undefined; j = bulk.shift()) taken.push(j);
+        assert.deepEqual(taken, [...single]);
+        assert.equal(bulk.length, 0);
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
 test("ReadyQueue.filter() removes what it rejects and keeps the rest in order", () => {
   const ready = new ReadyQueue({ packAt: 2 });
   for (let seq = 1; seq <= 7; seq++) ready.push(job(seq, { priority: seq % 2 }));

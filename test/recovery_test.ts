@@ -597,3 +597,37 @@ test("a version 1 journal (16-byte header, no committed length) still loads; the
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("recovery keeps deduplicating the ids of jobs gone, and hands the live ones over with their jobs", () => {
+  const folder = new StateFolder();
+  const records: StoredRecord[] = [
+    { t: "put", q: "a", job: job(1), at: 1000 },
+    { t: "put", q: "a", job: job(2), at: 1000 },
+    { t: "put", q: "a", job: job(3), at: 1000 },
+    { t: "put", q: "b", job: job(4), at: 1000 },
+    { t: "put", q: "b", job: job(5), at: 1000 },
+    { t: "put", q: "c", job: job(6), at: 1000 },
+    { t: "ack", q: "a", seq: 2 },
+    { t: "requeue", q: "b", seq: 4, to: "c" },
+    { t: "complete", q: "c", seq: 6, put: { q: "a", job: job(7) }, at: 1000 },
+    { t: "purge", q: "c", keep: [] },
+    { t: "id", q: "b", id: "snapshot-id", at: 1000 },
+  ];
+  for (const record of records) folder.apply(record);
+  const state = folder.result(2000, 600_000);
+  const live = (q: string) => state.queueJobs.get(q)?.map((j) => j.seq) ?? [];
+  assert.deepEqual(live("a"), [1, 3, 7]);
+  assert.deepEqual(live("b"), [5]);
+  assert.deepEqual(live("c"), []);
+  // The ids of jobs no longer live where they were put still dedupe; a live job's id comes with it.
+  assert.deepEqual(
+    state.ids.map((i) => `${i.queue}:${i.id}`).sort(),
+    ["a:id-2", "b:id-4", "b:snapshot-id", "c:id-6"],
+  );
+  assert.equal(state.counts.ids, 8);
+  assert.equal(state.counts.jobs, 4);
+  assert.deepEqual(state.jobs.map((j) => `${j.queue}:${j.job.seq}`), ["a:1", "a:3", "a:7", "b:5"]);
+  const ids = folder.recentIds(0);
+  assert.deepEqual(ids.id, ["id-1", "id-2", "id-3", "id-4", "id-5", "id-6", "id-7", "snapshot-id"]);
+  assert.deepEqual(folder.recentIds(1001).id, []);
+});

@@ -120,3 +120,40 @@ test("SeenIds agrees with the exact model under random adds, checks and time ste
     { numRuns: 300 },
   );
 });
+
+test("SeenIds.addNew() ends as has() and add() one by one would, duplicates and cap included", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 40 }),
+      fc.array(fc.integer({ min: 0, max: 60 }), { maxLength: 30 }),
+      fc.array(fc.integer({ min: 0, max: 60 }), { maxLength: 120 }),
+      fc.constantFrom(0, 50, 700, 2000),
+      (maxIds: number, before: number[], batch: number[], dt: number) => {
+        const windowMs = 1000;
+        const bulk = new SeenIds({ windowMs, maxIds });
+        const single = new SeenIds({ windowMs, maxIds });
+        for (const i of before) {
+          for (const seen of [bulk, single]) if (!seen.has(`id-${i}`, 0)) seen.add(`id-${i}`, 0);
+        }
+        bulk.addNew(batch.map((i) => `id-${i}`), dt);
+        for (const i of batch) if (!single.has(`id-${i}`, dt)) single.add(`id-${i}`, dt);
+        assert.equal(bulk.size, single.size);
+        for (let i = 0; i <= 60; i++) {
+          for (const now of [dt, dt + 500, dt + 1000]) {
+            assert.equal(bulk.has(`id-${i}`, now), single.has(`id-${i}`, now), `id-${i} at ${now}`);
+          }
+        }
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test("SeenIds.addNew() of a million ids keeps every one", () => {
+  const seen = new SeenIds({ windowMs: 600_000, maxIds: 1_000_000 });
+  const ids = Array.from({ length: 1_000_000 }, (_, i) => `k3_Zq9-bT1-${i.toString(36)}`);
+  seen.addNew(ids, 0);
+  assert.equal(seen.size, 1_000_000);
+  for (let i = 0; i < ids.length; i += 997) assert.ok(seen.has(ids[i], 1), ids[i]);
+  assert.ok(!seen.has("k3_Zq9-bT1-?", 1));
+});

@@ -844,13 +844,16 @@ export class Broker implements QueueBackend {
 
   /**
    * Loads state read back from the store (before serving). Jobs come in
-   * delivery order per queue; `ids` are recent put ids to keep deduplicating
-   * (remembered from now, like the ids of the jobs).
+   * delivery order per queue, as lists by queue (`queueJobs`, what the store
+   * recovers) or one list (`jobs`, used when `queueJobs` is absent); `ids`
+   * are recent put ids to keep deduplicating (remembered from now, like the
+   * ids of the jobs).
    */
   restore(
     state: {
       queues: Record<string, QueueOptions>;
-      jobs: Iterable<{ queue: string; job: Job }>;
+      queueJobs?: ReadonlyMap<string, readonly Job[]>;
+      jobs?: Iterable<{ queue: string; job: Job }>;
       ids?: Iterable<{ queue: string; id: string }>;
       schedules?: Iterable<Schedule>;
     },
@@ -866,20 +869,34 @@ export class Broker implements QueueBackend {
       const queue = this.#queues.get(name);
       if (queue) this.#remember(queue, id, now);
     }
-    for (const { queue: name, job } of state.jobs) {
-      const queue = this.#queues.get(name) ??
-        this.#queues.set(name, new NamedQueue(name, defaultQueueOptions(name), this.#packAt))
-          .get(name)!;
+    if (state.queueJobs !== undefined) {
+      for (const [name, jobs] of state.queueJobs) this.#restoreJobs(name, jobs, now);
+    } else {
+      for (const { queue, job } of state.jobs ?? []) this.#restoreJobs(queue, [job], now);
+    }
+  }
+
+  /** Loads one queue's jobs, in delivery order: their ids, seqs, and where they wait. */
+  #restoreJobs(name: string, jobs: readonly Job[], now: number): void {
+    const queue = this.#queues.get(name) ??
+      this.#queues.set(name, new NamedQueue(name, defaultQueueOptions(name), this.#packAt))
+        .get(name)!;
+    const ids: string[] = new Array(jobs.length);
+    const ready: Job[] = [];
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i];
+      ids[i] = job.id;
       if (job.seq >= this.#seq) this.#seq = job.seq + 1;
-      this.#remember(queue, job.id, now);
       if (job.readyAt > now) {
         queue.delayed.push(job);
         queue.delayedCount++;
         this.#delayedQueues.add(queue);
       } else {
-        queue.ready.push(job);
+        ready.push(job);
       }
     }
+    this.#seen(queue).addNew(ids, now);
+    queue.ready.pushAll(ready);
   }
 
   /** Every live job with its queue (ready, delayed, in flight), for writing a snapshot. */

@@ -89,11 +89,14 @@ export class PackedJobs {
     let readyAt: Float64Array | null = null;
     let ref: Job | null = null;
     let seqBase = Infinity;
-    for (const job of jobs) {
-      if (packable(job, priority)) {
-        ref ??= job;
-        if (job.seq < seqBase) seqBase = job.seq;
-      }
+    // Whether each job is packable, worked out once (it walks the job's keys).
+    const plain = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const job = jobs[i];
+      if (!packable(job, priority)) continue;
+      plain[i] = 1;
+      ref ??= job;
+      if (job.seq < seqBase) seqBase = job.seq;
     }
     const refId = ref?.id ?? "";
     const refPayload = ref?.payload ?? "";
@@ -112,7 +115,7 @@ export class PackedJobs {
       const payMid = payload.length - payPre - paySuf;
       const delta = job.seq - seqBase;
       if (
-        ref === null || !packable(job, priority) || idMid > BYTE || delta >= 0x1_0000_0000 ||
+        ref === null || plain[i] === 0 || idMid > BYTE || delta >= 0x1_0000_0000 ||
         end + idMid + payMid > MAX_TEXT
       ) {
         (objects ??= new Array(n))[i] = job;

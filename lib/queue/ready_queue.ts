@@ -40,6 +40,17 @@ class Bucket {
     }
   }
 
+  /** `push` for each of `jobs[from, to)`; whole chunks are packed straight from the list. */
+  pushRange(jobs: readonly Job[], from: number, to: number): void {
+    let i = from;
+    while (i < to && this.tail.length > 0) this.push(jobs[i++]);
+    for (; to - i >= this.#packAt; i += this.#packAt) {
+      this.chunks.push(PackedJobs.pack(jobs.slice(i, i + this.#packAt), this.priority));
+      this.length += this.#packAt;
+    }
+    while (i < to) this.push(jobs[i++]);
+  }
+
   unshift(job: Job): void {
     this.front.unshift(job);
     this.length++;
@@ -143,6 +154,19 @@ export class ReadyQueue {
   push(job: Job): void {
     this.#bucket(job.priority).push(job);
     this.#length++;
+    this.#peeked = undefined;
+  }
+
+  /** Adds each of `jobs` at the back of its priority, in order (a restore's backlog). */
+  pushAll(jobs: readonly Job[]): void {
+    // A run of one priority goes to its bucket at once, so its full chunks are packed without a detour.
+    let from = 0;
+    for (let i = 1; i <= jobs.length; i++) {
+      if (i < jobs.length && jobs[i].priority === jobs[from].priority) continue;
+      this.#bucket(jobs[from].priority).pushRange(jobs, from, i);
+      this.#length += i - from;
+      from = i;
+    }
     this.#peeked = undefined;
   }
 

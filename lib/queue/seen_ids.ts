@@ -82,9 +82,13 @@ export class SeenIds {
   has(id: string, now: number): boolean {
     this.#hash(id);
     const slot = this.#find(this.#fp[0] | 0, this.#fp[1] | 0);
-    if (slot < 0) return false;
-    const tick = this.#tickOf(this.#serialAt(this.#index[slot] - 1));
-    return (this.#tick(now) - tick) * TICK_MS < this.#windowMs;
+    return slot >= 0 && this.#fresh(slot, this.#tick(now));
+  }
+
+  /** Whether the entry index `slot` points at was remembered within the window before `tick`. */
+  #fresh(slot: number, tick: number): boolean {
+    const then = this.#tickOf(this.#serialAt(this.#index[slot] - 1));
+    return (tick - then) * TICK_MS < this.#windowMs;
   }
 
   /**
@@ -96,6 +100,32 @@ export class SeenIds {
     this.#hash(id);
     const tick = this.#tick(now);
     this.#insert(this.#fp[0] | 0, this.#fp[1] | 0, tick);
+    this.#forget(tick);
+  }
+
+  /**
+   * Remembers each of `ids` that `has` calls new, all at `now`, as `has` and
+   * `add` one by one would: what a restore does with a queue's ids. The table
+   * is sized for them once instead of doubling its way up (and not shrunk
+   * while it fills, as `add` would right after sizing).
+   */
+  addNew(ids: readonly string[], now: number): void {
+    if (ids.length === 0) return; // as no `add`: nothing is forgotten either
+    const room = Math.min(this.#count + ids.length, this.#maxIds + 1);
+    if (room > this.#capacity) this.#resize(room);
+    const tick = this.#tick(now);
+    for (let i = 0; i < ids.length; i++) {
+      this.#hash(ids[i]);
+      const hi = this.#fp[0] | 0;
+      const lo = this.#fp[1] | 0;
+      if (this.#count === this.#capacity) this.#resize(this.#grown());
+      // One probe for both: the slot of this fingerprint (seen if within the window), or the empty one for it.
+      const slot = this.#slotFor(hi, lo);
+      if (this.#index[slot] !== 0 && this.#fresh(slot, tick)) continue;
+      this.#index[slot] = this.#append(hi, lo, tick) + 1;
+      // Every entry added here has the same tick: only the cap can make one go.
+      if (this.#count > this.#maxIds) this.#forget(tick);
+    }
     this.#forget(tick);
   }
 
@@ -140,18 +170,17 @@ export class SeenIds {
 
   /** The index slot of the newest entry with this fingerprint, or -1. */
   #find(hi: number, lo: number): number {
-    const index = this.#index;
-    const size = index.length;
-    for (let slot = this.#home(hi, lo);; slot = slot + 1 === size ? 0 : slot + 1) {
-      const at = index[slot];
-      if (at === 0) return -1;
-      const p = (at - 1) * 2;
-      if (this.#ring[p] === hi && this.#ring[p + 1] === lo) return slot;
-    }
+    const slot = this.#slotFor(hi, lo);
+    return this.#index[slot] === 0 ? -1 : slot;
   }
 
   #insert(hi: number, lo: number, tick: number): void {
     if (this.#count === this.#capacity) this.#resize(this.#grown());
+    this.#point(hi, lo, this.#append(hi, lo, tick));
+  }
+
+  /** Puts a fingerprint at the end of the ring (with room there); returns its position, for the index. */
+  #append(hi: number, lo: number, tick: number): number {
     const serial = this.#forgotten + this.#count;
     const last = this.#markTick.length - 1;
     if (last < this.#markHead || this.#markTick[last] !== tick) {
@@ -162,21 +191,23 @@ export class SeenIds {
     this.#ring[position * 2] = hi;
     this.#ring[position * 2 + 1] = lo;
     this.#count++;
-    this.#point(hi, lo, position);
+    return position;
   }
 
   /** Points the fingerprint's slot at `position` (an older entry of it is then just left to expire). */
   #point(hi: number, lo: number, position: number): void {
+    this.#index[this.#slotFor(hi, lo)] = position + 1;
+  }
+
+  /** The index slot of the fingerprint's entry, or else the empty slot where it goes. */
+  #slotFor(hi: number, lo: number): number {
     const index = this.#index;
     const size = index.length;
     for (let slot = this.#home(hi, lo);; slot = slot + 1 === size ? 0 : slot + 1) {
       const at = index[slot];
-      if (at !== 0) {
-        const q = (at - 1) * 2;
-        if (this.#ring[q] !== hi || this.#ring[q + 1] !== lo) continue;
-      }
-      index[slot] = position + 1;
-      return;
+      if (at === 0) return slot;
+      const q = (at - 1) * 2;
+      if (this.#ring[q] === hi && this.#ring[q + 1] === lo) return slot;
     }
   }
 

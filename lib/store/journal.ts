@@ -55,7 +55,7 @@ import {
 import { ErrorCode } from "../protocol/errors.ts";
 import type { Recovered } from "./recovery.ts";
 import { Compactor } from "./compaction.ts";
-import { RecentIds } from "./recent_ids.ts";
+import { type IdColumns, RecentIds } from "./recent_ids.ts";
 import { nextTurn } from "../util/next_turn.ts";
 
 /** When the journal calls fsync. */
@@ -234,8 +234,8 @@ export class Journal implements JournalStore {
   }
 
   /** Internal (open): recent ids read back (oldest first), so the next snapshot keeps them. */
-  seedIds(ids: Iterable<{ q: string; id: string; at: number }>): void {
-    for (const { q, id, at } of ids) this.#ids.remember(q, id, at);
+  seedIds(ids: IdColumns): void {
+    this.#ids.seed(ids);
   }
 
   /** Internal (open, salvage): writes `state` as snapshot `generation`, after setting the damaged files aside. */

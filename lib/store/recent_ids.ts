@@ -28,6 +28,13 @@ interface IdBlock {
   readonly at: Float64Array;
 }
 
+/** Put ids in three parallel arrays, oldest first (what recovery reads back). */
+export interface IdColumns {
+  q: string[];
+  id: string[];
+  at: number[];
+}
+
 /** One remembered put. */
 export interface RecentId {
   q: string;
@@ -113,6 +120,11 @@ export class RecentIds {
     this.#at = [];
     // Over the cap by a block: drop the oldest (the window is applied at a capture).
     if (this.length > this.#maxIds + BLOCK_IDS) this.#trim(-Infinity);
+  }
+
+  /** Records many puts, oldest first, as `remember` would one by one (recovery hands over all at once). */
+  seed(ids: IdColumns): void {
+    for (let i = 0; i < ids.q.length; i++) this.remember(ids.q[i], ids.id[i], ids.at[i]);
   }
 
   /** The ids still inside the window at `now`, oldest first, as they are now. */

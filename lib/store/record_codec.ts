@@ -33,6 +33,7 @@ import type {
   QueueOptions,
   Schedule,
 } from "../queue/types.ts";
+import { decodeUtf8 } from "../util/utf8.ts";
 
 /**
  * A problem with the data directory: unreadable, locked, corrupt, newer
@@ -513,8 +514,6 @@ export type ReadResult =
   /** Bad length, bad checksum or a body that does not decode. */
   | { ok: false; reason: "corrupt"; detail: string };
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
-
 /**
  * Reads the record at `offset` of `bytes`. Payloads are copied out, so the
  * buffer can be reused.
@@ -560,23 +559,6 @@ function hex(n: number): string {
  * last buffer and the names it decoded last (queue names repeat in nearly
  * every record), so replaying a long journal allocates little besides the jobs.
  */
-/** UTF-8 to string, with a fast path for short ASCII (ids, names). */
-function decodeText(bytes: Uint8Array, start: number, end: number): string {
-  if (end - start <= 64) {
-    let ascii = true;
-    for (let i = start; i < end; i++) {
-      if (bytes[i] >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) {
-      return String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
-    }
-  }
-  return decoder.decode(bytes.subarray(start, end));
-}
-
 class BodyReader {
   #bytes: Uint8Array = new Uint8Array(0);
   #view: DataView = new DataView(new ArrayBuffer(0));
@@ -762,7 +744,7 @@ class BodyReader {
 
   #str(): string {
     const start = this.#span();
-    return decodeText(this.#bytes, start, this.#at);
+    return decodeUtf8(this.#bytes, start, this.#at);
   }
 
   /** A queue name: the same few repeat, so reuse the strings. */
@@ -777,7 +759,7 @@ class BodyReader {
       for (let i = 0; i < known.length; i++) if (known[i] !== bytes[start + i]) continue search;
       return names[n].text;
     }
-    const text = decodeText(bytes, start, end);
+    const text = decodeUtf8(bytes, start, end);
     if (names.length >= 16) names.pop();
     names.unshift({ bytes: bytes.slice(start, end), text });
     return text;

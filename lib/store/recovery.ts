@@ -3,13 +3,15 @@
  * by record (detecting torn tails and corruption), and folding the records
  * into the state the broker restores.
  *
- * Folding is O(records): every record touches one entry of a per-queue Map
- * keyed by job seq; nothing scans a queue per record (a purge replaces the
- * queue's Map).
+ * Folding is O(records): every record touches one entry of a per-queue
+ * {@link JobTable} keyed by job seq; nothing scans a queue per record (a purge
+ * replaces the queue's table).
  */
 import type { Attempt, Job, QueueOptions, Schedule } from "../queue/types.ts";
 import { defaultQueueOptions } from "../queue/options.ts";
 import type { DataFile } from "./file.ts";
+import type { IdColumns } from "./recent_ids.ts";
+import { JobTable } from "./job_table.ts";
 import {
   decodeHeader,
   FileKind,
@@ -25,8 +27,13 @@ import {
 /** State read back from the data directory, in the shape `Broker.restore` takes. */
 export interface Recovered {
   queues: Record<string, QueueOptions>;
-  /** Live jobs, in delivery order within each queue. */
-  jobs: { queue: string; job: Job }[];
+  /** Live jobs of each queue, in delivery order (what `Broker.restore` loads). */
+  queueJobs: Map<string, Job[]>;
+  /**
+   * The same jobs in one list, in delivery order within each queue. Made when
+   * first read: a restart does not need a million more objects.
+   */
+  readonly jobs: { queue: string; job: Job }[];
   /** Put ids still inside the dedupe window, of jobs no longer live (live jobs carry their own). */
   ids: { queue: string; id: string }[];
   /** One more than the highest job seq in the journal (for a broker to number on from). */
@@ -38,7 +45,7 @@ export interface Recovered {
 }
 
 /**
- * Folds records into live state: jobs per queue (Map by seq, in journal
+ * Folds records into live state: jobs per queue (by seq, in journal
  * order), queue options, recent put ids with the time they were put.
  *
  * @example
@@ -51,12 +58,18 @@ export interface Recovered {
 export class StateFolder {
   readonly #queues = new Map<string, QueueOptions>();
   readonly #schedules = new Map<string, Schedule>();
-  readonly #jobs = new Map<string, Map<number, Job>>();
-  /** Put ids in journal order: queue, id, time, and the job (to skip ids of live jobs). */
+  readonly #jobs = new Map<string, JobTable>();
+  /**
+   * Queues that lost a job put into them (acked, moved, purged, replaced):
+   * only their put ids need checking against the live jobs in `result`.
+   */
+  readonly #lost = new Set<string>();
+  /** Put ids in journal order: queue, id, time, and the job's seq (to skip ids of live jobs). */
   readonly #idQ: string[] = [];
   readonly #idV: string[] = [];
   readonly #idAt: number[] = [];
-  readonly #idJob: (Job | null)[] = [];
+  /** The seq of the job put, -1 for a snapshot's id (numbers, not the jobs: no pointers for GC to trace). */
+  readonly #idSeq: number[] = [];
   #maxSeq = 0;
   /** Records applied. */
   records = 0;
@@ -74,20 +87,20 @@ export class StateFolder {
         return;
       case "put":
       case "job":
-        this.#queue(record.q).set(record.job.seq, record.job);
-        if (record.job.seq > this.#maxSeq) this.#maxSeq = record.job.seq;
-        if (record.t === "put") this.#remember(record.q, record.job.id, record.at ?? 0, record.job);
+        this.#add(record.q, record.job);
+        if (record.t === "put") {
+          this.#remember(record.q, record.job.id, record.at ?? 0, record.job.seq);
+        }
         return;
       case "ack":
-        if (!this.#jobs.get(record.q)?.delete(record.seq)) this.orphans++;
+        this.#delete(record.q, record.seq);
         return;
       case "complete": {
-        if (!this.#jobs.get(record.q)?.delete(record.seq)) this.orphans++;
+        this.#delete(record.q, record.seq);
         const put = record.put;
         if (put !== undefined) {
-          this.#queue(put.q).set(put.job.seq, put.job);
-          if (put.job.seq > this.#maxSeq) this.#maxSeq = put.job.seq;
-          this.#remember(put.q, put.job.id, record.at ?? 0, put.job);
+          this.#add(put.q, put.job);
+          this.#remember(put.q, put.job.id, record.at ?? 0, put.job.seq);
         }
         return;
       }
@@ -122,24 +135,26 @@ export class StateFolder {
           return;
         }
         from!.delete(record.seq);
+        this.#lost.add(record.q);
         const dead = record.t === "dead";
         if (dead && record.attempt !== undefined) addAttempt(job, record.attempt);
         job.attempts = dead ? record.attempts : 0;
         job.reason = dead ? record.reason : undefined;
         job.origin = dead ? record.q : undefined;
         if (dead) job.readyAt = 0;
-        this.#queue(record.to).set(job.seq, job);
+        this.#add(record.to, job);
         return;
       }
       case "purge": {
         // The broker keeps the jobs in flight at a purge; the record lists them.
         const old = this.#jobs.get(record.q);
-        const kept = new Map<number, Job>();
+        const kept = new JobTable();
         for (const seq of record.keep ?? []) {
           const job = old?.get(seq);
-          if (job !== undefined) kept.set(seq, job);
+          if (job !== undefined) kept.set(job);
         }
         this.#jobs.set(record.q, kept);
+        this.#lost.add(record.q);
         return;
       }
       case "meta":
@@ -163,7 +178,7 @@ export class StateFolder {
         return;
       }
       case "id":
-        this.#remember(record.q, record.id, record.at, null);
+        this.#remember(record.q, record.id, record.at, -1);
         return;
       case "end":
         this.end = { jobs: record.jobs, ids: record.ids };
@@ -180,38 +195,52 @@ export class StateFolder {
 
   /** The recovered state; ids older than `windowMs` before `now` are dropped. */
   result(now: number, windowMs: number): Recovered {
-    const jobs: { queue: string; job: Job }[] = [];
+    const queueJobs = new Map<string, Job[]>();
+    let count = 0;
     let ready = 0;
     let delayed = 0;
     let dead = 0;
     const queues = Object.fromEntries(this.#queues);
-    for (const [queue, map] of this.#jobs) {
-      for (const job of map.values()) {
-        jobs.push({ queue, job });
+    for (const [queue, table] of this.#jobs) {
+      const list = table.list();
+      for (let i = 0; i < list.length; i++) {
+        const job = list[i];
         if (job.origin !== undefined) dead++;
         else if (job.readyAt > now) delayed++;
         else ready++;
       }
+      count += list.length;
+      if (list.length > 0) queueJobs.set(queue, list);
     }
     // Ids of live jobs are remembered with the jobs; the rest still dedupe.
     const ids: { queue: string; id: string }[] = [];
     const since = now - windowMs;
+    const lost = this.#lost;
     let recent = 0;
     for (let i = 0; i < this.#idQ.length; i++) {
       if (this.#idAt[i] < since) continue;
       recent++;
-      const job = this.#idJob[i];
-      if (job !== null && this.#jobs.get(this.#idQ[i])?.get(job.seq) === job) continue;
-      ids.push({ queue: this.#idQ[i], id: this.#idV[i] });
+      const seq = this.#idSeq[i];
+      const q = this.#idQ[i];
+      const id = this.#idV[i];
+      // A job put into a queue that never lost one is still there.
+      if (seq >= 0 && (!lost.has(q) || this.#jobs.get(q)?.get(seq)?.id === id)) continue;
+      ids.push({ queue: q, id });
     }
+    let jobs: { queue: string; job: Job }[] | undefined;
     return {
       queues,
-      jobs,
+      queueJobs,
+      get jobs() {
+        return jobs ??= [...queueJobs].flatMap(([queue, list]) =>
+          list.map((job) => ({ queue, job }))
+        );
+      },
       ids,
       nextSeq: this.#maxSeq + 1,
       schedules: [...this.#schedules.values()],
       counts: {
-        jobs: jobs.length,
+        jobs: count,
         ready,
         delayed,
         dead,
@@ -224,24 +253,53 @@ export class StateFolder {
     };
   }
 
-  /** Put ids with their times, oldest first (for seeding the store's record of recent ids). */
-  *recentIds(since: number): IterableIterator<{ q: string; id: string; at: number }> {
-    for (let i = 0; i < this.#idQ.length; i++) {
-      if (this.#idAt[i] >= since) yield { q: this.#idQ[i], id: this.#idV[i], at: this.#idAt[i] };
+  /**
+   * Put ids with their times, oldest first, from `since` on (for seeding the
+   * store's record of recent ids). Fresh arrays, for the store to keep.
+   */
+  recentIds(since: number): IdColumns {
+    const q = this.#idQ;
+    const id = this.#idV;
+    const at = this.#idAt;
+    let first = 0;
+    while (first < at.length && at[first] < since) first++;
+    let rest = first;
+    while (rest < at.length && at[rest] >= since) rest++;
+    if (rest === at.length) return { q: q.slice(first), id: id.slice(first), at: at.slice(first) };
+    // A clock that stepped back left older times among newer ones: keep those in the window.
+    const out: IdColumns = { q: [], id: [], at: [] };
+    for (let i = first; i < at.length; i++) {
+      if (at[i] < since) continue;
+      out.q.push(q[i]);
+      out.id.push(id[i]);
+      out.at.push(at[i]);
     }
+    return out;
   }
 
-  #queue(name: string): Map<number, Job> {
-    let map = this.#jobs.get(name);
-    if (map === undefined) this.#jobs.set(name, map = new Map());
-    return map;
+  /** Adds a job to a queue (a job of the same seq there is replaced: that one is lost). */
+  #add(queue: string, job: Job): void {
+    if (this.#queue(queue).set(job)) this.#lost.add(queue);
+    if (job.seq > this.#maxSeq) this.#maxSeq = job.seq;
   }
 
-  #remember(queue: string, id: string, at: number, job: Job | null): void {
+  /** Removes a finished job (acked, completed); a record about a job not live is an orphan. */
+  #delete(queue: string, seq: number): void {
+    if (this.#jobs.get(queue)?.delete(seq)) this.#lost.add(queue);
+    else this.orphans++;
+  }
+
+  #queue(name: string): JobTable {
+    let table = this.#jobs.get(name);
+    if (table === undefined) this.#jobs.set(name, table = new JobTable());
+    return table;
+  }
+
+  #remember(queue: string, id: string, at: number, seq: number): void {
     this.#idQ.push(queue);
     this.#idV.push(id);
     this.#idAt.push(at);
-    this.#idJob.push(job);
+    this.#idSeq.push(seq);
   }
 }
 
@@ -368,6 +426,8 @@ export async function scanFile(
   let bufferLength = 0;
   let position = header.size; // file offset of the next record
   let eof = false;
+  /** The bytes read so far (made again by `fill`, not per record). */
+  let view = buffer.subarray(0, 0);
 
   const fill = async (need: number): Promise<void> => {
     // Keep the unread part, make room for `need` bytes, read as much as fits.
@@ -390,10 +450,10 @@ export async function scanFile(
       }
       bufferLength += n;
     }
+    view = buffer.subarray(0, bufferLength);
   };
 
   while (true) {
-    const view = buffer.subarray(0, bufferLength);
     const r = readRecord(view, position - bufferStart);
     if (r.ok) {
       onRecord(r.record);
