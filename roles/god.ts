@@ -240,11 +240,14 @@ async function main(argv: string[]): Promise<number> {
       { kind: "journal", dir, fsync, summary: journal.summary },
       `store: ${journal.summary}`,
     );
+    journal = undefined; // its recovered state is needed only until serve() below
   }
 
   let god: God;
   try {
     god = await serve(options);
+    // The broker holds the recovered jobs now: let the list of them (a million objects, say) go.
+    options.restore = undefined;
   } catch (error) {
     await options.store?.close();
     await options.backend?.close?.();
