@@ -187,25 +187,41 @@ export class PullEngine {
         failures.push({ tag, message: lease });
         continue;
       }
-      this.#leases.end(lease);
-      lease.queue.totals.acked++;
       waiting++;
-      this.#link.confirmTo(lease.reply, ACK, (error) => {
-        if (error === null) lease.queue.roomFreed();
-        else {
-          failures.push({
-            tag,
-            message: `Cannot ack job ${lease.job.id}: NATS JetStream did not confirm (${
-              errorText(error)
-            }); the job may be delivered again`,
-          });
-        }
+      this.ackLease(lease, (message) => {
+        if (message !== null) failures.push({ tag, message });
         if (--waiting === 0) finish?.();
       });
-      if (lease.sub) this.pumpSub(lease.sub);
     }
     if (waiting === 0) return failures;
     return new Promise((resolve) => finish = () => resolve(failures));
+  }
+
+  /** The lease `tag` if `owner` holds it at `now`, else why not (see {@link LeaseTable.own}). */
+  own(owner: Owner, tag: number, now: number): Lease | string {
+    return this.#leases.own(owner, tag, now);
+  }
+
+  /**
+   * Ends a lease `owner` holds and acks its job; `done` gets null once
+   * JetStream confirmed the ack, else why it may be delivered again.
+   */
+  ackLease(lease: Lease, done: (failure: string | null) => void): void {
+    this.#leases.end(lease);
+    lease.queue.totals.acked++;
+    this.#link.confirmTo(lease.reply, ACK, (error) => {
+      if (error === null) {
+        lease.queue.roomFreed();
+        done(null);
+      } else {
+        done(
+          `Cannot ack job ${lease.job.id}: NATS JetStream did not confirm (${
+            errorText(error)
+          }); the job may be delivered again`,
+        );
+      }
+    });
+    if (lease.sub) this.pumpSub(lease.sub);
   }
 
   nack(
