@@ -648,22 +648,27 @@ export class PullEngine {
 
 /** The job a delivered message carries. */
 function readJob(msg: Msg, seq: number, attempts: number): Job {
-  const h = msg.headers;
+  // The headers read in one pass: each get() of nats.js scans and copies every name.
+  const found = new Map<string, string>();
+  for (const [name, values] of msg.headers ?? []) {
+    if (values.length > 0) found.set(name, values[0]);
+  }
+  const get = (name: string) => found.get(name);
   const job: Job = {
     seq,
-    id: h?.get(Header.id) || h?.get(Header.msgId) || `js-${seq}`,
+    id: get(Header.id) || get(Header.msgId) || `js-${seq}`,
     payload: msg.string(),
-    priority: Number(h?.get(Header.priority) || 0),
+    priority: Number(get(Header.priority) || 0),
     attempts,
     readyAt: 0,
   };
-  const replyTo = h?.get(Header.replyTo);
+  const replyTo = get(Header.replyTo);
   if (replyTo) job.replyTo = replyTo;
-  const reason = h?.get(Header.reason);
+  const reason = get(Header.reason);
   if (reason) {
     job.reason = reason;
-    job.origin = h?.get(Header.origin) || undefined;
+    job.origin = get(Header.origin) || undefined;
   }
-  readFlowHeaders((name) => h?.get(name), job);
+  readFlowHeaders(get, job);
   return job;
 }
