@@ -54,6 +54,47 @@ test("complete on JetStream stores the result, then acks the task", { skip }, as
 });
 
 test(
+  "complete of many tasks at once: each result stored, each task acked; a full result queue fails only its own",
+  { skip },
+  async () => {
+    const a = await god();
+    const c = await client(a);
+    try {
+      const queue = fresh();
+      const full = `${queue}.full`;
+      await c.declare(full, { maxsize: 1 });
+      await c.queue<string>(full).put("in the way");
+      const values = Array.from({ length: 20 }, (_, i) => i);
+      await c.queue<number>(queue).putMany(values);
+      const jobs = await c.queue<number>(queue).getMany(20, { timeout: 5000 });
+      assert.equal(jobs.length, 20);
+      // Completed in one turn: one request, its results published together.
+      const outcomes = await Promise.allSettled(
+        jobs.map((job, i) =>
+          i === 7 ? job.complete("no room", { queue: full }) : job.complete(job.value * 2)
+        ),
+      );
+      const failed = outcomes.flatMap((o, i) => o.status === "rejected" ? [[i, o.reason]] : []);
+      assert.equal(failed.length, 1);
+      assert.equal(failed[0][0], 7);
+      assert.match(String(failed[0][1]), /full/);
+      const results = await c.queue<number>(`${queue}.results`).getMany(19, { timeout: 5000 });
+      assert.deepEqual(
+        results.map((r) => r.value).sort((x, y) => x - y),
+        values.filter((v) => v !== jobs[7].value).map((v) => v * 2).sort((x, y) => x - y),
+      );
+      await Promise.all(results.map((r) => r.ack()));
+      const [stats] = (await c.stats(queue)).queues;
+      assert.equal(stats.ready, 0, "the other tasks were acked");
+      assert.equal(stats.inFlight, 1, "the task whose result found no room stays leased");
+    } finally {
+      await c.close();
+      await a.close();
+    }
+  },
+);
+
+test(
   "a call through one god is answered by a consumer of another; a dead-lettered call rejects across gods",
   {
     skip,

@@ -12,6 +12,7 @@
  * This class composes the parts, each in its own module:
  * - {@link Queues} (provision.ts): the queues, their streams and consumers;
  * - {@link Publisher} (publisher.ts): puts, full queues;
+ * - {@link Completions} (complete.ts): acks that store a result first;
  * - {@link PullEngine} (pull_engine.ts) and {@link LeaseTable} (leases.ts):
  *   pulls, deliveries and leases;
  * - {@link DelayMover} (delayed.ts): the delay stream and its mover;
@@ -33,6 +34,7 @@ import type {
   Owner,
   PutResult,
   QueueBackend,
+  ResultPut,
   Subscription,
 } from "../queue/backend.ts";
 import type { Delivery, Job, PutItem, QueueOptions, QueueStats } from "../queue/types.ts";
@@ -41,6 +43,7 @@ import type { ScheduleInfo } from "../protocol/replies.ts";
 import { JsSchedules } from "./schedules.ts";
 import { Admin } from "./admin.ts";
 import { CallAnswers } from "./answers.ts";
+import { Completions } from "./complete.ts";
 import { DelayMover } from "./delayed.ts";
 import { LeaseTable } from "./leases.ts";
 import { JsLink } from "./link.ts";
@@ -117,6 +120,7 @@ export class JetStreamBackend implements QueueBackend {
   readonly #publisher: Publisher;
   readonly #engine: PullEngine;
   readonly #answers: CallAnswers;
+  readonly #completions: Completions;
   readonly #mover: DelayMover;
   readonly #admin: Admin;
   readonly #released = new WeakSet<Owner>();
@@ -155,6 +159,12 @@ export class JetStreamBackend implements QueueBackend {
       for (const sub of queue.subs) this.#engine.pumpSub(sub);
     };
     this.#answers = new CallAnswers(this.#link);
+    this.#completions = new Completions({
+      engine: this.#engine,
+      publisher: this.#publisher,
+      answers: this.#answers,
+      queues: this.#queues,
+    });
   }
 
   /**
@@ -252,6 +262,15 @@ export class JetStreamBackend implements QueueBackend {
     now: number,
   ): Awaitable<{ tag: number; message: string }[]> {
     return this.#engine.ack(owner, tags, now);
+  }
+
+  complete(
+    owner: Owner,
+    tags: readonly number[],
+    route: (job: Job, queue: string, index: number) => ResultPut | null,
+    now: number,
+  ): Awaitable<{ tag: number; message: string }[]> {
+    return this.#completions.complete(owner, tags, route, now);
   }
 
   nack(

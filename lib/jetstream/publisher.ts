@@ -59,6 +59,42 @@ export class Publisher {
     }, done);
   }
 
+  /**
+   * Stores the results of a completion, all published at once, each answered
+   * on its own; `each` hears of item `index`: null once stored (or a repeat),
+   * else why not. Nothing waits out a full queue or NATS away: that job's
+   * completion fails and its lease stays, as in the embedded store.
+   */
+  putEach(
+    queue: JsQueue,
+    items: readonly PutItem[],
+    each: (index: number, failure: Error | null) => void,
+  ): void {
+    this.#queues.ready(queue, "put a result to").then(() => {
+      const counted: PutResult = { accepted: 0, duplicates: 0 };
+      items.forEach((item, index) => {
+        const { subject, h } = this.#message(queue, item);
+        const options = { headers: h, timeoutMs: RESULT_TIMEOUT_MS };
+        this.#link.publishTo(subject, item.payload, options, (error, ack) => {
+          if (error === null) {
+            this.#count(queue, counted, ack);
+            each(index, null);
+          } else if (isFull(error)) {
+            each(
+              index,
+              new RemoteError(
+                ErrorCode.QueueFull,
+                `Cannot complete: queue "${queue.name}" for its result is full (maxsize ${queue.options.maxsize}); the job stays leased, try again`,
+              ),
+            );
+          } else {
+            each(index, this.#link.remote(error, "put a result to", queue.name));
+          }
+        });
+      });
+    }, (error: Error) => items.forEach((_, index) => each(index, error)));
+  }
+
   /** Every publish at once; the answers are counted as they come. */
   #putPipelined(
     owner: Owner | null,
@@ -214,6 +250,9 @@ export class Publisher {
     }
   }
 }
+
+/** How long a completion's result waits for its PubAck (a put with no time to wait gets as long). */
+const RESULT_TIMEOUT_MS = 1_000;
 
 /** How long one publish waits for its PubAck: the time left, within 1 to 5 s. */
 function publishTimeout(deadline: number): number {

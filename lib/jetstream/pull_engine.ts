@@ -187,25 +187,41 @@ export class PullEngine {
         failures.push({ tag, message: lease });
         continue;
       }
-      this.#leases.end(lease);
-      lease.queue.totals.acked++;
       waiting++;
-      this.#link.confirmTo(lease.reply, ACK, (error) => {
-        if (error === null) lease.queue.roomFreed();
-        else {
-          failures.push({
-            tag,
-            message: `Cannot ack job ${lease.job.id}: NATS JetStream did not confirm (${
-              errorText(error)
-            }); the job may be delivered again`,
-          });
-        }
+      this.ackLease(lease, (message) => {
+        if (message !== null) failures.push({ tag, message });
         if (--waiting === 0) finish?.();
       });
-      if (lease.sub) this.pumpSub(lease.sub);
     }
     if (waiting === 0) return failures;
     return new Promise((resolve) => finish = () => resolve(failures));
+  }
+
+  /** The lease `tag` if `owner` holds it at `now`, else why not (see {@link LeaseTable.own}). */
+  own(owner: Owner, tag: number, now: number): Lease | string {
+    return this.#leases.own(owner, tag, now);
+  }
+
+  /**
+   * Ends a lease `owner` holds and acks its job; `done` gets null once
+   * JetStream confirmed the ack, else why it may be delivered again.
+   */
+  ackLease(lease: Lease, done: (failure: string | null) => void): void {
+    this.#leases.end(lease);
+    lease.queue.totals.acked++;
+    this.#link.confirmTo(lease.reply, ACK, (error) => {
+      if (error === null) {
+        lease.queue.roomFreed();
+        done(null);
+      } else {
+        done(
+          `Cannot ack job ${lease.job.id}: NATS JetStream did not confirm (${
+            errorText(error)
+          }); the job may be delivered again`,
+        );
+      }
+    });
+    if (lease.sub) this.pumpSub(lease.sub);
   }
 
   nack(
@@ -632,22 +648,27 @@ export class PullEngine {
 
 /** The job a delivered message carries. */
 function readJob(msg: Msg, seq: number, attempts: number): Job {
-  const h = msg.headers;
+  // The headers read in one pass: each get() of nats.js scans and copies every name.
+  const found = new Map<string, string>();
+  for (const [name, values] of msg.headers ?? []) {
+    if (values.length > 0) found.set(name, values[0]);
+  }
+  const get = (name: string) => found.get(name);
   const job: Job = {
     seq,
-    id: h?.get(Header.id) || h?.get(Header.msgId) || `js-${seq}`,
+    id: get(Header.id) || get(Header.msgId) || `js-${seq}`,
     payload: msg.string(),
-    priority: Number(h?.get(Header.priority) || 0),
+    priority: Number(get(Header.priority) || 0),
     attempts,
     readyAt: 0,
   };
-  const replyTo = h?.get(Header.replyTo);
+  const replyTo = get(Header.replyTo);
   if (replyTo) job.replyTo = replyTo;
-  const reason = h?.get(Header.reason);
+  const reason = get(Header.reason);
   if (reason) {
     job.reason = reason;
-    job.origin = h?.get(Header.origin) || undefined;
+    job.origin = get(Header.origin) || undefined;
   }
-  readFlowHeaders((name) => h?.get(name), job);
+  readFlowHeaders(get, job);
   return job;
 }

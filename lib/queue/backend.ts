@@ -127,9 +127,10 @@ export interface QueueBackend {
   ): Awaitable<{ tag: number; message: string }[]>;
   /**
    * Finishes leased jobs, each with the result `route` gives for it stored in
-   * the same step; returns the tags that could not be completed, with why.
-   * A backend that cannot do both in one step leaves this out: the operations
-   * layer then stores the result first and acks after.
+   * the same step (or, where the store cannot, stored first and the job acked
+   * after, as the JetStream store does); returns the tags that could not be
+   * completed, with why. A backend that leaves this out gets the operations
+   * layer's steps: the results stored one by one, then the acks.
    */
   complete?(
     owner: Owner,
