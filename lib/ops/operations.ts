@@ -837,12 +837,7 @@ export class Operations {
     return jobs;
   }
 
-  /**
-   * Completes on the backend, under the owners that hold the leases. A
-   * backend that cannot complete in one step gets the results put first and
-   * the leases acked after: a crash between redelivers the task, and its
-   * result's id keeps the second one from being stored twice.
-   */
+  /** Completes on the backend, under the owners that hold the leases. */
   #completeOn(
     caller: Caller,
     tags: number[],
@@ -850,7 +845,6 @@ export class Operations {
   ): Awaitable<AckFailure[]> {
     const now = this.#now();
     const backend = this.backend;
-    if (backend.complete === undefined) return this.#completeInSteps(caller, tags, route, now);
     if (!caller.lendsLeases) return backend.complete(caller.owner, tags, route, now);
     // Some leases were taken by waits under borrowed owners: complete each under its owner.
     const byOwner = new Map<Owner, number[]>();
@@ -861,7 +855,7 @@ export class Operations {
       indexes.push(i);
     }
     const results = [...byOwner].map(([owner, indexes]) =>
-      backend.complete!(
+      backend.complete(
         owner,
         indexes.map((i) => tags[i]),
         (job, queue, j) => route(job, queue, indexes[j]),
@@ -871,57 +865,6 @@ export class Operations {
     return results.some((r) => r instanceof Promise)
       ? Promise.all(results).then((lists) => lists.flat())
       : (results as AckFailure[][]).flat();
-  }
-
-  async #completeInSteps(
-    caller: Caller,
-    tags: number[],
-    route: (job: Job, queue: string, index: number) => ResultPut | null,
-    now: number,
-  ): Promise<AckFailure[]> {
-    const failed: AckFailure[] = [];
-    const acks: number[] = [];
-    for (let i = 0; i < tags.length; i++) {
-      const tag = tags[i];
-      const leased = this.backend.leased?.(caller.ownerOf(tag), tag);
-      if (leased === undefined || leased === null) {
-        failed.push({ tag, message: `No lease ${tag} held by this client` });
-        continue;
-      }
-      let put: ResultPut | null;
-      try {
-        put = route(leased.job, leased.queue, i);
-      } catch (error) {
-        failed.push({ tag, message: (error as Error).message });
-        continue;
-      }
-      // A caller on another god sharing the store takes the result there, or it is stored.
-      if (
-        put?.answer !== undefined &&
-        await this.backend.relay?.(put.answer.replyTo, put.answer.result)
-      ) {
-        put = null;
-      }
-      if (put !== null) {
-        const stored = await new Promise<PutResult | TaskwireError>((resolve) =>
-          this.backend.put(caller.owner, put!.queue, [put!.item], { now, timeoutMs: 0 }, resolve)
-        );
-        if (stored instanceof TaskwireError) {
-          failed.push({ tag, message: stored.message });
-          continue;
-        }
-      }
-      acks.push(tag);
-    }
-    const byOwner = new Map<Owner, number[]>();
-    for (const tag of acks) {
-      const owner = caller.ownerOf(tag);
-      let list = byOwner.get(owner);
-      if (list === undefined) byOwner.set(owner, list = []);
-      list.push(tag);
-    }
-    for (const [owner, list] of byOwner) failed.push(...await this.backend.ack(owner, list, now));
-    return failed;
   }
 
   /** Whether caller id `replyTo` names a caller of this god (gone or not). */

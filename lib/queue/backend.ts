@@ -129,10 +129,9 @@ export interface QueueBackend {
    * Finishes leased jobs, each with the result `route` gives for it stored in
    * the same step (or, where the store cannot, stored first and the job acked
    * after, as the JetStream store does); returns the tags that could not be
-   * completed, with why. A backend that leaves this out gets the operations
-   * layer's steps: the results stored one by one, then the acks.
+   * completed, with why.
    */
-  complete?(
+  complete(
     owner: Owner,
     tags: readonly number[],
     route: (job: Job, queue: string, index: number) => ResultPut | null,
