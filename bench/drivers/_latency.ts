@@ -99,15 +99,16 @@ export class LatencyRecord {
 
 /**
  * Calls `put(n)` for n = 0..count-1 at a steady `rate` per second (catching up
- * in bursts after a late timer, never running ahead); resolves once the last
- * one is issued.
+ * at once after a late timer, never running ahead); resolves once the last
+ * one is issued. Sleeps until the next one is due, like the Python producer,
+ * rather than waking every millisecond: the wake-ups made a fifth of this
+ * process's garbage at 500/s.
  */
 export async function pace(count: number, rate: number, put: (n: number) => void): Promise<void> {
   const t0 = performance.now();
-  let sent = 0;
-  while (sent < count) {
-    const due = Math.min(count, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
-    while (sent < due) put(sent++);
-    if (sent < count) await new Promise((resolve) => setTimeout(resolve, 1));
+  for (let n = 0; n < count; n++) {
+    const wait = t0 + (n * 1000) / rate - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    put(n);
   }
 }
