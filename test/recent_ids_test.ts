@@ -61,6 +61,7 @@ test("RecentIds captures what plain arrays would keep, across frozen blocks", ()
 
 test("RecentIds: a capture keeps its ids while later ones come and old ones are trimmed", () => {
   const ids = new RecentIds({ windowMs: 1000, maxIds: 2 * BLOCK_IDS });
+  assert.equal(ids.capture(0).length, 0);
   for (let i = 0; i < BLOCK_IDS + 10; i++) ids.remember("tasks", `a${i}`, 5000);
   const first = ids.capture(5000);
   const before = [...first];

@@ -56,9 +56,9 @@ export class IdList implements Iterable<RecentId> {
   constructor(blocks: IdBlock[], skip: number) {
     this.#blocks = blocks;
     this.#skip = skip;
-    let length = -skip;
+    let length = 0;
     for (const block of blocks) length += block.length;
-    this.length = length;
+    this.length = length - skip;
   }
 
   *[Symbol.iterator](): IterableIterator<RecentId> {
