@@ -15,7 +15,13 @@ import { start } from "./_support/process.ts";
 
 const authkey = "cluster-test-key";
 const TASKS = 300;
-const LEASE_MS = 2000;
+/**
+ * Long enough that five leases (the attempts before a dead letter) outlast a
+ * NATS node's failover on a loaded machine: with 2 s, a CI run once saw tasks
+ * dead-lettered after five expired leases while the cluster elected new
+ * leaders (every result had arrived, once each).
+ */
+const LEASE_MS = 5000;
 
 /** Retries `fn` on transient errors (the god's NATS failing over), for at most `ms`. */
 async function retry<T>(fn: () => Promise<T>, stop?: AbortSignal, ms = 30_000): Promise<T> {
