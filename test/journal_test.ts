@@ -363,7 +363,7 @@ test("compaction: a snapshot replaces the journal; every step a crash could stop
     assert.ok(after.lastCompaction);
     const files = fs.readdirSync(dir).filter((f) => !isLockFile(f) || f === "LOCK").sort();
     assert.deepEqual(files, ["LOCK", "journal-00000002.twj", "snapshot-00000002.tws"]);
-    const live = [...broker.liveJobs()].map((l) => l.job.id).sort();
+    const live = [...broker.captureLiveJobs()].map((l) => l.job.id).sort();
     await store.close();
     assert.deepEqual(
       copies.map((c) => c.step),
@@ -463,7 +463,7 @@ test("compaction writes the state at its boundary while the broker goes on takin
     // Nothing in flight at the end (a job in flight comes back as its last journal record left it).
     for (const tag of held.splice(0)) broker.nack(owner, tag, { now: Date.now() });
     await new Promise<void>((resolve) => store.afterCommit(resolve));
-    const live = [...broker.liveJobs()].map(({ queue, job }) => ({ queue, job: kept(job) }));
+    const live = [...broker.captureLiveJobs()].map(({ queue, job }) => ({ queue, job: kept(job) }));
     await store.close();
 
     const again = await openJournal(dir);
@@ -497,7 +497,7 @@ test("compaction starts by itself past the thresholds, while appends go on", asy
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     assert.ok(events.includes("compaction_done"), events.join(","));
-    const live = [...broker.liveJobs()].length;
+    const live = [...broker.captureLiveJobs()].length;
     await store.close();
     const again = await openJournal(dir);
     assert.equal(again.restore.jobs.length, live);

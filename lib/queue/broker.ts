@@ -899,15 +899,6 @@ export class Broker implements QueueBackend {
     queue.ready.pushAll(ready);
   }
 
-  /** Every live job with its queue (ready, delayed, in flight), for writing a snapshot. */
-  *liveJobs(): IterableIterator<{ queue: string; job: Job }> {
-    for (const queue of this.#queues.values()) {
-      for (const job of queue.ready) yield { queue: queue.name, job };
-      for (const job of queue.delayed.values()) yield { queue: queue.name, job };
-    }
-    for (const lease of this.#leases.values()) yield { queue: lease.queue.name, job: lease.job };
-  }
-
   /**
    * Every live job as it is now, to write a snapshot over many turns: what
    * changes after this call does not show. Ready jobs come from the ready
