@@ -140,11 +140,11 @@ async function runScenario(run: Run, scenario: Scenario): Promise<RunOutcome> {
  * How often a run reads /proc for its processes' CPU time and memory. Each
  * reading costs this process about a millisecond on one of the two cores the
  * measured processes share. Throughput runs read often, so that a process that
- * exits has its CPU time counted to within a few milliseconds. Paced runs read
+ * exits on its own has its CPU time counted to within 20 ms. Paced runs read
  * seldom: there, 50 readings a second made tasks wait for a core and lengthened
  * the p99 of every system measured (at one reading a second, Python's 1.6 ms
- * became 0.9 ms and taskwire's 4.0 ms on Node 2.7 ms). Their processes outlive the final
- * reading, and the kernel's peak RSS (VmHWM) covers the time between readings.
+ * became 0.9 ms, and taskwire's 4.0 ms on Node 2.7 ms). Their processes outlive
+ * the final reading, and the kernel's peak RSS (VmHWM) covers the time between.
  */
 const THROUGHPUT_SAMPLE_MS = 20;
 const PACED_SAMPLE_MS = 1000;
