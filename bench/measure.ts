@@ -103,6 +103,8 @@ interface Tracked {
   peakRss: number;
   /** Largest sum of VmHWM over the tree (the kernel's peak, between samples too). */
   peakHwm: number;
+  /** Largest sum of VmRSS sampled since {@link Sampler.startWindow}. */
+  windowPeak: number;
 }
 
 /**
@@ -119,7 +121,10 @@ export class Sampler {
 
   /** Starts tracking `pid` under `label` (e.g. "god", "consumer-1"). */
   track(label: string, pid: number): void {
-    this.#tracked.set(label, { pid, data: { cpu: new Map(), peakRss: 0, peakHwm: 0 } });
+    this.#tracked.set(label, {
+      pid,
+      data: { cpu: new Map(), peakRss: 0, peakHwm: 0, windowPeak: 0 },
+    });
     this.sample();
   }
 
@@ -137,6 +142,7 @@ export class Sampler {
       }
       if (rss > data.peakRss) data.peakRss = rss;
       if (hwm > data.peakHwm) data.peakHwm = hwm;
+      if (rss > data.windowPeak) data.windowPeak = rss;
     }
   }
 
@@ -170,6 +176,22 @@ export class Sampler {
   peakRss(label: string): number {
     const data = this.#tracked.get(label)?.data;
     return data ? Math.max(data.peakRss, data.peakHwm) : 0;
+  }
+
+  /**
+   * Starts measuring `label`'s peak over a phase of the run (the kernel keeps
+   * only a lifetime peak, so this one is sampled: every `periodMs`).
+   */
+  startWindow(label: string): void {
+    const data = this.#tracked.get(label)?.data;
+    if (data) data.windowPeak = 0;
+    this.sample();
+  }
+
+  /** Peak resident bytes of `label`'s tree sampled since {@link Sampler.startWindow}. */
+  windowPeak(label: string): number {
+    this.sample();
+    return this.#tracked.get(label)?.data.windowPeak ?? 0;
   }
 
   /** Resident bytes of `label`'s tree right now. */

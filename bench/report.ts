@@ -23,6 +23,8 @@ export interface RunFigures {
   fillMs?: number;
   /** 1M scenario: the god's resident memory with every job queued, bytes. */
   queuedRss?: number;
+  /** 1M scenario: the god's peak resident memory while draining (sampled) over {@link queuedRss}. */
+  drainPeakRatio?: number;
   /** 1M scenario: time from the first result to the last, ms. */
   drainMs?: number;
   /** 1M scenario: drain rate, tasks per second. */
@@ -103,6 +105,11 @@ const COLUMNS = {
   godCpuPer100k: { title: "god CPU", fmt: (v: number) => v.toFixed(2), higherBetter: false },
   fillMs: { title: "fill s", fmt: (v: number) => (v / 1000).toFixed(1), higherBetter: false },
   queuedRss: { title: "RSS queued", fmt: (v: number) => mb(v), higherBetter: false },
+  drainPeakRatio: {
+    title: "drain peak",
+    fmt: (v: number) => `${v.toFixed(2)}×`,
+    higherBetter: false,
+  },
   drainMs: { title: "drain s", fmt: (v: number) => (v / 1000).toFixed(1), higherBetter: false },
   drainPerSec: { title: "drain/s", fmt: (v: number) => compact(v), higherBetter: true },
   restartMs: { title: "restart s", fmt: (v: number) => (v / 1000).toFixed(2), higherBetter: false },
@@ -265,6 +272,7 @@ export function formatText(
       "fillMs",
       "queuedRss",
       "godPeakRss",
+      "drainPeakRatio",
       "drainMs",
       "drainPerSec",
       "startupMs",

@@ -953,6 +953,7 @@ async function runMillion(run: Run, scenario: Scenario): Promise<RunOutcome> {
   }
 
   // Drain: two consumers take every job; the god collects every result.
+  run.sampler.startWindow(godLabel);
   scenario.consumers.forEach((rt, i) =>
     run.spawn(`consumer-${i + 1}`, consumerArgv(run, rt, addr, run.settings.concurrency), {
       discardStdout: true,
@@ -968,6 +969,7 @@ async function runMillion(run: Run, scenario: Scenario): Promise<RunOutcome> {
     timeoutMs: phaseMs,
   });
   const drainMs = drained.at - drainStart.previousAt;
+  const drainPeakRss = run.sampler.windowPeak(godLabel);
   godPeakRss = Math.max(godPeakRss, run.sampler.peakRss(godLabel));
   const results = queue(drained.stats, "results");
   run.notes.push(
@@ -981,6 +983,7 @@ async function runMillion(run: Run, scenario: Scenario): Promise<RunOutcome> {
       fillMs,
       queuedRss,
       godPeakRss,
+      drainPeakRatio: drainPeakRss / queuedRss,
       drainMs,
       drainPerSec: m / (drainMs / 1000),
       startupMs,

@@ -15,6 +15,7 @@ export type { BackendInfo };
 import type { Delivery, Job, PutItem, QueueOptions, QueueStats } from "./types.ts";
 import type { ScheduleRequest } from "./schedules.ts";
 import type { ScheduleInfo } from "../protocol/replies.ts";
+import { IntSet } from "./int_map.ts";
 
 /**
  * One connection (or in-process user) that can hold leases. Backends keep
@@ -27,7 +28,7 @@ export class Owner {
   /** Who this owner is, for a job's history of attempts (a consumer's name). */
   label = "";
   /** Tags of the leases this owner holds. */
-  readonly leases: Set<number> = new Set();
+  readonly leases: IntSet = new IntSet();
   readonly subscriptions: Set<Subscription> = new Set();
 }
 

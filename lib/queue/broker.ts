@@ -17,6 +17,7 @@ import { RateMeter } from "./rate.ts";
 import { ReadyQueue } from "./ready_queue.ts";
 import { copyJob } from "./packed_jobs.ts";
 import { SeenIds } from "./seen_ids.ts";
+import { IntMap } from "./int_map.ts";
 import type {
   BackendEvents,
   InFlightJob,
@@ -213,7 +214,7 @@ class NamedQueue {
  */
 export class Broker implements QueueBackend {
   readonly #queues = new Map<string, NamedQueue>();
-  readonly #leases = new Map<number, Lease>();
+  readonly #leases = new IntMap<Lease>();
   readonly #waitDeadlines = new Heap<Waiter | PendingPut>((a, b) => a.deadline < b.deadline);
   readonly #allowCreate: boolean;
   readonly #dedupeWindowMs: number;
@@ -782,7 +783,7 @@ export class Broker implements QueueBackend {
     const queue = this.#queue(queueName, false);
     const out: InFlightJob[] = [];
     if (queue.inFlight === 0) return out;
-    for (const lease of this.#leases.values()) {
+    for (const lease of this.#leasesByTag()) {
       if (out.length >= limit) break;
       if (lease.queue !== queue) continue;
       const listed: InFlightJob = {
@@ -913,10 +914,10 @@ export class Broker implements QueueBackend {
         parts.push({ queue: queue.name, jobs: queue.delayed.values().map(copyJob) });
       }
     }
-    const leased = Array.from(
-      this.#leases.values(),
-      (lease) => ({ queue: lease.queue.name, job: copyJob(lease.job) }),
-    );
+    const leased = this.#leasesByTag().map((lease) => ({
+      queue: lease.queue.name,
+      job: copyJob(lease.job),
+    }));
     return {
       *[Symbol.iterator]() {
         for (const { queue, jobs } of parts) {
@@ -1188,6 +1189,11 @@ export class Broker implements QueueBackend {
     queue.inFlight++;
     if (subscription) subscription.inFlight++;
     return { tag, queue: queue.name, job, deadline: lease.deadline };
+  }
+
+  /** Every lease, oldest first (tags count up). */
+  #leasesByTag(): Lease[] {
+    return [...this.#leases.values()].sort((a, b) => a.tag - b.tag);
   }
 
   #ownLease(owner: Owner, tag: number): Lease | string {
