@@ -64,13 +64,17 @@ class Bucket {
     return this.tail.peek();
   }
 
-  shift(): Job | undefined {
+  /**
+   * Takes the next job. `peeked`: the job {@link peek} made for it, handed
+   * out instead of making a packed job a second time.
+   */
+  shift(peeked?: Job): Job | undefined {
     let job = this.front.shift();
     if (job === undefined) {
       const chunk = this.chunks.peek();
       if (chunk !== undefined) {
-        job = chunk.job(this.head++);
-        if (this.head === chunk.length) {
+        job = peeked ?? chunk.job(this.head);
+        if (++this.head === chunk.length) {
           this.chunks.shift();
           this.head = 0;
         }
@@ -189,12 +193,11 @@ export class ReadyQueue {
   shift(): Job | undefined {
     for (const bucket of this.#order) {
       if (bucket.length === 0) continue;
-      const peeked = this.#peeked;
-      this.#peeked = undefined;
-      const job = bucket.shift()!;
-      this.#length--;
       // The same job: hand out the object the caller saw, not a second copy.
-      return peeked ?? job;
+      const job = bucket.shift(this.#peeked)!;
+      this.#peeked = undefined;
+      this.#length--;
+      return job;
     }
     return undefined;
   }
