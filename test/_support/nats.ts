@@ -52,7 +52,7 @@ export class NatsNode {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  /** Waits until the server accepts clients (and, in a cluster, JetStream is up). */
+  /** Waits until the server accepts clients (rejects at once if it exits first). */
   async ready(timeoutMs = 15_000): Promise<void> {
     await this.proc.waitFor(/Server is ready/, timeoutMs);
   }
@@ -72,49 +72,35 @@ export class NatsNode {
   }
 }
 
-/** Starts one JetStream server on a free loopback port (`extraArgs`: more nats-server flags, e.g. a user). */
-export async function startNats(
-  extraArgs: string[] = [],
-): Promise<{ node: NatsNode; close(): Promise<void> }> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "taskwire-nats-"));
-  const port = await freePort();
-  const node = new NatsNode("n1", port, 0, dir, [
-    "-js",
-    "-sd",
-    dir,
-    "-a",
-    "127.0.0.1",
-    "-p",
-    String(port),
-    "-n",
-    "n1",
-    ...extraArgs,
-  ]);
-  await node.ready();
-  return {
-    node,
-    async close() {
-      await node.stop();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+/**
+ * Runs `attempt` (which starts servers on ports from {@link freePort}, and
+ * stops them and throws if they do not come up) up to three times. Between
+ * freePort's probe closing and a server binding the port, any outgoing
+ * connection on the machine may take that port as its source (a cluster's
+ * own route dials among them), and nats-server then exits with "address
+ * already in use": a CI run once lost a cluster that way.
+ */
+async function onFreshPorts<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let tries = 1;; tries++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (tries === 3 || !/address already in use/.test(String(error))) throw error;
+      console.warn(
+        `NOTICE: a nats-server lost its port to another socket; starting again on new ports`,
+      );
+    }
+  }
 }
 
-/** Starts a JetStream cluster of `size` servers with routes on loopback. */
-export async function startNatsCluster(
-  size = 3,
-): Promise<{ nodes: NatsNode[]; urls: string; close(): Promise<void> }> {
-  const root = mkdtempSync(path.join(os.tmpdir(), "taskwire-natsc-"));
-  const ports: number[] = [];
-  const clusterPorts: number[] = [];
-  for (let i = 0; i < size; i++) {
-    ports.push(await freePort());
-    clusterPorts.push(await freePort());
-  }
-  const routes = clusterPorts.map((p) => `nats-route://127.0.0.1:${p}`).join(",");
-  const nodes = ports.map((port, i) => {
-    const dir = path.join(root, `n${i + 1}`);
-    return new NatsNode(`n${i + 1}`, port, clusterPorts[i], dir, [
+/** Starts one JetStream server on a free loopback port (`extraArgs`: more nats-server flags, e.g. a user). */
+export function startNats(
+  extraArgs: string[] = [],
+): Promise<{ node: NatsNode; close(): Promise<void> }> {
+  return onFreshPorts(async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "taskwire-nats-"));
+    const port = await freePort();
+    const node = new NatsNode("n1", port, 0, dir, [
       "-js",
       "-sd",
       dir,
@@ -123,24 +109,66 @@ export async function startNatsCluster(
       "-p",
       String(port),
       "-n",
-      `n${i + 1}`,
-      "--cluster_name",
-      "taskwire-test",
-      "--cluster",
-      `nats://127.0.0.1:${clusterPorts[i]}`,
-      "--routes",
-      routes,
+      "n1",
+      ...extraArgs,
     ]);
+    const close = async () => {
+      await node.stop();
+      rmSync(dir, { recursive: true, force: true });
+    };
+    await node.ready().catch(async (error) => {
+      await close();
+      throw error;
+    });
+    return { node, close };
   });
-  await Promise.all(nodes.map((n) => n.ready()));
-  // JetStream answers only once the nodes have elected a metadata leader.
-  await Promise.all(nodes.map((n) => n.proc.waitFor(/metadata leader/, 20_000)));
-  return {
-    nodes,
-    urls: nodes.map((n) => n.url).join(","),
-    async close() {
+}
+
+/** Starts a JetStream cluster of `size` servers with routes on loopback. */
+export function startNatsCluster(
+  size = 3,
+): Promise<{ nodes: NatsNode[]; urls: string; close(): Promise<void> }> {
+  return onFreshPorts(async () => {
+    const root = mkdtempSync(path.join(os.tmpdir(), "taskwire-natsc-"));
+    const ports: number[] = [];
+    const clusterPorts: number[] = [];
+    for (let i = 0; i < size; i++) {
+      ports.push(await freePort());
+      clusterPorts.push(await freePort());
+    }
+    const routes = clusterPorts.map((p) => `nats-route://127.0.0.1:${p}`).join(",");
+    const nodes = ports.map((port, i) => {
+      const dir = path.join(root, `n${i + 1}`);
+      return new NatsNode(`n${i + 1}`, port, clusterPorts[i], dir, [
+        "-js",
+        "-sd",
+        dir,
+        "-a",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        "-n",
+        `n${i + 1}`,
+        "--cluster_name",
+        "taskwire-test",
+        "--cluster",
+        `nats://127.0.0.1:${clusterPorts[i]}`,
+        "--routes",
+        routes,
+      ]);
+    });
+    const close = async () => {
       await Promise.all(nodes.map((n) => n.stop()));
       rmSync(root, { recursive: true, force: true });
-    },
-  };
+    };
+    // JetStream answers only once the nodes have elected a metadata leader.
+    await Promise.all(nodes.map(async (n) => {
+      await n.ready();
+      await n.proc.waitFor(/metadata leader/, 20_000);
+    })).catch(async (error) => {
+      await close();
+      throw error;
+    });
+    return { nodes, urls: nodes.map((n) => n.url).join(","), close };
+  });
 }

@@ -73,29 +73,37 @@ export class Proc {
     return [...this.lines, ...this.errLines].join("\n");
   }
 
-  /** Resolves with the first line (stdout or stderr) matching `pattern`, or rejects after `timeoutMs`. */
+  /**
+   * Resolves with the first line (stdout or stderr) matching `pattern`;
+   * rejects after `timeoutMs`, or as soon as the process has exited without
+   * printing it (a server that died at start fails its test at once, with
+   * its last words, instead of after the whole timeout).
+   */
   waitFor(pattern: RegExp, timeoutMs = 20_000): Promise<string> {
     const found = [...this.lines, ...this.errLines].find((l) => pattern.test(l));
     if (found !== undefined) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
+      const settle = (done: () => void) => {
+        if (!this.#waiters.includes(waiter)) return;
+        this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        clearTimeout(timer);
+        done();
+      };
+      const fail = (why: string) =>
+        settle(() =>
+          reject(
+            new Error(`${why} a line matching ${pattern}; output:\n${this.output.slice(-3000)}`),
+          )
+        );
       const waiter = {
         test: (l: string) => pattern.test(l),
-        resolve: (l: string) => {
-          clearTimeout(timer);
-          resolve(l);
-        },
+        resolve: (l: string) => settle(() => resolve(l)),
       };
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        reject(
-          new Error(
-            `no line matching ${pattern} within ${timeoutMs} ms; output:\n${
-              this.output.slice(-3000)
-            }`,
-          ),
-        );
-      }, timeoutMs);
+      const timer = setTimeout(() => fail(`no line within ${timeoutMs} ms:`), timeoutMs);
       this.#waiters.push(waiter);
+      this.#settled().then(({ code, signal }) =>
+        fail(`exited (${signal ?? `code ${code}`}) without printing`)
+      );
     });
   }
 
@@ -126,8 +134,14 @@ export class Proc {
    */
   async wait(timeoutMs = 30_000): Promise<{ code: number | null; signal: string | null }> {
     const timer = setTimeout(() => this.signal("SIGKILL"), timeoutMs);
-    const result = await this.exited;
+    const result = await this.#settled();
     clearTimeout(timer);
+    return result;
+  }
+
+  /** Exit, and then the output streams ended or a second passed (a grandchild may hold them open). */
+  async #settled(): Promise<{ code: number | null; signal: string | null }> {
+    const result = await this.exited;
     let grace: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       this.#drained,
@@ -158,10 +172,7 @@ export class Proc {
   #line(line: string, into: string[]): void {
     into.push(line);
     for (const w of [...this.#waiters]) {
-      if (w.test(line)) {
-        this.#waiters = this.#waiters.filter((x) => x !== w);
-        w.resolve(line);
-      }
+      if (w.test(line)) w.resolve(line); // which also takes the waiter off the list
     }
   }
 }
