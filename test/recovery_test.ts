@@ -627,7 +627,19 @@ test("recovery keeps deduplicating the ids of jobs gone, and hands the live ones
   assert.equal(state.counts.ids, 8);
   assert.equal(state.counts.jobs, 4);
   assert.deepEqual(state.jobs.map((j) => `${j.queue}:${j.job.seq}`), ["a:1", "a:3", "a:7", "b:5"]);
-  const ids = folder.recentIds(0);
-  assert.deepEqual(ids.id, ["id-1", "id-2", "id-3", "id-4", "id-5", "id-6", "id-7", "snapshot-id"]);
-  assert.deepEqual(folder.recentIds(1001).id, []);
+  const idsSince = (since: number) => {
+    const ids = folder.recentIds(since);
+    return Array.from({ length: ids.length }, (_, i) => ids.id(i));
+  };
+  assert.deepEqual(idsSince(0), [
+    "id-1",
+    "id-2",
+    "id-3",
+    "id-4",
+    "id-5",
+    "id-6",
+    "id-7",
+    "snapshot-id",
+  ]);
+  assert.deepEqual(idsSince(1001), []);
 });

@@ -882,21 +882,27 @@ export class Broker implements QueueBackend {
     const queue = this.#queues.get(name) ??
       this.#queues.set(name, new NamedQueue(name, defaultQueueOptions(name), this.#packAt))
         .get(name)!;
-    const ids: string[] = new Array(jobs.length);
-    const ready: Job[] = [];
+    let delayed = 0;
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i];
-      ids[i] = job.id;
       if (job.seq >= this.#seq) this.#seq = job.seq + 1;
-      if (job.readyAt > now) {
-        queue.delayed.push(job);
-        queue.delayedCount++;
-        this.#delayedQueues.add(queue);
-      } else {
-        ready.push(job);
-      }
+      if (job.readyAt > now) delayed++;
     }
-    this.#seen(queue).addNew(ids, now);
+    this.#seen(queue).addNew(jobs, now, (job) => job.id);
+    // A backlog is usually all ready: loaded as it is, without a second list of a million.
+    let ready = jobs;
+    if (delayed > 0) {
+      const readyNow: Job[] = [];
+      for (const job of jobs) {
+        if (job.readyAt <= now) readyNow.push(job);
+        else {
+          queue.delayed.push(job);
+          queue.delayedCount++;
+          this.#delayedQueues.add(queue);
+        }
+      }
+      ready = readyNow;
+    }
     queue.ready.pushAll(ready);
   }
 

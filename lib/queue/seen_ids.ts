@@ -109,13 +109,16 @@ export class SeenIds {
    * is sized for them once instead of doubling its way up (and not shrunk
    * while it fills, as `add` would right after sizing).
    */
-  addNew(ids: readonly string[], now: number): void {
-    if (ids.length === 0) return; // as no `add`: nothing is forgotten either
-    const room = Math.min(this.#count + ids.length, this.#maxIds + 1);
+  addNew(ids: readonly string[], now: number): void;
+  /** The same for the ids of `items` (a queue's jobs), without a list of them made first. */
+  addNew<T>(items: readonly T[], now: number, idOf: (item: T) => string): void;
+  addNew<T>(items: readonly T[], now: number, idOf?: (item: T) => string): void {
+    if (items.length === 0) return; // as no `add`: nothing is forgotten either
+    const room = Math.min(this.#count + items.length, this.#maxIds + 1);
     if (room > this.#capacity) this.#resize(room);
     const tick = this.#tick(now);
-    for (let i = 0; i < ids.length; i++) {
-      this.#hash(ids[i]);
+    for (let i = 0; i < items.length; i++) {
+      this.#hash(idOf === undefined ? items[i] as string : idOf(items[i]));
       const hi = this.#fp[0] | 0;
       const lo = this.#fp[1] | 0;
       if (this.#count === this.#capacity) this.#resize(this.#grown());

@@ -33,6 +33,8 @@ export class JobTable {
   /** Seq to position of each live job; null while seqs come in ascending order. */
   #index: Map<number, number> | null = null;
   #size = 0;
+  /** `#jobs` was handed out by {@link list}: copied before the table changes again. */
+  #shared = false;
 
   /** Live jobs. */
   get size(): number {
@@ -49,6 +51,7 @@ export class JobTable {
     const seq = job.seq;
     const seqs = this.#seqs;
     const n = seqs.length;
+    this.#own();
     if (this.#index === null && (n === 0 || seq > seqs[n - 1])) {
       this.#jobs.push(job);
       seqs.push(seq);
@@ -71,6 +74,7 @@ export class JobTable {
   delete(seq: number): boolean {
     const at = this.#find(seq);
     if (at < 0) return false;
+    this.#own();
     this.#jobs[at] = null;
     this.#index?.delete(seq);
     this.#size--;
@@ -79,11 +83,25 @@ export class JobTable {
     return true;
   }
 
-  /** The live jobs, in the order they came. */
-  list(): Job[] {
+  /**
+   * The live jobs, in the order they came. Without holes that is the table's
+   * own list (a million jobs need no second one); it stays as it is.
+   */
+  list(): readonly Job[] {
+    if (this.#size === this.#jobs.length) {
+      this.#shared = true;
+      return this.#jobs as Job[];
+    }
     const out: Job[] = [];
     for (const job of this.#jobs) if (job !== null) out.push(job);
     return out;
+  }
+
+  /** Copies `#jobs` if {@link list} handed it out, before it changes. */
+  #own(): void {
+    if (!this.#shared) return;
+    this.#jobs = this.#jobs.slice();
+    this.#shared = false;
   }
 
   /** The position of the live job of `seq`, or -1. */

@@ -55,7 +55,7 @@ import {
 import { ErrorCode } from "../protocol/errors.ts";
 import type { Recovered } from "./recovery.ts";
 import { Compactor } from "./compaction.ts";
-import { type IdColumns, RecentIds } from "./recent_ids.ts";
+import { type IdSource, RecentIds } from "./recent_ids.ts";
 import { nextTurn } from "../util/next_turn.ts";
 
 /** When the journal calls fsync. */
@@ -234,7 +234,7 @@ export class Journal implements JournalStore {
   }
 
   /** Internal (open): recent ids read back (oldest first), so the next snapshot keeps them. */
-  seedIds(ids: IdColumns): void {
+  seedIds(ids: IdSource): void {
     this.#ids.seed(ids);
   }
 

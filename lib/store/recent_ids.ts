@@ -28,11 +28,12 @@ interface IdBlock {
   readonly at: Float64Array;
 }
 
-/** Put ids in three parallel arrays, oldest first (what recovery reads back). */
-export interface IdColumns {
-  q: string[];
-  id: string[];
-  at: number[];
+/** Put ids to seed from, oldest first (what recovery read back). */
+export interface IdSource {
+  readonly length: number;
+  queue(i: number): string;
+  id(i: number): string;
+  at(i: number): number;
 }
 
 /** One remembered put. */
@@ -123,8 +124,8 @@ export class RecentIds {
   }
 
   /** Records many puts, oldest first, as `remember` would one by one (recovery hands over all at once). */
-  seed(ids: IdColumns): void {
-    for (let i = 0; i < ids.q.length; i++) this.remember(ids.q[i], ids.id[i], ids.at[i]);
+  seed(ids: IdSource): void {
+    for (let i = 0; i < ids.length; i++) this.remember(ids.queue(i), ids.id(i), ids.at(i));
   }
 
   /** The ids still inside the window at `now`, oldest first, as they are now. */

@@ -10,7 +10,8 @@
 import type { Attempt, Job, QueueOptions, Schedule } from "../queue/types.ts";
 import { defaultQueueOptions } from "../queue/options.ts";
 import type { DataFile } from "./file.ts";
-import type { IdColumns } from "./recent_ids.ts";
+import type { IdSource } from "./recent_ids.ts";
+import { PutLog } from "./put_log.ts";
 import { JobTable } from "./job_table.ts";
 import {
   decodeHeader,
@@ -28,7 +29,7 @@ import {
 export interface Recovered {
   queues: Record<string, QueueOptions>;
   /** Live jobs of each queue, in delivery order (what `Broker.restore` loads). */
-  queueJobs: Map<string, Job[]>;
+  queueJobs: Map<string, readonly Job[]>;
   /**
    * The same jobs in one list, in delivery order within each queue. Made when
    * first read: a restart does not need a million more objects.
@@ -65,11 +66,7 @@ export class StateFolder {
    */
   readonly #lost = new Set<string>();
   /** Put ids in journal order: queue, id, time, and the job's seq (to skip ids of live jobs). */
-  readonly #idQ: string[] = [];
-  readonly #idV: string[] = [];
-  readonly #idAt: number[] = [];
-  /** The seq of the job put, -1 for a snapshot's id (numbers, not the jobs: no pointers for GC to trace). */
-  readonly #idSeq: number[] = [];
+  readonly #puts = new PutLog();
   #maxSeq = 0;
   /** Records applied. */
   records = 0;
@@ -89,7 +86,7 @@ export class StateFolder {
       case "job":
         this.#add(record.q, record.job);
         if (record.t === "put") {
-          this.#remember(record.q, record.job.id, record.at ?? 0, record.job.seq);
+          this.#puts.push(record.q, record.job.id, record.at ?? 0, record.job.seq);
         }
         return;
       case "ack":
@@ -100,7 +97,7 @@ export class StateFolder {
         const put = record.put;
         if (put !== undefined) {
           this.#add(put.q, put.job);
-          this.#remember(put.q, put.job.id, record.at ?? 0, put.job.seq);
+          this.#puts.push(put.q, put.job.id, record.at ?? 0, put.job.seq);
         }
         return;
       }
@@ -178,7 +175,7 @@ export class StateFolder {
         return;
       }
       case "id":
-        this.#remember(record.q, record.id, record.at, -1);
+        this.#puts.push(record.q, record.id, record.at, -1);
         return;
       case "end":
         this.end = { jobs: record.jobs, ids: record.ids };
@@ -195,7 +192,7 @@ export class StateFolder {
 
   /** The recovered state; ids older than `windowMs` before `now` are dropped. */
   result(now: number, windowMs: number): Recovered {
-    const queueJobs = new Map<string, Job[]>();
+    const queueJobs = new Map<string, readonly Job[]>();
     let count = 0;
     let ready = 0;
     let delayed = 0;
@@ -217,12 +214,13 @@ export class StateFolder {
     const since = now - windowMs;
     const lost = this.#lost;
     let recent = 0;
-    for (let i = 0; i < this.#idQ.length; i++) {
-      if (this.#idAt[i] < since) continue;
+    const puts = this.#puts;
+    for (let i = 0; i < puts.length; i++) {
+      if (puts.at(i) < since) continue;
       recent++;
-      const seq = this.#idSeq[i];
-      const q = this.#idQ[i];
-      const id = this.#idV[i];
+      const seq = puts.seq(i);
+      const q = puts.queue(i);
+      const id = puts.id(i);
       // A job put into a queue that never lost one is still there.
       if (seq >= 0 && (!lost.has(q) || this.#jobs.get(q)?.get(seq)?.id === id)) continue;
       ids.push({ queue: q, id });
@@ -255,26 +253,11 @@ export class StateFolder {
 
   /**
    * Put ids with their times, oldest first, from `since` on (for seeding the
-   * store's record of recent ids). Fresh arrays, for the store to keep.
+   * store's record of recent ids): a view of the folder's own log, which
+   * must not change until it has been read.
    */
-  recentIds(since: number): IdColumns {
-    const q = this.#idQ;
-    const id = this.#idV;
-    const at = this.#idAt;
-    let first = 0;
-    while (first < at.length && at[first] < since) first++;
-    let rest = first;
-    while (rest < at.length && at[rest] >= since) rest++;
-    if (rest === at.length) return { q: q.slice(first), id: id.slice(first), at: at.slice(first) };
-    // A clock that stepped back left older times among newer ones: keep those in the window.
-    const out: IdColumns = { q: [], id: [], at: [] };
-    for (let i = first; i < at.length; i++) {
-      if (at[i] < since) continue;
-      out.q.push(q[i]);
-      out.id.push(id[i]);
-      out.at.push(at[i]);
-    }
-    return out;
+  recentIds(since: number): IdSource {
+    return this.#puts.since(since);
   }
 
   /** Adds a job to a queue (a job of the same seq there is replaced: that one is lost). */
@@ -293,13 +276,6 @@ export class StateFolder {
     let table = this.#jobs.get(name);
     if (table === undefined) this.#jobs.set(name, table = new JobTable());
     return table;
-  }
-
-  #remember(queue: string, id: string, at: number, seq: number): void {
-    this.#idQ.push(queue);
-    this.#idV.push(id);
-    this.#idAt.push(at);
-    this.#idSeq.push(seq);
   }
 }
 
