@@ -84,3 +84,21 @@ test("JobTable sweeps its holes and still finds every job", () => {
   }
   assert.deepEqual(table.list(), [...model.values()]);
 });
+
+test("JobTable.list() without holes is the table's own list, and later changes leave it as it was", () => {
+  const table = new JobTable();
+  for (let seq = 1; seq <= 5; seq++) table.set(job(seq));
+  const listed = table.list();
+  assert.equal(table.list(), listed, "no second list of the same jobs");
+  table.delete(2);
+  table.set(job(9));
+  table.set(job(3, 1)); // replaces seq 3
+  assert.deepEqual(listed.map((j) => j.id), ["id-1-0", "id-2-0", "id-3-0", "id-4-0", "id-5-0"]);
+  assert.deepEqual(table.list().map((j) => j.id), [
+    "id-1-0",
+    "id-3-1",
+    "id-4-0",
+    "id-5-0",
+    "id-9-0",
+  ]);
+});

@@ -149,6 +149,16 @@ test("SeenIds.addNew() ends as has() and add() one by one would, duplicates and 
   );
 });
 
+test("SeenIds.addNew() of items by their ids is addNew() of the ids", () => {
+  const items = [3, 1, 3, 7, 1, 9].map((n) => ({ id: `id-${n}` }));
+  const byItem = new SeenIds({ windowMs: 1000, maxIds: 4 });
+  const byId = new SeenIds({ windowMs: 1000, maxIds: 4 });
+  byItem.addNew(items, 0, (item) => item.id);
+  byId.addNew(items.map((item) => item.id), 0);
+  assert.equal(byItem.size, byId.size);
+  for (let n = 0; n <= 9; n++) assert.equal(byItem.has(`id-${n}`, 1), byId.has(`id-${n}`, 1));
+});
+
 test("SeenIds.addNew() of a million ids keeps every one", () => {
   const seen = new SeenIds({ windowMs: 600_000, maxIds: 1_000_000 });
   const ids = Array.from({ length: 1_000_000 }, (_, i) => `k3_Zq9-bT1-${i.toString(36)}`);

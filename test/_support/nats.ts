@@ -93,6 +93,11 @@ async function onFreshPorts<T>(attempt: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The flags of one JetStream server named `name`, on loopback `port`, storing in `dir`. */
+function serverArgs(name: string, port: number, dir: string): string[] {
+  return ["-js", "-sd", dir, "-a", "127.0.0.1", "-p", String(port), "-n", name];
+}
+
 /** Starts one JetStream server on a free loopback port (`extraArgs`: more nats-server flags, e.g. a user). */
 export function startNats(
   extraArgs: string[] = [],
@@ -100,18 +105,7 @@ export function startNats(
   return onFreshPorts(async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "taskwire-nats-"));
     const port = await freePort();
-    const node = new NatsNode("n1", port, 0, dir, [
-      "-js",
-      "-sd",
-      dir,
-      "-a",
-      "127.0.0.1",
-      "-p",
-      String(port),
-      "-n",
-      "n1",
-      ...extraArgs,
-    ]);
+    const node = new NatsNode("n1", port, 0, dir, [...serverArgs("n1", port, dir), ...extraArgs]);
     const close = async () => {
       await node.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -140,15 +134,7 @@ export function startNatsCluster(
     const nodes = ports.map((port, i) => {
       const dir = path.join(root, `n${i + 1}`);
       return new NatsNode(`n${i + 1}`, port, clusterPorts[i], dir, [
-        "-js",
-        "-sd",
-        dir,
-        "-a",
-        "127.0.0.1",
-        "-p",
-        String(port),
-        "-n",
-        `n${i + 1}`,
+        ...serverArgs(`n${i + 1}`, port, dir),
         "--cluster_name",
         "taskwire-test",
         "--cluster",
