@@ -1,32 +1,41 @@
 /**
  * JobTable (recovery's jobs of one queue) against the Map<number, Job> it
  * replaces: the same jobs found by seq, and listed in the same order, under
- * puts in seq order, finishes, moves out of order and replacements.
+ * puts in seq order, finishes, moves out of order and replacements, whether
+ * the jobs are packed yet or not.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { JobTable } from "../lib/store/job_table.ts";
+import { eachJob, idsOf, PackedJobs } from "../lib/queue/packed_jobs.ts";
+import { fingerprint } from "../lib/queue/fingerprint.ts";
 import type { Job } from "../lib/queue/types.ts";
 
 function job(seq: number, tag = 0): Job {
   return { seq, id: `id-${seq}-${tag}`, payload: "{}", priority: 0, attempts: 0, readyAt: 0 };
 }
 
-type Op = { kind: "put" | "add" | "delete" | "get"; seq: number };
+type Op = { kind: "put" | "add" | "delete" | "get" | "change"; seq: number };
 
-test("JobTable agrees with a Map by seq: lookups, sizes and order", () => {
+/** The table's jobs one by one, as the broker would load them. */
+function listed(table: JobTable): Job[] {
+  return [...eachJob(table.list())];
+}
+
+test("JobTable agrees with a Map by seq: lookups, changes, sizes and order", () => {
   fc.assert(
     fc.property(
       fc.array(
         fc.record({
-          kind: fc.constantFrom("put", "put", "put", "add", "delete", "delete", "get"),
+          kind: fc.constantFrom("put", "put", "put", "add", "delete", "delete", "get", "change"),
           seq: fc.integer({ min: 0, max: 3000 }),
         }),
         { maxLength: 600 },
       ),
-      (ops: Op[]) => {
-        const table = new JobTable();
+      fc.constantFrom(1, 3, 8, 512),
+      (ops: Op[], packAt: number) => {
+        const table = new JobTable({ packAt });
         const model = new Map<number, Job>();
         let next = 1;
         let tag = 0;
@@ -44,12 +53,31 @@ test("JobTable agrees with a Map by seq: lookups, sizes and order", () => {
           } else if (op.kind === "delete") {
             const seq = op.seq % next;
             assert.equal(table.delete(seq), model.delete(seq));
+          } else if (op.kind === "change") {
+            // A return record: the job got from the table is changed in place.
+            const seq = op.seq % next;
+            const got = table.get(seq);
+            assert.deepEqual(got, model.get(seq));
+            if (got !== undefined) got.attempts++;
+            if (got !== undefined) model.get(seq)!.attempts++;
           } else {
-            assert.equal(table.get(op.seq % next), model.get(op.seq % next));
+            assert.deepEqual(table.get(op.seq % next), model.get(op.seq % next));
+            assert.equal(table.idOf(op.seq % next), model.get(op.seq % next)?.id);
           }
           assert.equal(table.size, model.size);
         }
-        assert.deepEqual(table.list(), [...model.values()]);
+        assert.deepEqual(listed(table), [...model.values()]);
+        // The ids' fingerprints as the broker reads them to restore its dedupe table.
+        const ids = idsOf(table.list());
+        const seed = [7, 11] as const;
+        const got = new Uint32Array(2);
+        const want = new Uint32Array(2);
+        assert.equal(ids.length, model.size);
+        [...model.values()].forEach((j, i) => {
+          ids.fingerprint(i, seed, got);
+          fingerprint(j.id, seed, want);
+          assert.deepEqual(got, want, j.id);
+        });
       },
     ),
     { numRuns: 300 },
@@ -80,25 +108,24 @@ test("JobTable sweeps its holes and still finds every job", () => {
   }
   assert.equal(table.size, model.size);
   for (let seq = 0; seq <= 20_001; seq++) {
-    assert.equal(table.get(seq), model.get(seq), `seq ${seq}`);
+    assert.deepEqual(table.get(seq), model.get(seq), `seq ${seq}`);
   }
-  assert.deepEqual(table.list(), [...model.values()]);
+  assert.deepEqual(listed(table), [...model.values()]);
 });
 
-test("JobTable.list() without holes is the table's own list, and later changes leave it as it was", () => {
-  const table = new JobTable();
-  for (let seq = 1; seq <= 5; seq++) table.set(job(seq));
-  const listed = table.list();
-  assert.equal(table.list(), listed, "no second list of the same jobs");
-  table.delete(2);
-  table.set(job(9));
-  table.set(job(3, 1)); // replaces seq 3
-  assert.deepEqual(listed.map((j) => j.id), ["id-1-0", "id-2-0", "id-3-0", "id-4-0", "id-5-0"]);
-  assert.deepEqual(table.list().map((j) => j.id), [
-    "id-1-0",
-    "id-3-1",
-    "id-4-0",
-    "id-5-0",
-    "id-9-0",
-  ]);
+test("JobTable packs a run of puts; a chunk nothing changed is listed as it is", () => {
+  const table = new JobTable({ packAt: 4 });
+  for (let seq = 1; seq <= 10; seq++) table.set(job(seq));
+  table.get(6)!.attempts = 2; // a return record for a packed job
+  table.delete(7);
+  const list = table.list();
+  assert.ok(list[0] instanceof PackedJobs && list[0].length === 4, "seqs 1-4 packed");
+  assert.ok(!(list[1] instanceof PackedJobs), "seqs 5-8: changed since, so listed as objects");
+  assert.deepEqual(
+    [...eachJob(list)].map((j) => [j.seq, j.attempts]),
+    [[1, 0], [2, 0], [3, 0], [4, 0], [5, 0], [6, 2], [8, 0], [9, 0], [10, 0]],
+  );
+  assert.equal(table.get(7), undefined, "a finished packed job is gone");
+  assert.equal(table.delete(7), false);
+  assert.equal(table.size, 9);
 });

@@ -1,12 +1,13 @@
 /**
- * PutLog (recovery's list of put ids in typed columns): what goes in comes
- * back in order across its growth, and `since` trims to the window, also when
- * the clock stepped back and left older times among newer ones.
+ * PutLog (recovery's list of put ids in frozen blocks): what goes in comes
+ * back in order across its blocks, `since` trims to the window, also when
+ * the clock stepped back and left older times among newer ones, and the
+ * journal's recent ids take its blocks over as they are.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { PutLog } from "../lib/store/put_log.ts";
-import type { IdSource } from "../lib/store/recent_ids.ts";
+import { BLOCK_IDS, type IdSource, RecentIds } from "../lib/store/recent_ids.ts";
 
 function entries(source: IdSource): string[] {
   return Array.from(
@@ -63,4 +64,27 @@ test("PutLog.since() leaves out older times a stepped-back clock left among newe
     "q/e@300",
     "q/f@700",
   ]);
+});
+
+test("the journal's recent ids seeded from a PutLog take its full blocks over and hold what one-by-one seeding would", () => {
+  const log = new PutLog();
+  const n = 3 * BLOCK_IDS + 123;
+  for (let i = 0; i < n; i++) log.push(i % 5 === 0 ? "results" : "tasks", `id-${i}`, 1_000 + i, i);
+  for (
+    const [since, maxIds] of [[0, 1e6], [1_000 + 100, 1e6], [1_000 + BLOCK_IDS + 7, 1e6], [
+      0,
+      5_000,
+    ]]
+  ) {
+    const view = log.since(since);
+    assert.ok(view.frozen !== undefined && view.frozen.count > 0, "full blocks offered whole");
+    const adopted = new RecentIds({ windowMs: 1e9, maxIds });
+    adopted.seed(view);
+    // The same ids without the blocks: remembered one by one.
+    const plain = new RecentIds({ windowMs: 1e9, maxIds });
+    plain.seed({ length: view.length, queue: view.queue, id: view.id, at: view.at });
+    const seen = (ids: RecentIds) => [...ids.capture(2_000)].map((r) => `${r.q}/${r.id}@${r.at}`);
+    assert.deepEqual(seen(adopted), seen(plain), `since ${since}, at most ${maxIds}`);
+    assert.equal(adopted.length, plain.length);
+  }
 });

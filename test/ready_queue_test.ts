@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { PackedJobs } from "../lib/queue/packed_jobs.ts";
+import { fingerprint } from "../lib/queue/fingerprint.ts";
 import { ReadyQueue } from "../lib/queue/ready_queue.ts";
 import type { Job } from "../lib/queue/types.ts";
 
@@ -56,6 +57,15 @@ test("PackedJobs gives back every job as it was, whatever it holds", () => {
   const chunk = PackedJobs.pack(jobs, 0);
   assert.equal(chunk.length, jobs.length);
   assert.deepEqual(unpack(chunk), jobs);
+  const got = new Uint32Array(2);
+  const want = new Uint32Array(2);
+  jobs.forEach((j, i) => {
+    assert.equal(chunk.seq(i), j.seq);
+    assert.equal(chunk.id(i), j.id);
+    chunk.fingerprint(i, [3, 5], got);
+    fingerprint(j.id, [3, 5], want);
+    assert.deepEqual(got, want, `the fingerprint of ${JSON.stringify(j.id)}, made from the chunk`);
+  });
 });
 
 test("PackedJobs hands out copies: changing a job taken does not change the chunk", () => {
@@ -134,6 +144,44 @@ test("ReadyQueue.pushAll() holds the same jobs, in the same order, as push() one
       },
     ),
     { numRuns: 300 },
+  );
+});
+
+test("ReadyQueue.pushPacked() takes a chunk as it is, after the jobs already waiting", () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 6 }),
+      fc.array(fc.constantFrom(0, 0, 2), { maxLength: 10 }),
+      fc.array(fc.integer({ min: 1, max: 9 }), { maxLength: 5 }),
+      (packAt: number, before: number[], chunkSizes: number[]) => {
+        const packed = new ReadyQueue({ packAt });
+        const single = new ReadyQueue({ packAt });
+        let seq = 0;
+        for (const priority of before) {
+          const j = job(++seq, { priority });
+          packed.push(j);
+          single.push(j);
+        }
+        for (const size of chunkSizes) {
+          const jobs = Array.from({ length: size }, () => job(++seq));
+          packed.pushPacked(PackedJobs.pack(jobs, 0));
+          for (const j of jobs) single.push(j);
+          packed.push(job(++seq, { priority: 2 }));
+          single.push(job(seq, { priority: 2 }));
+        }
+        assert.equal(packed.length, single.length);
+        assert.equal(packed.textLength(), single.textLength());
+        assert.deepEqual([...packed], [...single]);
+        const taken: Job[] = [];
+        for (let j = packed.shift(); j !== undefined; j = packed.shift()) taken.push(j);
+        assert.deepEqual(taken, [...single]);
+      },
+    ),
+    { numRuns: 200 },
+  );
+  assert.throws(
+    () => new ReadyQueue().pushPacked(PackedJobs.pack([job(1, { priority: 4 })], 0)),
+    /plain jobs only/,
   );
 });
 

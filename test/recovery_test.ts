@@ -26,6 +26,7 @@ import {
 import { Broker } from "../lib/queue/broker.ts";
 import { Owner } from "../lib/queue/backend.ts";
 import type { Job } from "../lib/queue/types.ts";
+import { PackedJobs } from "../lib/queue/packed_jobs.ts";
 
 /** Options this test does not exercise: not paused, no rate limit, no backoff. */
 const PLAIN = { paused: false, rateLimit: null, backoff: null };
@@ -389,6 +390,88 @@ test("replay rebuilds what the broker had: delayed, nacked, dead-lettered, reque
     assert.deepEqual(restored.peek("other", 10).map((j) => j.id).sort(), ["o-after", "o0"]);
     assert.equal(restore.counts.dead, 1);
     assert.equal(restore.counts.delayed, 2);
+    await again.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a backlog of thousands comes back packed as the journal is read, in the order the broker had", async () => {
+  const dir = tempDir();
+  try {
+    const { store } = await openJournal(dir);
+    const broker = new Broker({ journal: (r) => store.append(r) });
+    const owner = new Owner();
+    const now = Date.now();
+    const put = (id: string, fields: { delayMs?: number; priority?: number } = {}) =>
+      broker.put(
+        null,
+        "tasks",
+        [{
+          id,
+          payload: `{"n":"${id}"}`,
+          priority: fields.priority ?? 0,
+          delayMs: fields.delayMs ?? 0,
+        }],
+        { now },
+        () => {},
+      );
+    for (let i = 0; i < 3000; i++) {
+      // Runs of other priorities, jobs delayed an hour and jobs delayed a moment, among plain puts.
+      if (i % 1500 === 5) { for (let k = 0; k < 40; k++) put(`p${i}-${k}`, { priority: 3 }); }
+      put(`j${i}`, i % 997 === 1 ? { delayMs: 3_600_000 } : i % 1300 === 2 ? { delayMs: 1 } : {});
+    }
+    // Some jobs taken and finished, some handed back (their attempts change after they were packed).
+    for (let n = 0; n < 150; n++) {
+      broker.get(owner, "tasks", { now, timeoutMs: 0 }, (d) => {
+        if (n % 3 === 0) broker.nack(owner, d!.tag, { now });
+        else broker.ack(owner, [d!.tag], now);
+      });
+    }
+    await new Promise<void>((resolve) => store.afterCommit(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 5)); // the 1 ms delays are over
+    const later = Date.now();
+    const order = (b: Broker) =>
+      b.peek("tasks", 10_000).map((j) => `${j.id}/${j.attempts}/${j.priority}`);
+    const before = order(broker);
+    const stats = broker.stats(later).map((s) => [s.name, s.ready, s.delayed] as const);
+    await store.close();
+
+    const { store: again, restore } = await openJournal(dir);
+    const packed = [...restore.queueJobs.get("tasks")!].filter((p) => p instanceof PackedJobs);
+    assert.ok(packed.length >= 3, `the backlog came back in chunks (${packed.length})`);
+    const restored = new Broker({ journal: (r) => again.append(r) });
+    restored.restore(restore, later);
+    // The jobs delayed a moment are ready now: in seq order after a restart, still waiting before it.
+    const moment = ["j2/0/0", "j1302/0/0", "j2602/0/0"];
+    const got = order(restored);
+    assert.deepEqual(got.filter((j) => !moment.includes(j)), before);
+    assert.deepEqual(got.filter((j) => moment.includes(j)), moment);
+    const [[, ready, delayed]] = stats;
+    assert.deepEqual(
+      restored.stats(later).map((s) => [s.name, s.ready, s.delayed]),
+      [["tasks", ready + 3, delayed - 3]],
+    );
+    assert.equal(restore.counts.delayed, 4, "j1, j998, j1995 and j2992 wait an hour");
+    // The ids of packed jobs still deduplicate; a new id is taken and numbered after the rest.
+    let result: unknown;
+    restored.put(
+      null,
+      "tasks",
+      [
+        { id: "j2500", payload: "again", priority: 0, delayMs: 0 },
+        { id: "new", payload: "1", priority: 0, delayMs: 0 },
+      ],
+      { now: later },
+      (r) => result = r,
+    );
+    assert.deepEqual(result, { accepted: 1, duplicates: 1 });
+    const fresh = restored.peek("tasks", 10_000).find((j) => j.id === "new")!;
+    assert.ok(
+      fresh.seq > Math.max(
+        ...restored.peek("tasks", 10_000).filter((j) => j !== fresh).map((j) => j.seq),
+      ),
+    );
     await again.close();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -15,7 +15,7 @@ import { Heap } from "./heap.ts";
 import { Deque } from "./deque.ts";
 import { RateMeter } from "./rate.ts";
 import { ReadyQueue } from "./ready_queue.ts";
-import { copyJob } from "./packed_jobs.ts";
+import { copyJob, idsOf, type LiveJobs, PackedJobs } from "./packed_jobs.ts";
 import { SeenIds } from "./seen_ids.ts";
 import { IntMap } from "./int_map.ts";
 import type {
@@ -846,14 +846,14 @@ export class Broker implements QueueBackend {
   /**
    * Loads state read back from the store (before serving). Jobs come in
    * delivery order per queue, as lists by queue (`queueJobs`, what the store
-   * recovers) or one list (`jobs`, used when `queueJobs` is absent); `ids`
+   * recovers, packed chunks taken as they are) or one list (`jobs`, used when `queueJobs` is absent); `ids`
    * are recent put ids to keep deduplicating (remembered from now, like the
    * ids of the jobs).
    */
   restore(
     state: {
       queues: Record<string, QueueOptions>;
-      queueJobs?: ReadonlyMap<string, readonly Job[]>;
+      queueJobs?: ReadonlyMap<string, LiveJobs>;
       jobs?: Iterable<{ queue: string; job: Job }>;
       ids?: Iterable<{ queue: string; id: string }>;
       schedules?: Iterable<Schedule>;
@@ -878,17 +878,41 @@ export class Broker implements QueueBackend {
   }
 
   /** Loads one queue's jobs, in delivery order: their ids, seqs, and where they wait. */
-  #restoreJobs(name: string, jobs: readonly Job[], now: number): void {
+  #restoreJobs(name: string, list: LiveJobs, now: number): void {
     const queue = this.#queues.get(name) ??
       this.#queues.set(name, new NamedQueue(name, defaultQueueOptions(name), this.#packAt))
         .get(name)!;
+    // All the queue's ids at once: the table is sized for them once.
+    this.#seen(queue).addNew(idsOf(list), now);
+    // Single jobs gather into runs; a chunk of plain jobs all ready goes in as it is.
+    let run: Job[] = [];
+    const flush = () => {
+      if (run.length === 0) return;
+      this.#restoreRun(queue, run, now);
+      run = [];
+    };
+    for (const part of list) {
+      if (!(part instanceof PackedJobs)) {
+        run.push(part);
+      } else if (part.plain && part.latestReadyAt <= now) {
+        flush();
+        if (part.maxSeq >= this.#seq) this.#seq = part.maxSeq + 1;
+        queue.ready.pushPacked(part);
+      } else {
+        for (let i = 0; i < part.length; i++) run.push(part.job(i));
+      }
+    }
+    flush();
+  }
+
+  /** Loads a run of a queue's jobs as objects (delayed ones to wait). */
+  #restoreRun(queue: NamedQueue, jobs: readonly Job[], now: number): void {
     let delayed = 0;
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i];
       if (job.seq >= this.#seq) this.#seq = job.seq + 1;
       if (job.readyAt > now) delayed++;
     }
-    this.#seen(queue).addNew(jobs, now, (job) => job.id);
     // A backlog is usually all ready: loaded as it is, without a second list of a million.
     let ready = jobs;
     if (delayed > 0) {

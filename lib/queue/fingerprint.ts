@@ -33,17 +33,40 @@ export function randomSeed(): Seed {
  * ```
  */
 export function fingerprint(id: string, seed: Seed, out: Uint32Array): void {
+  fingerprintJoined("", 0, id, 0, id.length, seed, out);
+}
+
+/**
+ * {@link fingerprint} of `head.slice(0, headLength) + body.slice(bodyStart,
+ * bodyEnd)`, without making that string: how a packed job's id is stored.
+ */
+export function fingerprintJoined(
+  head: string,
+  headLength: number,
+  body: string,
+  bodyStart: number,
+  bodyEnd: number,
+  seed: Seed,
+  out: Uint32Array,
+): void {
   let h1 = seed[0] ^ 0x9e3779b9;
   let h2 = seed[1] ^ 0x7f4a7c15;
-  const length = id.length;
-  for (let i = 0; i < length; i++) {
-    const c = id.charCodeAt(i);
+  for (let i = 0; i < headLength; i++) {
+    const c = head.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x85ebca6b);
+    h1 ^= h1 >>> 15;
+    h2 = Math.imul(h2 ^ c, 0xc2b2ae35);
+    h2 ^= h2 >>> 13;
+  }
+  for (let i = bodyStart; i < bodyEnd; i++) {
+    const c = body.charCodeAt(i);
     h1 = Math.imul(h1 ^ c, 0x85ebca6b);
     h1 ^= h1 >>> 15;
     h2 = Math.imul(h2 ^ c, 0xc2b2ae35);
     h2 ^= h2 >>> 13;
   }
   // The length, so that ids differing only by trailing NULs differ.
+  const length = headLength + bodyEnd - bodyStart;
   h1 ^= length;
   h2 ^= Math.imul(length, 0x27d4eb2f);
   h1 = fmix(h1 ^ Math.imul(h2, 0x165667b1));

@@ -21,6 +21,8 @@
  * gets a copy, so the stored one never changes either.
  */
 import type { Job } from "./types.ts";
+import { fingerprint, fingerprintJoined, type Seed } from "./fingerprint.ts";
+import type { IdSequence } from "./seen_ids.ts";
 
 /** Jobs per chunk: large enough to spread the chunk's own cost, small enough to pack in one go. */
 export const PACKED_JOBS = 512;
@@ -45,7 +47,14 @@ export class PackedJobs {
   readonly length: number;
   /** Characters of its jobs' ids and payloads (what a snapshot of them writes), counted when packed. */
   readonly textLength: number;
-  readonly #priority: number;
+  /** The priority it was packed for. */
+  readonly priority: number;
+  /** Every job is packed (none kept whole), so every one is of {@link priority} and plain. */
+  readonly plain: boolean;
+  /** The highest seq among its jobs. */
+  readonly maxSeq: number;
+  /** The latest time one of its jobs became ready (0 if none was delayed). */
+  readonly latestReadyAt: number;
   readonly #seqBase: number;
   readonly #words: Uint32Array;
   readonly #text: string;
@@ -67,11 +76,17 @@ export class PackedJobs {
       objects: (Job | undefined)[] | null;
       readyAt: Float64Array | null;
       textLength: number;
+      maxSeq: number;
     },
   ) {
     this.length = fields.words.length / WORDS;
     this.textLength = fields.textLength;
-    this.#priority = fields.priority;
+    this.priority = fields.priority;
+    this.plain = fields.objects === null;
+    this.maxSeq = fields.maxSeq;
+    let latest = 0;
+    for (const at of fields.readyAt ?? []) if (at > latest) latest = at;
+    this.latestReadyAt = latest;
     this.#seqBase = fields.seqBase;
     this.#words = fields.words;
     this.#text = fields.text;
@@ -89,10 +104,12 @@ export class PackedJobs {
     let readyAt: Float64Array | null = null;
     let ref: Job | null = null;
     let seqBase = Infinity;
+    let maxSeq = -Infinity;
     // Whether each job is packable, worked out once (it walks the job's keys).
     const plain = new Uint8Array(n);
     for (let i = 0; i < n; i++) {
       const job = jobs[i];
+      if (job.seq > maxSeq) maxSeq = job.seq;
       if (!packable(job, priority)) continue;
       plain[i] = 1;
       ref ??= job;
@@ -143,7 +160,39 @@ export class PackedJobs {
       objects,
       readyAt,
       textLength,
+      maxSeq,
     });
+  }
+
+  /** The seq of job `i`, without making the job. */
+  seq(i: number): number {
+    const kept = this.#objects?.[i];
+    return kept !== undefined ? kept.seq : this.#seqBase + this.#words[i * WORDS];
+  }
+
+  /** The fingerprint of job `i`'s id (see fingerprint.ts), without making the id. */
+  fingerprint(i: number, seed: Seed, out: Uint32Array): void {
+    const kept = this.#objects?.[i];
+    if (kept !== undefined) return fingerprint(kept.id, seed, out);
+    const words = this.#words;
+    const w = i * WORDS;
+    const lengths = words[w + 1];
+    const start = i === 0 ? 0 : words[w - 1] & MAX_TEXT;
+    const end = start + ((lengths >>> 8) & BYTE);
+    fingerprintJoined(this.#refId, lengths & BYTE, this.#text, start, end, seed, out);
+  }
+
+  /** The id of job `i`, without making the job. */
+  id(i: number): string {
+    const kept = this.#objects?.[i];
+    if (kept !== undefined) return kept.id;
+    const words = this.#words;
+    const w = i * WORDS;
+    const lengths = words[w + 1];
+    const start = i === 0 ? 0 : words[w - 1] & MAX_TEXT;
+    const idMid = this.#text.slice(start, start + ((lengths >>> 8) & BYTE));
+    const idPre = lengths & BYTE;
+    return idPre === 0 ? idMid : this.#refId.slice(0, idPre) + idMid;
   }
 
   /** Job `i` as a fresh object (the caller may change it). */
@@ -167,10 +216,54 @@ export class PackedJobs {
       id: idPre === 0 ? idMid : this.#refId.slice(0, idPre) + idMid,
       payload: (payPre === 0 ? "" : ref.slice(0, payPre)) + payMid +
         (paySuf === 0 ? "" : ref.slice(ref.length - paySuf)),
-      priority: this.#priority,
+      priority: this.priority,
       attempts: words[w + 2] >>> 24,
       readyAt: this.#readyAt === null ? 0 : this.#readyAt[i],
     };
+  }
+}
+
+/** The live jobs of a queue in the order they came: packed chunks and single jobs. */
+export type LiveJobs = readonly (Job | PackedJobs)[];
+
+/** How many jobs `list` holds. */
+export function countJobs(list: LiveJobs): number {
+  let n = 0;
+  for (const part of list) n += part instanceof PackedJobs ? part.length : 1;
+  return n;
+}
+
+/**
+ * The fingerprints of `list`'s jobs' ids by position (see seen_ids.ts),
+ * without making the ids of packed jobs; quickest read first to last.
+ */
+export function idsOf(list: LiveJobs): IdSequence {
+  let part = 0;
+  let start = 0;
+  return {
+    length: countJobs(list),
+    fingerprint(i: number, seed: Seed, out: Uint32Array): void {
+      if (i < start) part = start = 0;
+      for (;;) {
+        const p = list[part];
+        const n = p instanceof PackedJobs ? p.length : 1;
+        if (i < start + n) {
+          return p instanceof PackedJobs
+            ? p.fingerprint(i - start, seed, out)
+            : fingerprint(p.id, seed, out);
+        }
+        start += n;
+        part++;
+      }
+    },
+  };
+}
+
+/** The jobs of `list` one by one (packed ones made afresh). */
+export function* eachJob(list: LiveJobs): IterableIterator<Job> {
+  for (const part of list) {
+    if (!(part instanceof PackedJobs)) yield part;
+    else for (let i = 0; i < part.length; i++) yield part.job(i);
   }
 }
 

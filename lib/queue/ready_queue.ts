@@ -51,6 +51,17 @@ class Bucket {
     while (i < to) this.push(jobs[i++]);
   }
 
+  /** Adds a chunk of this priority's jobs (packed elsewhere) at the back. */
+  pushPacked(chunk: PackedJobs): void {
+    if (this.tail.length > 0) {
+      // The jobs waiting as objects came first: packed ahead of it, in order.
+      this.chunks.push(PackedJobs.pack([...this.tail], this.priority));
+      this.tail.clear();
+    }
+    this.chunks.push(chunk);
+    this.length += chunk.length;
+  }
+
   unshift(job: Job): void {
     this.front.unshift(job);
     this.length++;
@@ -171,6 +182,19 @@ export class ReadyQueue {
       this.#length += i - from;
       from = i;
     }
+    this.#peeked = undefined;
+  }
+
+  /**
+   * Adds a chunk's jobs at the back of its priority, as they are (a restore's
+   * backlog packed while the journal was read). Only a chunk whose jobs are
+   * all plain and of its priority ({@link PackedJobs.plain}).
+   */
+  pushPacked(chunk: PackedJobs): void {
+    if (!chunk.plain) throw new Error("pushPacked takes chunks of plain jobs only");
+    if (chunk.length === 0) return;
+    this.#bucket(chunk.priority).pushPacked(chunk);
+    this.#length += chunk.length;
     this.#peeked = undefined;
   }
 

@@ -25,6 +25,13 @@
  */
 import { fingerprint, randomSeed, type Seed } from "./fingerprint.ts";
 
+/** Ids by position, given as their fingerprints (so that packed ids need not be made). */
+export interface IdSequence {
+  readonly length: number;
+  /** Writes the fingerprint of id `i` under `seed` to `out`, as {@link fingerprint} does. */
+  fingerprint(i: number, seed: Seed, out: Uint32Array): void;
+}
+
 /** Ids are remembered at this precision. */
 const TICK_MS = 100;
 /** Ring entries allocated at first (grows by doubling, up to the cap). */
@@ -110,15 +117,21 @@ export class SeenIds {
    * while it fills, as `add` would right after sizing).
    */
   addNew(ids: readonly string[], now: number): void;
+  /** The same for ids read by position (the jobs of a restored queue, some packed). */
+  addNew(ids: IdSequence, now: number): void;
   /** The same for the ids of `items` (a queue's jobs), without a list of them made first. */
   addNew<T>(items: readonly T[], now: number, idOf: (item: T) => string): void;
-  addNew<T>(items: readonly T[], now: number, idOf?: (item: T) => string): void {
+  addNew<T>(items: readonly T[] | IdSequence, now: number, idOf?: (item: T) => string): void {
     if (items.length === 0) return; // as no `add`: nothing is forgotten either
     const room = Math.min(this.#count + items.length, this.#maxIds + 1);
     if (room > this.#capacity) this.#resize(room);
     const tick = this.#tick(now);
+    const list = Array.isArray(items) ? items as readonly T[] : null;
+    const sequence = list === null ? items as IdSequence : null;
+    if (sequence !== null) this.#lastId = null;
     for (let i = 0; i < items.length; i++) {
-      this.#hash(idOf === undefined ? items[i] as string : idOf(items[i]));
+      if (sequence !== null) sequence.fingerprint(i, this.#seed, this.#fp);
+      else this.#hash(idOf === undefined ? list![i] as string : idOf(list![i]));
       const hi = this.#fp[0] | 0;
       const lo = this.#fp[1] | 0;
       if (this.#count === this.#capacity) this.#resize(this.#grown());

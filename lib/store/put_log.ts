@@ -2,16 +2,15 @@
  * Every put id recovery reads, in journal order: the queue, the id, when it
  * was put, and the seq of the job put (-1 for a snapshot's id).
  *
- * A million puts make a million entries, so the numbers live in typed
- * columns (a queue as an index into its few names) that double as they
- * fill: no pointers for the collector to trace, and far fewer fresh pages
- * than four arrays that grow by half again each time. Fresh pages are what
- * a replay pays for most on a virtual machine, where touching one can cost
- * some microseconds.
+ * A million puts make a million entries, so they are kept as the journal's
+ * record of recent ids keeps them ({@link IdBlock}: every
+ * {@link BLOCK_IDS} ids joined into one string, queues and times in typed
+ * arrays), with the seqs beside each block. The id strings decoded from the
+ * records then die young instead of a million of them being carried through
+ * the collector's generations, and the journal takes the blocks over as they
+ * are when it seeds its recent ids.
  */
-import type { IdSource } from "./recent_ids.ts";
-
-const MIN_ENTRIES = 1024;
+import { BLOCK_IDS, freeze, type IdBlock, type IdSource } from "./recent_ids.ts";
 
 /**
  * @example
@@ -23,53 +22,59 @@ const MIN_ENTRIES = 1024;
  */
 export class PutLog implements IdSource {
   #length = 0;
-  readonly #names: string[] = [];
-  readonly #nameIndex = new Map<string, number>();
-  /** The last queue pushed and its index (a journal's puts come in runs of one queue). */
-  #lastName = "";
-  #lastIndex = -1;
-  #queues = new Uint32Array(MIN_ENTRIES);
-  #ids: string[] = [];
-  #at = new Float64Array(MIN_ENTRIES);
-  #seqs = new Float64Array(MIN_ENTRIES);
+  /** Full blocks, oldest first, and the seqs of each. */
+  readonly #blocks: IdBlock[] = [];
+  readonly #blockSeqs: Float64Array[] = [];
+  /** The newest entries, until there are a block's worth. */
+  #q: string[] = [];
+  #id: string[] = [];
+  #at: number[] = [];
+  #seq: number[] = [];
 
   get length(): number {
     return this.#length;
   }
 
   push(queue: string, id: string, at: number, seq: number): void {
-    const n = this.#length;
-    if (n === this.#at.length) this.#grow(n * 2);
-    if (queue !== this.#lastName || this.#lastIndex < 0) {
-      let index = this.#nameIndex.get(queue);
-      if (index === undefined) {
-        index = this.#names.push(queue) - 1;
-        this.#nameIndex.set(queue, index);
-      }
-      this.#lastName = queue;
-      this.#lastIndex = index;
-    }
-    this.#queues[n] = this.#lastIndex;
-    this.#ids.push(id);
-    this.#at[n] = at;
-    this.#seqs[n] = seq;
-    this.#length = n + 1;
+    this.#q.push(queue);
+    this.#id.push(id);
+    this.#at.push(at);
+    this.#seq.push(seq);
+    this.#length++;
+    if (this.#q.length < BLOCK_IDS) return;
+    this.#blocks.push(freeze(this.#q, this.#id, this.#at));
+    this.#blockSeqs.push(Float64Array.from(this.#seq));
+    this.#q = [];
+    this.#id = [];
+    this.#at = [];
+    this.#seq = [];
   }
 
   queue(i: number): string {
-    return this.#names[this.#queues[i]];
+    const b = Math.floor(i / BLOCK_IDS);
+    if (b === this.#blocks.length) return this.#q[i - b * BLOCK_IDS];
+    const block = this.#blocks[b];
+    return block.names[block.queue[i - b * BLOCK_IDS]];
   }
 
   id(i: number): string {
-    return this.#ids[i];
+    const b = Math.floor(i / BLOCK_IDS);
+    const j = i - b * BLOCK_IDS;
+    if (b === this.#blocks.length) return this.#id[j];
+    const { text, ends } = this.#blocks[b];
+    return text.slice(j === 0 ? 0 : ends[j - 1], ends[j]);
   }
 
   at(i: number): number {
-    return this.#at[i];
+    const b = Math.floor(i / BLOCK_IDS);
+    if (b === this.#blocks.length) return this.#at[i - b * BLOCK_IDS];
+    return this.#blocks[b].at[i - b * BLOCK_IDS];
   }
 
   seq(i: number): number {
-    return this.#seqs[i];
+    const b = Math.floor(i / BLOCK_IDS);
+    if (b === this.#blocks.length) return this.#seq[i - b * BLOCK_IDS];
+    return this.#blockSeqs[b][i - b * BLOCK_IDS];
   }
 
   /**
@@ -78,38 +83,37 @@ export class PutLog implements IdSource {
    * older times among newer ones: those are left out one by one.
    */
   since(since: number): IdSource {
-    const at = this.#at;
     const n = this.#length;
     let first = 0;
-    while (first < n && at[first] < since) first++;
+    while (first < n && this.at(first) < since) first++;
     let rest = first;
-    while (rest < n && at[rest] >= since) rest++;
+    while (rest < n && this.at(rest) >= since) rest++;
     if (rest === n) return this.#view(first, n - first, null);
     let kept = 0;
     const positions = new Uint32Array(n - first);
-    for (let i = first; i < n; i++) if (at[i] >= since) positions[kept++] = i;
+    for (let i = first; i < n; i++) if (this.at(i) >= since) positions[kept++] = i;
     return this.#view(0, kept, positions);
   }
 
   #view(offset: number, length: number, positions: Uint32Array | null): IdSource {
     const position = positions === null ? (i: number) => offset + i : (i: number) => positions[i];
-    return {
+    const view: IdSource = {
       length,
       queue: (i) => this.queue(position(i)),
       id: (i) => this.id(position(i)),
       at: (i) => this.at(position(i)),
     };
-  }
-
-  #grow(entries: number): void {
-    const queues = new Uint32Array(entries);
-    queues.set(this.#queues);
-    this.#queues = queues;
-    const at = new Float64Array(entries);
-    at.set(this.#at);
-    this.#at = at;
-    const seqs = new Float64Array(entries);
-    seqs.set(this.#seqs);
-    this.#seqs = seqs;
+    // A run to the end: its full blocks can be handed over whole.
+    const inBlocks = this.#blocks.length * BLOCK_IDS;
+    if (positions !== null || offset >= inBlocks) return view;
+    const first = Math.floor(offset / BLOCK_IDS);
+    return {
+      ...view,
+      frozen: {
+        blocks: this.#blocks.slice(first),
+        skip: offset - first * BLOCK_IDS,
+        count: inBlocks - offset,
+      },
+    };
   }
 }

@@ -16,7 +16,7 @@
 export const BLOCK_IDS = 4096;
 
 /** Ids frozen together; never changed once made. */
-interface IdBlock {
+export interface IdBlock {
   readonly length: number;
   /** The ids, joined. */
   readonly text: string;
@@ -34,6 +34,12 @@ export interface IdSource {
   queue(i: number): string;
   id(i: number): string;
   at(i: number): number;
+  /**
+   * The first `count` of them as frozen blocks (the first `skip` ids of the
+   * first block left out), when the source keeps them so: a store with no
+   * ids yet takes the blocks over as they are.
+   */
+  readonly frozen?: { blocks: readonly IdBlock[]; skip: number; count: number };
 }
 
 /** One remembered put. */
@@ -125,7 +131,16 @@ export class RecentIds {
 
   /** Records many puts, oldest first, as `remember` would one by one (recovery hands over all at once). */
   seed(ids: IdSource): void {
-    for (let i = 0; i < ids.length; i++) this.remember(ids.queue(i), ids.id(i), ids.at(i));
+    let from = 0;
+    const frozen = ids.frozen;
+    if (frozen !== undefined && this.length === 0 && frozen.count > 0) {
+      this.#blocks = [...frozen.blocks];
+      this.#skip = frozen.skip;
+      this.#frozen = frozen.count;
+      from = frozen.count;
+      if (this.length > this.#maxIds + BLOCK_IDS) this.#trim(-Infinity);
+    }
+    for (let i = from; i < ids.length; i++) this.remember(ids.queue(i), ids.id(i), ids.at(i));
   }
 
   /** The ids still inside the window at `now`, oldest first, as they are now. */
@@ -164,7 +179,12 @@ export class RecentIds {
   }
 }
 
-function freeze(qs: string[], ids: string[], at: number[]): IdBlock {
+/** A block of the ids `ids[i]` put into `qs[i]` at `at[i]`. */
+export function freeze(
+  qs: readonly string[],
+  ids: readonly string[],
+  at: readonly number[],
+): IdBlock {
   const names: string[] = [];
   const index = new Map<string, number>();
   // A block has at most BLOCK_IDS ids, so at most that many names.

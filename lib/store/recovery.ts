@@ -13,6 +13,7 @@ import type { DataFile } from "./file.ts";
 import type { IdSource } from "./recent_ids.ts";
 import { PutLog } from "./put_log.ts";
 import { JobTable } from "./job_table.ts";
+import { eachJob, type LiveJobs, PackedJobs } from "../queue/packed_jobs.ts";
 import {
   decodeHeader,
   FileKind,
@@ -28,8 +29,8 @@ import {
 /** State read back from the data directory, in the shape `Broker.restore` takes. */
 export interface Recovered {
   queues: Record<string, QueueOptions>;
-  /** Live jobs of each queue, in delivery order (what `Broker.restore` loads). */
-  queueJobs: Map<string, readonly Job[]>;
+  /** Live jobs of each queue, in delivery order, packed where they came packed (what `Broker.restore` loads). */
+  queueJobs: Map<string, LiveJobs>;
   /**
    * The same jobs in one list, in delivery order within each queue. Made when
    * first read: a restart does not need a million more objects.
@@ -192,22 +193,26 @@ export class StateFolder {
 
   /** The recovered state; ids older than `windowMs` before `now` are dropped. */
   result(now: number, windowMs: number): Recovered {
-    const queueJobs = new Map<string, readonly Job[]>();
+    const queueJobs = new Map<string, LiveJobs>();
     let count = 0;
     let ready = 0;
     let delayed = 0;
     let dead = 0;
     const queues = Object.fromEntries(this.#queues);
+    const tally = (job: Job) => {
+      if (job.origin !== undefined) dead++;
+      else if (job.readyAt > now) delayed++;
+      else ready++;
+    };
     for (const [queue, table] of this.#jobs) {
       const list = table.list();
-      for (let i = 0; i < list.length; i++) {
-        const job = list[i];
-        if (job.origin !== undefined) dead++;
-        else if (job.readyAt > now) delayed++;
-        else ready++;
+      for (const part of list) {
+        if (!(part instanceof PackedJobs)) tally(part);
+        else if (part.plain && part.latestReadyAt <= now) ready += part.length;
+        else for (let i = 0; i < part.length; i++) tally(part.job(i));
       }
-      count += list.length;
-      if (list.length > 0) queueJobs.set(queue, list);
+      count += table.size;
+      if (table.size > 0) queueJobs.set(queue, list);
     }
     // Ids of live jobs are remembered with the jobs; the rest still dedupe.
     const ids: { queue: string; id: string }[] = [];
@@ -220,9 +225,10 @@ export class StateFolder {
       recent++;
       const seq = puts.seq(i);
       const q = puts.queue(i);
-      const id = puts.id(i);
       // A job put into a queue that never lost one is still there.
-      if (seq >= 0 && (!lost.has(q) || this.#jobs.get(q)?.get(seq)?.id === id)) continue;
+      if (seq >= 0 && !lost.has(q)) continue;
+      const id = puts.id(i);
+      if (seq >= 0 && this.#jobs.get(q)?.idOf(seq) === id) continue;
       ids.push({ queue: q, id });
     }
     let jobs: { queue: string; job: Job }[] | undefined;
@@ -231,7 +237,7 @@ export class StateFolder {
       queueJobs,
       get jobs() {
         return jobs ??= [...queueJobs].flatMap(([queue, list]) =>
-          list.map((job) => ({ queue, job }))
+          Array.from(eachJob(list), (job) => ({ queue, job }))
         );
       },
       ids,
