@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { JobTable } from "../lib/store/job_table.ts";
+import { JobTable, MAX_RUNS } from "../lib/store/job_table.ts";
 import { eachJob, idsOf, PackedJobs } from "../lib/queue/packed_jobs.ts";
 import { fingerprint } from "../lib/queue/fingerprint.ts";
 import type { Job } from "../lib/queue/types.ts";
@@ -128,4 +128,47 @@ test("JobTable packs a run of puts; a chunk nothing changed is listed as it is",
   assert.equal(table.get(7), undefined, "a finished packed job is gone");
   assert.equal(table.delete(7), false);
   assert.equal(table.size, 9);
+});
+
+test("JobTable keeps packing across runs of seqs (a snapshot's priorities, then its leased jobs)", () => {
+  const table = new JobTable({ packAt: 8 });
+  const model = new Map<number, Job>();
+  const add = (j: Job) => {
+    table.set(j);
+    model.set(j.seq, j);
+  };
+  // Priority 5 jobs first (high seqs), then priority 0 (low seqs), then leased ones from the middle.
+  for (let seq = 500; seq < 540; seq++) add(job(seq));
+  for (let seq = 1; seq < 100; seq++) add(job(seq));
+  for (let seq = 300; seq < 320; seq++) add(job(seq));
+  table.get(10)!.attempts = 1; // found in the second run
+  model.get(10)!.attempts = 1;
+  assert.ok(table.delete(505) && model.delete(505));
+  add(job(301, 1)); // a replacement keeps its place in the third run
+  const list = table.list();
+  assert.ok(
+    list.filter((p) => p instanceof PackedJobs).length >= 10,
+    "every run still packed into chunks",
+  );
+  assert.deepEqual(listed(table), [...model.values()]);
+  assert.equal(table.size, model.size);
+});
+
+test(`JobTable past ${MAX_RUNS} runs keeps every job in a Map, in the order they came`, () => {
+  const table = new JobTable({ packAt: 4 });
+  const model = new Map<number, Job>();
+  // Each pair descends: a new run every time (a dead-letter queue filled from many places).
+  for (let k = 0; k < MAX_RUNS + 10; k++) {
+    for (const seq of [10_000 - k * 10, 10_000 - k * 10 + 1]) {
+      const j = job(seq);
+      assert.equal(table.set(j), false);
+      model.set(seq, j);
+    }
+  }
+  assert.ok(table.delete(10_000) && model.delete(10_000));
+  assert.equal(table.set(job(9_991, 2)), true);
+  model.set(9_991, job(9_991, 2));
+  assert.deepEqual(table.get(9_991), job(9_991, 2));
+  assert.deepEqual(listed(table), [...model.values()]);
+  assert.equal(table.size, model.size);
 });

@@ -472,7 +472,28 @@ test("a backlog of thousands comes back packed as the journal is read, in the or
         ...restored.peek("tasks", 10_000).filter((j) => j !== fresh).map((j) => j.seq),
       ),
     );
+
+    // Compacted with jobs in flight: the snapshot lists each priority, then the leased jobs.
+    again.attach?.(restored);
+    const leased: string[] = [];
+    for (let n = 0; n < 5; n++) {
+      restored.get(owner, "tasks", { now: later, timeoutMs: 0 }, (d) => leased.push(d!.job.id));
+    }
+    const waiting = restored.peek("tasks", 10_000).map((j) => j.id);
+    await again.compact();
     await again.close();
+    const { store: third, restore: fromSnapshot } = await openJournal(dir);
+    const parts = [...fromSnapshot.queueJobs.get("tasks")!];
+    assert.ok(
+      parts.filter((p) => p instanceof PackedJobs).length >= 3,
+      "a snapshot's jobs come back packed too",
+    );
+    const again3 = new Broker({});
+    again3.restore(fromSnapshot, Date.now());
+    const ids = again3.peek("tasks", 10_000).map((j) => j.id);
+    assert.deepEqual(ids.filter((id) => !leased.includes(id)), waiting);
+    assert.deepEqual(ids.filter((id) => leased.includes(id)).sort(), [...leased].sort());
+    await third.close();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

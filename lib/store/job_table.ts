@@ -5,33 +5,27 @@
  * usual case.
  *
  * A journal puts a queue's jobs in seq order (the broker numbers them as they
- * come), so the newest jobs are two arrays appended to, seqs ascending, and a
- * seq is found by binary search. Once enough of them are live they are packed
- * into a {@link PackedJobs} chunk, as the broker's ready queue would pack
- * them: the decoded objects die young instead of a million of them being
- * copied through the collector's generations, and the broker takes the
- * chunks as they are. A packed job that a later record changes or finishes
- * is noted beside its chunk (the chunk itself never changes).
+ * come), so they form a {@link Run}: seqs ascending, the newest jobs in two
+ * arrays appended to, a seq found by binary search. Once enough of them are
+ * live they are packed into a {@link PackedJobs} chunk, as the broker's ready
+ * queue would pack them: the decoded objects die young instead of a million
+ * of them being carried through the collector's generations, and the broker
+ * takes the chunks as they are. A packed job that a later record changes or
+ * finishes is noted beside its chunk (the chunk itself never changes).
  *
- * A job added out of seq order (moved here by a requeue or a dead letter,
- * kept by a purge) unpacks the table and switches it to an index by seq,
- * kept from then on: dead-letter queues and purged queues are small and rare.
+ * A job that comes with a lower seq than the last (a snapshot lists jobs in
+ * delivery order: each priority, then the delayed and the leased; a requeue
+ * or a dead letter moves a job here) starts another run. Past
+ * {@link MAX_RUNS} runs the table gives up on order by seq and keeps its jobs
+ * in a `Map` (a dead-letter queue, a snapshot with many delayed jobs).
  */
 import { type LiveJobs, PACKED_JOBS, PackedJobs } from "../queue/packed_jobs.ts";
 import type { Job } from "../queue/types.ts";
 
-/** Holes in the newest jobs are swept out when there are more of them than this, and more than jobs. */
+/** Holes in a run's newest jobs are swept out when there are more of them than this, and more than jobs. */
 const MIN_SWEEP = 1024;
-
-/** A packed run of jobs and what later records did to them. */
-interface Segment {
-  readonly chunk: PackedJobs;
-  readonly first: number;
-  readonly last: number;
-  /** Per job: undefined as packed, null finished, or the job as changed since. */
-  changes: (Job | null | undefined)[] | null;
-  live: number;
-}
+/** Runs a table keeps before it falls back to a Map (each lookup checks every run's seq range). */
+export const MAX_RUNS = 64;
 
 /**
  * @example
@@ -44,19 +38,9 @@ interface Segment {
  */
 export class JobTable {
   readonly #packAt: number;
-  /** Packed runs, seqs ascending, oldest first (empty once the table is indexed). */
-  #segments: Segment[] = [];
-  /** Segments with no live job left, swept out once they are half. */
-  #emptySegments = 0;
-  /** The newest jobs in the order they came; null where one was finished. */
-  #jobs: (Job | null)[] = [];
-  /** The seq of each entry of `#jobs` (kept for holes too, so the seqs stay sorted). */
-  #seqs: number[] = [];
-  /** Seq to position of each live job; null while seqs come in ascending order. */
-  #index: Map<number, number> | null = null;
-  #size = 0;
-  /** Live jobs among the newest. */
-  #newest = 0;
+  #runs: Run[] = [];
+  /** Every live job, once the runs are too many; null until then. */
+  #map: Map<number, Job> | null = null;
 
   /** `packAt`: newest jobs kept as objects before they are packed (tests make it small). */
   constructor(options: { packAt?: number } = {}) {
@@ -65,24 +49,160 @@ export class JobTable {
 
   /** Live jobs. */
   get size(): number {
-    return this.#size;
+    if (this.#map !== null) return this.#map.size;
+    let size = 0;
+    for (const run of this.#runs) size += run.size;
+    return size;
   }
 
   /** The live job of `seq`, to change in place (a packed one is made and kept as changed). */
   get(seq: number): Job | undefined {
-    const at = this.#find(seq);
-    if (at >= 0) return this.#jobs[at]!;
-    const segment = this.#segmentOf(seq);
-    if (segment === undefined) return undefined;
-    const i = positionIn(segment.chunk, seq);
-    if (i < 0) return undefined;
-    const changes = segment.changes ??= new Array(segment.chunk.length);
-    const change = changes[i];
-    if (change === null) return undefined;
-    return change ?? (changes[i] = segment.chunk.job(i));
+    if (this.#map !== null) return this.#map.get(seq);
+    const runs = this.#runs;
+    for (let r = runs.length - 1; r >= 0; r--) {
+      const job = holds(runs[r], seq) ? runs[r].get(seq) : undefined;
+      if (job !== undefined) return job;
+    }
+    return undefined;
   }
 
   /** The id of the live job of `seq`, or undefined; never makes a packed job. */
+  idOf(seq: number): string | undefined {
+    if (this.#map !== null) return this.#map.get(seq)?.id;
+    const runs = this.#runs;
+    for (let r = runs.length - 1; r >= 0; r--) {
+      const id = holds(runs[r], seq) ? runs[r].idOf(seq) : undefined;
+      if (id !== undefined) return id;
+    }
+    return undefined;
+  }
+
+  /** Adds `job`, or replaces the live job of its seq in place; true if it replaced one. */
+  set(job: Job): boolean {
+    const map = this.#map;
+    if (map !== null) {
+      const had = map.has(job.seq);
+      map.set(job.seq, job);
+      return had;
+    }
+    const runs = this.#runs;
+    const last = runs[runs.length - 1];
+    // The usual case first: a seq above every one seen, after a run that holds all of them.
+    if (last !== undefined && runs.length === 1 && job.seq > last.lastSeq) {
+      last.append(job);
+      return false;
+    }
+    for (let r = runs.length - 1; r >= 0; r--) {
+      if (holds(runs[r], job.seq) && runs[r].replace(job)) return true;
+    }
+    if (last !== undefined && job.seq > last.lastSeq) {
+      last.append(job);
+    } else if (runs.length < MAX_RUNS) {
+      const run = new Run(this.#packAt);
+      run.append(job);
+      runs.push(run);
+    } else {
+      this.#toMap().set(job.seq, job);
+    }
+    return false;
+  }
+
+  /** Removes the live job of `seq`; false if there is none. */
+  delete(seq: number): boolean {
+    if (this.#map !== null) return this.#map.delete(seq);
+    const runs = this.#runs;
+    for (let r = runs.length - 1; r >= 0; r--) {
+      if (holds(runs[r], seq) && runs[r].delete(seq)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The live jobs, in the order they came: chunks that nothing changed as
+   * they are, the rest as objects.
+   */
+  list(): LiveJobs {
+    if (this.#map !== null) return [...this.#map.values()];
+    const out: (Job | PackedJobs)[] = [];
+    for (const run of this.#runs) run.listInto(out);
+    return out;
+  }
+
+  /** Moves every job into a Map, in order (packed ones made again). */
+  #toMap(): Map<number, Job> {
+    const map = new Map<number, Job>();
+    for (const run of this.#runs) {
+      const parts: (Job | PackedJobs)[] = [];
+      run.listInto(parts);
+      for (const part of parts) {
+        if (!(part instanceof PackedJobs)) map.set(part.seq, part);
+        else for (let i = 0; i < part.length; i++) map.set(part.seq(i), part.job(i));
+      }
+    }
+    this.#runs = [];
+    return this.#map = map;
+  }
+}
+
+/** Whether `seq` lies in the seq range of `run` (so it may hold it). */
+function holds(run: Run, seq: number): boolean {
+  return seq >= run.firstSeq && seq <= run.lastSeq;
+}
+
+/** A packed run of jobs and what later records did to them. */
+interface Segment {
+  readonly chunk: PackedJobs;
+  readonly first: number;
+  readonly last: number;
+  /** Per job: undefined as packed, null finished, or the job as changed since. */
+  changes: (Job | null | undefined)[] | null;
+  live: number;
+}
+
+/** Jobs added in ascending seq order: packed segments, then the newest as objects. */
+class Run {
+  readonly #packAt: number;
+  /** The lowest and highest seq ever added (finished ones included). */
+  firstSeq = Infinity;
+  lastSeq = -Infinity;
+  size = 0;
+  /** Packed runs, oldest first. */
+  #segments: Segment[] = [];
+  /** Segments with no live job left, swept out once they are half. */
+  #emptySegments = 0;
+  /** The newest jobs; null where one was finished. */
+  #jobs: (Job | null)[] = [];
+  /** The seq of each entry of `#jobs` (kept for holes too, so the seqs stay sorted). */
+  #seqs: number[] = [];
+  /** Live jobs among the newest. */
+  #newest = 0;
+
+  constructor(packAt: number) {
+    this.#packAt = packAt;
+  }
+
+  /** Adds a job whose seq is above {@link lastSeq}. */
+  append(job: Job): void {
+    if (this.firstSeq === Infinity) this.firstSeq = job.seq;
+    this.lastSeq = job.seq;
+    this.#jobs.push(job);
+    this.#seqs.push(job.seq);
+    this.size++;
+    if (++this.#newest >= this.#packAt) this.#packNewest();
+  }
+
+  get(seq: number): Job | undefined {
+    const at = this.#find(seq);
+    if (at >= 0) return this.#jobs[at]!;
+    const segment = this.#segmentOf(seq);
+    const i = segment === undefined ? -1 : positionIn(segment.chunk, seq);
+    if (i < 0) return undefined;
+    const changes = segment!.changes ??= new Array(segment!.chunk.length);
+    const change = changes[i];
+    if (change === null) return undefined;
+    return change ?? (changes[i] = segment!.chunk.job(i));
+  }
+
   idOf(seq: number): string | undefined {
     const at = this.#find(seq);
     if (at >= 0) return this.#jobs[at]!.id;
@@ -93,44 +213,25 @@ export class JobTable {
     return change === null ? undefined : change === undefined ? segment!.chunk.id(i) : change.id;
   }
 
-  /** Adds `job`, or replaces the live job of its seq in place; true if it replaced one. */
-  set(job: Job): boolean {
-    const seq = job.seq;
-    const seqs = this.#seqs;
-    if (this.#index === null && seq > this.#lastSeq()) {
-      this.#jobs.push(job);
-      seqs.push(seq);
-      this.#size++;
-      if (++this.#newest >= this.#packAt) this.#packNewest();
-      return false;
-    }
-    const at = this.#find(seq);
+  /** Replaces the live job of `job.seq` in place; false if there is none. */
+  replace(job: Job): boolean {
+    const at = this.#find(job.seq);
     if (at >= 0) {
       this.#jobs[at] = job;
       return true;
     }
-    const segment = this.#segmentOf(seq);
-    const i = segment === undefined ? -1 : positionIn(segment.chunk, seq);
-    if (i >= 0 && segment!.changes?.[i] !== null) {
-      (segment!.changes ??= new Array(segment!.chunk.length))[i] = job;
-      return true;
-    }
-    this.#unpack();
-    (this.#index ??= this.#indexed()).set(seq, this.#seqs.length);
-    this.#jobs.push(job);
-    this.#seqs.push(seq);
-    this.#size++;
-    this.#newest++;
-    return false;
+    const segment = this.#segmentOf(job.seq);
+    const i = segment === undefined ? -1 : positionIn(segment.chunk, job.seq);
+    if (i < 0 || segment!.changes?.[i] === null) return false;
+    (segment!.changes ??= new Array(segment!.chunk.length))[i] = job;
+    return true;
   }
 
-  /** Removes the live job of `seq`; false if there is none. */
   delete(seq: number): boolean {
     const at = this.#find(seq);
     if (at >= 0) {
       this.#jobs[at] = null;
-      this.#index?.delete(seq);
-      this.#size--;
+      this.size--;
       this.#newest--;
       const holes = this.#jobs.length - this.#newest;
       if (holes > MIN_SWEEP && holes > this.#newest) this.#sweep();
@@ -142,7 +243,7 @@ export class JobTable {
     const changes = segment!.changes ??= new Array(segment!.chunk.length);
     if (changes[i] === null) return false;
     changes[i] = null;
-    this.#size--;
+    this.size--;
     if (--segment!.live === 0 && ++this.#emptySegments * 2 > this.#segments.length) {
       this.#segments = this.#segments.filter((s) => s.live > 0);
       this.#emptySegments = 0;
@@ -150,12 +251,8 @@ export class JobTable {
     return true;
   }
 
-  /**
-   * The live jobs, in the order they came: chunks that nothing changed as
-   * they are, the rest as objects.
-   */
-  list(): LiveJobs {
-    const out: (Job | PackedJobs)[] = [];
+  /** Appends the live jobs to `out`, in order: unchanged chunks as they are. */
+  listInto(out: (Job | PackedJobs)[]): void {
     for (const { chunk, changes, live } of this.#segments) {
       if (live === 0) continue;
       if (changes === null) {
@@ -168,17 +265,9 @@ export class JobTable {
       }
     }
     for (const job of this.#jobs) if (job !== null) out.push(job);
-    return out;
   }
 
-  #lastSeq(): number {
-    const seqs = this.#seqs;
-    if (seqs.length > 0) return seqs[seqs.length - 1];
-    const segments = this.#segments;
-    return segments.length > 0 ? segments[segments.length - 1].last : -Infinity;
-  }
-
-  /** Packs the newest jobs (in seq order, so not while indexed) into a segment. */
+  /** Packs the newest jobs into a segment. */
   #packNewest(): void {
     const live: Job[] = [];
     for (const job of this.#jobs) if (job !== null) live.push(job);
@@ -186,9 +275,8 @@ export class JobTable {
     this.#seqs = [];
     this.#newest = 0;
     if (live.length === 0) return;
-    const chunk = PackedJobs.pack(live, live[0].priority);
     this.#segments.push({
-      chunk,
+      chunk: PackedJobs.pack(live, live[0].priority),
       first: live[0].seq,
       last: live[live.length - 1].seq,
       changes: null,
@@ -196,7 +284,7 @@ export class JobTable {
     });
   }
 
-  /** The segment whose seq range holds `seq`. */
+  /** The segment whose seq range holds `seq`, if it has live jobs. */
   #segmentOf(seq: number): Segment | undefined {
     const segments = this.#segments;
     let lo = 0;
@@ -213,7 +301,6 @@ export class JobTable {
 
   /** The position among the newest jobs of the live job of `seq`, or -1. */
   #find(seq: number): number {
-    if (this.#index !== null) return this.#index.get(seq) ?? -1;
     const seqs = this.#seqs;
     let lo = 0;
     let hi = seqs.length - 1;
@@ -227,40 +314,7 @@ export class JobTable {
     return -1;
   }
 
-  /** Makes every packed job an object again, ahead of the newest (before the table is indexed). */
-  #unpack(): void {
-    if (this.#segments.length === 0) return;
-    const jobs: (Job | null)[] = [];
-    const seqs: number[] = [];
-    for (const part of this.list()) {
-      if (part instanceof PackedJobs) {
-        for (let i = 0; i < part.length; i++) {
-          jobs.push(part.job(i));
-          seqs.push(part.seq(i));
-        }
-      } else {
-        jobs.push(part);
-        seqs.push(part.seq);
-      }
-    }
-    this.#segments = [];
-    this.#emptySegments = 0;
-    this.#jobs = jobs;
-    this.#seqs = seqs;
-    this.#newest = jobs.length;
-    if (this.#index !== null) this.#index = this.#indexed();
-  }
-
-  /** An index of the live jobs, made when the first one comes out of seq order. */
-  #indexed(): Map<number, number> {
-    const index = new Map<number, number>();
-    for (let i = 0; i < this.#jobs.length; i++) {
-      if (this.#jobs[i] !== null) index.set(this.#seqs[i], i);
-    }
-    return index;
-  }
-
-  /** Drops the holes (positions change, so an index is made again). */
+  /** Drops the holes among the newest jobs. */
   #sweep(): void {
     const jobs: (Job | null)[] = [];
     const seqs: number[] = [];
@@ -271,7 +325,6 @@ export class JobTable {
     }
     this.#jobs = jobs;
     this.#seqs = seqs;
-    if (this.#index !== null) this.#index = this.#indexed();
   }
 }
 
