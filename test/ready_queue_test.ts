@@ -53,10 +53,22 @@ test("PackedJobs gives back every job as it was, whatever it holds", () => {
     job(22, { avoid: 3 }),
     job(23, { priority: 5 }),
     job(24, { id: "k3_Zq9-bT1-" }),
+    job(25, { id: "\ufeffstarts with a byte order mark", payload: "\ufeff{}" }),
   ];
   const chunk = PackedJobs.pack(jobs, 0);
   assert.equal(chunk.length, jobs.length);
   assert.deepEqual(unpack(chunk), jobs);
+  // More short pieces than one buffer of code units holds, a lone surrogate among them.
+  const many = Array.from({ length: 512 }, (_, i) =>
+    job(i + 1, {
+      id: `${(i * 7919).toString(36).padStart(6, "x")}-${"q".repeat(30)}`,
+      payload: i === 300 ? "\ud800" : `[${"p".repeat(i % 50)}]`,
+    }));
+  assert.deepEqual(unpack(PackedJobs.pack(many, 0)), many);
+  // A chunk whose text starts with U+FEFF keeps it.
+  // (The first job is the reference, so the second one's id starts the chunk's text.)
+  const bom = [job(1, { id: "a", payload: "x" }), job(2, { id: "\ufeffb", payload: "\ufeffy" })];
+  assert.deepEqual(unpack(PackedJobs.pack(bom, 0)), bom);
   const got = new Uint32Array(2);
   const want = new Uint32Array(2);
   jobs.forEach((j, i) => {

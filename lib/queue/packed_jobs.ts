@@ -117,7 +117,7 @@ export class PackedJobs {
     }
     const refId = ref?.id ?? "";
     const refPayload = ref?.payload ?? "";
-    const parts: string[] = [];
+    const text = new TextBuilder();
     let end = 0;
     let textLength = 0;
     for (let i = 0; i < n; i++) {
@@ -139,10 +139,8 @@ export class PackedJobs {
         words[w + 2] = end;
         continue;
       }
-      if (idMid > 0) parts.push(idPre === 0 ? id : id.slice(idPre));
-      if (payMid > 0) {
-        parts.push(payPre === 0 && paySuf === 0 ? payload : payload.slice(payPre, payPre + payMid));
-      }
+      text.add(id, idPre, id.length);
+      text.add(payload, payPre, payPre + payMid);
       end += idMid + payMid;
       words[w] = delta;
       words[w + 1] = (idPre | (idMid << 8) | (payPre << 16) | (paySuf << 24)) >>> 0;
@@ -154,7 +152,7 @@ export class PackedJobs {
       priority,
       seqBase: seqBase === Infinity ? 0 : seqBase,
       words,
-      text: parts.join(""),
+      text: text.finish(),
       refId,
       refPayload,
       objects,
@@ -264,6 +262,68 @@ export function* eachJob(list: LiveJobs): IterableIterator<Job> {
   for (const part of list) {
     if (!(part instanceof PackedJobs)) yield part;
     else for (let i = 0; i < part.length; i++) yield part.job(i);
+  }
+}
+
+/**
+ * A UTF-16LE decoder, if the runtime has one and stores a Uint16Array's code
+ * units little-endian (what it reads); else null, and pieces are sliced.
+ * ignoreBOM: a text that starts with U+FEFF keeps it (by default it is dropped).
+ */
+const utf16 = (() => {
+  if (new Uint8Array(Uint16Array.of(1).buffer)[0] !== 1) return null;
+  try {
+    return new TextDecoder("utf-16le", { ignoreBOM: true });
+  } catch {
+    return null;
+  }
+})();
+
+/**
+ * Joins many short pieces of strings into one string. Slicing each piece
+ * would make a string apiece, the most of what packing a chunk cost; short
+ * pieces are copied as code units into one buffer instead, made a string
+ * at the end by one decoder call. A piece with a surrogate, or a long one,
+ * is kept as a slice (the decoder would replace a lone surrogate).
+ */
+class TextBuilder {
+  /** Shared by every builder: one chunk is packed at a time, and nothing awaits in between. */
+  static readonly #units = new Uint16Array(8192);
+  readonly #parts: string[] = [];
+  #length = 0;
+
+  /** Appends `text.slice(from, to)`. */
+  add(text: string, from: number, to: number): void {
+    const n = to - from;
+    if (n <= 0) return;
+    if (n <= 64 && utf16 !== null) {
+      const units = TextBuilder.#units;
+      if (this.#length + n > units.length) this.#flush();
+      let at = this.#length;
+      let i = from;
+      for (; i < to; i++) {
+        const c = text.charCodeAt(i);
+        if (c >= 0xd800 && c <= 0xdfff) break;
+        units[at++] = c;
+      }
+      if (i === to) {
+        this.#length = at;
+        return;
+      }
+    }
+    this.#flush();
+    this.#parts.push(from === 0 && to === text.length ? text : text.slice(from, to));
+  }
+
+  finish(): string {
+    this.#flush();
+    return this.#parts.length === 1 ? this.#parts[0] : this.#parts.join("");
+  }
+
+  #flush(): void {
+    if (this.#length === 0) return;
+    this.#parts.push(utf16!.decode(new Uint8Array(TextBuilder.#units.buffer, 0, this.#length * 2)));
+    this.#length = 0;
   }
 }
 
