@@ -399,10 +399,7 @@ test("replay rebuilds what the broker had: delayed, nacked, dead-lettered, reque
 test("a backlog of thousands comes back packed as the journal is read, in the order the broker had", async () => {
   const dir = tempDir();
   try {
-    const { store } = await openJournal(dir);
-    const broker = new Broker({ journal: (r) => store.append(r) });
-    const owner = new Owner();
-    const now = Date.now();
+    const { store, broker, owner, now } = await journaled(dir);
     const put = (id: string, fields: { delayMs?: number; priority?: number } = {}) =>
       broker.put(
         null,
@@ -502,10 +499,7 @@ test("a backlog of thousands comes back packed as the journal is read, in the or
 test("recovered put ids keep deduplicating after a restart", async () => {
   const dir = tempDir();
   try {
-    const { store } = await openJournal(dir);
-    const broker = new Broker({ journal: (r) => store.append(r) });
-    const owner = new Owner();
-    const now = Date.now();
+    const { store, broker, owner, now } = await journaled(dir);
     broker.put(
       null,
       "tasks",
@@ -532,6 +526,13 @@ test("recovered put ids keep deduplicating after a restart", async () => {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** A journal opened in `dir` with a broker writing to it, an owner for leases, and the time. */
+async function journaled(dir: string) {
+  const { store } = await openJournal(dir);
+  const broker = new Broker({ journal: (r) => store.append(r) });
+  return { store, broker, owner: new Owner(), now: Date.now() };
+}
 
 /** Puts `n` jobs through a real journal in `dir` and closes it (its header then commits every byte). */
 async function journalOf(dir: string, n: number): Promise<Uint8Array> {

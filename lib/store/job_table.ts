@@ -302,16 +302,8 @@ class Run {
   /** The position among the newest jobs of the live job of `seq`, or -1. */
   #find(seq: number): number {
     const seqs = this.#seqs;
-    let lo = 0;
-    let hi = seqs.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const s = seqs[mid];
-      if (s < seq) lo = mid + 1;
-      else if (s > seq) hi = mid - 1;
-      else return this.#jobs[mid] === null ? -1 : mid;
-    }
-    return -1;
+    const at = searchAscending(seqs.length, (i) => seqs[i], seq);
+    return at >= 0 && this.#jobs[at] !== null ? at : -1;
   }
 
   /** Drops the holes among the newest jobs. */
@@ -330,11 +322,16 @@ class Run {
 
 /** The position of `seq` in `chunk` (its seqs ascend), or -1. */
 function positionIn(chunk: PackedJobs, seq: number): number {
+  return searchAscending(chunk.length, (i) => chunk.seq(i), seq);
+}
+
+/** The position of `seq` among `length` seqs ascending (`seqAt(i)` the i-th), or -1. */
+function searchAscending(length: number, seqAt: (i: number) => number, seq: number): number {
   let lo = 0;
-  let hi = chunk.length - 1;
+  let hi = length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    const s = chunk.seq(mid);
+    const s = seqAt(mid);
     if (s < seq) lo = mid + 1;
     else if (s > seq) hi = mid - 1;
     else return mid;
