@@ -149,14 +149,19 @@ test("SeenIds.addNew() ends as has() and add() one by one would, duplicates and 
   );
 });
 
-test("SeenIds.addNew() of items by their ids is addNew() of the ids", () => {
-  const items = [3, 1, 3, 7, 1, 9].map((n) => ({ id: `id-${n}` }));
-  const byItem = new SeenIds({ windowMs: 1000, maxIds: 4 });
+test("SeenIds.addNew() of ids given as fingerprints (a restored queue's) is addNew() of the ids", () => {
+  const ids = [3, 1, 3, 7, 1, 9].map((n) => `id-${n}`);
+  const bySequence = new SeenIds({ windowMs: 1000, maxIds: 4 });
   const byId = new SeenIds({ windowMs: 1000, maxIds: 4 });
-  byItem.addNew(items, 0, (item) => item.id);
-  byId.addNew(items.map((item) => item.id), 0);
-  assert.equal(byItem.size, byId.size);
-  for (let n = 0; n <= 9; n++) assert.equal(byItem.has(`id-${n}`, 1), byId.has(`id-${n}`, 1));
+  bySequence.addNew({
+    length: ids.length,
+    fingerprint: (i, seed, out) => fingerprint(ids[i], seed, out),
+  }, 0);
+  byId.addNew(ids, 0);
+  assert.equal(bySequence.size, byId.size);
+  for (let n = 0; n <= 9; n++) {
+    assert.equal(bySequence.has(`id-${n}`, 1), byId.has(`id-${n}`, 1), `id-${n}`);
+  }
 });
 
 test("SeenIds.addNew() of a million ids keeps every one", () => {

@@ -123,21 +123,19 @@ export class SeenIds {
    * while it fills, as `add` would right after sizing).
    */
   addNew(ids: readonly string[], now: number): void;
-  /** The same for ids read by position (the jobs of a restored queue, some packed). */
+  /** The same for ids given as their fingerprints (the jobs of a restored queue, some packed). */
   addNew(ids: IdSequence, now: number): void;
-  /** The same for the ids of `items` (a queue's jobs), without a list of them made first. */
-  addNew<T>(items: readonly T[], now: number, idOf: (item: T) => string): void;
-  addNew<T>(items: readonly T[] | IdSequence, now: number, idOf?: (item: T) => string): void {
-    if (items.length === 0) return; // as no `add`: nothing is forgotten either
-    const room = Math.min(this.#count + items.length, this.#maxIds + 1);
+  addNew(ids: readonly string[] | IdSequence, now: number): void {
+    if (ids.length === 0) return; // as no `add`: nothing is forgotten either
+    const room = Math.min(this.#count + ids.length, this.#maxIds + 1);
     if (room > this.#capacity) this.#resize(room);
     const tick = this.#tick(now);
-    const list = Array.isArray(items) ? items as readonly T[] : null;
-    const sequence = list === null ? items as IdSequence : null;
-    if (sequence !== null) this.#lastId = null;
-    for (let i = 0; i < items.length; i++) {
+    const list = Array.isArray(ids) ? ids as readonly string[] : null;
+    const sequence = list === null ? ids as IdSequence : null;
+    if (sequence !== null) this.#lastId = null; // #fp is written below without an id
+    for (let i = 0; i < ids.length; i++) {
       if (sequence !== null) sequence.fingerprint(i, this.#seed, this.#fp);
-      else this.#hash(idOf === undefined ? list![i] as string : idOf(list![i]));
+      else this.#hash(list![i]);
       const hi = this.#fp[0] | 0;
       const lo = this.#fp[1] | 0;
       if (this.#count === this.#capacity) this.#resize(this.#grown());
