@@ -846,9 +846,9 @@ export class Broker implements QueueBackend {
   /**
    * Loads state read back from the store (before serving). Jobs come in
    * delivery order per queue, as lists by queue (`queueJobs`, what the store
-   * recovers, packed chunks taken as they are) or one list (`jobs`, used when `queueJobs` is absent); `ids`
-   * are recent put ids to keep deduplicating (remembered from now, like the
-   * ids of the jobs).
+   * recovers; its packed chunks are taken as they are) or one list (`jobs`,
+   * used when `queueJobs` is absent); `ids` are recent put ids to keep
+   * deduplicating (remembered from now, like the ids of the jobs).
    */
   restore(
     state: {

@@ -172,10 +172,8 @@ export class PackedJobs {
   fingerprint(i: number, seed: Seed, out: Uint32Array): void {
     const kept = this.#objects?.[i];
     if (kept !== undefined) return fingerprint(kept.id, seed, out);
-    const words = this.#words;
-    const w = i * WORDS;
-    const lengths = words[w + 1];
-    const start = i === 0 ? 0 : words[w - 1] & MAX_TEXT;
+    const lengths = this.#words[i * WORDS + 1];
+    const start = this.#textStart(i);
     const end = start + ((lengths >>> 8) & BYTE);
     fingerprintJoined(this.#refId, lengths & BYTE, this.#text, start, end, seed, out);
   }
@@ -183,11 +181,17 @@ export class PackedJobs {
   /** The id of job `i`, without making the job. */
   id(i: number): string {
     const kept = this.#objects?.[i];
-    if (kept !== undefined) return kept.id;
-    const words = this.#words;
-    const w = i * WORDS;
-    const lengths = words[w + 1];
-    const start = i === 0 ? 0 : words[w - 1] & MAX_TEXT;
+    return kept !== undefined ? kept.id : this.#id(i, this.#textStart(i));
+  }
+
+  /** Where job `i`'s text (the middle of its id, then of its payload) starts. */
+  #textStart(i: number): number {
+    return i === 0 ? 0 : this.#words[i * WORDS - 1] & MAX_TEXT;
+  }
+
+  /** The id of packed job `i`, whose text starts at `start`. */
+  #id(i: number, start: number): string {
+    const lengths = this.#words[i * WORDS + 1];
     const idMid = this.#text.slice(start, start + ((lengths >>> 8) & BYTE));
     const idPre = lengths & BYTE;
     return idPre === 0 ? idMid : this.#refId.slice(0, idPre) + idMid;
@@ -200,18 +204,15 @@ export class PackedJobs {
     const words = this.#words;
     const w = i * WORDS;
     const lengths = words[w + 1];
-    const start = i === 0 ? 0 : words[w - 1] & MAX_TEXT;
-    const idPre = lengths & BYTE;
+    const start = this.#textStart(i);
     const idEnd = start + ((lengths >>> 8) & BYTE);
     const payPre = (lengths >>> 16) & BYTE;
     const paySuf = lengths >>> 24;
-    const text = this.#text;
-    const idMid = text.slice(start, idEnd);
-    const payMid = text.slice(idEnd, words[w + 2] & MAX_TEXT);
+    const payMid = this.#text.slice(idEnd, words[w + 2] & MAX_TEXT);
     const ref = this.#refPayload;
     return {
       seq: this.#seqBase + words[w],
-      id: idPre === 0 ? idMid : this.#refId.slice(0, idPre) + idMid,
+      id: this.#id(i, start),
       payload: (payPre === 0 ? "" : ref.slice(0, payPre)) + payMid +
         (paySuf === 0 ? "" : ref.slice(ref.length - paySuf)),
       priority: this.priority,

@@ -176,6 +176,8 @@ class Run {
   #seqs: number[] = [];
   /** Live jobs among the newest. */
   #newest = 0;
+  /** The position in its chunk of the job {@link #packed} last found. */
+  #position = -1;
 
   constructor(packAt: number) {
     this.#packAt = packAt;
@@ -194,23 +196,22 @@ class Run {
   get(seq: number): Job | undefined {
     const at = this.#find(seq);
     if (at >= 0) return this.#jobs[at]!;
-    const segment = this.#segmentOf(seq);
-    const i = segment === undefined ? -1 : positionIn(segment.chunk, seq);
-    if (i < 0) return undefined;
-    const changes = segment!.changes ??= new Array(segment!.chunk.length);
+    const segment = this.#packed(seq);
+    if (segment === undefined) return undefined;
+    const i = this.#position;
+    const changes = changesOf(segment);
     const change = changes[i];
     if (change === null) return undefined;
-    return change ?? (changes[i] = segment!.chunk.job(i));
+    return change ?? (changes[i] = segment.chunk.job(i));
   }
 
   idOf(seq: number): string | undefined {
     const at = this.#find(seq);
     if (at >= 0) return this.#jobs[at]!.id;
-    const segment = this.#segmentOf(seq);
-    const i = segment === undefined ? -1 : positionIn(segment.chunk, seq);
-    if (i < 0) return undefined;
-    const change = segment!.changes?.[i];
-    return change === null ? undefined : change === undefined ? segment!.chunk.id(i) : change.id;
+    const segment = this.#packed(seq);
+    if (segment === undefined) return undefined;
+    const change = segment.changes?.[this.#position];
+    return change === null ? undefined : change?.id ?? segment.chunk.id(this.#position);
   }
 
   /** Replaces the live job of `job.seq` in place; false if there is none. */
@@ -220,10 +221,9 @@ class Run {
       this.#jobs[at] = job;
       return true;
     }
-    const segment = this.#segmentOf(job.seq);
-    const i = segment === undefined ? -1 : positionIn(segment.chunk, job.seq);
-    if (i < 0 || segment!.changes?.[i] === null) return false;
-    (segment!.changes ??= new Array(segment!.chunk.length))[i] = job;
+    const segment = this.#packed(job.seq);
+    if (segment === undefined || segment.changes?.[this.#position] === null) return false;
+    changesOf(segment)[this.#position] = job;
     return true;
   }
 
@@ -237,14 +237,13 @@ class Run {
       if (holes > MIN_SWEEP && holes > this.#newest) this.#sweep();
       return true;
     }
-    const segment = this.#segmentOf(seq);
-    const i = segment === undefined ? -1 : positionIn(segment.chunk, seq);
-    if (i < 0) return false;
-    const changes = segment!.changes ??= new Array(segment!.chunk.length);
-    if (changes[i] === null) return false;
-    changes[i] = null;
+    const segment = this.#packed(seq);
+    if (segment === undefined) return false;
+    const changes = changesOf(segment);
+    if (changes[this.#position] === null) return false;
+    changes[this.#position] = null;
     this.size--;
-    if (--segment!.live === 0 && ++this.#emptySegments * 2 > this.#segments.length) {
+    if (--segment.live === 0 && ++this.#emptySegments * 2 > this.#segments.length) {
       this.#segments = this.#segments.filter((s) => s.live > 0);
       this.#emptySegments = 0;
     }
@@ -284,6 +283,16 @@ class Run {
     });
   }
 
+  /**
+   * The segment whose chunk holds a job of `seq` (finished or not), its
+   * position there left in {@link #position}.
+   */
+  #packed(seq: number): Segment | undefined {
+    const segment = this.#segmentOf(seq);
+    this.#position = segment === undefined ? -1 : positionIn(segment.chunk, seq);
+    return this.#position < 0 ? undefined : segment;
+  }
+
   /** The segment whose seq range holds `seq`, if it has live jobs. */
   #segmentOf(seq: number): Segment | undefined {
     const segments = this.#segments;
@@ -318,6 +327,11 @@ class Run {
     this.#jobs = jobs;
     this.#seqs = seqs;
   }
+}
+
+/** What later records did to a segment's jobs, made on the first. */
+function changesOf(segment: Segment): (Job | null | undefined)[] {
+  return segment.changes ??= new Array(segment.chunk.length);
 }
 
 /** The position of `seq` in `chunk` (its seqs ascend), or -1. */
