@@ -123,6 +123,41 @@ test("RecordWriter frames many records back to back; readRecord walks them", () 
   assert.equal(writer.length, 0);
 });
 
+test("RecordWriter.recycle: a written buffer is written into again after the next take", () => {
+  const writer = new RecordWriter(64 * 1024);
+  const walk = (bytes: Uint8Array): StoredRecord[] => {
+    const out: StoredRecord[] = [];
+    for (let offset = 0; offset < bytes.length;) {
+      const r = readRecord(bytes, offset);
+      assert.ok(r.ok, "every record reads back");
+      out.push(r.record);
+      offset += r.size;
+    }
+    return out;
+  };
+  const decoded = (record: StoredRecord) => walk(encodeRecord(record))[0];
+  for (const record of SAMPLES) writer.write(record);
+  const first = writer.take();
+  assert.deepEqual(walk(first), SAMPLES.map(decoded));
+  writer.recycle(first);
+  writer.write(SAMPLES[1]);
+  const second = writer.take(); // the buffer written since the first take; the recycled one is next
+  assert.notEqual(second.buffer, first.buffer);
+  writer.write(SAMPLES[2]);
+  const third = writer.take();
+  assert.equal(third.buffer, first.buffer, "the recycled buffer was written into again");
+  assert.deepEqual(walk(third), [decoded(SAMPLES[2])], "over the old bytes, only the new records");
+  // A spare smaller than the buffer a take needs is not used.
+  const small = new Uint8Array(16);
+  writer.recycle(small);
+  writer.write(SAMPLES[0]);
+  writer.take();
+  writer.write(SAMPLES[0]);
+  const fourth = writer.take();
+  assert.notEqual(fourth.buffer, small.buffer);
+  assert.ok(fourth.buffer.byteLength >= 64 * 1024);
+});
+
 test("readRecord() says short for every prefix of a record and corrupt for any flipped byte", () => {
   const bytes = encodeRecord({ t: "put", q: "tasks", job: job(5), at: 9 });
   for (let cut = 0; cut < bytes.length; cut++) {

@@ -319,7 +319,7 @@ export class Operations {
       }, (result) => {
         if (!wait.end(NONE)) return;
         if (result instanceof TaskwireError) this.#fail(done, result);
-        else this.#store.afterCommit(() => done(result));
+        else this.#whenCommitted(done, result);
       });
     } catch (error) {
       this.#fail(done, error);
@@ -918,9 +918,20 @@ export class Operations {
   ): void {
     settle(result, (value) => {
       const reply = shape(value);
-      if (durable) this.#store.afterCommit(() => done(reply));
+      if (durable) this.#whenCommitted(done, reply);
       else done(reply);
     }, (error) => this.#fail(done, error));
+  }
+
+  /**
+   * Calls `done(reply)` once the store has committed. A method of its own so
+   * that the waiting closure holds only these two: one made where the request
+   * was checked would keep the whole request (its results, its decoded
+   * header) alive until the commit, long enough for the collector to promote
+   * it all to the old generation.
+   */
+  #whenCommitted<R>(done: Done<R>, reply: R): void {
+    this.#store.afterCommit(() => done(reply));
   }
 }
 

@@ -59,6 +59,13 @@ function deliveryListing(deliveries: Delivery[]): [object, string[]] {
   ];
 }
 
+/** The reply of a get without `max` (protocol version 1): one job or none. */
+function singleDelivery(deliveries: Delivery[]): [object, string[]?] {
+  if (deliveries.length === 0) return [{ job: null }];
+  const [{ job, tag }] = deliveries;
+  return [{ job: jobMeta(job, tag) }, [job.payload]];
+}
+
 /** A listing (peek, dead letters) as a reply: metadata in the header, payloads after it. */
 function listing(jobs: Job[]): [object, string[]] {
   const payloads = jobs.map((job) => job.payload);
@@ -343,7 +350,11 @@ export class Session {
     }
   }
 
-  /** Translates one request into its operation; the reply goes out when the operation answers. */
+  /**
+   * Translates one request into its operation; the reply goes out when the
+   * operation answers. No closure made here may use `m` or `h`: a durable
+   * reply waits for the journal's commit, and the request would wait with it.
+   */
   #handle(m: Message, caller: Caller): void {
     const { ops } = this.#ctx;
     const h = m.header;
@@ -377,17 +388,7 @@ export class Session {
         ops.get(
           caller,
           { queue: h.q, timeout: h.timeout, max: h.max },
-          this.#answer(
-            m.id,
-            (deliveries) =>
-              h.max !== undefined
-                ? deliveryListing(deliveries)
-                : deliveries.length === 0
-                ? [{ job: null }]
-                : [{ job: jobMeta(deliveries[0].job, deliveries[0].tag) }, [
-                  deliveries[0].job.payload,
-                ]],
-          ),
+          this.#answer(m.id, h.max !== undefined ? deliveryListing : singleDelivery),
         );
         return;
       case MessageType.Consume: {

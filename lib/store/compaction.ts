@@ -253,6 +253,7 @@ async function writeSnapshot(
       const bytes = writer.take();
       await file.write(bytes, position);
       position += bytes.length;
+      writer.recycle(bytes);
       await hooks.pause();
     };
     await file.write(encodeHeader(FileKind.snapshot, generation), 0);

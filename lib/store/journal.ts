@@ -435,6 +435,7 @@ export class Journal implements JournalStore {
         await this.#file!.write(item.bytes, this.#fileSize);
         this.#queue.shift();
         this.#fileSize += item.bytes.length;
+        this.#writer.recycle(item.bytes);
         this.#written = item.end;
         if (this.#stalled !== null) this.#resume();
         if (this.#fsync === "always") {

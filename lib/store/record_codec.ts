@@ -259,6 +259,8 @@ export class RecordWriter {
   #bytes: Uint8Array;
   #view: DataView;
   #length = 0;
+  /** A written buffer given back for reuse. */
+  #spare: ArrayBuffer | null = null;
   /** Encoded queue names, reused: a god has few queues and names repeat in every record. */
   readonly #names = new Map<string, Uint8Array>();
 
@@ -272,14 +274,34 @@ export class RecordWriter {
     return this.#length;
   }
 
-  /** Hands over the bytes written so far (a fresh buffer is used from now on). */
+  /**
+   * Hands over the bytes written so far; from now on another buffer is
+   * written: the one last given back with {@link recycle} if it is large
+   * enough, else a fresh one.
+   */
   take(): Uint8Array {
     const out = this.#bytes.subarray(0, this.#length);
     const size = Math.max(64 * 1024, Math.min(this.#bytes.length, 4 * 1024 * 1024));
-    this.#bytes = new Uint8Array(size);
+    const spare = this.#spare;
+    this.#spare = null;
+    this.#bytes = spare !== null && spare.byteLength >= size
+      ? new Uint8Array(spare)
+      : new Uint8Array(size);
     this.#view = new DataView(this.#bytes.buffer);
     this.#length = 0;
     return out;
+  }
+
+  /**
+   * Gives back bytes from {@link take} once they are written and nothing
+   * reads them any more; the next `take` reuses their buffer. A busy journal
+   * takes hundreds of buffers a second: left to the collector, the dead ones
+   * add up to tens of megabytes before it runs.
+   */
+  recycle(bytes: Uint8Array): void {
+    const buffer = bytes.buffer;
+    if (!(buffer instanceof ArrayBuffer) || buffer === this.#bytes.buffer) return;
+    if (this.#spare === null || buffer.byteLength > this.#spare.byteLength) this.#spare = buffer;
   }
 
   /**
@@ -554,28 +576,37 @@ function hex(n: number): string {
   return `0x${n.toString(16).padStart(8, "0")}`;
 }
 
+const NO_BYTES = new Uint8Array(0);
 /**
- * Decodes record bodies. One instance is reused: it keeps a DataView of the
- * last buffer and the names it decoded last (queue names repeat in nearly
- * every record), so replaying a long journal allocates little besides the jobs.
+ * Numbers are read through these 8 bytes: a DataView of the caller's buffer
+ * would have to be made anew for each record or kept (and with it, the
+ * buffer: recovery's last 8 MB read, for the life of the process).
+ */
+const f64Bytes = new Uint8Array(8);
+const f64Value = new Float64Array(f64Bytes.buffer);
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Decodes record bodies. One instance is reused: it keeps the names it
+ * decoded last (queue names repeat in nearly every record), so replaying a
+ * long journal allocates little besides the jobs. It keeps no reference to a
+ * buffer it has read.
  */
 class BodyReader {
-  #bytes: Uint8Array = new Uint8Array(0);
-  #view: DataView = new DataView(new ArrayBuffer(0));
-  #viewOf: ArrayBufferLike | null = null;
+  #bytes: Uint8Array = NO_BYTES;
   #at = 0;
   #end = 0;
   readonly #names: { bytes: Uint8Array; text: string }[] = [];
 
   read(bytes: Uint8Array, start: number, end: number): StoredRecord {
-    if (this.#viewOf !== bytes.buffer) {
-      this.#view = new DataView(bytes.buffer);
-      this.#viewOf = bytes.buffer;
-    }
     this.#bytes = bytes;
     this.#at = start;
     this.#end = end;
-    return this.#record();
+    try {
+      return this.#record();
+    } finally {
+      this.#bytes = NO_BYTES;
+    }
   }
 
   #record(): StoredRecord {
@@ -724,11 +755,14 @@ class BodyReader {
     return this.#bytes[this.#at++];
   }
 
+  /** A little-endian float64, as the writer's DataView puts it. */
   #f64(): number {
     this.#need(8);
-    const value = this.#view.getFloat64(this.#bytes.byteOffset + this.#at, true);
-    this.#at += 8;
-    return value;
+    const bytes = this.#bytes;
+    const at = this.#at;
+    for (let i = 0; i < 8; i++) f64Bytes[littleEndian ? i : 7 - i] = bytes[at + i];
+    this.#at = at + 8;
+    return f64Value[0];
   }
 
   /** Moves past a length-prefixed field; returns where its bytes start. */
