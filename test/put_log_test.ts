@@ -88,3 +88,17 @@ test("the journal's recent ids seeded from a PutLog take its full blocks over an
     assert.equal(adopted.length, plain.length);
   }
 });
+
+test("PutLog.release frees its seqs only: the blocks a store took over still hold every id", () => {
+  const log = new PutLog();
+  const n = 2 * BLOCK_IDS + 5;
+  for (let i = 0; i < n; i++) log.push("tasks", `k3_Zq9-${i.toString(36)}`, 1_000 + i, i);
+  const adopted = new RecentIds({ windowMs: 1e9, maxIds: 1e6 });
+  adopted.seed(log.since(0));
+  log.release();
+  const ids = [...adopted.capture(2_000)].map((r) => `${r.id}@${r.at}`);
+  assert.deepEqual(
+    ids,
+    Array.from({ length: n }, (_, i) => `k3_Zq9-${i.toString(36)}@${1_000 + i}`),
+  );
+});

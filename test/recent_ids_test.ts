@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { BLOCK_IDS, type RecentId, RecentIds } from "../lib/store/recent_ids.ts";
+import { BLOCK_IDS, blockId, freeze, type RecentId, RecentIds } from "../lib/store/recent_ids.ts";
 
 /** The reference: every id in an array; a capture drops from the front. */
 class Model {
@@ -73,4 +73,32 @@ test("RecentIds: a capture keeps its ids while later ones come and old ones are 
   assert.deepEqual([...first], before);
   assert.equal(first.length, BLOCK_IDS + 10);
   assert.deepEqual(before.at(-1), { q: "tasks", id: `a${BLOCK_IDS + 9}`, at: 5000 });
+});
+
+test("a frozen block gives every id back exactly, whatever prefixes its ids share", () => {
+  // Ids that share long prefixes (past the 255 a block stores), none, or split a surrogate pair.
+  const long = "p".repeat(300);
+  const piece = fc.constantFrom("", "a", "ab", "🙂", "\ud83d", "\ude42", "é", long, "result:");
+  const id = fc.array(piece, { maxLength: 4 }).map((parts) => parts.join(""));
+  fc.assert(
+    fc.property(fc.array(id, { minLength: 1, maxLength: 80 }), (ids) => {
+      const block = freeze(ids.map(() => "tasks"), ids, ids.map((_, i) => i));
+      ids.forEach((expected, i) => assert.equal(blockId(block, i), expected));
+      const remembered = new RecentIds({ windowMs: 1e12, maxIds: 1e6 });
+      for (const one of ids) remembered.remember("tasks", one, 0);
+      assert.deepEqual([...remembered.capture(0)].map((r) => r.id), ids);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test("a frozen block keeps of consecutive ids only what they do not share", () => {
+  const ids = Array.from(
+    { length: BLOCK_IDS },
+    (_, i) => `result:k3_Zq9-bT1-${(1e6 + i).toString(36)}`,
+  );
+  const block = freeze(ids.map(() => "results"), ids, ids.map(() => 0));
+  // Whole every 16th id (22 characters), else the last few that differ.
+  assert.ok(block.text.length < BLOCK_IDS * 5, `${block.text.length} characters kept`);
+  assert.equal(blockId(block, BLOCK_IDS - 1), ids[BLOCK_IDS - 1]);
 });

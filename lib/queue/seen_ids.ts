@@ -24,6 +24,7 @@
  * be chosen to collide (or to crowd one probe run) without knowing it.
  */
 import { fingerprint, randomSeed, type Seed } from "./fingerprint.ts";
+import { releaseNow } from "../util/release.ts";
 
 /** Ids by position, given as their fingerprints (so that packed ids need not be made). */
 export interface IdSequence {
@@ -304,6 +305,9 @@ export class SeenIds {
       ring[i * 2] = this.#ring[from];
       ring[i * 2 + 1] = this.#ring[from + 1];
     }
+    // The old arrays are this table's alone: free them now, not at a full collection.
+    releaseNow(this.#ring);
+    releaseNow(this.#index);
     this.#ring = ring;
     this.#capacity = capacity;
     this.#head = 0;

@@ -331,6 +331,7 @@ async function recover(
   }
   store.start(last.file, last, older);
   store.seedIds(folder.recentIds(now - windowMs));
+  folder.release();
   try {
     if (salvaging) {
       // Write what was recovered as a fresh snapshot; keep every file that was read, whole.

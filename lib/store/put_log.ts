@@ -4,13 +4,14 @@
  *
  * A million puts make a million entries, so they are kept as the journal's
  * record of recent ids keeps them ({@link IdBlock}: every
- * {@link BLOCK_IDS} ids joined into one string, queues and times in typed
+ * {@link BLOCK_IDS} ids front-coded into one string, queues and times in typed
  * arrays), with the seqs beside each block. The id strings decoded from the
  * records then die young instead of a million of them being carried through
  * the collector's generations, and the journal takes the blocks over as they
  * are when it seeds its recent ids.
  */
-import { BLOCK_IDS, freeze, type IdBlock, type IdSource } from "./recent_ids.ts";
+import { BLOCK_IDS, blockId, freeze, type IdBlock, type IdSource } from "./recent_ids.ts";
+import { releaseNow } from "../util/release.ts";
 
 /**
  * @example
@@ -61,8 +62,7 @@ export class PutLog implements IdSource {
     const b = Math.floor(i / BLOCK_IDS);
     const j = i - b * BLOCK_IDS;
     if (b === this.#blocks.length) return this.#id[j];
-    const { text, ends } = this.#blocks[b];
-    return text.slice(j === 0 ? 0 : ends[j - 1], ends[j]);
+    return blockId(this.#blocks[b], j);
   }
 
   at(i: number): number {
@@ -75,6 +75,16 @@ export class PutLog implements IdSource {
     const b = Math.floor(i / BLOCK_IDS);
     if (b === this.#blocks.length) return this.#seq[i - b * BLOCK_IDS];
     return this.#blockSeqs[b][i - b * BLOCK_IDS];
+  }
+
+  /**
+   * Frees the seqs beside the blocks (8 bytes an entry, megabytes after a big
+   * recovery) now, not at a full collection; the blocks themselves are left
+   * to whoever took them over. The log is not read again after this.
+   */
+  release(): void {
+    for (const seqs of this.#blockSeqs) releaseNow(seqs);
+    this.#blockSeqs.length = 0;
   }
 
   /**

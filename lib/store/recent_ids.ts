@@ -5,23 +5,36 @@
  *
  * A god with a million jobs in the window holds a million ids here, so they
  * are kept packed: the newest (up to {@link BLOCK_IDS}) in plain arrays, the
- * rest in frozen blocks of one string (the ids joined), their ends, their
- * queues (an index into the block's few names) and their times. About 14
- * bytes and the id's text per id, against some 80 as one string object and
- * three array slots each; a block never changes once made, so a capture for
- * a snapshot shares the blocks instead of copying a million entries.
+ * rest in frozen blocks of one string, their ends, their queues (an index
+ * into the block's few names) and their times. About 15 bytes and a few
+ * characters per id, against some 80 as one string object and three array
+ * slots each; a block never changes once made, so a capture for a snapshot
+ * shares the blocks instead of copying a million entries.
+ *
+ * The string holds each id front-coded: only what follows the prefix it
+ * shares with the id before it (ids of one client share most of their text:
+ * `k3_Zq9-bT1-2s`, `k3_Zq9-bT1-2t`; a result's id is its task's behind a
+ * prefix). A million ids of 15 to 21 characters then keep 3 or 4 each. Every
+ * {@link RESTART_IDS}th id is whole, so one id is read from at most that
+ * many pieces.
  */
 
 /** Ids per frozen block: large enough to spread a block's own cost, small enough to freeze in one go. */
 export const BLOCK_IDS = 4096;
+/** Every this many ids of a block, one is kept whole (shares nothing), where reading one may start. */
+const RESTART_IDS = 16;
+/** The longest prefix an id shares with the one before it, as stored (in a byte). */
+const MAX_SHARED = 255;
 
 /** Ids frozen together; never changed once made. */
 export interface IdBlock {
   readonly length: number;
-  /** The ids, joined. */
+  /** What each id adds to the prefix it shares with the one before it, joined. */
   readonly text: string;
-  /** Where id i ends in `text` (it starts where id i-1 ends). */
+  /** Where id i's own part ends in `text` (it starts where id i-1's ends). */
   readonly ends: Uint32Array;
+  /** How many leading characters id i shares with id i-1 (0 for every {@link RESTART_IDS}th). */
+  readonly shared: Uint8Array;
   /** The queue of id i: `names[queue[i]]`. */
   readonly names: string[];
   readonly queue: Uint16Array;
@@ -71,12 +84,10 @@ export class IdList implements Iterable<RecentId> {
   *[Symbol.iterator](): IterableIterator<RecentId> {
     let from = this.#skip;
     for (const block of this.#blocks) {
+      let id = from < block.length ? blockId(block, from) : "";
       for (let i = from; i < block.length; i++) {
-        yield {
-          q: block.names[block.queue[i]],
-          id: block.text.slice(i === 0 ? 0 : block.ends[i - 1], block.ends[i]),
-          at: block.at[i],
-        };
+        if (i > from) id = nextId(block, i, id);
+        yield { q: block.names[block.queue[i]], id, at: block.at[i] };
       }
       from = 0;
     }
@@ -190,21 +201,55 @@ export function freeze(
   // A block has at most BLOCK_IDS ids, so at most that many names.
   const queue = new Uint16Array(qs.length);
   const ends = new Uint32Array(ids.length);
+  const shared = new Uint8Array(ids.length);
+  const parts: string[] = [];
   let end = 0;
   for (let i = 0; i < qs.length; i++) {
     let n = index.get(qs[i]);
     if (n === undefined) index.set(qs[i], n = names.push(qs[i]) - 1);
     queue[i] = n;
-    end += ids[i].length;
+    const id = ids[i];
+    const common = i % RESTART_IDS === 0 ? 0 : commonPrefix(ids[i - 1], id);
+    shared[i] = common;
+    parts.push(id.slice(common));
+    end += id.length - common;
     ends[i] = end;
   }
   return {
     length: qs.length,
     // One flat string: the ids' own string objects can go.
-    text: ids.join(""),
+    text: parts.join(""),
     ends,
+    shared,
     names,
     queue,
     at: Float64Array.from(at),
   };
+}
+
+/** Id `i` of a block (read from the whole id at or before it). */
+export function blockId(block: IdBlock, i: number): string {
+  let at = i - (i % RESTART_IDS);
+  let id = ownPart(block, at);
+  while (at < i) id = nextId(block, ++at, id);
+  return id;
+}
+
+/** Id `i` of a block, given id `i - 1`. */
+function nextId(block: IdBlock, i: number, previous: string): string {
+  const own = ownPart(block, i);
+  const common = block.shared[i];
+  return common === 0 ? own : previous.slice(0, common) + own;
+}
+
+function ownPart(block: IdBlock, i: number): string {
+  return block.text.slice(i === 0 ? 0 : block.ends[i - 1], block.ends[i]);
+}
+
+/** The length of the prefix `a` and `b` share, in UTF-16 units (exact for any string), at most {@link MAX_SHARED}. */
+function commonPrefix(a: string, b: string): number {
+  const max = Math.min(a.length, b.length, MAX_SHARED);
+  let n = 0;
+  while (n < max && a.charCodeAt(n) === b.charCodeAt(n)) n++;
+  return n;
 }

@@ -7,6 +7,7 @@
  * {@link JobTable} keyed by job seq; nothing scans a queue per record (a purge
  * replaces the queue's table).
  */
+import { releaseNow } from "../util/release.ts";
 import type { Attempt, Job, QueueOptions, Schedule } from "../queue/types.ts";
 import { defaultQueueOptions } from "../queue/options.ts";
 import type { DataFile } from "./file.ts";
@@ -266,6 +267,11 @@ export class StateFolder {
     return this.#puts.since(since);
   }
 
+  /** Frees what only the folder used, once its result and recent ids are taken (see {@link PutLog.release}). */
+  release(): void {
+    this.#puts.release();
+  }
+
   /** Adds a job to a queue (a job of the same seq there is replaced: that one is lost). */
   #add(queue: string, job: Job): void {
     if (this.#queue(queue).set(job)) this.#lost.add(queue);
@@ -418,6 +424,7 @@ export async function scanFile(
     if (need > buffer.length) {
       const bigger = new Uint8Array(need);
       bigger.set(buffer.subarray(from, from + keep));
+      releaseNow(buffer);
       buffer = bigger;
     } else {
       buffer.copyWithin(0, from, from + keep);
@@ -473,6 +480,9 @@ export async function scanFile(
     eof = false;
     await fill(Math.min(CHUNK, size - position));
   }
+  // Records are decoded into strings and numbers, none keeps a view of the
+  // buffer: free its megabytes now rather than at a full collection.
+  releaseNow(buffer);
   return result;
 }
 
