@@ -131,6 +131,34 @@ test("Broker.touch() extends a lease; an expired lease returns the job with atte
   assert.equal(broker.stats(181, "q")[0].totals.redelivered, 1);
 });
 
+test("Broker.complete() stores a task's result once without a dedupe of its id", () => {
+  const broker = new Broker({ queues: { q: { leaseMs: 100 }, r: {} } });
+  const [a, b] = [new Owner(), new Owner()];
+  const route = (job: { id: string }) => ({
+    queue: "r",
+    item: { id: `result:${job.id}`, payload: "done", priority: 0, delayMs: 0 },
+  });
+  put(broker, "q", [item("t", { id: "task-1" })]);
+  const first = get(broker, a, "q", 0)()!;
+  broker.tick(100); // a's lease runs out: the task is handed out again
+  const second = get(broker, b, "q", 100)()!;
+  assert.match(broker.complete(a, [first.tag], route, 110)[0].message, /expired/);
+  assert.deepEqual(broker.complete(b, [second.tag], route, 120), []);
+  assert.match(broker.complete(b, [second.tag], route, 130)[0].message, /already acked/);
+  let [results] = broker.stats(130, "r");
+  assert.deepEqual([results.ready, results.totals.put, results.totals.duplicates], [1, 1, 0]);
+  // The result's id holds no room in the window: the task put again once its own window is over
+  // (the result's would still be open) is answered again.
+  assert.deepEqual(put(broker, "q", [item("t", { id: "task-1" })], 600_000)(), {
+    accepted: 1,
+    duplicates: 0,
+  });
+  const third = get(broker, b, "q", 600_000)()!;
+  assert.deepEqual(broker.complete(b, [third.tag], route, 600_010), []);
+  [results] = broker.stats(600_010, "r");
+  assert.deepEqual([results.ready, results.totals.duplicates], [2, 0]);
+});
+
 test("Broker moves a job to the dead-letter queue after maxAttempts and can requeue it", () => {
   const broker = new Broker({ queues: { q: { maxAttempts: 2 } } });
   const owner = new Owner();

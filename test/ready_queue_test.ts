@@ -197,6 +197,43 @@ test("ReadyQueue.pushPacked() takes a chunk as it is, after the jobs already wai
   );
 });
 
+test("ReadyQueue frees a drained chunk at once, or once the captures reading it are done", () => {
+  const chunks = [1, 2, 3].map((c) =>
+    PackedJobs.pack(Array.from({ length: 4 }, (_, i) => job(c * 10 + i)), 0)
+  );
+  const ready = new ReadyQueue({ packAt: 4 });
+  for (const chunk of chunks) ready.pushPacked(chunk);
+  for (let i = 0; i < 3; i++) ready.shift();
+  assert.equal(chunks[0].freed, false, "jobs of it still wait");
+  ready.shift();
+  assert.equal(chunks[0].freed, true, "drained, and no capture reads it");
+
+  // A capture holds the rest: drained meanwhile, they stay readable until it passes them.
+  const capture = ready.capture();
+  const abandoned = ready.capture();
+  for (let i = 0; i < 8; i++) ready.shift();
+  assert.deepEqual([chunks[1].freed, chunks[2].freed], [false, false]);
+  const read: number[] = [];
+  for (const j of capture) read.push(j.seq);
+  assert.deepEqual(read, [20, 21, 22, 23, 30, 31, 32, 33]);
+  assert.deepEqual(
+    [chunks[1].freed, chunks[2].freed],
+    [false, false],
+    "the other capture holds them",
+  );
+  // Left after one job: the chunk it was in and the one it never reached are let go.
+  for (const _ of abandoned) break;
+  assert.deepEqual([chunks[1].freed, chunks[2].freed], [true, true]);
+  assert.throws(() => [...capture], /read once/);
+
+  // A capture never read keeps its chunks to the collector; the queue is unaffected.
+  const more = PackedJobs.pack(Array.from({ length: 4 }, (_, i) => job(40 + i)), 0);
+  ready.pushPacked(more);
+  ready.capture();
+  for (let i = 0; i < 4; i++) assert.equal(ready.shift()!.seq, 40 + i);
+  assert.equal(more.freed, false);
+});
+
 test("ReadyQueue.filter() removes what it rejects and keeps the rest in order", () => {
   const ready = new ReadyQueue({ packAt: 2 });
   for (let seq = 1; seq <= 7; seq++) ready.push(job(seq, { priority: seq % 2 }));

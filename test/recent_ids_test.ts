@@ -64,7 +64,7 @@ test("RecentIds: a capture keeps its ids while later ones come and old ones are 
   assert.equal(ids.capture(0).length, 0);
   for (let i = 0; i < BLOCK_IDS + 10; i++) ids.remember("tasks", `a${i}`, 5000);
   const first = ids.capture(5000);
-  const before = [...first];
+  const before = [...ids.capture(5000)];
   // Enough newer ids to push the first ones past the cap, and a capture past their window.
   for (let i = 0; i < 3 * BLOCK_IDS; i++) ids.remember("results", `b${i}`, 9000);
   const later = ids.capture(9000);
@@ -73,6 +73,55 @@ test("RecentIds: a capture keeps its ids while later ones come and old ones are 
   assert.deepEqual([...first], before);
   assert.equal(first.length, BLOCK_IDS + 10);
   assert.deepEqual(before.at(-1), { q: "tasks", id: `a${BLOCK_IDS + 9}`, at: 5000 });
+  assert.throws(() => [...first], /read once/);
+});
+
+test("RecentIds frees a trimmed block at once, or once the captures reading it are done", () => {
+  const blocks = [0, 1, 2].map((b) => {
+    const n = Array.from({ length: BLOCK_IDS }, (_, i) => b * BLOCK_IDS + i);
+    return freeze(n.map(() => "tasks"), n.map((i) => `t${i}`), n.map(() => 1000));
+  });
+  const seeded = (windowMs: number) => {
+    const ids = new RecentIds({ windowMs, maxIds: 10 * BLOCK_IDS });
+    const count = 3 * BLOCK_IDS;
+    const fail = () => assert.fail("the frozen blocks are taken over, not read one by one");
+    ids.seed({
+      length: count,
+      queue: fail,
+      id: fail,
+      at: fail,
+      frozen: { blocks, skip: 0, count },
+    });
+    return ids;
+  };
+  const freed = () => blocks.map((b) => b.at.length === 0 && b.ends.length === 0);
+
+  const ids = seeded(1000);
+  const held = ids.capture(1500);
+  const abandoned = ids.capture(1500);
+  assert.equal(ids.capture(5000).length, 0, "every seeded id is past the window now");
+  assert.deepEqual(freed(), [false, false, false], "two captures still read them");
+  assert.deepEqual(
+    [...held].map((r) => r.id),
+    blocks.flatMap((b) => [...b.ends].map((_, i) => blockId(b, i))),
+  );
+  assert.deepEqual(freed(), [false, false, false], "the other capture holds them");
+  let read = 0;
+  for (const _ of abandoned) if (++read > BLOCK_IDS) break;
+  assert.deepEqual(freed(), [true, true, true], "passed, or let go when it was left");
+
+  // Trimmed with no capture reading them: freed right away.
+  const fresh = [0, 1].map(() => freeze(["q"], ["x"], [0]));
+  const alone = new RecentIds({ windowMs: 10, maxIds: 10 });
+  alone.seed({
+    length: 2,
+    queue: () => "q",
+    id: () => "x",
+    at: () => 0,
+    frozen: { blocks: fresh, skip: 0, count: 2 },
+  });
+  alone.capture(100);
+  assert.deepEqual(fresh.map((b) => b.at.length), [0, 0]);
 });
 
 test("a frozen block gives every id back exactly, whatever prefixes its ids share", () => {

@@ -13,7 +13,7 @@ export interface SquareResult {
   square: bigint;
   /** The name of the consumer that computed it. */
   by: string;
-  /** The task's job id (results are put with id `result:<task>`, so a redelivered task is not counted twice). */
+  /** The task's job id (a result's id is `result:<task>`; a task is completed once, so counted once). */
   task: string;
 }
 

@@ -162,8 +162,9 @@ export interface Job<T = unknown> {
    * one journal record: after a crash both happened or neither). The result
    * goes to the caller when the task was made with `queue.call()`; otherwise
    * (or when the caller has gone) to `options.queue`, or `<queue>.results`,
-   * with the id `result:<task id>` unless `options.id` says otherwise, so a
-   * repeated completion stores it once. Without a result it is an ack.
+   * with the id `result:<task id>` unless `options.id` says otherwise. It is
+   * stored once: a repeated completion finds the job no longer leased.
+   * Without a result it is an ack.
    */
   complete(result?: unknown, options?: { queue?: string; id?: string }): Promise<void>;
   /**

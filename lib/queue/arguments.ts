@@ -250,7 +250,7 @@ export interface Completion {
   result: string | null;
   /** The queue for the result (default: the caller, for a called task; else `<queue>.results`). */
   queue: string | null;
-  /** The result's id (default `result:<task id>`, so a retried completion stores it once). */
+  /** The result's id (default `result:<task id>`, which names the task it answers). */
   id: string | null;
 }
 

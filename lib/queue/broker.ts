@@ -444,10 +444,11 @@ export class Broker implements QueueBackend {
   /**
    * Finishes leased jobs, each together with the result `route` gives for it
    * (or none), in one step: one journal record per job, so after a crash
-   * either both the ack and the result happened or neither. A result whose id
-   * was seen within the dedupe window is not stored twice. Returns the tags
-   * that could not be completed, with why (a full or unknown result queue);
-   * their leases stay.
+   * either both the ack and the result happened or neither. A task's result
+   * is therefore stored once without a dedupe of its id: only the holder of
+   * the lease can complete, a completion ends the lease, and a task
+   * redelivered was never completed. Returns the tags that could not be
+   * completed, with why (a full or unknown result queue); their leases stay.
    */
   complete(
     owner: Owner,
@@ -470,18 +471,16 @@ export class Broker implements QueueBackend {
         const put = route(lease.job, lease.queue.name, i);
         if (put !== null) {
           target = this.#queue(put.queue);
-          if (this.#seen(target).has(put.item.id, now)) {
-            target.totals.duplicates++;
-          } else if (!target.hasRoom() || target.parkedPuts > 0) {
+          if (!target.hasRoom() || target.parkedPuts > 0) {
             throw new RemoteError(
               ErrorCode.QueueFull,
               `Cannot complete: queue "${target.name}" for its result is full (maxsize ${target.options.maxsize}); the job stays leased, try again`,
             );
-          } else {
-            result = this.#newJob(put.item, now);
-            this.#seen(target).add(put.item.id, now);
-            target.totals.put++;
           }
+          // Not remembered for dedupe: it needs none (see the method's comment), and a
+          // million results' ids would hold megabytes for the whole window.
+          result = this.#newJob(put.item, now);
+          target.totals.put++;
         }
       } catch (error) {
         failures.push({ tag, message: (error as Error).message });

@@ -19,10 +19,17 @@
  * A chunk is immutable once made. Jobs that carry more than the plain fields (a history, a caller,
  * a reason, a retry policy) stay objects inside the chunk, and each taking
  * gets a copy, so the stored one never changes either.
+ *
+ * Once its queue has taken every job, a chunk's columns are freed at once
+ * ({@link drained}) unless a capture still reads them ({@link hold}): a
+ * chunk lives long enough to be old, and dropped memory of the old
+ * generation waits for a full collection, which V8 puts off for seconds
+ * while a drain goes on.
  */
 import type { Job } from "./types.ts";
 import { fingerprint, fingerprintJoined, type Seed } from "./fingerprint.ts";
 import type { IdSequence } from "./seen_ids.ts";
+import { releaseNow } from "../util/release.ts";
 
 /** Jobs per chunk: large enough to spread the chunk's own cost, small enough to pack in one go. */
 export const PACKED_JOBS = 512;
@@ -64,6 +71,10 @@ export class PackedJobs {
   readonly #objects: (Job | undefined)[] | null;
   /** When each job became ready, if any was delayed first (else every readyAt is 0). */
   readonly #readyAt: Float64Array | null;
+  /** Captures that will still read it (a snapshot being written over many turns). */
+  #readers = 0;
+  /** Its queue took every job: freed as soon as no capture reads it. */
+  #drained = false;
 
   private constructor(
     fields: {
@@ -160,6 +171,35 @@ export class PackedJobs {
       textLength,
       maxSeq,
     });
+  }
+
+  /** A capture will read the chunk later: its columns stay until {@link unhold}. */
+  hold(): void {
+    this.#readers++;
+  }
+
+  /** A capture is done with the chunk. */
+  unhold(): void {
+    if (--this.#readers === 0 && this.#drained) this.#free();
+  }
+
+  /**
+   * Its queue has taken every job and drops it: the columns are freed now,
+   * or when the last capture reading them is done. Nothing reads it after.
+   */
+  drained(): void {
+    this.#drained = true;
+    if (this.#readers === 0) this.#free();
+  }
+
+  /** Whether its columns were freed (its queue and every capture are done with it). */
+  get freed(): boolean {
+    return this.length > 0 && this.#words.length === 0;
+  }
+
+  #free(): void {
+    releaseNow(this.#words);
+    if (this.#readyAt !== null) releaseNow(this.#readyAt);
   }
 
   /** The seq of job `i`, without making the job. */

@@ -88,6 +88,7 @@ class Bucket {
         if (++this.head === chunk.length) {
           this.chunks.shift();
           this.head = 0;
+          chunk.drained();
         }
       } else {
         job = this.tail.shift();
@@ -101,19 +102,26 @@ class Bucket {
   capture(): Iterable<Job> {
     const front = Array.from(this.front, copyJob);
     const chunks = [...this.chunks];
+    for (const chunk of chunks) chunk.hold();
     const head = this.head;
     const tail = Array.from(this.tail, copyJob);
-    return {
-      *[Symbol.iterator]() {
+    return readOnce(function* () {
+      let next = 0;
+      try {
         yield* front;
         let from = head;
-        for (const chunk of chunks) {
+        for (; next < chunks.length; next++) {
+          const chunk = chunks[next];
           for (let i = from; i < chunk.length; i++) yield chunk.job(i);
           from = 0;
+          chunk.unhold();
         }
         yield* tail;
-      },
-    };
+      } finally {
+        // Left early (a snapshot given up): the chunks not reached are let go too.
+        for (; next < chunks.length; next++) chunks[next].unhold();
+      }
+    });
   }
 
   /** See {@link ReadyQueue.textLength}; a taken job of the first chunk still counts. */
@@ -236,6 +244,9 @@ export class ReadyQueue {
    * snapshot is written over many turns while jobs come and go. Jobs held as
    * objects are copied now (a few per priority); packed chunks never change,
    * so they are shared, and their jobs made one by one as the caller goes.
+   * Read it once: the chunks it holds are freed as it passes them (if their
+   * queue is done with them by then). A capture never read holds them until
+   * the collector takes them, as if they were not freed early at all.
    */
   capture(): Iterable<Job> {
     const buckets = this.#order.map((bucket) => bucket.capture());
@@ -287,4 +298,19 @@ export class ReadyQueue {
     }
     return bucket;
   }
+}
+
+/**
+ * An iterable that can be gone through once: a capture frees what it holds
+ * as it goes, so a second pass would read freed memory.
+ */
+function readOnce<T>(items: () => Generator<T>): Iterable<T> {
+  let read = false;
+  return {
+    [Symbol.iterator]() {
+      if (read) throw new Error("A capture is read once; take a new one to read the jobs again");
+      read = true;
+      return items();
+    },
+  };
 }

@@ -275,10 +275,8 @@ export class Journal implements JournalStore {
       return;
     }
     this.#appended += this.#writer.write(record, now);
+    // A completion's result is not deduplicated (see Broker.complete): only puts' ids are kept.
     if (record.t === "put") this.#ids.remember(record.q, record.job.id, now);
-    else if (record.t === "complete" && record.put) {
-      this.#ids.remember(record.put.q, record.put.job.id, now);
-    }
     this.#kick();
   }
 

@@ -79,12 +79,15 @@ export class PutLog implements IdSource {
 
   /**
    * Frees the seqs beside the blocks (8 bytes an entry, megabytes after a big
-   * recovery) now, not at a full collection; the blocks themselves are left
-   * to whoever took them over. The log is not read again after this.
+   * recovery) now, not at a full collection, and lets go of the blocks,
+   * which are whoever took them over's alone from then on. The log is not
+   * read again after this.
    */
   release(): void {
     for (const seqs of this.#blockSeqs) releaseNow(seqs);
     this.#blockSeqs.length = 0;
+    // The store that took the blocks over frees them as it trims them.
+    this.#blocks.length = 0;
   }
 
   /**

@@ -18,6 +18,7 @@
  * {@link RESTART_IDS}th id is whole, so one id is read from at most that
  * many pieces.
  */
+import { releaseNow } from "../util/release.ts";
 
 /** Ids per frozen block: large enough to spread a block's own cost, small enough to freeze in one go. */
 export const BLOCK_IDS = 4096;
@@ -72,24 +73,44 @@ export class IdList implements Iterable<RecentId> {
   readonly #blocks: IdBlock[];
   /** Ids of the first block already trimmed away. */
   readonly #skip: number;
+  /** Called for each block once this list is done reading it (they are held for it). */
+  readonly #done: (block: IdBlock) => void;
+  #read = false;
 
-  constructor(blocks: IdBlock[], skip: number) {
+  constructor(blocks: IdBlock[], skip: number, done: (block: IdBlock) => void = () => {}) {
     this.#blocks = blocks;
     this.#skip = skip;
+    this.#done = done;
     let length = 0;
     for (const block of blocks) length += block.length;
     this.length = length - skip;
   }
 
-  *[Symbol.iterator](): IterableIterator<RecentId> {
-    let from = this.#skip;
-    for (const block of this.#blocks) {
-      let id = from < block.length ? blockId(block, from) : "";
-      for (let i = from; i < block.length; i++) {
-        if (i > from) id = nextId(block, i, id);
-        yield { q: block.names[block.queue[i]], id, at: block.at[i] };
+  /** Goes through the ids once: the blocks are let go as they are passed (see {@link RecentIds.capture}). */
+  [Symbol.iterator](): IterableIterator<RecentId> {
+    if (this.#read) throw new Error("A capture of put ids is read once; take a new one");
+    this.#read = true;
+    return this.#ids();
+  }
+
+  *#ids(): IterableIterator<RecentId> {
+    const blocks = this.#blocks;
+    let next = 0;
+    try {
+      let from = this.#skip;
+      for (; next < blocks.length; next++) {
+        const block = blocks[next];
+        let id = from < block.length ? blockId(block, from) : "";
+        for (let i = from; i < block.length; i++) {
+          if (i > from) id = nextId(block, i, id);
+          yield { q: block.names[block.queue[i]], id, at: block.at[i] };
+        }
+        from = 0;
+        this.#done(block);
       }
-      from = 0;
+    } finally {
+      // Left early (a snapshot given up): the blocks not reached are let go too.
+      for (; next < blocks.length; next++) this.#done(blocks[next]);
     }
   }
 }
@@ -114,6 +135,14 @@ export class RecentIds {
   #q: string[] = [];
   #id: string[] = [];
   #at: number[] = [];
+  /**
+   * Blocks captures still read, with how many read each. Weak: a capture
+   * never read (a snapshot that failed before it began) must not keep its
+   * blocks alive; they are then left to the collector.
+   */
+  readonly #readers = new WeakMap<IdBlock, number>();
+  /** Blocks trimmed while a capture read them: freed when the last is done. */
+  readonly #trimmedWhileRead = new WeakSet<IdBlock>();
 
   constructor(options: { windowMs: number; maxIds: number }) {
     this.#windowMs = options.windowMs;
@@ -140,7 +169,12 @@ export class RecentIds {
     if (this.length > this.#maxIds + BLOCK_IDS) this.#trim(-Infinity);
   }
 
-  /** Records many puts, oldest first, as `remember` would one by one (recovery hands over all at once). */
+  /**
+   * Records many puts, oldest first, as `remember` would one by one (recovery
+   * hands over all at once). Frozen blocks are taken over: from then on they
+   * are this store's alone (it frees them as it trims them), so the source
+   * must not read them again.
+   */
   seed(ids: IdSource): void {
     let from = 0;
     const frozen = ids.frozen;
@@ -154,11 +188,36 @@ export class RecentIds {
     for (let i = from; i < ids.length; i++) this.remember(ids.queue(i), ids.id(i), ids.at(i));
   }
 
-  /** The ids still inside the window at `now`, oldest first, as they are now. */
+  /**
+   * The ids still inside the window at `now`, oldest first, as they are now.
+   * The list shares the frozen blocks, which are then held for it: a block
+   * trimmed meanwhile is freed once the list has been read past it (or at a
+   * full collection, if the list is never read).
+   */
   capture(now: number): IdList {
     this.#trim(now);
+    for (const block of this.#blocks) this.#readers.set(block, (this.#readers.get(block) ?? 0) + 1);
     const open = this.#q.length > 0 ? [freeze(this.#q, this.#id, this.#at)] : [];
-    return new IdList([...this.#blocks, ...open], this.#skip);
+    return new IdList([...this.#blocks, ...open], this.#skip, (block) => this.#letGo(block));
+  }
+
+  #letGo(block: IdBlock): void {
+    const readers = this.#readers.get(block);
+    if (readers === undefined) return; // the list's own open block
+    if (readers > 1) return void this.#readers.set(block, readers - 1);
+    this.#readers.delete(block);
+    if (this.#trimmedWhileRead.delete(block)) freeBlock(block);
+  }
+
+  /**
+   * Drops a trimmed block. It lived long enough to be old, and dropped
+   * memory of the old generation waits for a full collection (seconds, while
+   * a stream of puts trims a block every few thousand): its arrays are freed
+   * now unless a capture still reads it.
+   */
+  #drop(block: IdBlock): void {
+    if (this.#readers.has(block)) this.#trimmedWhileRead.add(block);
+    else freeBlock(block);
   }
 
   /** Forgets the oldest ids beyond the cap and those older than the window at `now`. */
@@ -175,7 +234,7 @@ export class RecentIds {
         this.#skip = skip;
         return;
       }
-      this.#blocks.shift();
+      this.#drop(this.#blocks.shift()!);
       this.#skip = 0;
     }
     // Only the open arrays are left: trim them in place.
@@ -225,6 +284,14 @@ export function freeze(
     queue,
     at: Float64Array.from(at),
   };
+}
+
+/** Frees a block's arrays now (see releaseNow); nothing may read it after. */
+function freeBlock(block: IdBlock): void {
+  releaseNow(block.ends);
+  releaseNow(block.shared);
+  releaseNow(block.queue);
+  releaseNow(block.at);
 }
 
 /** Id `i` of a block (read from the whole id at or before it). */

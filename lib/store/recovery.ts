@@ -97,10 +97,8 @@ export class StateFolder {
       case "complete": {
         this.#delete(record.q, record.seq);
         const put = record.put;
-        if (put !== undefined) {
-          this.#add(put.q, put.job);
-          this.#puts.push(put.q, put.job.id, record.at ?? 0, put.job.seq);
-        }
+        // Its result's id is not kept for dedupe, as the broker keeps none (see Broker.complete).
+        if (put !== undefined) this.#add(put.q, put.job);
         return;
       }
       case "return": {

@@ -17,10 +17,12 @@ export class LinkProxy {
   #silent = false;
   readonly #pairs = new Set<[net.Socket, net.Socket]>();
   /**
-   * Chunks sent while the link is silent, held in order and delivered when it
-   * heals — TCP retransmits until the link is back, so nothing is lost, only late.
+   * What one end did while the link is silent — bytes sent, an end, a close —
+   * held in order and passed on when it heals: TCP retransmits until the link
+   * is back, so nothing is lost, only late, and the other end learns of a
+   * close no sooner than of the bytes.
    */
-  #held: { to: net.Socket; chunk: Uint8Array }[] = [];
+  #held: (() => void)[] = [];
   /** Connections cut so far ({@link cutNext}). */
   cuts = 0;
   /** Bytes forwarded, per direction ("up": client → god). */
@@ -44,6 +46,8 @@ export class LinkProxy {
       // Each step of a direction waits the same delay, so it keeps its order:
       // a side's end reaches the other after the bytes it sent before it.
       const later = (fn: () => void) => this.delayMs <= 0 ? fn() : setTimeout(fn, this.delayMs);
+      // A silent link passes nothing on, a close included, until it heals.
+      const pass = (fn: () => void) => later(() => this.#silent ? this.#held.push(fn) : fn());
       const relay = (from: net.Socket, to: net.Socket, direction: "up" | "down") => {
         from.on("data", (chunk: Uint8Array) => {
           if (this.#armed === direction && chunk.length > 4) {
@@ -55,17 +59,16 @@ export class LinkProxy {
             return;
           }
           this.forwarded[direction] += chunk.length;
-          later(() => {
-            if (this.#silent) this.#held.push({ to, chunk });
-            else if (!to.destroyed) to.write(chunk);
+          pass(() => {
+            if (!to.destroyed) to.write(chunk);
           });
         });
-        from.on("end", () => later(() => to.end()));
+        from.on("end", () => pass(() => to.end()));
       };
       relay(client, god, "up");
       relay(god, client, "down");
-      client.on("close", () => later(kill)).on("error", kill);
-      god.on("close", () => later(kill)).on("error", kill);
+      client.on("close", () => pass(kill)).on("error", () => pass(kill));
+      god.on("close", () => pass(kill)).on("error", () => pass(kill));
     }).on("error", () => {});
   }
 
@@ -100,7 +103,7 @@ export class LinkProxy {
     this.#silent = false;
     const held = this.#held;
     this.#held = [];
-    for (const { to, chunk } of held) if (!to.destroyed) to.write(chunk);
+    for (const fn of held) fn();
   }
 
   /** Connections open through the proxy. */
