@@ -12,6 +12,7 @@
 import { Deque } from "./deque.ts";
 import { copyJob, PACKED_JOBS, PackedJobs } from "./packed_jobs.ts";
 import type { Job } from "./types.ts";
+import { readOnce } from "../util/read_once.ts";
 
 /** The jobs of one priority: handed back (front), packed (chunks), newest (tail). */
 class Bucket {
@@ -105,7 +106,7 @@ class Bucket {
     for (const chunk of chunks) chunk.hold();
     const head = this.head;
     const tail = Array.from(this.tail, copyJob);
-    return readOnce(function* () {
+    return readOnce("jobs", function* () {
       let next = 0;
       try {
         yield* front;
@@ -298,19 +299,4 @@ export class ReadyQueue {
     }
     return bucket;
   }
-}
-
-/**
- * An iterable that can be gone through once: a capture frees what it holds
- * as it goes, so a second pass would read freed memory.
- */
-function readOnce<T>(items: () => Generator<T>): Iterable<T> {
-  let read = false;
-  return {
-    [Symbol.iterator]() {
-      if (read) throw new Error("A capture is read once; take a new one to read the jobs again");
-      read = true;
-      return items();
-    },
-  };
 }

@@ -19,6 +19,7 @@
  * many pieces.
  */
 import { releaseNow } from "../util/release.ts";
+import { readOnce } from "../util/read_once.ts";
 
 /** Ids per frozen block: large enough to spread a block's own cost, small enough to freeze in one go. */
 export const BLOCK_IDS = 4096;
@@ -75,7 +76,7 @@ export class IdList implements Iterable<RecentId> {
   readonly #skip: number;
   /** Called for each block once this list is done reading it (they are held for it). */
   readonly #done: (block: IdBlock) => void;
-  #read = false;
+  readonly #once = readOnce("put ids", () => this.#ids());
 
   constructor(blocks: IdBlock[], skip: number, done: (block: IdBlock) => void = () => {}) {
     this.#blocks = blocks;
@@ -87,10 +88,8 @@ export class IdList implements Iterable<RecentId> {
   }
 
   /** Goes through the ids once: the blocks are let go as they are passed (see {@link RecentIds.capture}). */
-  [Symbol.iterator](): IterableIterator<RecentId> {
-    if (this.#read) throw new Error("A capture of put ids is read once; take a new one");
-    this.#read = true;
-    return this.#ids();
+  [Symbol.iterator](): Iterator<RecentId> {
+    return this.#once[Symbol.iterator]();
   }
 
   *#ids(): IterableIterator<RecentId> {
