@@ -81,8 +81,8 @@ test("RecentIds frees a trimmed block at once, or once the captures reading it a
     const n = Array.from({ length: BLOCK_IDS }, (_, i) => b * BLOCK_IDS + i);
     return freeze(n.map(() => "tasks"), n.map((i) => `t${i}`), n.map(() => 1000));
   });
-  const seeded = (windowMs: number) => {
-    const ids = new RecentIds({ windowMs, maxIds: 10 * BLOCK_IDS });
+  const seeded = () => {
+    const ids = new RecentIds({ windowMs: 1000, maxIds: 10 * BLOCK_IDS });
     const count = 3 * BLOCK_IDS;
     const fail = () => assert.fail("the frozen blocks are taken over, not read one by one");
     ids.seed({
@@ -96,7 +96,7 @@ test("RecentIds frees a trimmed block at once, or once the captures reading it a
   };
   const freed = () => blocks.map((b) => b.at.length === 0 && b.ends.length === 0);
 
-  const ids = seeded(1000);
+  const ids = seeded();
   const held = ids.capture(1500);
   const abandoned = ids.capture(1500);
   assert.equal(ids.capture(5000).length, 0, "every seeded id is past the window now");

@@ -78,7 +78,7 @@ export class IdList implements Iterable<RecentId> {
   readonly #done: (block: IdBlock) => void;
   readonly #once = readOnce("put ids", () => this.#ids());
 
-  constructor(blocks: IdBlock[], skip: number, done: (block: IdBlock) => void = () => {}) {
+  constructor(blocks: IdBlock[], skip: number, done: (block: IdBlock) => void) {
     this.#blocks = blocks;
     this.#skip = skip;
     this.#done = done;
